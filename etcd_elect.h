@@ -1,0 +1,2685 @@
+/* etcd_elect.h - v0.1.0 - leader election on etcd v3, in one C header.
+   Licensing: MIT, see the end of this file.
+
+   A program that includes this header can campaign for leadership, know at every moment
+   whether it still leads, hand leadership over in about a millisecond, and observe who
+   leads -- with nothing but libc, POSIX sockets and pthreads. Keys and ordering are those
+   of etcd's Go recipe (client/v3/concurrency), so C candidates, `etcdctl elect` and Go
+   programs queue in one line on the same election name.
+
+   DO THIS
+       #define ETCD_ELECT_IMPLEMENTATION
+       #include "etcd_elect.h"
+   in *one* C or C++ file, before or after other includes; everywhere else include it
+   plainly. Link with -pthread. Under a strict `-std=c99` the implementation file needs
+   POSIX declarations: include this header first in that file, or define
+   _POSIX_C_SOURCE=200809L (or _GNU_SOURCE) yourself.
+
+   CONFIGURATION (define before including; implementation file only unless noted)
+       ETCD_ELECT_STATIC      every function `static` (all files that use it)
+       ETCDE_MAX_LINE         longest HTTP status/header/chunk-size line   (default 8192)
+       ETCDE_MAX_HEADERS      most response header lines accepted         (default 64)
+       ETCDE_MAX_JSON_DEPTH   deepest JSON nesting accepted               (default 64)
+       ETCDE_WATCH_REFRESH_MS longest a wait trusts one watch stream before
+                              re-reading the state from etcd              (default 30000)
+
+   QUICK START
+       #define ETCD_ELECT_IMPLEMENTATION
+       #include "etcd_elect.h"
+       #include <stdio.h>
+       int main(void) {
+           etcde_options o = {0};            // endpoints: $ETCDCTL_ENDPOINTS or 127.0.0.1:2379
+           etcde_client *c; etcde_session *s; etcde_election *e;
+           if (etcde_client_create(&o, &c)) return 1;
+           etcde_session_options so = {0};   // TTL 60 s
+           if (etcde_session_create(c, &so, &s)) {
+               fprintf(stderr, "%s\n", etcde_client_errmsg(c)); return 1;
+           }
+           etcde_election_create(c, s, "my-election", &e);
+           etcde_result r = etcde_campaign(e, "A", 1, -1);    // blocks until elected
+           if (r) { fprintf(stderr, "%s\n", etcde_election_errmsg(e)); return 1; }
+           printf("leading as %s, fencing token %lld\n", etcde_election_key(e),
+                  (long long)etcde_election_rev(e));
+           while (etcde_is_leader(e)) { ... do the work, check again ... }
+           etcde_resign(e);
+           etcde_election_destroy(e); etcde_session_destroy(s); etcde_client_destroy(c);
+       }
+
+   OBJECTS
+       etcde_client    endpoints, auth, timeouts, HTTP connections. Shared between threads.
+       etcde_session   one lease, kept alive by a background thread; tells when it is lost.
+       etcde_election  one candidate (or observer) in one named election.
+
+   THE SAFETY CORE
+     * A session is alive until  send time of the last acknowledged keepalive + TTL - guard,
+       on CLOCK_MONOTONIC. etcd starts the TTL when it *processes* the renewal, which is after
+       we sent it, so our deadline always falls before etcd can delete our key. Go counts
+       from the reply instead, and notices up to a second late.
+     * Loss is pushed at the deadline: an atomic flag (etcde_session_alive), a pipe that
+       turns readable (etcde_session_fd) and a callback -- not at the next keepalive tick.
+     * A waiting candidate watches only its predecessor (no thundering herd), stops waiting
+       when its session dies, and re-reads its own key (same create revision) in the same
+       read as the "no predecessor left" check, so an expired candidate is never reported
+       as leader (Go's Campaign is: etcd issues 11051, 12334, 19597).
+     * The key's create revision is the fencing token (etcde_election_rev). Proclaim and
+       resign are transactions fenced on it, so a stale call never touches a newer key.
+
+   THREAD SAFETY
+       etcde_client_*            safe from any thread; etcde_client_cancel is also
+                                 async-signal-safe.
+       etcde_session_alive, etcde_session_fd, etcde_session_lease,
+       etcde_session_remaining_ms, etcde_is_leader
+                                 safe from any thread and from signal handlers.
+       everything else on one etcde_session / etcde_election: one thread at a time.
+       Callbacks (on_lost, observe, log) must not destroy the object that called them.
+
+   MEMORY
+       Objects are allocated by the library and freed by their _destroy function (NULL is a
+       no-op). Strings passed in are copied. Views returned (etcde_kv, etcde_*_errmsg,
+       etcde_election_key) point into the object and stay valid until the next call on
+       that object. Nothing returned needs freeing.
+
+   ERRORS
+       Every call returns etcde_result: ETCDE_OK (0) or a negative code; etcde_strerror()
+       names it, and the object keeps a detail line saying what happened, e.g.
+       "connect 127.0.0.1:2379: Connection refused" or
+       "etcd 404 (code 5): etcdserver: requested lease not found".
+
+   LIMITS
+       Response bodies are capped (max_response_bytes, default 1 MiB), as are header count,
+       line length, JSON depth and JSON token count (max_json_tokens, default 65536).
+       Every network wait has a deadline; a hostile or broken server yields an error,
+       never a crash, a hang or unbounded memory.
+
+   PROTOCOL NOTES
+       HTTP/1.1 with keep-alive to etcd's JSON gateway; every request is POST with a
+       complete JSON body. Endpoints used: /v3/kv/txn, /v3/kv/range, /v3/watch (one watch
+       per connection, header Grpc-Metadata-Hasleader: true), /v3/lease/grant,
+       /v3/lease/keepalive (one renewal per request), /v3/lease/revoke,
+       /v3/auth/authenticate. Keys, values and range ends are base64; int64 fields are sent
+       as JSON strings. Key layout: NAME "/" lower-case unpadded hex of the lease id, value =
+       the proposal; the leader is the key of NAME/ with the smallest create revision.
+       Keepalive every TTL/3; after a failure, retry every 500 ms on the next endpoint
+       until the deadline; each renewal waits at most TTL/6 for its reply.
+
+   DOES NOT
+       speak TLS (yet), gRPC, or etcd v2.
+*/
+#ifndef ETCD_ELECT_H
+#define ETCD_ELECT_H
+
+#if defined(ETCD_ELECT_IMPLEMENTATION) && !defined(_POSIX_C_SOURCE) && \
+    !defined(_GNU_SOURCE) && !defined(_XOPEN_SOURCE) && !defined(_DEFAULT_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#define ETCDE_VERSION_MAJOR 0
+#define ETCDE_VERSION_MINOR 1
+#define ETCDE_VERSION_PATCH 0
+#define ETCDE_VERSION_STRING "0.1.0"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(ETCD_ELECT_STATIC) && (defined(__GNUC__) || defined(__clang__))
+#define ETCDE_API static __attribute__((unused))
+#elif defined(ETCD_ELECT_STATIC)
+#define ETCDE_API static
+#else
+#define ETCDE_API extern
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* X(name, value, text): the result codes and the text etcde_strerror gives for each. */
+#define ETCDE__RESULTS(X)                                                                \
+    X(ETCDE_OK, 0, "ok")                                                                 \
+    X(ETCDE_ERR_INVALID_ARGS, -1, "invalid arguments")                                   \
+    X(ETCDE_ERR_NOMEM, -2, "out of memory")                                              \
+    X(ETCDE_ERR_IO, -3, "network error")                                                 \
+    X(ETCDE_ERR_TIMEOUT, -4, "timed out")                                                \
+    X(ETCDE_ERR_HTTP, -5, "malformed HTTP response")                                     \
+    X(ETCDE_ERR_JSON, -6, "malformed JSON response")                                     \
+    X(ETCDE_ERR_TOO_BIG, -7, "response exceeds a configured limit")                      \
+    X(ETCDE_ERR_ETCD, -8, "etcd reported an error")                                      \
+    X(ETCDE_ERR_UNAVAILABLE, -9, "no etcd endpoint could serve the request")             \
+    X(ETCDE_ERR_AUTH, -10, "authentication failed")                                      \
+    X(ETCDE_ERR_CANCELLED, -11, "cancelled")                                             \
+    X(ETCDE_ERR_SESSION_LOST, -12, "session lost: lease expired, revoked or unknown")    \
+    X(ETCDE_ERR_NOT_LEADER, -13, "not the leader")                                       \
+    X(ETCDE_ERR_NO_LEADER, -14, "election has no leader")                                \
+    X(ETCDE_ERR_LOCKED, -15, "locked by another session")                                \
+    X(ETCDE_ERR_STATE, -16, "call not valid in this state")
+
+#define ETCDE__ENUM_ITEM(name, value, text) name = value,
+typedef enum etcde_result { ETCDE__RESULTS(ETCDE__ENUM_ITEM) ETCDE__RESULT_MIN = -17 } etcde_result;
+#undef ETCDE__ENUM_ITEM
+
+typedef struct etcde_client etcde_client;
+typedef struct etcde_session etcde_session;
+typedef struct etcde_election etcde_election;
+
+/* Optional allocator: both functions or neither. Called from the creating/destroying
+   thread and from the session's keepalive thread, so it must be thread-safe. */
+typedef struct etcde_allocator {
+    void *(*alloc_fn)(size_t size, void *user_data);
+    void (*free_fn)(void *ptr, void *user_data);
+    void *user_data;
+} etcde_allocator;
+
+enum { ETCDE_LOG_ERROR = 1, ETCDE_LOG_WARN = 2, ETCDE_LOG_INFO = 3, ETCDE_LOG_DEBUG = 4 };
+
+/* Optional logger; called from any thread, including the keepalive thread. Messages never
+   contain passwords or tokens. */
+typedef void (*etcde_log_fn)(int level, const char *msg, void *user_data);
+
+/* Client options. Zero-initialise, then set what you need: `etcde_options o = {0};`. */
+typedef struct etcde_options {
+    const char *endpoints;     /* "host:port,host:port" (an "http://" prefix is accepted).
+                                  default: $ETCDCTL_ENDPOINTS, else "127.0.0.1:2379" */
+    int dial_timeout_ms;       /* TCP connect, per endpoint            (default 2000) */
+    int request_timeout_ms;    /* one unary request, all endpoints     (default 5000) */
+    const char *user;          /* optional: "name" or "name:password"                 */
+    const char *password;      /* optional: password when not in `user`               */
+    size_t max_response_bytes; /* largest response body or stream line (default 1 MiB) */
+    int max_json_tokens;       /* most JSON tokens in one response     (default 65536) */
+    etcde_allocator allocator; /* default: malloc/free */
+    etcde_log_fn log;          /* default: silent */
+    void *log_user_data;
+    int log_level;             /* most verbose level passed to log  (default WARN) */
+} etcde_options;
+
+/* Why a session was lost; passed to the on_lost callback. */
+typedef void (*etcde_lost_fn)(etcde_session *s, etcde_result reason, const char *detail,
+                              void *user_data);
+
+/* Session options. Zero-initialise: `etcde_session_options so = {0};`. */
+typedef struct etcde_session_options {
+    int ttl_s;            /* lease TTL in seconds (default 60; etcd raises it to its minimum, 2) */
+    int64_t lease_id;     /* 0: grant a new lease; else re-attach to this existing lease */
+    int guard_ms;         /* the session counts as lost this long before the lease can expire
+                             at etcd (default TTL/10, between 100 and 1000 ms) */
+    etcde_lost_fn on_lost; /* optional; runs once, on the keepalive thread, at loss */
+    void *user_data;
+} etcde_session_options;
+
+/* A key-value view. Pointers are borrowed (see MEMORY); key and value are also
+   NUL-terminated for convenience, but may contain NUL bytes themselves. */
+typedef struct etcde_kv {
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+    int64_t create_rev; /* the leader's fencing token */
+    int64_t mod_rev;
+    int64_t lease;
+} etcde_kv;
+
+typedef enum etcde_event_type {
+    ETCDE_EVENT_LEADER = 1,   /* a (new) leader, or the leader proclaimed a new value */
+    ETCDE_EVENT_NO_LEADER = 2 /* nobody leads */
+} etcde_event_type;
+
+/* Observe callback: `leader` is NULL for NO_LEADER. `revision` is etcd's store revision at
+   which this state was seen. Return 0 to go on observing, non-zero to stop (observe then
+   returns ETCDE_OK). */
+typedef int (*etcde_observe_fn)(etcde_event_type type, const etcde_kv *leader,
+                                int64_t revision, void *user_data);
+
+/* ---- errors and version ------------------------------------------------------------ */
+
+/* Static text naming a result code; never NULL. Thread-safe. */
+ETCDE_API const char *etcde_strerror(etcde_result r);
+/* ETCDE_VERSION_STRING of the implementation. Thread-safe. */
+ETCDE_API const char *etcde_version_string(void);
+
+/* ---- client -------------------------------------------------------------------------- */
+
+/* Creates a client; no connection is made until the first request. `opts` may be NULL.
+   Returns ETCDE_ERR_INVALID_ARGS for a bad endpoint list or half an allocator. */
+ETCDE_API etcde_result etcde_client_create(const etcde_options *opts, etcde_client **out);
+/* Closes connections and frees the client. Destroy its sessions and elections first. */
+ETCDE_API void etcde_client_destroy(etcde_client *c);
+/* Makes every blocking call on `c` (campaign, observe, proclaim, leader, session create)
+   return ETCDE_ERR_CANCELLED promptly, now and until etcde_client_uncancel. Cleanup calls
+   (resign, session destroy) still run, bounded by request_timeout_ms, and keepalives go
+   on. Async-signal-safe: meant to be called from a SIGINT handler. */
+ETCDE_API void etcde_client_cancel(etcde_client *c);
+/* Clears the cancellation. Not async-signal-safe. */
+ETCDE_API void etcde_client_uncancel(etcde_client *c);
+/* The detail of the last failed etcde_session_create / etcde_election_create on `c`
+   (the latest of any thread). Never NULL. */
+ETCDE_API const char *etcde_client_errmsg(const etcde_client *c);
+
+/* ---- session ------------------------------------------------------------------------- */
+
+/* Grants a lease (or re-attaches to opts->lease_id, which must still exist) and starts the
+   keepalive thread. `opts` may be NULL. On failure *out is NULL and etcde_client_errmsg(c)
+   says why. */
+ETCDE_API etcde_result etcde_session_create(etcde_client *c, const etcde_session_options *opts,
+                                            etcde_session **out);
+/* Stops the keepalive thread and revokes the lease (deleting every key on it: an implicit
+   resign), bounded by request_timeout_ms. NULL is a no-op. */
+ETCDE_API void etcde_session_destroy(etcde_session *s);
+/* Like destroy, but leaves the lease to expire at etcd after its TTL (for a process that
+   hands its lease id over, or a test that simulates a crash). */
+ETCDE_API void etcde_session_orphan(etcde_session *s);
+/* The lease id. */
+ETCDE_API int64_t etcde_session_lease(const etcde_session *s);
+/* The granted TTL in seconds. */
+ETCDE_API int etcde_session_ttl(const etcde_session *s);
+/* 1 while the local deadline has not passed and no loss was seen, else 0. Checks the
+   clock itself, so it is right even before the keepalive thread runs after a pause. */
+ETCDE_API int etcde_session_alive(const etcde_session *s);
+/* Milliseconds until the local deadline (0 once lost). */
+ETCDE_API int64_t etcde_session_remaining_ms(const etcde_session *s);
+/* A file descriptor that becomes readable (and stays so) once the session is lost. For
+   poll/select/epoll; do not read from it or close it. */
+ETCDE_API int etcde_session_fd(const etcde_session *s);
+/* Why the session was lost ("" while alive). */
+ETCDE_API const char *etcde_session_errmsg(const etcde_session *s);
+
+/* ---- election ------------------------------------------------------------------------ */
+
+/* Creates a candidate in election `name`. `s` may be NULL for an observer that only calls
+   etcde_leader / etcde_observe. On failure etcde_client_errmsg(c) says why. */
+ETCDE_API etcde_result etcde_election_create(etcde_client *c, etcde_session *s, const char *name,
+                                             etcde_election **out);
+/* Frees the election. Does not resign: destroying the session (lease revoke) or
+   etcde_resign does. NULL is a no-op. */
+ETCDE_API void etcde_election_destroy(etcde_election *e);
+
+/* Puts `value` up as a candidate and blocks until this candidate leads.
+   timeout_ms: -1 waits until cancelled. Returns ETCDE_OK once elected (own key verified
+   at the revision where no predecessor remained, session alive); ETCDE_ERR_TIMEOUT or
+   ETCDE_ERR_CANCELLED (own key deleted, fenced); ETCDE_ERR_SESSION_LOST (the session died
+   while waiting: never reported as leader); or another error. Transient network errors
+   while waiting are retried until the timeout or session loss. Campaigning again on the
+   same session keeps the queue position (same key), as in Go. */
+ETCDE_API etcde_result etcde_campaign(etcde_election *e, const void *value, size_t len,
+                                      int timeout_ms);
+/* Sets a new value on the leader key, fenced on its create revision. ETCDE_ERR_NOT_LEADER
+   (and nothing written) if this candidate no longer holds its key. */
+ETCDE_API etcde_result etcde_proclaim(etcde_election *e, const void *value, size_t len);
+/* Deletes the own key, fenced on its create revision (never a newer key), so the next
+   candidate takes over at once. ETCDE_OK when there is nothing to resign. Not cancellable. */
+ETCDE_API etcde_result etcde_resign(etcde_election *e);
+/* The current leader (smallest create revision), or ETCDE_ERR_NO_LEADER. */
+ETCDE_API etcde_result etcde_leader(etcde_election *e, etcde_kv *out);
+/* Calls fn with the current state (LEADER or NO_LEADER), then at every change of leader or
+   of the leader's value, until fn returns non-zero (-> ETCDE_OK), the timeout passes
+   (-> ETCDE_ERR_TIMEOUT; -1 = none) or the client is cancelled. Survives compaction,
+   dropped watches and etcd restarts by re-reading the leader. */
+ETCDE_API etcde_result etcde_observe(etcde_election *e, etcde_observe_fn fn, void *user_data,
+                                     int timeout_ms);
+/* 1 if this candidate won, has not resigned, no fenced call found its key gone, and its
+   session is alive (clock checked). Async-signal-safe. */
+ETCDE_API int etcde_is_leader(const etcde_election *e);
+/* Own key, "NAME/<lease hex>" (set from the start of a campaign; "" before and after
+   resign). */
+ETCDE_API const char *etcde_election_key(const etcde_election *e);
+/* Create revision of the own key: the fencing token (0 when none). Successors always get
+   a larger one. */
+ETCDE_API int64_t etcde_election_rev(const etcde_election *e);
+/* Detail of the last failed call on e. */
+ETCDE_API const char *etcde_election_errmsg(const etcde_election *e);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ETCD_ELECT_H */
+
+/* ======================================================================================
+   IMPLEMENTATION
+   ====================================================================================== */
+#ifdef ETCD_ELECT_IMPLEMENTATION
+#ifndef ETCD_ELECT_IMPLEMENTATION_ONCE
+#define ETCD_ELECT_IMPLEMENTATION_ONCE
+
+#ifndef ETCDE_MAX_LINE
+#define ETCDE_MAX_LINE 8192
+#endif
+#ifndef ETCDE_MAX_HEADERS
+#define ETCDE_MAX_HEADERS 64
+#endif
+#ifndef ETCDE_MAX_JSON_DEPTH
+#define ETCDE_MAX_JSON_DEPTH 64
+#endif
+#ifndef ETCDE_WATCH_REFRESH_MS
+#define ETCDE_WATCH_REFRESH_MS 30000
+#endif
+#if ETCDE_MAX_LINE < 64 || ETCDE_MAX_JSON_DEPTH < 8
+#error "ETCDE_MAX_LINE must be >= 64 and ETCDE_MAX_JSON_DEPTH >= 8"
+#endif
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0 /* SO_NOSIGPIPE is set on the socket instead */
+#endif
+
+#if defined(ETCD_ELECT_STATIC) && (defined(__GNUC__) || defined(__clang__))
+#define ETCDE__DEF static __attribute__((unused))
+#elif defined(ETCD_ELECT_STATIC)
+#define ETCDE__DEF static
+#else
+#define ETCDE__DEF
+#endif
+
+/* >>util ============================================================================== */
+
+#define ETCDE__NEVER INT64_MAX /* a deadline that never comes */
+#define ETCDE__MIN(a, b) ((a) < (b) ? (a) : (b))
+#define ETCDE__MAX(a, b) ((a) > (b) ? (a) : (b))
+#define ETCDE__LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define ETCDE__STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+static int64_t etcde__now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Deadline `ms` from now; negative means never. */
+static int64_t etcde__deadline(int ms) {
+    return ms < 0 ? ETCDE__NEVER : etcde__now_ms() + ms;
+}
+
+/* A failure: the code plus a detail line. Every object carries one. */
+typedef struct etcde__err {
+    etcde_result code;
+    char msg[256];
+} etcde__err;
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static etcde_result etcde__fail(etcde__err *err, etcde_result code, const char *fmt, ...) {
+    va_list ap;
+    if (!err) return code;
+    err->code = code;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* strerror text without the GNU/XSI strerror_r split. */
+static const char *etcde__errno_text(int e, char *buf, size_t cap) {
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    return strerror_r(e, buf, cap);
+#else
+    if (strerror_r(e, buf, cap) != 0) snprintf(buf, cap, "errno %d", e);
+    return buf;
+#endif
+}
+
+/* Parses a decimal int64; returns 0 on success. */
+static int etcde__parse_i64(const char *s, size_t n, int64_t *out) {
+    size_t i = 0;
+    int neg = 0;
+    uint64_t v = 0, lim;
+    if (n > 0 && (s[0] == '-' || s[0] == '+')) neg = s[i++] == '-';
+    if (i == n) return -1;
+    lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (; i < n; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9) return -1;
+        if (v > (lim - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 0;
+}
+
+/* >>memory ============================================================================ */
+
+static void *etcde__default_alloc(size_t n, void *ud) { (void)ud; return malloc(n); }
+static void etcde__default_free(void *p, void *ud) { (void)ud; free(p); }
+
+/* A growable byte buffer with a hard cap. */
+typedef struct etcde__buf {
+    char *p;
+    size_t len, cap, max;
+    const etcde_allocator *al;
+} etcde__buf;
+
+static void *etcde__alloc(const etcde_allocator *al, size_t n) { return al->alloc_fn(n, al->user_data); }
+static void etcde__free(const etcde_allocator *al, void *p) { if (p) al->free_fn(p, al->user_data); }
+
+static char *etcde__strdup(const etcde_allocator *al, const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = (char *)etcde__alloc(al, n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static void etcde__buf_init(etcde__buf *b, const etcde_allocator *al, size_t max) {
+    b->p = NULL;
+    b->len = b->cap = 0;
+    b->max = max;
+    b->al = al;
+}
+
+static void etcde__buf_free(etcde__buf *b) {
+    etcde__free(b->al, b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Makes room for `extra` more bytes plus a NUL; 0 on success, -1 over the cap, -2 nomem. */
+static int etcde__buf_reserve(etcde__buf *b, size_t extra) {
+    size_t need = b->len + extra + 1, ncap;
+    char *np;
+    if (need > b->max + 1 || need < b->len) return -1;
+    if (need <= b->cap) return 0;
+    ncap = b->cap ? b->cap : 256;
+    while (ncap < need) ncap *= 2;
+    if (ncap > b->max + 1) ncap = b->max + 1;
+    np = (char *)etcde__alloc(b->al, ncap);
+    if (!np) return -2;
+    if (b->len) memcpy(np, b->p, b->len);
+    etcde__free(b->al, b->p);
+    b->p = np;
+    b->cap = ncap;
+    return 0;
+}
+
+/* Appending never fails loudly: a failed append marks the buffer (len = max + 1), and
+   the request writer reports it once. Request bodies are small and the cap generous. */
+static void etcde__buf_add(etcde__buf *b, const void *d, size_t n) {
+    if (b->len > b->max) return;
+    if (etcde__buf_reserve(b, n) != 0) { b->len = b->max + 1; return; }
+    memcpy(b->p + b->len, d, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+static void etcde__buf_str(etcde__buf *b, const char *s) { etcde__buf_add(b, s, strlen(s)); }
+
+static void etcde__buf_i64(etcde__buf *b, int64_t v) {
+    char t[32];
+    snprintf(t, sizeof t, "%lld", (long long)v);
+    etcde__buf_str(b, t);
+}
+
+/* >>base64 ============================================================================ */
+
+static const char etcde__b64chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Standard alphabet, padded (etcd's gateway rejects anything else). */
+static size_t etcde__b64_encode(const unsigned char *in, size_t n, char *out) {
+    size_t i, o = 0;
+    for (i = 0; i + 2 < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = etcde__b64chars[v >> 18 & 63];
+        out[o++] = etcde__b64chars[v >> 12 & 63];
+        out[o++] = etcde__b64chars[v >> 6 & 63];
+        out[o++] = etcde__b64chars[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+        out[o++] = etcde__b64chars[v >> 18 & 63];
+        out[o++] = etcde__b64chars[v >> 12 & 63];
+        out[o++] = i + 1 < n ? etcde__b64chars[v >> 6 & 63] : '=';
+        out[o++] = '=';
+    }
+    return o;
+}
+
+static int etcde__b64_val(unsigned char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* Decodes padded standard base64; `out` may equal `in` (decoding in place is safe because
+   output never overtakes input). Returns the decoded length or -1 if malformed. */
+static long etcde__b64_decode(const char *in, size_t n, unsigned char *out) {
+    size_t i, o = 0;
+    if (n % 4) return -1;
+    for (i = 0; i < n; i += 4) {
+        int a = etcde__b64_val((unsigned char)in[i]), b = etcde__b64_val((unsigned char)in[i + 1]);
+        int c = in[i + 2] == '=' ? -2 : etcde__b64_val((unsigned char)in[i + 2]);
+        int d = in[i + 3] == '=' ? -2 : etcde__b64_val((unsigned char)in[i + 3]);
+        uint32_t v;
+        if (a < 0 || b < 0 || c == -1 || d == -1) return -1;
+        if ((c == -2 || d == -2) && i + 4 != n) return -1; /* padding only at the end */
+        if (c == -2 && d != -2) return -1;
+        v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)(c < 0 ? 0 : c) << 6 |
+            (uint32_t)(d < 0 ? 0 : d);
+        out[o++] = (unsigned char)(v >> 16);
+        if (c >= 0) out[o++] = (unsigned char)(v >> 8 & 255);
+        if (d >= 0) out[o++] = (unsigned char)(v & 255);
+    }
+    return (long)o;
+}
+
+static void etcde__buf_b64(etcde__buf *b, const void *d, size_t n) {
+    size_t need = (n + 2) / 3 * 4;
+    if (b->len > b->max) return;
+    if (etcde__buf_reserve(b, need) != 0) { b->len = b->max + 1; return; }
+    b->len += etcde__b64_encode((const unsigned char *)d, n, b->p + b->len);
+    b->p[b->len] = 0;
+}
+
+/* Appends "name":"<base64>" to a JSON object under construction. */
+static void etcde__buf_jb64(etcde__buf *b, const char *name, const void *d, size_t n) {
+    etcde__buf_str(b, "\"");
+    etcde__buf_str(b, name);
+    etcde__buf_str(b, "\":\"");
+    etcde__buf_b64(b, d, n);
+    etcde__buf_str(b, "\"");
+}
+
+/* Appends a JSON string literal, escaped. */
+static void etcde__buf_jstr(etcde__buf *b, const char *s) {
+    etcde__buf_str(b, "\"");
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            char e[2] = {'\\', (char)ch};
+            etcde__buf_add(b, e, 2);
+        } else if (ch < 0x20) {
+            char e[8];
+            snprintf(e, sizeof e, "\\u%04x", ch);
+            etcde__buf_str(b, e);
+        } else {
+            etcde__buf_add(b, s, 1);
+        }
+    }
+    etcde__buf_str(b, "\"");
+}
+
+/* >>json ============================================================================== */
+/* A validating, non-allocating tokenizer in the manner of jsmn: one pass counts the
+   tokens, the caller sizes the array, a second pass fills it. Each token records where
+   its subtree ends (`next`), so lookups skip whole values without recursion. */
+
+enum { ETCDE__J_OBJ = 1, ETCDE__J_ARR, ETCDE__J_STR, ETCDE__J_PRIM };
+enum { ETCDE__J_INVALID = -1, ETCDE__J_DEEP = -2, ETCDE__J_MANY = -3 };
+
+typedef struct etcde__tok {
+    int type;
+    int start, end; /* string tokens: the contents between the quotes */
+    int size;       /* objects: number of keys; arrays: number of elements */
+    int next;       /* index of the first token after this value's subtree */
+    int dlen;       /* string tokens decoded in place from base64: their length, else -1 */
+} etcde__tok;
+
+static int etcde__json_string_end(const char *s, int len, int i) {
+    /* i is just past the opening quote; returns the index of the closing quote or -1. */
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"') return i;
+        if (c < 0x20) return -1;
+        if (c == '\\') {
+            if (++i >= len) return -1;
+            switch (s[i]) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+                break;
+            case 'u': {
+                int k;
+                for (k = 1; k <= 4; k++)
+                    if (i + k >= len || !isxdigit((unsigned char)s[i + k])) return -1;
+                i += 4;
+                break;
+            }
+            default:
+                return -1;
+            }
+        }
+        i++;
+    }
+    return -1;
+}
+
+static int etcde__json_prim_ok(const char *s, int n) {
+    int i = 0, digits = 0;
+    if ((n == 4 && !memcmp(s, "true", 4)) || (n == 5 && !memcmp(s, "false", 5)) ||
+        (n == 4 && !memcmp(s, "null", 4)))
+        return 1;
+    if (i < n && s[i] == '-') i++;
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++, digits++;
+    if (!digits) return 0;
+    if (i < n && s[i] == '.') {
+        digits = 0;
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) digits++;
+        if (!digits) return 0;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        digits = 0;
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) digits++;
+        if (!digits) return 0;
+    }
+    return i == n;
+}
+
+/* Tokenizes exactly one JSON value (surrounding whitespace allowed). With t == NULL only
+   counts. Returns the token count or ETCDE__J_INVALID / _DEEP / _MANY. */
+static int etcde__json_parse(const char *s, int len, etcde__tok *t, int cap) {
+    enum { V, V_OR_END, K, K_OR_END, COLON, COMMA_OR_END } st = V;
+    int stack[ETCDE_MAX_JSON_DEPTH];
+    char stype[ETCDE_MAX_JSON_DEPTH];
+    int depth = 0, n = 0, i = 0, done = 0;
+    while (i < len) {
+        char c = s[i];
+        int start = i, tok = -1, is_key = 0, type = 0;
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') { i++; continue; }
+        if (done) return ETCDE__J_INVALID;
+        if (c == '{' || c == '[') {
+            if (st != V && st != V_OR_END) return ETCDE__J_INVALID;
+            if (depth >= ETCDE_MAX_JSON_DEPTH) return ETCDE__J_DEEP;
+            if (t && n >= cap) return ETCDE__J_MANY;
+            if (depth > 0 && t) t[stack[depth - 1]].size++;
+            if (t) {
+                t[n].type = c == '{' ? ETCDE__J_OBJ : ETCDE__J_ARR;
+                t[n].start = i; t[n].end = -1; t[n].size = 0; t[n].next = -1; t[n].dlen = -1;
+            }
+            stype[depth] = c;
+            stack[depth++] = n++;
+            st = c == '{' ? K_OR_END : V_OR_END;
+            i++;
+            continue;
+        }
+        if (c == '}' || c == ']') {
+            char want = c == '}' ? '{' : '[';
+            if (depth == 0 || stype[depth - 1] != want) return ETCDE__J_INVALID;
+            if (st != COMMA_OR_END && st != (c == '}' ? K_OR_END : V_OR_END)) return ETCDE__J_INVALID;
+            depth--;
+            if (t) { t[stack[depth]].end = i + 1; t[stack[depth]].next = n; }
+            i++;
+            goto after_value;
+        }
+        if (c == ',') {
+            if (st != COMMA_OR_END) return ETCDE__J_INVALID;
+            st = stype[depth - 1] == '{' ? K : V;
+            i++;
+            continue;
+        }
+        if (c == ':') {
+            if (st != COLON) return ETCDE__J_INVALID;
+            st = V;
+            i++;
+            continue;
+        }
+        if (c == '"') {
+            int e = etcde__json_string_end(s, len, i + 1);
+            if (e < 0) return ETCDE__J_INVALID;
+            if (st == K || st == K_OR_END) is_key = 1;
+            else if (st != V && st != V_OR_END) return ETCDE__J_INVALID;
+            type = ETCDE__J_STR;
+            start = i + 1;
+            i = e + 1;
+            tok = e;
+        } else {
+            while (i < len && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ':' &&
+                   s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r' && s[i] != '"')
+                i++;
+            if (st != V && st != V_OR_END) return ETCDE__J_INVALID;
+            if (!etcde__json_prim_ok(s + start, i - start)) return ETCDE__J_INVALID;
+            type = ETCDE__J_PRIM;
+            tok = i;
+        }
+        if (t && n >= cap) return ETCDE__J_MANY;
+        if (t) {
+            t[n].type = type; t[n].start = start; t[n].end = tok;
+            t[n].size = 0; t[n].next = n + 1; t[n].dlen = -1;
+        }
+        n++;
+        if (is_key) {
+            if (t) t[stack[depth - 1]].size++;
+            st = COLON;
+            continue;
+        }
+        if (depth > 0 && stype[depth - 1] == '[' && t) t[stack[depth - 1]].size++;
+    after_value:
+        if (depth == 0) done = 1;
+        else st = COMMA_OR_END;
+    }
+    return done ? n : ETCDE__J_INVALID;
+}
+
+/* A parsed JSON document: the text and its tokens. */
+typedef struct etcde__json {
+    char *s; /* not const: base64 values are decoded in place */
+    etcde__tok *t;
+    int n;
+} etcde__json;
+
+static int etcde__jeq(const etcde__json *j, int k, const char *lit) {
+    size_t n = strlen(lit);
+    return k >= 0 && j->t[k].type == ETCDE__J_STR && (size_t)(j->t[k].end - j->t[k].start) == n &&
+           memcmp(j->s + j->t[k].start, lit, n) == 0;
+}
+
+/* Value of member `key` in object token `obj`, or -1. */
+static int etcde__jget(const etcde__json *j, int obj, const char *key) {
+    int i, k;
+    if (obj < 0 || obj >= j->n || j->t[obj].type != ETCDE__J_OBJ) return -1;
+    for (i = 0, k = obj + 1; i < j->t[obj].size; i++) {
+        if (etcde__jeq(j, k, key)) return k + 1;
+        k = j->t[k + 1].next;
+    }
+    return -1;
+}
+
+/* Element `idx` of array token `arr`, or -1. */
+static int etcde__jat(const etcde__json *j, int arr, int idx) {
+    int i, k;
+    if (arr < 0 || arr >= j->n || j->t[arr].type != ETCDE__J_ARR || idx >= j->t[arr].size) return -1;
+    for (i = 0, k = arr + 1; i < idx; i++) k = j->t[k].next;
+    return k;
+}
+
+/* Follows a dotted path of object members ("header.revision"); a number component
+   indexes an array ("responses.1.response_range"). */
+static int etcde__jpath(const etcde__json *j, int k, const char *path) {
+    char part[48];
+    while (*path && k >= 0) {
+        size_t n = strcspn(path, ".");
+        if (n >= sizeof part) return -1;
+        memcpy(part, path, n);
+        part[n] = 0;
+        if (part[0] >= '0' && part[0] <= '9') k = etcde__jat(j, k, atoi(part));
+        else k = etcde__jget(j, k, part);
+        path += n + (path[n] == '.');
+    }
+    return k;
+}
+
+/* An int64 from a string ("255", as etcd sends int64) or number token; `def` if absent. */
+static int64_t etcde__jint(const etcde__json *j, int k, int64_t def) {
+    int64_t v;
+    if (k < 0 || (j->t[k].type != ETCDE__J_STR && j->t[k].type != ETCDE__J_PRIM)) return def;
+    if (etcde__parse_i64(j->s + j->t[k].start, (size_t)(j->t[k].end - j->t[k].start), &v)) return def;
+    return v;
+}
+
+static int etcde__jtrue(const etcde__json *j, int k) {
+    return k >= 0 && j->t[k].type == ETCDE__J_PRIM && j->s[j->t[k].start] == 't';
+}
+
+static void etcde__utf8_put(char *out, size_t cap, size_t *o, uint32_t cp) {
+    unsigned char u[4];
+    size_t n, i;
+    if (cp < 0x80) { u[0] = (unsigned char)cp; n = 1; }
+    else if (cp < 0x800) { u[0] = (unsigned char)(0xC0 | cp >> 6); u[1] = (unsigned char)(0x80 | (cp & 63)); n = 2; }
+    else if (cp < 0x10000) {
+        u[0] = (unsigned char)(0xE0 | cp >> 12); u[1] = (unsigned char)(0x80 | (cp >> 6 & 63));
+        u[2] = (unsigned char)(0x80 | (cp & 63)); n = 3;
+    } else {
+        u[0] = (unsigned char)(0xF0 | cp >> 18); u[1] = (unsigned char)(0x80 | (cp >> 12 & 63));
+        u[2] = (unsigned char)(0x80 | (cp >> 6 & 63)); u[3] = (unsigned char)(0x80 | (cp & 63)); n = 4;
+    }
+    for (i = 0; i < n && *o + 1 < cap; i++) out[(*o)++] = (char)u[i];
+}
+
+static uint32_t etcde__hex4(const char *p) {
+    uint32_t v = 0;
+    int i;
+    for (i = 0; i < 4; i++) {
+        char c = p[i];
+        v = v << 4 | (uint32_t)(c <= '9' ? c - '0' : (c | 32) - 'a' + 10);
+    }
+    return v;
+}
+
+/* Copies string token k, unescaped to UTF-8 and truncated to fit, into out (always
+   NUL-terminated). Returns the number of bytes written. Escapes were validated. */
+static size_t etcde__jstr(const etcde__json *j, int k, char *out, size_t cap) {
+    size_t o = 0;
+    int i;
+    if (cap == 0) return 0;
+    if (k < 0 || j->t[k].type != ETCDE__J_STR) { out[0] = 0; return 0; }
+    for (i = j->t[k].start; i < j->t[k].end && o + 1 < cap; i++) {
+        char c = j->s[i];
+        uint32_t cp;
+        if (c != '\\') { out[o++] = c; continue; }
+        c = j->s[++i];
+        switch (c) {
+        case 'b': out[o++] = '\b'; break;
+        case 'f': out[o++] = '\f'; break;
+        case 'n': out[o++] = '\n'; break;
+        case 'r': out[o++] = '\r'; break;
+        case 't': out[o++] = '\t'; break;
+        case 'u':
+            cp = etcde__hex4(j->s + i + 1);
+            i += 4;
+            if (cp >= 0xD800 && cp < 0xDC00 && i + 6 < j->t[k].end && j->s[i + 1] == '\\' &&
+                j->s[i + 2] == 'u') {
+                uint32_t lo = etcde__hex4(j->s + i + 3);
+                if (lo >= 0xDC00 && lo < 0xE000) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    i += 6;
+                }
+            }
+            if (cp >= 0xD800 && cp < 0xE000) cp = 0xFFFD; /* lone surrogate */
+            etcde__utf8_put(out, cap, &o, cp);
+            break;
+        default: out[o++] = c; break;
+        }
+    }
+    out[o] = 0;
+    return o;
+}
+
+/* Decodes base64 string token k in place; sets *p and *n (NUL-terminated). -1 if malformed.
+   An absent token (etcd omits empty values) gives "". */
+static int etcde__jb64(etcde__json *j, int k, const char **p, size_t *n) {
+    long m;
+    char *s;
+    if (k < 0) { *p = ""; *n = 0; return 0; }
+    if (j->t[k].type != ETCDE__J_STR) return -1;
+    s = j->s + j->t[k].start;
+    if (j->t[k].dlen < 0) {
+        m = etcde__b64_decode(s, (size_t)(j->t[k].end - j->t[k].start), (unsigned char *)s);
+        if (m < 0) return -1;
+        s[m] = 0; /* room: decoding shrinks, and the closing quote follows */
+        j->t[k].dlen = (int)m;
+    }
+    m = j->t[k].dlen;
+    *p = s;
+    *n = (size_t)m;
+    return 0;
+}
+
+/* >>platform ========================================================================== */
+
+/* What a blocking call may be woken by besides its socket: a deadline, and up to three
+   file descriptors (client cancel, session loss, thread stop), each with the result it
+   means. */
+typedef struct etcde__wait {
+    int64_t deadline;
+    int nfd;
+    int fds[3];
+    etcde_result codes[3];
+} etcde__wait;
+
+static void etcde__wait_add(etcde__wait *w, int fd, etcde_result code) {
+    if (fd >= 0 && w->nfd < 3) {
+        w->fds[w->nfd] = fd;
+        w->codes[w->nfd++] = code;
+    }
+}
+
+/* Waits until `fd` is ready for `events`, or a wake fd fires, or the deadline passes.
+   fd < 0 waits on the wake fds alone (a sleep). Returns ETCDE_OK when fd is ready. */
+static etcde_result etcde__poll(int fd, short events, const etcde__wait *w, int64_t deadline,
+                                etcde__err *err) {
+    struct pollfd p[4];
+    int i, n, r;
+    if (w && w->deadline < deadline) deadline = w->deadline;
+    for (;;) {
+        int64_t now = etcde__now_ms(), left;
+        int timeout;
+        n = 0;
+        for (i = 0; w && i < w->nfd; i++) {
+            p[n].fd = w->fds[i];
+            p[n].events = POLLIN;
+            p[n++].revents = 0;
+        }
+        if (fd >= 0) {
+            p[n].fd = fd;
+            p[n].events = events;
+            p[n++].revents = 0;
+        }
+        if (deadline != ETCDE__NEVER && now >= deadline) return etcde__fail(err, ETCDE_ERR_TIMEOUT, "timed out");
+        left = deadline == ETCDE__NEVER ? -1 : deadline - now;
+        timeout = left > INT_MAX ? INT_MAX : (int)left;
+        r = poll(p, (nfds_t)n, timeout);
+        if (r < 0) {
+            char eb[96];
+            if (errno == EINTR) continue;
+            return etcde__fail(err, ETCDE_ERR_IO, "poll: %s", etcde__errno_text(errno, eb, sizeof eb));
+        }
+        for (i = 0; w && i < w->nfd; i++)
+            if (p[i].revents) return etcde__fail(err, w->codes[i], "%s", etcde_strerror(w->codes[i]));
+        if (fd >= 0 && p[n - 1].revents) return ETCDE_OK;
+    }
+}
+
+/* Sleeps until the deadline, waking early for the wake fds. Returns OK at the deadline. */
+static etcde_result etcde__sleep(const etcde__wait *w, int64_t until, etcde__err *err) {
+    etcde_result r = etcde__poll(-1, 0, w, until, err);
+    if (r == ETCDE_ERR_TIMEOUT && (!w || until < w->deadline)) return ETCDE_OK;
+    return r;
+}
+
+static int etcde__pipe(int fds[2]) {
+    int i;
+    if (pipe(fds) != 0) return -1;
+    for (i = 0; i < 2; i++) {
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+    }
+    return 0;
+}
+
+static void etcde__pipe_close(int fds[2]) {
+    if (fds[0] >= 0) close(fds[0]);
+    if (fds[1] >= 0) close(fds[1]);
+    fds[0] = fds[1] = -1;
+}
+
+/* Async-signal-safe: write(2) only, errno preserved. */
+static void etcde__pipe_poke(int fd) {
+    int saved = errno;
+    char b = 1;
+    ssize_t r = write(fd, &b, 1);
+    (void)r;
+    errno = saved;
+}
+
+/* >>http ============================================================================== */
+/* One HTTP/1.1 connection and an incremental response reader. The reader pulls bytes
+   through `rd`, so tests can feed it from memory one byte at a time. */
+
+enum {
+    ETCDE__BODY_LEN = 1, /* Content-Length */
+    ETCDE__BODY_CLOSE,   /* until the server closes */
+    ETCDE__CHUNK_SIZE,
+    ETCDE__CHUNK_DATA,
+    ETCDE__CHUNK_CRLF,
+    ETCDE__TRAILERS,
+    ETCDE__BODY_DONE
+};
+
+typedef struct etcde__conn etcde__conn;
+typedef long (*etcde__read_fn)(etcde__conn *cn, char *buf, size_t cap, const etcde__wait *w,
+                               int64_t deadline, etcde__err *err);
+
+struct etcde__conn {
+    int fd;
+    int ep;        /* endpoint index */
+    int reused;    /* came from the idle pool */
+    etcde__read_fn rd;
+    void *rd_user; /* for test readers */
+    char rbuf[ETCDE_MAX_LINE + 2];
+    size_t rpos, rlen;
+    /* the response being read */
+    int status, minor, keep_alive, body, got_bytes;
+    int64_t left; /* bytes left in the body (BODY_LEN) or current chunk */
+    etcde__conn *next;
+};
+
+static void etcde__conn_reset(etcde__conn *cn) {
+    cn->status = cn->minor = cn->keep_alive = cn->body = cn->got_bytes = 0;
+    cn->left = 0;
+}
+
+static long etcde__sock_read(etcde__conn *cn, char *buf, size_t cap, const etcde__wait *w,
+                             int64_t deadline, etcde__err *err) {
+    for (;;) {
+        char eb[96];
+        ssize_t n = recv(cn->fd, buf, cap, 0);
+        etcde_result r;
+        if (n >= 0) return (long)n;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return etcde__fail(err, ETCDE_ERR_IO, "read: %s", etcde__errno_text(errno, eb, sizeof eb));
+        r = etcde__poll(cn->fd, POLLIN, w, deadline, err);
+        if (r) return r;
+    }
+}
+
+/* Reads more bytes into rbuf. >0: bytes added, 0: EOF, <0: error. */
+static long etcde__conn_fill(etcde__conn *cn, const etcde__wait *w, int64_t deadline, etcde__err *err) {
+    long n;
+    if (cn->rpos == cn->rlen) cn->rpos = cn->rlen = 0;
+    if (cn->rlen == sizeof cn->rbuf && cn->rpos > 0) {
+        memmove(cn->rbuf, cn->rbuf + cn->rpos, cn->rlen - cn->rpos);
+        cn->rlen -= cn->rpos;
+        cn->rpos = 0;
+    }
+    if (cn->rlen == sizeof cn->rbuf)
+        return etcde__fail(err, ETCDE_ERR_TOO_BIG, "HTTP line longer than %d bytes", ETCDE_MAX_LINE);
+    n = cn->rd(cn, cn->rbuf + cn->rlen, sizeof cn->rbuf - cn->rlen, w, deadline, err);
+    if (n > 0) {
+        cn->rlen += (size_t)n;
+        cn->got_bytes = 1;
+    }
+    return n;
+}
+
+/* Next CRLF- (or LF-) terminated line, without the terminator, as a view into rbuf. */
+static etcde_result etcde__conn_line(etcde__conn *cn, const etcde__wait *w, int64_t deadline,
+                                     char **line, size_t *len, etcde__err *err) {
+    for (;;) {
+        char *s = cn->rbuf + cn->rpos;
+        char *nl = (char *)memchr(s, '\n', cn->rlen - cn->rpos);
+        long n;
+        if (nl) {
+            size_t l = (size_t)(nl - s);
+            if (l > 0 && s[l - 1] == '\r') l--;
+            if (l > ETCDE_MAX_LINE)
+                return etcde__fail(err, ETCDE_ERR_TOO_BIG, "HTTP line longer than %d bytes", ETCDE_MAX_LINE);
+            s[l] = 0;
+            *line = s;
+            *len = l;
+            cn->rpos += (size_t)(nl - s) + 1;
+            return ETCDE_OK;
+        }
+        n = etcde__conn_fill(cn, w, deadline, err);
+        if (n < 0) return (etcde_result)n;
+        if (n == 0)
+            return etcde__fail(err, cn->got_bytes ? ETCDE_ERR_HTTP : ETCDE_ERR_IO,
+                               "connection closed %s", cn->got_bytes ? "mid-response" : "before any response");
+    }
+}
+
+static int etcde__ieq(const char *a, size_t an, const char *b) {
+    size_t i;
+    if (an != strlen(b)) return 0;
+    for (i = 0; i < an; i++)
+        if (tolower((unsigned char)a[i]) != tolower((unsigned char)b[i])) return 0;
+    return 1;
+}
+
+static int etcde__has_token(const char *v, const char *tok) {
+    /* comma-separated header value contains tok (case-insensitive) */
+    while (*v) {
+        size_t n;
+        while (*v == ' ' || *v == '\t' || *v == ',') v++;
+        n = strcspn(v, ", \t");
+        if (n && etcde__ieq(v, n, tok)) return 1;
+        v += n;
+    }
+    return 0;
+}
+
+/* Reads the status line and headers (skipping 1xx), and sets up body decoding. */
+static etcde_result etcde__http_head(etcde__conn *cn, const etcde__wait *w, int64_t deadline,
+                                     etcde__err *err) {
+    int nhdr = 0, chunked = 0, has_len = 0, conn_close = 0, conn_keep = 0;
+    int64_t clen = 0;
+    char *line;
+    size_t len;
+    etcde_result r;
+    etcde__conn_reset(cn);
+    for (;;) {
+        r = etcde__conn_line(cn, w, deadline, &line, &len, err);
+        if (r) return r;
+        if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') ||
+            line[8] != ' ' || !isdigit((unsigned char)line[9]) || !isdigit((unsigned char)line[10]) ||
+            !isdigit((unsigned char)line[11]) || (len > 12 && line[12] != ' '))
+            return etcde__fail(err, ETCDE_ERR_HTTP, "bad HTTP status line \"%.60s\"", line);
+        cn->minor = line[7] - '0';
+        cn->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+        if (cn->status >= 200) break;
+        for (;;) { /* skip the interim response's headers */
+            r = etcde__conn_line(cn, w, deadline, &line, &len, err);
+            if (r) return r;
+            if (len == 0) break;
+            if (++nhdr > ETCDE_MAX_HEADERS)
+                return etcde__fail(err, ETCDE_ERR_TOO_BIG, "more than %d HTTP header lines", ETCDE_MAX_HEADERS);
+        }
+    }
+    for (;;) {
+        char *colon, *v;
+        size_t nl;
+        r = etcde__conn_line(cn, w, deadline, &line, &len, err);
+        if (r) return r;
+        if (len == 0) break;
+        if (++nhdr > ETCDE_MAX_HEADERS)
+            return etcde__fail(err, ETCDE_ERR_TOO_BIG, "more than %d HTTP header lines", ETCDE_MAX_HEADERS);
+        colon = (char *)memchr(line, ':', len);
+        if (!colon || colon == line) return etcde__fail(err, ETCDE_ERR_HTTP, "bad HTTP header line \"%.60s\"", line);
+        nl = (size_t)(colon - line);
+        v = colon + 1;
+        while (*v == ' ' || *v == '\t') v++;
+        if (etcde__ieq(line, nl, "content-length")) {
+            if (etcde__parse_i64(v, strcspn(v, " \t"), &clen) || clen < 0 || (has_len && clen != cn->left))
+                return etcde__fail(err, ETCDE_ERR_HTTP, "bad Content-Length \"%.40s\"", v);
+            has_len = 1;
+            cn->left = clen;
+        } else if (etcde__ieq(line, nl, "transfer-encoding")) {
+            if (!etcde__has_token(v, "chunked"))
+                return etcde__fail(err, ETCDE_ERR_HTTP, "unsupported Transfer-Encoding \"%.40s\"", v);
+            chunked = 1;
+        } else if (etcde__ieq(line, nl, "connection")) {
+            conn_close |= etcde__has_token(v, "close");
+            conn_keep |= etcde__has_token(v, "keep-alive");
+        }
+    }
+    if (chunked) cn->body = ETCDE__CHUNK_SIZE;
+    else if (has_len) cn->body = ETCDE__BODY_LEN;
+    else if (cn->status == 204 || cn->status == 304) cn->body = ETCDE__BODY_DONE;
+    else cn->body = ETCDE__BODY_CLOSE;
+    cn->keep_alive = cn->body != ETCDE__BODY_CLOSE && !conn_close && (cn->minor == 1 || conn_keep);
+    return ETCDE_OK;
+}
+
+/* Takes up to `cap` body bytes already buffered (bounded by the current length). */
+static size_t etcde__conn_take(etcde__conn *cn, char *dst, size_t cap, int bounded) {
+    size_t n = cn->rlen - cn->rpos;
+    if (n > cap) n = cap;
+    if (bounded && (int64_t)n > cn->left) n = (size_t)cn->left;
+    memcpy(dst, cn->rbuf + cn->rpos, n);
+    cn->rpos += n;
+    if (bounded) cn->left -= (int64_t)n;
+    return n;
+}
+
+/* Reads decoded body bytes: >0 bytes copied to dst, 0 at the end of the body, <0 error. */
+static long etcde__http_body(etcde__conn *cn, char *dst, size_t cap, const etcde__wait *w,
+                             int64_t deadline, etcde__err *err) {
+    for (;;) {
+        char *line;
+        size_t len, n;
+        long got;
+        etcde_result r;
+        switch (cn->body) {
+        case ETCDE__BODY_DONE:
+            return 0;
+        case ETCDE__BODY_LEN:
+        case ETCDE__CHUNK_DATA:
+            if (cn->left == 0) {
+                cn->body = cn->body == ETCDE__BODY_LEN ? ETCDE__BODY_DONE : ETCDE__CHUNK_CRLF;
+                continue;
+            }
+            n = etcde__conn_take(cn, dst, cap, 1);
+            if (n) return (long)n;
+            got = etcde__conn_fill(cn, w, deadline, err);
+            if (got < 0) return got;
+            if (got == 0) return etcde__fail(err, ETCDE_ERR_HTTP, "connection closed mid-body (truncated response)");
+            continue;
+        case ETCDE__BODY_CLOSE:
+            n = etcde__conn_take(cn, dst, cap, 0);
+            if (n) return (long)n;
+            got = etcde__conn_fill(cn, w, deadline, err);
+            if (got < 0) return got;
+            if (got == 0) cn->body = ETCDE__BODY_DONE;
+            continue;
+        case ETCDE__CHUNK_SIZE: {
+            int64_t size = 0;
+            size_t i, digits = 0;
+            r = etcde__conn_line(cn, w, deadline, &line, &len, err);
+            if (r) return r;
+            for (i = 0; i < len && isxdigit((unsigned char)line[i]); i++, digits++) {
+                int d = isdigit((unsigned char)line[i]) ? line[i] - '0' : (line[i] | 32) - 'a' + 10;
+                if (digits >= 15) return etcde__fail(err, ETCDE_ERR_HTTP, "chunk size too large");
+                size = size * 16 + d;
+            }
+            if (!digits || (i < len && line[i] != ';' && line[i] != ' ' && line[i] != '\t'))
+                return etcde__fail(err, ETCDE_ERR_HTTP, "bad chunk size line \"%.40s\"", line);
+            cn->left = size;
+            cn->body = size ? ETCDE__CHUNK_DATA : ETCDE__TRAILERS;
+            continue;
+        }
+        case ETCDE__CHUNK_CRLF:
+            r = etcde__conn_line(cn, w, deadline, &line, &len, err);
+            if (r) return r;
+            if (len) return etcde__fail(err, ETCDE_ERR_HTTP, "chunk not followed by CRLF");
+            cn->body = ETCDE__CHUNK_SIZE;
+            continue;
+        case ETCDE__TRAILERS: {
+            int ntr = 0;
+            for (;;) {
+                r = etcde__conn_line(cn, w, deadline, &line, &len, err);
+                if (r) return r;
+                if (len == 0) break;
+                if (++ntr > ETCDE_MAX_HEADERS)
+                    return etcde__fail(err, ETCDE_ERR_TOO_BIG, "more than %d HTTP trailer lines", ETCDE_MAX_HEADERS);
+            }
+            cn->body = ETCDE__BODY_DONE;
+            continue;
+        }
+        default:
+            return etcde__fail(err, ETCDE_ERR_STATE, "no HTTP response being read");
+        }
+    }
+}
+
+/* Reads the whole body into b (replacing its contents), at most b->max bytes. */
+static etcde_result etcde__http_read_all(etcde__conn *cn, etcde__buf *b, const etcde__wait *w,
+                                         int64_t deadline, etcde__err *err) {
+    b->len = 0;
+    if (cn->body == ETCDE__BODY_LEN && (uint64_t)cn->left > b->max)
+        return etcde__fail(err, ETCDE_ERR_TOO_BIG, "response of %lld bytes exceeds the %lu-byte limit",
+                           (long long)cn->left, (unsigned long)b->max);
+    for (;;) {
+        long n;
+        int rr = etcde__buf_reserve(b, 4096 < b->max - b->len ? 4096 : b->max - b->len);
+        if (rr == -2) return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory reading a response");
+        if (b->len == b->max) { /* full: the body must end here */
+            char one;
+            n = etcde__http_body(cn, &one, 1, w, deadline, err);
+            if (n < 0) return (etcde_result)n;
+            if (n == 0) break;
+            return etcde__fail(err, ETCDE_ERR_TOO_BIG, "response exceeds the %lu-byte limit", (unsigned long)b->max);
+        }
+        n = etcde__http_body(cn, b->p + b->len, b->cap - 1 - b->len, w, deadline, err);
+        if (n < 0) return (etcde_result)n;
+        if (n == 0) break;
+        b->len += (size_t)n;
+    }
+    if (b->p) b->p[b->len] = 0;
+    return ETCDE_OK;
+}
+
+/* Streams: the next newline-terminated message of the body into b. Bytes after the
+   newline are kept in b past b->len for the next call (b->cap holds them; `*carry`
+   counts them). Returns 1 with a line (a final line without newline counts), 0 at the
+   end of the body, <0 on error. Messages are split on '\n', never on chunk boundaries. */
+static int etcde__http_next_line(etcde__conn *cn, etcde__buf *b, size_t *carry, const etcde__wait *w,
+                                 int64_t deadline, etcde__err *err) {
+    size_t have = *carry, scanned = 0;
+    if (have) memmove(b->p, b->p + b->len + 1, have);
+    b->len = 0;
+    for (;;) {
+        char *nl = have > scanned ? (char *)memchr(b->p + scanned, '\n', have - scanned) : NULL;
+        long n;
+        int rr;
+        if (nl) {
+            b->len = (size_t)(nl - b->p);
+            *carry = have - b->len - 1;
+            *nl = 0;
+            return 1;
+        }
+        scanned = have;
+        if (have >= b->max)
+            return etcde__fail(err, ETCDE_ERR_TOO_BIG, "stream message exceeds the %lu-byte limit", (unsigned long)b->max);
+        rr = etcde__buf_reserve(b, have + 4096 < b->max ? have + 4096 : b->max);
+        if (rr == -2) return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory reading a stream");
+        n = etcde__http_body(cn, b->p + have, b->cap - 1 - have, w, deadline, err);
+        if (n < 0) return (int)n;
+        if (n == 0) {
+            *carry = 0;
+            b->len = have;
+            if (b->p) b->p[have] = 0;
+            return have ? 1 : 0;
+        }
+        have += (size_t)n;
+    }
+}
+
+/* >>client ============================================================================ */
+
+typedef struct etcde__ep {
+    char *host;
+    char port[8];
+    char *hostport; /* for the Host header and messages */
+} etcde__ep;
+
+struct etcde_client {
+    etcde_options o; /* with defaults patched in; strings below are our copies */
+    etcde_allocator al;
+    etcde__ep *eps;
+    int neps, eps_cap;
+    int cur_ep; /* atomic: the endpoint to try first */
+    pthread_mutex_t mu; /* guards idle, token, errmsg */
+    etcde__conn *idle;
+    int nidle;
+    char *user, *password, *token;
+    int cancel_pipe[2];
+    int cancelled; /* atomic */
+    etcde__read_fn rd;
+    char errmsg[256];
+};
+
+/* A response: its bytes, and the JSON tokens over them. */
+typedef struct etcde__resp {
+    etcde__buf body;
+    etcde__tok *tok;
+    int tokcap;
+    etcde__json j;
+    size_t carry; /* stream bytes read past the current line */
+    int status;
+} etcde__resp;
+
+static void etcde__resp_init(etcde__resp *r, etcde_client *c) {
+    memset(r, 0, sizeof *r);
+    etcde__buf_init(&r->body, &c->al, c->o.max_response_bytes);
+}
+
+static void etcde__resp_free(etcde__resp *r) {
+    etcde__buf_free(&r->body);
+    etcde__free(r->body.al, r->tok);
+    r->tok = NULL;
+    r->tokcap = 0;
+}
+
+static void etcde__log(etcde_client *c, int level, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static void etcde__log(etcde_client *c, int level, const char *fmt, ...) {
+    char msg[320];
+    va_list ap;
+    if (!c->o.log || level > c->o.log_level) return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->o.log(level, msg, c->o.log_user_data);
+}
+
+/* Tokenizes resp->body (the whole body, or the current stream line). */
+static etcde_result etcde__resp_parse(etcde_client *c, etcde__resp *r, etcde__err *err) {
+    int n = etcde__json_parse(r->body.p ? r->body.p : "", (int)r->body.len, NULL, 0);
+    if (n == ETCDE__J_DEEP)
+        return etcde__fail(err, ETCDE_ERR_TOO_BIG, "JSON nested deeper than %d levels", ETCDE_MAX_JSON_DEPTH);
+    if (n < 0) {
+        return etcde__fail(err, ETCDE_ERR_JSON, "invalid JSON in response (HTTP %d, %lu bytes): \"%.60s\"",
+                           r->status, (unsigned long)r->body.len, r->body.p ? r->body.p : "");
+    }
+    if (n > c->o.max_json_tokens)
+        return etcde__fail(err, ETCDE_ERR_TOO_BIG, "JSON response has %d tokens, over the %d limit", n,
+                           c->o.max_json_tokens);
+    if (n > r->tokcap) {
+        etcde__tok *t = (etcde__tok *)etcde__alloc(&c->al, sizeof(etcde__tok) * (size_t)n);
+        if (!t) return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory for %d JSON tokens", n);
+        etcde__free(&c->al, r->tok);
+        r->tok = t;
+        r->tokcap = n;
+    }
+    r->j.s = r->body.p;
+    r->j.t = r->tok;
+    r->j.n = etcde__json_parse(r->body.p, (int)r->body.len, r->tok, r->tokcap);
+    if (r->j.n != n || r->tok[0].type != ETCDE__J_OBJ)
+        return etcde__fail(err, ETCDE_ERR_JSON, "response is not a JSON object: \"%.60s\"", r->body.p);
+    return ETCDE_OK;
+}
+
+/* Maps an etcd error in a parsed response (either gateway shape, unary or in-stream) to
+   a result. ETCDE_OK when the response is not an error. */
+static etcde_result etcde__resp_error(etcde__resp *r, etcde__err *err) {
+    etcde__json *j = &r->j;
+    int e = etcde__jget(j, 0, "error"), k_code, k_msg;
+    int64_t code, http = r->status;
+    char msg[200];
+    etcde_result rc;
+    if (e >= 0 && j->t[e].type == ETCDE__J_OBJ) { /* stream error: {"error":{...}} */
+        k_code = etcde__jget(j, e, "grpc_code");
+        if (k_code < 0) k_code = etcde__jget(j, e, "code");
+        k_msg = etcde__jget(j, e, "message");
+        http = etcde__jint(j, etcde__jget(j, e, "http_code"), http);
+    } else if (r->status != 200) {
+        k_code = etcde__jget(j, 0, "code");
+        k_msg = etcde__jget(j, 0, "message");
+        if (k_msg < 0) k_msg = e;
+    } else {
+        return ETCDE_OK;
+    }
+    code = etcde__jint(j, k_code, -1);
+    etcde__jstr(j, k_msg, msg, sizeof msg);
+    if (code == 14 || http == 503 || strstr(msg, "deadline exceeded") || strstr(msg, "request timed out") ||
+        strstr(msg, "no leader"))
+        rc = ETCDE_ERR_UNAVAILABLE;
+    else if (code == 16 || code == 7 || strstr(msg, "authentication failed") || strstr(msg, "user name is empty"))
+        rc = ETCDE_ERR_AUTH;
+    else if (code == 5 && strstr(msg, "lease not found"))
+        rc = ETCDE_ERR_SESSION_LOST;
+    else
+        rc = ETCDE_ERR_ETCD;
+    return etcde__fail(err, rc, "etcd %d (code %d): %s", (int)http, (int)code, msg[0] ? msg : "(no message)");
+}
+
+/* ---- connections ---- */
+
+static void etcde__conn_close(etcde_client *c, etcde__conn *cn) {
+    if (!cn) return;
+    if (cn->fd >= 0) close(cn->fd);
+    etcde__free(&c->al, cn);
+}
+
+static etcde__conn *etcde__conn_new(etcde_client *c, int fd, int ep) {
+    etcde__conn *cn = (etcde__conn *)etcde__alloc(&c->al, sizeof *cn);
+    if (!cn) return NULL;
+    memset(cn, 0, sizeof *cn);
+    cn->fd = fd;
+    cn->ep = ep;
+    cn->rd = c->rd;
+    return cn;
+}
+
+static etcde_result etcde__dial(etcde_client *c, int ep, const etcde__wait *w, int64_t deadline,
+                                etcde__conn **out, etcde__err *err) {
+    struct addrinfo hints, *res = NULL, *ai;
+    etcde__ep *e = &c->eps[ep];
+    int rc, fd = -1, one = 1;
+    char eb[96];
+    etcde_result r = ETCDE_ERR_IO;
+    int64_t dl = ETCDE__MIN(deadline, etcde__now_ms() + c->o.dial_timeout_ms);
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    rc = getaddrinfo(e->host, e->port, &hints, &res);
+    if (rc != 0) return etcde__fail(err, ETCDE_ERR_IO, "resolve %s: %s", e->hostport, gai_strerror(rc));
+    etcde__fail(err, ETCDE_ERR_IO, "connect %s: no address", e->hostport);
+    for (ai = res; ai; ai = ai->ai_next) {
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0) {
+            r = etcde__fail(err, ETCDE_ERR_IO, "socket: %s", etcde__errno_text(errno, eb, sizeof eb));
+            continue;
+        }
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+#ifdef SO_NOSIGPIPE
+        setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
+        if (errno == EINPROGRESS) {
+            r = etcde__poll(fd, POLLOUT, w, dl, err);
+            if (r == ETCDE_OK) {
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+                if (soerr == 0) break;
+                errno = soerr;
+            } else if (r != ETCDE_ERR_TIMEOUT) {
+                close(fd);
+                fd = -1;
+                break; /* cancelled */
+            } else {
+                r = etcde__fail(err, ETCDE_ERR_IO, "connect %s: timed out after %d ms", e->hostport,
+                                c->o.dial_timeout_ms);
+                close(fd);
+                fd = -1;
+                continue;
+            }
+        }
+        r = etcde__fail(err, ETCDE_ERR_IO, "connect %s: %s", e->hostport, etcde__errno_text(errno, eb, sizeof eb));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) return r;
+    *out = etcde__conn_new(c, fd, ep);
+    if (!*out) {
+        close(fd);
+        return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory");
+    }
+    return ETCDE_OK;
+}
+
+/* An idle keep-alive connection to endpoint ep, if one is still usable. */
+static etcde__conn *etcde__pool_get(etcde_client *c, int ep) {
+    etcde__conn **pp, *cn = NULL;
+    pthread_mutex_lock(&c->mu);
+    for (pp = &c->idle; *pp; pp = &(*pp)->next)
+        if ((*pp)->ep == ep) {
+            cn = *pp;
+            *pp = cn->next;
+            c->nidle--;
+            break;
+        }
+    pthread_mutex_unlock(&c->mu);
+    if (cn) {
+        struct pollfd p;
+        p.fd = cn->fd;
+        p.events = POLLIN;
+        p.revents = 0;
+        if (poll(&p, 1, 0) != 0) { /* closed by the server, or stray bytes: unusable */
+            etcde__conn_close(c, cn);
+            return NULL;
+        }
+        cn->reused = 1;
+        cn->rpos = cn->rlen = 0;
+        cn->got_bytes = 0;
+    }
+    return cn;
+}
+
+static void etcde__pool_put(etcde_client *c, etcde__conn *cn) {
+    if (!cn->keep_alive || cn->body != ETCDE__BODY_DONE || cn->rpos != cn->rlen || c->nidle >= 16) {
+        etcde__conn_close(c, cn);
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    cn->next = c->idle;
+    c->idle = cn;
+    c->nidle++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static etcde_result etcde__send_all(etcde__conn *cn, const char *p, size_t n, const etcde__wait *w,
+                                    int64_t deadline, etcde__err *err) {
+    while (n) {
+        ssize_t k = send(cn->fd, p, n, MSG_NOSIGNAL);
+        char eb[96];
+        if (k > 0) {
+            p += k;
+            n -= (size_t)k;
+            continue;
+        }
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            etcde_result r = etcde__poll(cn->fd, POLLOUT, w, deadline, err);
+            if (r) return r;
+            continue;
+        }
+        return etcde__fail(err, ETCDE_ERR_IO, "write: %s", etcde__errno_text(errno, eb, sizeof eb));
+    }
+    return ETCDE_OK;
+}
+
+/* Sends one request on endpoint ep and reads the response head. A pooled connection
+   that turns out dead before any response byte is replaced by a fresh one once. */
+static etcde_result etcde__exchange(etcde_client *c, int ep, const char *path, const etcde__buf *body,
+                                    int stream, const etcde__wait *w, int64_t deadline, etcde__conn **out,
+                                    etcde__err *err) {
+    etcde__buf req;
+    etcde_result r = ETCDE_OK;
+    int attempt;
+    etcde__buf_init(&req, &c->al, (size_t)1 << 30);
+    etcde__buf_str(&req, "POST ");
+    etcde__buf_str(&req, path);
+    etcde__buf_str(&req, " HTTP/1.1\r\nHost: ");
+    etcde__buf_str(&req, c->eps[ep].hostport);
+    etcde__buf_str(&req, "\r\nContent-Type: application/json\r\nContent-Length: ");
+    etcde__buf_i64(&req, (int64_t)body->len);
+    etcde__buf_str(&req, "\r\n");
+    if (stream) etcde__buf_str(&req, "Grpc-Metadata-Hasleader: true\r\n");
+    pthread_mutex_lock(&c->mu);
+    if (c->token && strcmp(path, "/v3/auth/authenticate") != 0) {
+        etcde__buf_str(&req, "Authorization: ");
+        etcde__buf_str(&req, c->token);
+        etcde__buf_str(&req, "\r\n");
+    }
+    pthread_mutex_unlock(&c->mu);
+    etcde__buf_str(&req, "\r\n");
+    etcde__buf_add(&req, body->p, body->len);
+    if (req.len > req.max || body->len > body->max) {
+        etcde__buf_free(&req);
+        return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory building a request");
+    }
+    for (attempt = 0; attempt < 2; attempt++) {
+        etcde__conn *cn = stream ? NULL : etcde__pool_get(c, ep);
+        if (!cn) {
+            r = etcde__dial(c, ep, w, deadline, &cn, err);
+            if (r) break;
+        }
+        r = etcde__send_all(cn, req.p, req.len, w, deadline, err);
+        if (!r) r = etcde__http_head(cn, w, deadline, err);
+        if (!r) {
+            *out = cn;
+            break;
+        }
+        if (cn->reused && !cn->got_bytes && (r == ETCDE_ERR_IO || r == ETCDE_ERR_HTTP)) {
+            etcde__conn_close(c, cn); /* the server closed it while idle: dial afresh */
+            continue;
+        }
+        etcde__conn_close(c, cn);
+        break;
+    }
+    etcde__buf_free(&req);
+    return r;
+}
+
+/* Errors after which another endpoint may do better. */
+static int etcde__next_ep_worthy(etcde_result r) {
+    return r == ETCDE_ERR_IO || r == ETCDE_ERR_UNAVAILABLE || r == ETCDE_ERR_TIMEOUT || r == ETCDE_ERR_HTTP;
+}
+
+static void etcde__ep_failed(etcde_client *c, int ep) {
+    int expected = ep;
+    __atomic_compare_exchange_n(&c->cur_ep, &expected, (ep + 1) % c->neps, 0, __ATOMIC_ACQ_REL,
+                                __ATOMIC_ACQUIRE);
+}
+
+static etcde_result etcde__authenticate(etcde_client *c, const etcde__wait *w, int64_t deadline,
+                                        etcde__err *err);
+
+/* One request, tried on each endpoint in turn: a unary call (resp gets the parsed body),
+   or with `stream` the opening of a stream (*stream_out gets the connection, positioned
+   at the start of a 200 body). Re-authenticates once on an expired token. */
+static etcde_result etcde__request(etcde_client *c, const char *path, const etcde__buf *body,
+                                   etcde__resp *resp, etcde__conn **stream_out, const etcde__wait *w,
+                                   int64_t deadline, etcde__err *err) {
+    int start = ETCDE__LOAD(&c->cur_ep), k, reauthed = 0;
+    etcde_result r = ETCDE_ERR_UNAVAILABLE;
+    if (c->user && !c->token && strcmp(path, "/v3/auth/authenticate") != 0) {
+        r = etcde__authenticate(c, w, deadline, err);
+        if (r) return r;
+    }
+    for (k = 0; k < c->neps; k++) {
+        int ep = (start + k) % c->neps;
+        etcde__conn *cn = NULL;
+        resp->status = 0;
+        r = etcde__exchange(c, ep, path, body, stream_out != NULL, w, deadline, &cn, err);
+        if (r == ETCDE_OK) {
+            resp->status = cn->status;
+            if (stream_out && cn->status == 200) {
+                *stream_out = cn;
+                return ETCDE_OK;
+            }
+            r = etcde__http_read_all(cn, &resp->body, w, deadline, err);
+            if (r == ETCDE_OK) {
+                etcde__pool_put(c, cn);
+                cn = NULL;
+                r = etcde__resp_parse(c, resp, err);
+                if (r && resp->status != 200) {
+                    char snip[64];
+                    size_t n = ETCDE__MIN(resp->body.len, sizeof snip - 1);
+                    memcpy(snip, resp->body.p ? resp->body.p : "", n);
+                    snip[n] = 0;
+                    snip[strcspn(snip, "\r\n")] = 0;
+                    r = etcde__fail(err, resp->status == 503 ? ETCDE_ERR_UNAVAILABLE : ETCDE_ERR_HTTP,
+                                    "%s answered HTTP %d: %s", c->eps[ep].hostport, resp->status, snip);
+                }
+                if (r == ETCDE_OK) r = etcde__resp_error(resp, err);
+            }
+            etcde__conn_close(c, cn);
+        }
+        if (r == ETCDE_ERR_AUTH && c->user && !reauthed && resp->status == 401) {
+            reauthed = 1; /* token expired: fetch a new one and retry here */
+            pthread_mutex_lock(&c->mu);
+            etcde__free(&c->al, c->token);
+            c->token = NULL;
+            pthread_mutex_unlock(&c->mu);
+            r = etcde__authenticate(c, w, deadline, err);
+            if (r) return r;
+            k--;
+            continue;
+        }
+        if (!etcde__next_ep_worthy(r) || etcde__now_ms() >= deadline || (w && etcde__now_ms() >= w->deadline)) {
+            if (r == ETCDE_ERR_UNAVAILABLE || r == ETCDE_ERR_IO) etcde__ep_failed(c, ep);
+            return r;
+        }
+        etcde__log(c, ETCDE_LOG_INFO, "%s: %s; trying the next endpoint", c->eps[ep].hostport, err->msg);
+        etcde__ep_failed(c, ep);
+    }
+    return r;
+}
+
+static etcde_result etcde__authenticate(etcde_client *c, const etcde__wait *w, int64_t deadline,
+                                        etcde__err *err) {
+    etcde__buf b;
+    etcde__resp resp;
+    etcde_result r;
+    char tok[1024];
+    etcde__buf_init(&b, &c->al, 4096);
+    etcde__resp_init(&resp, c);
+    etcde__buf_str(&b, "{\"name\":");
+    etcde__buf_jstr(&b, c->user);
+    etcde__buf_str(&b, ",\"password\":");
+    etcde__buf_jstr(&b, c->password ? c->password : "");
+    etcde__buf_str(&b, "}");
+    r = etcde__request(c, "/v3/auth/authenticate", &b, &resp, NULL, w, deadline, err);
+    /* the request body holds the password: wipe it */
+    if (b.p) memset(b.p, 0, b.len);
+    etcde__buf_free(&b);
+    if (r == ETCDE_OK) {
+        etcde__jstr(&resp.j, etcde__jget(&resp.j, 0, "token"), tok, sizeof tok);
+        if (!tok[0]) {
+            r = etcde__fail(err, ETCDE_ERR_AUTH, "authentication of user '%s' returned no token (is auth enabled?)",
+                            c->user);
+        } else {
+            pthread_mutex_lock(&c->mu);
+            etcde__free(&c->al, c->token);
+            c->token = etcde__strdup(&c->al, tok);
+            pthread_mutex_unlock(&c->mu);
+            if (!c->token) r = etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory");
+        }
+    } else if (r == ETCDE_ERR_AUTH || r == ETCDE_ERR_ETCD) {
+        char m[sizeof err->msg];
+        memcpy(m, err->msg, sizeof m);
+        r = etcde__fail(err, ETCDE_ERR_AUTH, "authentication as user '%s' failed: %s", c->user, m);
+    }
+    etcde__resp_free(&resp);
+    return r;
+}
+
+/* Unary call with the client's request timeout, capped by the wait's deadline. */
+static etcde_result etcde__call(etcde_client *c, const char *path, const etcde__buf *body, etcde__resp *resp,
+                                const etcde__wait *w, etcde__err *err) {
+    int64_t dl = etcde__now_ms() + c->o.request_timeout_ms;
+    if (w && w->deadline < dl) dl = w->deadline;
+    return etcde__request(c, path, body, resp, NULL, w, dl, err);
+}
+
+/* Errors a blocking wait retries after a pause: the cluster may come back. */
+static int etcde__transient(etcde_result r) {
+    return r == ETCDE_ERR_IO || r == ETCDE_ERR_UNAVAILABLE || r == ETCDE_ERR_TIMEOUT || r == ETCDE_ERR_HTTP;
+}
+
+/* A call retried every 500 ms on transient errors until the wait ends. */
+static etcde_result etcde__call_retry(etcde_client *c, const char *path, const etcde__buf *body,
+                                      etcde__resp *resp, const etcde__wait *w, etcde__err *err) {
+    for (;;) {
+        etcde_result r = etcde__call(c, path, body, resp, w, err), s;
+        etcde__err serr;
+        if (!etcde__transient(r)) return r;
+        if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() >= w->deadline) return r;
+        etcde__log(c, ETCDE_LOG_WARN, "%s: %s; retrying", path, err->msg);
+        s = etcde__sleep(w, etcde__now_ms() + 500, &serr);
+        if (s) return etcde__fail(err, s, "%s (last error: %s)", etcde_strerror(s), err->msg);
+    }
+}
+
+/* >>session =========================================================================== */
+
+struct etcde_session {
+    etcde_client *c;
+    int64_t lease;
+    int ttl, guard_ms;
+    int64_t deadline; /* atomic: CLOCK_MONOTONIC ms after which the session is lost */
+    int lost;         /* atomic */
+    int lost_pipe[2], stop_pipe[2];
+    pthread_t thread;
+    int thread_started;
+    etcde_lost_fn on_lost;
+    void *user_data;
+    etcde__err lost_err; /* written once, before `lost` is published */
+    etcde__buf req;
+    etcde__resp resp;
+};
+
+static void etcde__session_lose(etcde_session *s, const char *fmt, const char *detail) {
+    if (ETCDE__LOAD(&s->lost)) return;
+    etcde__fail(&s->lost_err, ETCDE_ERR_SESSION_LOST, fmt, (unsigned long long)s->lease, detail);
+    ETCDE__STORE(&s->lost, 1);
+    etcde__pipe_poke(s->lost_pipe[1]);
+    etcde__log(s->c, ETCDE_LOG_WARN, "%s", s->lost_err.msg);
+    if (s->on_lost) s->on_lost(s, ETCDE_ERR_SESSION_LOST, s->lost_err.msg, s->user_data);
+}
+
+/* One renewal. Sets *ttl to the TTL etcd echoed (0: the lease is gone). */
+static etcde_result etcde__keepalive_once(etcde_session *s, const etcde__wait *w, int64_t deadline, int64_t *ttl,
+                                          etcde__err *err) {
+    etcde_result r;
+    s->req.len = 0;
+    etcde__buf_str(&s->req, "{\"ID\":\"");
+    etcde__buf_i64(&s->req, s->lease);
+    etcde__buf_str(&s->req, "\"}");
+    r = etcde__request(s->c, "/v3/lease/keepalive", &s->req, &s->resp, NULL, w, deadline, err);
+    if (r) return r;
+    *ttl = etcde__jint(&s->resp.j, etcde__jpath(&s->resp.j, 0, "result.TTL"), 0);
+    return ETCDE_OK;
+}
+
+static void *etcde__keepalive_main(void *arg) {
+    etcde_session *s = (etcde_session *)arg;
+    etcde_client *c = s->c;
+    etcde__wait w;
+    int64_t period = (int64_t)s->ttl * 1000 / 3, next = etcde__now_ms() + period;
+    int64_t per_try = ETCDE__MAX((int64_t)s->ttl * 1000 / 6, 200);
+    memset(&w, 0, sizeof w);
+    w.deadline = ETCDE__NEVER;
+    etcde__wait_add(&w, s->stop_pipe[0], ETCDE_ERR_CANCELLED);
+    for (;;) {
+        int64_t dl = ETCDE__LOAD(&s->deadline), sent, ttl = 0;
+        etcde__err err;
+        etcde_result r;
+        char why[300];
+        r = etcde__sleep(&w, ETCDE__MIN(next, dl), &err);
+        if (r) return NULL; /* stopped */
+        sent = etcde__now_ms();
+        if (sent >= dl) {
+            etcde__session_lose(s, "session lost: lease %llx not renewed in time; %s",
+                                "its local deadline (last acknowledged renewal + TTL - guard) passed");
+            return NULL;
+        }
+        r = etcde__keepalive_once(s, &w, ETCDE__MIN(dl, sent + per_try), &ttl, &err);
+        if (r == ETCDE_ERR_CANCELLED) return NULL;
+        if (r == ETCDE_OK && ttl > 0) {
+            int64_t ndl = sent + ttl * 1000 - s->guard_ms;
+            if (ndl > dl) ETCDE__STORE(&s->deadline, ndl);
+            next = etcde__now_ms() + ttl * 1000 / 3;
+            continue;
+        }
+        if (r == ETCDE_OK || r == ETCDE_ERR_SESSION_LOST) {
+            etcde__session_lose(s, "session lost: lease %llx %s",
+                                r ? "not found at etcd" : "expired or was revoked (keepalive reply without TTL)");
+            return NULL;
+        }
+        snprintf(why, sizeof why, "%s", err.msg);
+        etcde__log(c, ETCDE_LOG_WARN, "keepalive of lease %llx failed: %s; retrying in 500 ms",
+                   (unsigned long long)s->lease, why);
+        next = etcde__now_ms() + 500;
+    }
+}
+
+static void etcde__session_free(etcde_session *s) {
+    etcde_client *c = s->c;
+    etcde__pipe_close(s->lost_pipe);
+    etcde__pipe_close(s->stop_pipe);
+    etcde__buf_free(&s->req);
+    etcde__resp_free(&s->resp);
+    etcde__free(&c->al, s);
+}
+
+static void etcde__session_stop(etcde_session *s, int revoke) {
+    etcde_client *c = s->c;
+    if (s->thread_started) {
+        etcde__pipe_poke(s->stop_pipe[1]);
+        pthread_join(s->thread, NULL);
+        s->thread_started = 0;
+    }
+    if (revoke) {
+        etcde__err err;
+        etcde_result r;
+        s->req.len = 0;
+        etcde__buf_str(&s->req, "{\"ID\":\"");
+        etcde__buf_i64(&s->req, s->lease);
+        etcde__buf_str(&s->req, "\"}");
+        r = etcde__call(c, "/v3/lease/revoke", &s->req, &s->resp, NULL, &err);
+        if (r) etcde__log(c, ETCDE_LOG_WARN, "revoke of lease %llx: %s", (unsigned long long)s->lease, err.msg);
+    }
+    if (!ETCDE__LOAD(&s->lost)) {
+        etcde__fail(&s->lost_err, ETCDE_ERR_SESSION_LOST, "session closed");
+        ETCDE__STORE(&s->lost, 1);
+        etcde__pipe_poke(s->lost_pipe[1]);
+    }
+}
+
+/* >>election ========================================================================== */
+
+struct etcde_election {
+    etcde_client *c;
+    etcde_session *s;
+    char *prefix; /* NAME "/" */
+    size_t plen;
+    char *range_end; /* prefix with its last byte + 1: the end of the prefix range */
+    size_t relen;
+    char *key; /* NAME/<lease hex>, "" when not campaigning */
+    int64_t rev;
+    int leader; /* atomic */
+    etcde__err err;
+    etcde__buf req;
+    etcde__resp resp;
+};
+
+/* {"key":K,"target":"CREATE","result":"EQUAL","create_revision":"rev"} */
+static void etcde__req_cmp_create(etcde__buf *b, const char *key, int64_t rev) {
+    etcde__buf_str(b, "{");
+    etcde__buf_jb64(b, "key", key, strlen(key));
+    etcde__buf_str(b, ",\"target\":\"CREATE\",\"result\":\"EQUAL\",\"create_revision\":\"");
+    etcde__buf_i64(b, rev);
+    etcde__buf_str(b, "\"}");
+}
+
+static void etcde__req_put(etcde__buf *b, const char *key, const void *v, size_t n, int64_t lease) {
+    etcde__buf_str(b, "{\"request_put\":{");
+    etcde__buf_jb64(b, "key", key, strlen(key));
+    etcde__buf_str(b, ",");
+    etcde__buf_jb64(b, "value", v, n);
+    etcde__buf_str(b, ",\"lease\":\"");
+    etcde__buf_i64(b, lease);
+    etcde__buf_str(b, "\"}}");
+}
+
+/* The range body over the election prefix, first (ASCEND) or last-before (DESCEND,
+   max_create_revision) by create revision, limit 1. */
+static void etcde__req_prefix_range(etcde__buf *b, const etcde_election *e, const char *order, int64_t max_create) {
+    etcde__buf_str(b, "{");
+    etcde__buf_jb64(b, "key", e->prefix, e->plen);
+    etcde__buf_str(b, ",");
+    etcde__buf_jb64(b, "range_end", e->range_end, e->relen);
+    etcde__buf_str(b, ",\"sort_order\":\"");
+    etcde__buf_str(b, order);
+    etcde__buf_str(b, "\",\"sort_target\":\"CREATE\",\"limit\":\"1\"");
+    if (max_create > 0) {
+        etcde__buf_str(b, ",\"max_create_revision\":\"");
+        etcde__buf_i64(b, max_create);
+        etcde__buf_str(b, "\"");
+    }
+    etcde__buf_str(b, "}");
+}
+
+/* Fills a kv view from a KeyValue token, decoding key and value in place. */
+static etcde_result etcde__kv_from(etcde__json *j, int kv, etcde_kv *out, etcde__err *err) {
+    memset(out, 0, sizeof *out);
+    if (etcde__jb64(j, etcde__jget(j, kv, "key"), &out->key, &out->key_len) ||
+        etcde__jb64(j, etcde__jget(j, kv, "value"), &out->value, &out->value_len))
+        return etcde__fail(err, ETCDE_ERR_JSON, "bad base64 in a key-value from etcd");
+    out->create_rev = etcde__jint(j, etcde__jget(j, kv, "create_revision"), 0);
+    out->mod_rev = etcde__jint(j, etcde__jget(j, kv, "mod_revision"), 0);
+    out->lease = etcde__jint(j, etcde__jget(j, kv, "lease"), 0);
+    return ETCDE_OK;
+}
+
+static void etcde__wait_init(etcde__wait *w, etcde_election *e, int64_t deadline, int with_cancel) {
+    memset(w, 0, sizeof *w);
+    w->deadline = deadline;
+    if (with_cancel) etcde__wait_add(w, e->c->cancel_pipe[0], ETCDE_ERR_CANCELLED);
+    if (e->s) etcde__wait_add(w, e->s->lost_pipe[0], ETCDE_ERR_SESSION_LOST);
+}
+
+/* Fenced delete of the own key: a txn comparing its create revision, so a stale call never
+   deletes a newer key. Not cancellable; bounded by the request timeout. */
+static etcde_result etcde__delete_own(etcde_election *e, etcde__err *err) {
+    etcde__wait w;
+    etcde_result r;
+    memset(&w, 0, sizeof w);
+    w.deadline = etcde__now_ms() + e->c->o.request_timeout_ms;
+    e->req.len = 0;
+    etcde__buf_str(&e->req, "{\"compare\":[");
+    etcde__req_cmp_create(&e->req, e->key, e->rev);
+    etcde__buf_str(&e->req, "],\"success\":[{\"request_delete_range\":{");
+    etcde__buf_jb64(&e->req, "key", e->key, strlen(e->key));
+    etcde__buf_str(&e->req, "}}]}");
+    r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, &w, err);
+    if (r == ETCDE_OK) {
+        e->key[0] = 0;
+        e->rev = 0;
+    }
+    return r;
+}
+
+/* Event handler for a watch: returns 0 to keep watching, 1 to stop (the caller
+   re-reads), or an error. */
+typedef int (*etcde__event_fn)(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev, void *ud);
+
+/* Watches [key, range_end) from start_rev on its own connection, calling fn per event.
+   Returns ETCDE_OK when fn stopped it, the stream ended or was cancelled by etcd
+   (compaction), or it was trusted for ETCDE_WATCH_REFRESH_MS: all mean "read again".
+   Errors: the wait's own (cancel, session loss, timeout) or a failure to open. */
+static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen, const char *range_end,
+                                 size_t relen, int64_t start_rev, etcde__event_fn fn, void *ud,
+                                 const etcde__wait *w) {
+    etcde_client *c = e->c;
+    etcde__conn *cn = NULL;
+    etcde__err *err = &e->err;
+    etcde_result r;
+    int64_t refresh = etcde__now_ms() + ETCDE_WATCH_REFRESH_MS;
+    e->req.len = 0;
+    etcde__buf_str(&e->req, "{\"create_request\":{");
+    etcde__buf_jb64(&e->req, "key", key, klen);
+    if (range_end) {
+        etcde__buf_str(&e->req, ",");
+        etcde__buf_jb64(&e->req, "range_end", range_end, relen);
+    }
+    etcde__buf_str(&e->req, ",\"start_revision\":\"");
+    etcde__buf_i64(&e->req, start_rev);
+    etcde__buf_str(&e->req, "\"}}");
+    r = etcde__request(c, "/v3/watch", &e->req, &e->resp, &cn,
+                       w, ETCDE__MIN(w->deadline, etcde__now_ms() + c->o.request_timeout_ms), err);
+    if (r) return r;
+    e->resp.carry = 0;
+    for (;;) {
+        int line = etcde__http_next_line(cn, &e->resp.body, &e->resp.carry, w, refresh, err), res, evs, i;
+        int64_t hdr_rev;
+        if (line < 0) {
+            r = (etcde_result)line;
+            if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() < w->deadline) r = ETCDE_OK; /* refresh */
+            break;
+        }
+        if (line == 0) { r = ETCDE_OK; break; } /* stream ended: read again */
+        if (e->resp.body.len == 0) continue;
+        r = etcde__resp_parse(c, &e->resp, err);
+        if (!r) r = etcde__resp_error(&e->resp, err);
+        if (r) break;
+        res = etcde__jget(&e->resp.j, 0, "result");
+        hdr_rev = etcde__jint(&e->resp.j, etcde__jpath(&e->resp.j, res, "header.revision"), 0);
+        if (etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, res, "canceled"))) {
+            char why[160];
+            etcde__jstr(&e->resp.j, etcde__jget(&e->resp.j, res, "cancel_reason"), why, sizeof why);
+            if (strstr(why, "auth token") && c->user) { /* token expired: fetch another */
+                pthread_mutex_lock(&c->mu);
+                etcde__free(&c->al, c->token);
+                c->token = NULL;
+                pthread_mutex_unlock(&c->mu);
+            }
+            r = ETCDE_OK;
+            break;
+        }
+        evs = etcde__jget(&e->resp.j, res, "events");
+        for (i = 0, res = 0; res == 0 && evs >= 0 && i < e->resp.j.t[evs].size; i++)
+            res = fn(e, &e->resp.j, etcde__jat(&e->resp.j, evs, i), hdr_rev, ud);
+        if (res) {
+            r = res > 0 ? ETCDE_OK : (etcde_result)res;
+            break;
+        }
+    }
+    etcde__conn_close(c, cn);
+    return r;
+}
+
+static int etcde__on_delete(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev, void *ud) {
+    (void)e; (void)hdr_rev; (void)ud;
+    return etcde__jeq(j, etcde__jget(j, ev, "type"), "DELETE");
+}
+
+static int etcde__same_bytes(const char *a, size_t an, const void *b, size_t bn) {
+    return an == bn && (an == 0 || memcmp(a, b, an) == 0);
+}
+
+/* Puts the candidate key (Go's txn: create if absent, else read it) and sets e->rev. */
+static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, size_t len, const etcde__wait *w) {
+    etcde_session *s = e->s;
+    etcde__json *j = &e->resp.j;
+    etcde_result r;
+    etcde_kv kv;
+    snprintf(e->key, e->plen + 18, "%s%llx", e->prefix, (unsigned long long)s->lease);
+    for (;;) {
+        int kvt;
+        e->req.len = 0;
+        etcde__buf_str(&e->req, "{\"compare\":[");
+        etcde__req_cmp_create(&e->req, e->key, 0);
+        etcde__buf_str(&e->req, "],\"success\":[");
+        etcde__req_put(&e->req, e->key, value, len, s->lease);
+        etcde__buf_str(&e->req, "],\"failure\":[{\"request_range\":{");
+        etcde__buf_jb64(&e->req, "key", e->key, strlen(e->key));
+        etcde__buf_str(&e->req, "}}]}");
+        r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, w, &e->err);
+        if (r) return r;
+        if (etcde__jtrue(j, etcde__jget(j, 0, "succeeded"))) {
+            e->rev = etcde__jint(j, etcde__jpath(j, 0, "header.revision"), 0);
+            return e->rev > 0 ? ETCDE_OK : etcde__fail(&e->err, ETCDE_ERR_JSON, "txn reply without a revision");
+        }
+        kvt = etcde__jpath(j, 0, "responses.0.response_range.kvs.0");
+        if (kvt < 0) continue; /* deleted between compare and read: try again */
+        r = etcde__kv_from(j, kvt, &kv, &e->err);
+        if (r) return r;
+        e->rev = kv.create_rev; /* same lease campaigning again: keep the queue position */
+        if (etcde__same_bytes(kv.value, kv.value_len, value, len)) return ETCDE_OK;
+        e->req.len = 0;
+        etcde__buf_str(&e->req, "{\"compare\":[");
+        etcde__req_cmp_create(&e->req, e->key, e->rev);
+        etcde__buf_str(&e->req, "],\"success\":[");
+        etcde__req_put(&e->req, e->key, value, len, s->lease);
+        etcde__buf_str(&e->req, "]}");
+        r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, w, &e->err);
+        if (r) return r;
+        if (etcde__jtrue(j, etcde__jget(j, 0, "succeeded"))) return ETCDE_OK;
+    }
+}
+
+/* One read of the queue: own key (must still have create revision e->rev) and the
+   immediate predecessor, in one read-only txn, i.e. at one revision. Returns OK with
+   *pred = -1 when this candidate leads, or the predecessor's kv token. */
+static etcde_result etcde__campaign_check(etcde_election *e, const etcde__wait *w, int *pred, int64_t *hdr) {
+    etcde__json *j = &e->resp.j;
+    etcde_result r;
+    int own;
+    e->req.len = 0;
+    etcde__buf_str(&e->req, "{\"success\":[{\"request_range\":{");
+    etcde__buf_jb64(&e->req, "key", e->key, strlen(e->key));
+    etcde__buf_str(&e->req, "}},{\"request_range\":");
+    etcde__req_prefix_range(&e->req, e, "DESCEND", e->rev - 1);
+    etcde__buf_str(&e->req, "}]}");
+    r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, w, &e->err);
+    if (r) return r;
+    *hdr = etcde__jint(j, etcde__jpath(j, 0, "header.revision"), 0);
+    own = etcde__jpath(j, 0, "responses.0.response_range.kvs.0");
+    if (own < 0 || etcde__jint(j, etcde__jget(j, own, "create_revision"), 0) != e->rev)
+        return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST,
+                           "own key %s is gone (lease expired or key deleted) while waiting: not elected", e->key);
+    *pred = etcde__jpath(j, 0, "responses.1.response_range.kvs.0");
+    return ETCDE_OK;
+}
+
+static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w) {
+    for (;;) {
+        int pred = -1;
+        int64_t hdr = 0;
+        etcde_kv kv;
+        etcde_result r = etcde__campaign_check(e, w, &pred, &hdr);
+        if (r) return r;
+        if (pred < 0) return ETCDE_OK;
+        r = etcde__kv_from(&e->resp.j, pred, &kv, &e->err);
+        if (r) return r;
+        /* kv points into the response buffer, which the watch reuses: copy the key */
+        {
+            char *pk = (char *)etcde__alloc(&e->c->al, kv.key_len + 1);
+            if (!pk) return etcde__fail(&e->err, ETCDE_ERR_NOMEM, "out of memory");
+            memcpy(pk, kv.key, kv.key_len + 1);
+            etcde__log(e->c, ETCDE_LOG_DEBUG, "%s waits for %s to go (rev %lld)", e->key, pk, (long long)hdr);
+            r = etcde__watch(e, pk, kv.key_len, NULL, 0, hdr, etcde__on_delete, NULL, w);
+            etcde__free(&e->c->al, pk);
+        }
+        if (r && !etcde__transient(r)) return r;
+        if (r) { /* watch could not open: pause, then read again */
+            etcde__err serr;
+            etcde_result s = etcde__sleep(w, etcde__now_ms() + 500, &serr);
+            if (s) return etcde__fail(&e->err, s, "%s", serr.msg);
+        }
+    }
+}
+
+/* >>observe =========================================================================== */
+
+typedef struct etcde__observer {
+    etcde_observe_fn fn;
+    void *user_data;
+    int have_last; /* something was emitted */
+    int64_t last_create, last_mod; /* what: 0/0 for NO_LEADER */
+    int stop;
+} etcde__observer;
+
+/* Emits a state unless it repeats the last one. */
+static void etcde__observe_emit(etcde__observer *ob, const etcde_kv *kv, int64_t rev) {
+    int64_t cr = kv ? kv->create_rev : 0, mr = kv ? kv->mod_rev : 0;
+    if (ob->have_last && ob->last_create == cr && ob->last_mod == mr) return;
+    ob->have_last = 1;
+    ob->last_create = cr;
+    ob->last_mod = mr;
+    if (ob->fn(kv ? ETCDE_EVENT_LEADER : ETCDE_EVENT_NO_LEADER, kv, rev, ob->user_data)) ob->stop = 1;
+}
+
+/* Leader-key events: a PUT is a proclamation (emit), a DELETE ends the reign (re-read). */
+static int etcde__on_leader_event(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev, void *ud) {
+    etcde__observer *ob = (etcde__observer *)ud;
+    etcde_kv kv;
+    if (etcde__jeq(j, etcde__jget(j, ev, "type"), "DELETE")) return 1;
+    if (etcde__kv_from(j, etcde__jget(j, ev, "kv"), &kv, &e->err)) return ETCDE_ERR_JSON;
+    etcde__observe_emit(ob, &kv, hdr_rev);
+    return ob->stop;
+}
+
+/* Prefix events while nobody leads: any change means read again. */
+static int etcde__on_any_event(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev, void *ud) {
+    (void)e; (void)j; (void)ev; (void)hdr_rev; (void)ud;
+    return 1;
+}
+
+/* >>public ============================================================================ */
+
+#define ETCDE__STR_ITEM(name, value, text) case name: return text;
+ETCDE__DEF const char *etcde_strerror(etcde_result r) {
+    switch (r) {
+        ETCDE__RESULTS(ETCDE__STR_ITEM)
+    default: return "unknown error";
+    }
+}
+#undef ETCDE__STR_ITEM
+
+ETCDE__DEF const char *etcde_version_string(void) { return ETCDE_VERSION_STRING; }
+
+/* Splits "h:p,h:p" into endpoints ("http://" prefix, "[v6]:port", default port 2379). */
+static etcde_result etcde__parse_endpoints(etcde_client *c, const char *list) {
+    const char *p = list;
+    int n = 1;
+    for (; *p; p++) n += *p == ',';
+    c->eps = (etcde__ep *)etcde__alloc(&c->al, sizeof(etcde__ep) * (size_t)n);
+    if (!c->eps) return ETCDE_ERR_NOMEM;
+    memset(c->eps, 0, sizeof(etcde__ep) * (size_t)n);
+    c->eps_cap = n;
+    for (p = list; *p;) {
+        size_t len = strcspn(p, ","), hl;
+        const char *s = p;
+        char tmp[256], *h = tmp, *port = NULL;
+        etcde__ep *e = &c->eps[c->neps];
+        p += len + (p[len] == ',');
+        while (len && (*s == ' ' || *s == '\t')) s++, len--;
+        while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '/')) len--;
+        if (len == 0) continue;
+        if (len > 7 && memcmp(s, "http://", 7) == 0) s += 7, len -= 7;
+        if (len == 0 || len >= sizeof tmp || memchr(s, '/', len)) return ETCDE_ERR_INVALID_ARGS; /* https:// */
+        memcpy(tmp, s, len);
+        tmp[len] = 0;
+        if (*h == '[') { /* [v6]:port */
+            char *rb = strchr(h, ']');
+            if (!rb || (rb[1] && rb[1] != ':')) return ETCDE_ERR_INVALID_ARGS;
+            *rb = 0;
+            h++;
+            if (rb[1]) port = rb + 2;
+        } else {
+            char *colon = strrchr(h, ':');
+            if (colon && strchr(h, ':') != colon) return ETCDE_ERR_INVALID_ARGS; /* v6 needs [] */
+            if (colon) *colon = 0, port = colon + 1;
+        }
+        if (!port) port = (char *)"2379";
+        hl = strlen(h);
+        if (hl == 0 || !*port || strlen(port) >= sizeof e->port || strspn(port, "0123456789") != strlen(port))
+            return ETCDE_ERR_INVALID_ARGS;
+        strcpy(e->port, port);
+        e->host = etcde__strdup(&c->al, h);
+        e->hostport = (char *)etcde__alloc(&c->al, hl + 16);
+        if (!e->host || !e->hostport) return ETCDE_ERR_NOMEM;
+        snprintf(e->hostport, hl + 16, strchr(h, ':') ? "[%s]:%s" : "%s:%s", h, e->port);
+        c->neps++;
+    }
+    return c->neps ? ETCDE_OK : ETCDE_ERR_INVALID_ARGS;
+}
+
+ETCDE__DEF void etcde_client_destroy(etcde_client *c) {
+    int i;
+    if (!c) return;
+    while (c->idle) {
+        etcde__conn *cn = c->idle;
+        c->idle = cn->next;
+        etcde__conn_close(c, cn);
+    }
+    for (i = 0; c->eps && i < c->eps_cap; i++) {
+        etcde__free(&c->al, c->eps[i].host);
+        etcde__free(&c->al, c->eps[i].hostport);
+    }
+    etcde__free(&c->al, c->eps);
+    if (c->password) memset(c->password, 0, strlen(c->password));
+    etcde__free(&c->al, c->user);
+    etcde__free(&c->al, c->password);
+    etcde__free(&c->al, c->token);
+    etcde__pipe_close(c->cancel_pipe);
+    pthread_mutex_destroy(&c->mu);
+    etcde__free(&c->al, c);
+}
+
+ETCDE__DEF etcde_result etcde_client_create(const etcde_options *opts, etcde_client **out) {
+    etcde_options o;
+    etcde_allocator al;
+    etcde_client *c;
+    const char *eps;
+    etcde_result r;
+    if (!out) return ETCDE_ERR_INVALID_ARGS;
+    *out = NULL;
+    if (opts) o = *opts;
+    else memset(&o, 0, sizeof o);
+    if (!o.allocator.alloc_fn != !o.allocator.free_fn) return ETCDE_ERR_INVALID_ARGS;
+    if (o.dial_timeout_ms < 0 || o.request_timeout_ms < 0 || o.max_json_tokens < 0) return ETCDE_ERR_INVALID_ARGS;
+    al = o.allocator;
+    if (!al.alloc_fn) {
+        al.alloc_fn = etcde__default_alloc;
+        al.free_fn = etcde__default_free;
+    }
+    c = (etcde_client *)etcde__alloc(&al, sizeof *c);
+    if (!c) return ETCDE_ERR_NOMEM;
+    memset(c, 0, sizeof *c);
+    c->al = al;
+    c->cancel_pipe[0] = c->cancel_pipe[1] = -1;
+    c->rd = etcde__sock_read;
+    pthread_mutex_init(&c->mu, NULL);
+    if (!o.dial_timeout_ms) o.dial_timeout_ms = 2000;
+    if (!o.request_timeout_ms) o.request_timeout_ms = 5000;
+    if (!o.max_response_bytes) o.max_response_bytes = (size_t)1 << 20;
+    if (o.max_response_bytes > (size_t)1 << 30) o.max_response_bytes = (size_t)1 << 30;
+    if (!o.max_json_tokens) o.max_json_tokens = 65536;
+    if (!o.log_level) o.log_level = ETCDE_LOG_WARN;
+    eps = o.endpoints;
+    if (!eps || !*eps) eps = getenv("ETCDCTL_ENDPOINTS");
+    if (!eps || !*eps) eps = "127.0.0.1:2379";
+    r = etcde__parse_endpoints(c, eps);
+    if (r == ETCDE_OK && o.user && *o.user) {
+        const char *colon = strchr(o.user, ':');
+        c->user = etcde__strdup(&al, o.user);
+        if (c->user && colon) {
+            c->user[colon - o.user] = 0;
+            c->password = etcde__strdup(&al, colon + 1);
+        } else if (c->user) {
+            c->password = etcde__strdup(&al, o.password ? o.password : "");
+        }
+        if (!c->user || !c->password) r = ETCDE_ERR_NOMEM;
+    }
+    if (r == ETCDE_OK && etcde__pipe(c->cancel_pipe) != 0) r = ETCDE_ERR_IO;
+    o.endpoints = NULL; /* our copies live in eps/user/password */
+    o.user = o.password = NULL;
+    c->o = o;
+    if (r) {
+        etcde_client_destroy(c);
+        return r;
+    }
+    *out = c;
+    return ETCDE_OK;
+}
+
+ETCDE__DEF void etcde_client_cancel(etcde_client *c) {
+    if (!c) return;
+    ETCDE__STORE(&c->cancelled, 1);
+    etcde__pipe_poke(c->cancel_pipe[1]);
+}
+
+ETCDE__DEF void etcde_client_uncancel(etcde_client *c) {
+    char b[64];
+    if (!c) return;
+    ETCDE__STORE(&c->cancelled, 0);
+    while (read(c->cancel_pipe[0], b, sizeof b) > 0) {
+    }
+}
+
+ETCDE__DEF const char *etcde_client_errmsg(const etcde_client *c) { return c ? c->errmsg : ""; }
+
+static etcde_result etcde__client_fail(etcde_client *c, const etcde__err *err) {
+    pthread_mutex_lock(&c->mu);
+    snprintf(c->errmsg, sizeof c->errmsg, "%s", err->msg);
+    pthread_mutex_unlock(&c->mu);
+    return err->code;
+}
+
+/* ---- session ---- */
+
+ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_session_options *opts,
+                                             etcde_session **out) {
+    etcde_session_options so;
+    etcde_session *s;
+    etcde__wait w;
+    etcde__err err;
+    etcde_result r;
+    int64_t sent, ttl = 0;
+    if (!c || !out) return ETCDE_ERR_INVALID_ARGS;
+    *out = NULL;
+    if (opts) so = *opts;
+    else memset(&so, 0, sizeof so);
+    if (so.ttl_s < 0 || so.guard_ms < 0 || so.lease_id < 0) {
+        etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "session: negative ttl_s, guard_ms or lease_id");
+        return etcde__client_fail(c, &err);
+    }
+    s = (etcde_session *)etcde__alloc(&c->al, sizeof *s);
+    if (!s) {
+        etcde__fail(&err, ETCDE_ERR_NOMEM, "out of memory");
+        return etcde__client_fail(c, &err);
+    }
+    memset(s, 0, sizeof *s);
+    s->c = c;
+    s->on_lost = so.on_lost;
+    s->user_data = so.user_data;
+    s->lost_pipe[0] = s->lost_pipe[1] = s->stop_pipe[0] = s->stop_pipe[1] = -1;
+    etcde__buf_init(&s->req, &c->al, 1024);
+    etcde__resp_init(&s->resp, c);
+    if (etcde__pipe(s->lost_pipe) || etcde__pipe(s->stop_pipe)) {
+        etcde__session_free(s);
+        etcde__fail(&err, ETCDE_ERR_IO, "pipe: out of file descriptors");
+        return etcde__client_fail(c, &err);
+    }
+    memset(&w, 0, sizeof w);
+    w.deadline = ETCDE__NEVER;
+    etcde__wait_add(&w, c->cancel_pipe[0], ETCDE_ERR_CANCELLED);
+    sent = etcde__now_ms();
+    if (so.lease_id) {
+        s->lease = so.lease_id;
+        r = etcde__keepalive_once(s, &w, sent + c->o.request_timeout_ms, &ttl, &err);
+        if (r == ETCDE_OK && ttl <= 0)
+            r = etcde__fail(&err, ETCDE_ERR_SESSION_LOST, "lease %llx does not exist (expired or revoked)",
+                            (unsigned long long)so.lease_id);
+    } else {
+        s->req.len = 0;
+        etcde__buf_str(&s->req, "{\"TTL\":\"");
+        etcde__buf_i64(&s->req, so.ttl_s ? so.ttl_s : 60);
+        etcde__buf_str(&s->req, "\"}");
+        r = etcde__call(c, "/v3/lease/grant", &s->req, &s->resp, &w, &err);
+        if (r == ETCDE_OK) {
+            s->lease = etcde__jint(&s->resp.j, etcde__jget(&s->resp.j, 0, "ID"), 0);
+            ttl = etcde__jint(&s->resp.j, etcde__jget(&s->resp.j, 0, "TTL"), 0);
+            if (s->lease <= 0 || ttl <= 0)
+                r = etcde__fail(&err, ETCDE_ERR_ETCD, "lease grant reply without ID or TTL");
+        }
+    }
+    if (r) {
+        etcde__session_free(s);
+        return etcde__client_fail(c, &err);
+    }
+    s->ttl = (int)ttl;
+    s->guard_ms = so.guard_ms ? so.guard_ms : (int)ETCDE__MIN(ETCDE__MAX(ttl * 100, 100), 1000);
+    if (s->guard_ms > s->ttl * 500) s->guard_ms = s->ttl * 500;
+    s->deadline = sent + ttl * 1000 - s->guard_ms;
+    if (pthread_create(&s->thread, NULL, etcde__keepalive_main, s) != 0) {
+        etcde__session_stop(s, 1);
+        etcde__session_free(s);
+        etcde__fail(&err, ETCDE_ERR_NOMEM, "cannot start the keepalive thread");
+        return etcde__client_fail(c, &err);
+    }
+    s->thread_started = 1;
+    *out = s;
+    return ETCDE_OK;
+}
+
+ETCDE__DEF void etcde_session_destroy(etcde_session *s) {
+    if (!s) return;
+    etcde__session_stop(s, 1);
+    etcde__session_free(s);
+}
+
+ETCDE__DEF void etcde_session_orphan(etcde_session *s) {
+    if (!s) return;
+    etcde__session_stop(s, 0);
+    etcde__session_free(s);
+}
+
+ETCDE__DEF int64_t etcde_session_lease(const etcde_session *s) { return s ? s->lease : 0; }
+ETCDE__DEF int etcde_session_ttl(const etcde_session *s) { return s ? s->ttl : 0; }
+
+ETCDE__DEF int etcde_session_alive(const etcde_session *s) {
+    return s && !ETCDE__LOAD(&s->lost) && etcde__now_ms() < ETCDE__LOAD(&s->deadline);
+}
+
+ETCDE__DEF int64_t etcde_session_remaining_ms(const etcde_session *s) {
+    int64_t left;
+    if (!s || ETCDE__LOAD(&s->lost)) return 0;
+    left = ETCDE__LOAD(&s->deadline) - etcde__now_ms();
+    return left > 0 ? left : 0;
+}
+
+ETCDE__DEF int etcde_session_fd(const etcde_session *s) { return s ? s->lost_pipe[0] : -1; }
+
+ETCDE__DEF const char *etcde_session_errmsg(const etcde_session *s) {
+    if (!s) return "";
+    if (ETCDE__LOAD(&s->lost)) return s->lost_err.msg;
+    if (etcde__now_ms() >= ETCDE__LOAD(&s->deadline)) return "session lost: local lease deadline passed";
+    return "";
+}
+
+/* ---- election ---- */
+
+ETCDE__DEF etcde_result etcde_election_create(etcde_client *c, etcde_session *s, const char *name,
+                                              etcde_election **out) {
+    etcde_election *e;
+    etcde__err err;
+    size_t n;
+    if (!c || !name || !out) return ETCDE_ERR_INVALID_ARGS;
+    *out = NULL;
+    e = (etcde_election *)etcde__alloc(&c->al, sizeof *e);
+    if (!e) {
+        etcde__fail(&err, ETCDE_ERR_NOMEM, "out of memory");
+        return etcde__client_fail(c, &err);
+    }
+    memset(e, 0, sizeof *e);
+    e->c = c;
+    e->s = s;
+    n = strlen(name);
+    e->plen = n + 1;
+    e->prefix = (char *)etcde__alloc(&c->al, n + 2);
+    e->range_end = (char *)etcde__alloc(&c->al, n + 2);
+    e->key = (char *)etcde__alloc(&c->al, n + 20); /* NAME/ + 16 hex digits + NUL */
+    etcde__buf_init(&e->req, &c->al, c->o.max_response_bytes + 4096);
+    etcde__resp_init(&e->resp, c);
+    if (!e->prefix || !e->range_end || !e->key) {
+        etcde_election_destroy(e);
+        etcde__fail(&err, ETCDE_ERR_NOMEM, "out of memory");
+        return etcde__client_fail(c, &err);
+    }
+    memcpy(e->prefix, name, n);
+    e->prefix[n] = '/';
+    e->prefix[n + 1] = 0;
+    memcpy(e->range_end, e->prefix, n + 2);
+    e->range_end[n] = '/' + 1; /* the prefix ends in '/', so no 0xff carry is needed */
+    e->relen = n + 1;
+    e->key[0] = 0;
+    *out = e;
+    return ETCDE_OK;
+}
+
+ETCDE__DEF void etcde_election_destroy(etcde_election *e) {
+    if (!e) return;
+    etcde__free(&e->c->al, e->prefix);
+    etcde__free(&e->c->al, e->range_end);
+    etcde__free(&e->c->al, e->key);
+    etcde__buf_free(&e->req);
+    etcde__resp_free(&e->resp);
+    etcde__free(&e->c->al, e);
+}
+
+ETCDE__DEF etcde_result etcde_campaign(etcde_election *e, const void *value, size_t len, int timeout_ms) {
+    etcde__wait w;
+    etcde_result r;
+    if (!e || (!value && len)) return ETCDE_ERR_INVALID_ARGS;
+    if (!e->s) return etcde__fail(&e->err, ETCDE_ERR_STATE, "campaign needs an election created with a session");
+    if (!etcde_session_alive(e->s))
+        return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
+    if (ETCDE__LOAD(&e->c->cancelled)) return etcde__fail(&e->err, ETCDE_ERR_CANCELLED, "cancelled");
+    etcde__wait_init(&w, e, etcde__deadline(timeout_ms), 1);
+    r = etcde__campaign_enter(e, value, len, &w);
+    if (r == ETCDE_OK) r = etcde__campaign_wait(e, &w);
+    if (r == ETCDE_OK && !etcde_session_alive(e->s))
+        r = etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
+    if (r == ETCDE_OK) {
+        ETCDE__STORE(&e->leader, 1);
+        return ETCDE_OK;
+    }
+    if (e->rev > 0) { /* give up the queue position; fenced, so never a newer key */
+        etcde__err derr;
+        if (etcde__delete_own(e, &derr))
+            etcde__log(e->c, ETCDE_LOG_WARN, "could not delete candidate key %s: %s", e->key, derr.msg);
+    }
+    if (r == ETCDE_ERR_TIMEOUT) etcde__fail(&e->err, r, "campaign timed out after %d ms", timeout_ms);
+    return r;
+}
+
+ETCDE__DEF etcde_result etcde_proclaim(etcde_election *e, const void *value, size_t len) {
+    etcde__wait w;
+    etcde_result r;
+    if (!e || (!value && len)) return ETCDE_ERR_INVALID_ARGS;
+    if (!etcde_is_leader(e)) {
+        ETCDE__STORE(&e->leader, 0);
+        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "proclaim: not the leader");
+    }
+    etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
+    e->req.len = 0;
+    etcde__buf_str(&e->req, "{\"compare\":[");
+    etcde__req_cmp_create(&e->req, e->key, e->rev);
+    etcde__buf_str(&e->req, "],\"success\":[");
+    etcde__req_put(&e->req, e->key, value, len, e->s->lease);
+    etcde__buf_str(&e->req, "]}");
+    r = etcde__call(e->c, "/v3/kv/txn", &e->req, &e->resp, &w, &e->err);
+    if (r == ETCDE_ERR_SESSION_LOST) ETCDE__STORE(&e->leader, 0);
+    if (r) return r;
+    if (!etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, 0, "succeeded"))) {
+        ETCDE__STORE(&e->leader, 0);
+        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "proclaim: key %s is gone (lease expired or key deleted)",
+                           e->key);
+    }
+    return ETCDE_OK;
+}
+
+ETCDE__DEF etcde_result etcde_resign(etcde_election *e) {
+    if (!e) return ETCDE_ERR_INVALID_ARGS;
+    ETCDE__STORE(&e->leader, 0);
+    if (!e->key[0]) return ETCDE_OK;
+    return etcde__delete_own(e, &e->err);
+}
+
+ETCDE__DEF etcde_result etcde_leader(etcde_election *e, etcde_kv *out) {
+    etcde__wait w;
+    etcde_result r;
+    int kv;
+    if (!e || !out) return ETCDE_ERR_INVALID_ARGS;
+    if (ETCDE__LOAD(&e->c->cancelled)) return etcde__fail(&e->err, ETCDE_ERR_CANCELLED, "cancelled");
+    memset(&w, 0, sizeof w);
+    w.deadline = etcde__now_ms() + e->c->o.request_timeout_ms;
+    etcde__wait_add(&w, e->c->cancel_pipe[0], ETCDE_ERR_CANCELLED);
+    e->req.len = 0;
+    etcde__req_prefix_range(&e->req, e, "ASCEND", 0);
+    r = etcde__call(e->c, "/v3/kv/range", &e->req, &e->resp, &w, &e->err);
+    if (r) return r;
+    kv = etcde__jpath(&e->resp.j, 0, "kvs.0");
+    if (kv < 0) {
+        memset(out, 0, sizeof *out);
+        return etcde__fail(&e->err, ETCDE_ERR_NO_LEADER, "election %.*s has no leader", (int)e->plen - 1, e->prefix);
+    }
+    return etcde__kv_from(&e->resp.j, kv, out, &e->err);
+}
+
+ETCDE__DEF etcde_result etcde_observe(etcde_election *e, etcde_observe_fn fn, void *user_data, int timeout_ms) {
+    etcde__observer ob;
+    etcde__wait w;
+    etcde_result r;
+    if (!e || !fn) return ETCDE_ERR_INVALID_ARGS;
+    if (ETCDE__LOAD(&e->c->cancelled)) return etcde__fail(&e->err, ETCDE_ERR_CANCELLED, "cancelled");
+    memset(&ob, 0, sizeof ob);
+    ob.fn = fn;
+    ob.user_data = user_data;
+    memset(&w, 0, sizeof w);
+    w.deadline = etcde__deadline(timeout_ms);
+    etcde__wait_add(&w, e->c->cancel_pipe[0], ETCDE_ERR_CANCELLED);
+    for (;;) {
+        etcde__json *j = &e->resp.j;
+        int kvt;
+        int64_t hdr;
+        etcde_kv kv;
+        e->req.len = 0;
+        etcde__req_prefix_range(&e->req, e, "ASCEND", 0);
+        r = etcde__call_retry(e->c, "/v3/kv/range", &e->req, &e->resp, &w, &e->err);
+        if (r) break;
+        hdr = etcde__jint(j, etcde__jpath(j, 0, "header.revision"), 0);
+        kvt = etcde__jpath(j, 0, "kvs.0");
+        if (kvt < 0) {
+            etcde__observe_emit(&ob, NULL, hdr);
+            if (ob.stop) return ETCDE_OK;
+            r = etcde__watch(e, e->prefix, e->plen, e->range_end, e->relen, hdr + 1, etcde__on_any_event, &ob, &w);
+        } else {
+            char *key;
+            r = etcde__kv_from(j, kvt, &kv, &e->err);
+            if (r) break;
+            etcde__observe_emit(&ob, &kv, hdr);
+            if (ob.stop) return ETCDE_OK;
+            key = (char *)etcde__alloc(&e->c->al, kv.key_len + 1);
+            if (!key) return etcde__fail(&e->err, ETCDE_ERR_NOMEM, "out of memory");
+            memcpy(key, kv.key, kv.key_len + 1);
+            r = etcde__watch(e, key, kv.key_len, NULL, 0, hdr + 1, etcde__on_leader_event, &ob, &w);
+            etcde__free(&e->c->al, key);
+        }
+        if (ob.stop) return ETCDE_OK;
+        if (r && !etcde__transient(r)) break;
+        if (r) {
+            etcde__err serr;
+            etcde_result s = etcde__sleep(&w, etcde__now_ms() + 500, &serr);
+            if (s) { r = etcde__fail(&e->err, s, "%s", serr.msg); break; }
+        }
+    }
+    if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() >= w.deadline)
+        etcde__fail(&e->err, r, "observe ended after %d ms", timeout_ms);
+    return r;
+}
+
+ETCDE__DEF int etcde_is_leader(const etcde_election *e) {
+    return e && ETCDE__LOAD(&e->leader) && etcde_session_alive(e->s);
+}
+
+ETCDE__DEF const char *etcde_election_key(const etcde_election *e) { return e ? e->key : ""; }
+ETCDE__DEF int64_t etcde_election_rev(const etcde_election *e) { return e && e->key[0] ? e->rev : 0; }
+ETCDE__DEF const char *etcde_election_errmsg(const etcde_election *e) { return e ? e->err.msg : ""; }
+
+#endif /* ETCD_ELECT_IMPLEMENTATION_ONCE */
+#endif /* ETCD_ELECT_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+MIT License
+
+Copyright (c) 2026 the etcd_elect.h authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of
+this software and associated documentation files (the "Software"), to deal in
+the Software without restriction, including without limitation the rights to
+use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies
+of the Software, and to permit persons to whom the Software is furnished to do
+so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+------------------------------------------------------------------------------
+*/
