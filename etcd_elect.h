@@ -695,7 +695,7 @@ static int etcde__json_parse(const char *s, int len, etcde__tok *t, int cap) {
             if (st != V && st != V_OR_END) return ETCDE__J_INVALID;
             if (depth >= ETCDE_MAX_JSON_DEPTH) return ETCDE__J_DEEP;
             if (t && n >= cap) return ETCDE__J_MANY;
-            if (depth > 0 && t) t[stack[depth - 1]].size++;
+            if (depth > 0 && t && stype[depth - 1] == '[') t[stack[depth - 1]].size++;
             if (t) {
                 t[n].type = c == '{' ? ETCDE__J_OBJ : ETCDE__J_ARR;
                 t[n].start = i; t[n].end = -1; t[n].size = 0; t[n].next = -1; t[n].dlen = -1;
@@ -773,7 +773,7 @@ typedef struct etcde__json {
 
 static int etcde__jeq(const etcde__json *j, int k, const char *lit) {
     size_t n = strlen(lit);
-    return k >= 0 && j->t[k].type == ETCDE__J_STR && (size_t)(j->t[k].end - j->t[k].start) == n &&
+    return k >= 0 && k < j->n && j->t[k].type == ETCDE__J_STR && (size_t)(j->t[k].end - j->t[k].start) == n &&
            memcmp(j->s + j->t[k].start, lit, n) == 0;
 }
 
