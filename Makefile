@@ -4,7 +4,7 @@
 #   make demo       the election demo on a private etcd: A leads, is interrupted, B takes over
 CC      ?= cc
 CFLAGS  ?= -std=c99 -Wall -Wextra -Werror -pedantic -O2 -g
-TCFLAGS ?= -std=c99 -Wall -Wextra -Werror -pedantic -O1 -g -D_GNU_SOURCE
+TCFLAGS ?= -std=c99 -Wall -Wextra -Werror -pedantic -O1 -g
 LDLIBS  := -pthread
 B       := build
 
