@@ -9,7 +9,7 @@ LDLIBS  := -pthread
 B       := build
 
 EXAMPLES := $(B)/demo
-TESTS    := $(B)/tests/test_unit $(B)/tests/test_election
+TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 
 all: $(EXAMPLES)
 

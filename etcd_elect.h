@@ -1988,13 +1988,14 @@ static etcde_result etcde__delete_own(etcde_election *e, etcde__err *err) {
    re-reads), or an error. */
 typedef int (*etcde__event_fn)(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev, void *ud);
 
-/* Watches [key, range_end) from start_rev on its own connection, calling fn per event.
+/* Watches [key, range_end) -- and key2 too, if given -- from start_rev on its own
+   connection, calling fn per event.
    Returns ETCDE_OK when fn stopped it, the stream ended or was cancelled by etcd
    (compaction), or it was trusted for ETCDE_WATCH_REFRESH_MS: all mean "read again".
    Errors: the wait's own (cancel, session loss, timeout) or a failure to open. */
 static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen, const char *range_end,
-                                 size_t relen, int64_t start_rev, etcde__event_fn fn, void *ud,
-                                 const etcde__wait *w) {
+                                 size_t relen, const char *key2, int64_t start_rev, etcde__event_fn fn,
+                                 void *ud, const etcde__wait *w) {
     etcde_client *c = e->c;
     etcde__conn *cn = NULL;
     etcde__err *err = &e->err;
@@ -2010,6 +2011,13 @@ static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen
     etcde__buf_str(&e->req, ",\"start_revision\":\"");
     etcde__buf_i64(&e->req, start_rev);
     etcde__buf_str(&e->req, "\"}}");
+    if (key2) { /* a second watcher on the same stream: etcd accepts concatenated requests */
+        etcde__buf_str(&e->req, "{\"create_request\":{");
+        etcde__buf_jb64(&e->req, "key", key2, strlen(key2));
+        etcde__buf_str(&e->req, ",\"start_revision\":\"");
+        etcde__buf_i64(&e->req, start_rev);
+        etcde__buf_str(&e->req, "\"}}");
+    }
     r = etcde__request(c, "/v3/watch", &e->req, &e->resp, &cn,
                        w, ETCDE__MIN(w->deadline, etcde__now_ms() + c->o.request_timeout_ms), err);
     if (r) return r;
@@ -2143,7 +2151,8 @@ static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w
             if (!pk) return etcde__fail(&e->err, ETCDE_ERR_NOMEM, "out of memory");
             memcpy(pk, kv.key, kv.key_len + 1);
             etcde__log(e->c, ETCDE_LOG_DEBUG, "%s waits for %s to go (rev %lld)", e->key, pk, (long long)hdr);
-            r = etcde__watch(e, pk, kv.key_len, NULL, 0, hdr, etcde__on_delete, NULL, w);
+            /* watch the own key too: if it goes (lease expired, deleted), stop waiting now */
+            r = etcde__watch(e, pk, kv.key_len, NULL, 0, e->key, hdr, etcde__on_delete, NULL, w);
             etcde__free(&e->c->al, pk);
         }
         if (r && !etcde__transient(r)) return r;
@@ -2621,7 +2630,7 @@ ETCDE__DEF etcde_result etcde_observe(etcde_election *e, etcde_observe_fn fn, vo
         if (kvt < 0) {
             etcde__observe_emit(&ob, NULL, hdr);
             if (ob.stop) return ETCDE_OK;
-            r = etcde__watch(e, e->prefix, e->plen, e->range_end, e->relen, hdr + 1, etcde__on_any_event, &ob, &w);
+            r = etcde__watch(e, e->prefix, e->plen, e->range_end, e->relen, NULL, hdr + 1, etcde__on_any_event, &ob, &w);
         } else {
             char *key;
             r = etcde__kv_from(j, kvt, &kv, &e->err);
@@ -2631,7 +2640,7 @@ ETCDE__DEF etcde_result etcde_observe(etcde_election *e, etcde_observe_fn fn, vo
             key = (char *)etcde__alloc(&e->c->al, kv.key_len + 1);
             if (!key) return etcde__fail(&e->err, ETCDE_ERR_NOMEM, "out of memory");
             memcpy(key, kv.key, kv.key_len + 1);
-            r = etcde__watch(e, key, kv.key_len, NULL, 0, hdr + 1, etcde__on_leader_event, &ob, &w);
+            r = etcde__watch(e, key, kv.key_len, NULL, 0, NULL, hdr + 1, etcde__on_leader_event, &ob, &w);
             etcde__free(&e->c->al, key);
         }
         if (ob.stop) return ETCDE_OK;

@@ -1,0 +1,639 @@
+/* Elections against a private, real etcd: ordering, handover, proclaim, leader/observe,
+   crashes, the expired-waiter (phantom leader) case, cancel/timeout cleanup, and
+   interop with `etcdctl elect` on one name. */
+#define _GNU_SOURCE
+#define ETCD_ELECT_IMPLEMENTATION
+#include "../etcd_elect.h"
+#include "etcdt.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static etcdt_cluster *cl; /* one 1-member cluster for the whole suite */
+static int name_seq;
+
+/* A fresh election name per test, so tests never see each other's keys. */
+static const char *fresh_name(char *buf, size_t cap) {
+    snprintf(buf, cap, "el-%d-%d", (int)getpid(), ++name_seq);
+    return buf;
+}
+
+typedef struct cand {
+    etcde_client *c;
+    etcde_session *s;
+    etcde_election *e;
+    char value[32];
+    int timeout_ms;
+    pthread_t th;
+    volatile int done;
+    etcde_result result;
+    int64_t done_at;
+} cand;
+
+static int cand_open(cand *k, const char *name, const char *value, int ttl) {
+    etcde_options o = {0};
+    etcde_session_options so = {0};
+    memset(k, 0, sizeof *k);
+    o.endpoints = etcdt_endpoints(cl);
+    so.ttl_s = ttl;
+    snprintf(k->value, sizeof k->value, "%s", value);
+    k->timeout_ms = -1;
+    if (etcde_client_create(&o, &k->c)) return -1;
+    if (etcde_session_create(k->c, &so, &k->s)) {
+        fprintf(stderr, "session: %s\n", etcde_client_errmsg(k->c));
+        return -1;
+    }
+    return etcde_election_create(k->c, k->s, name, &k->e) ? -1 : 0;
+}
+
+static void *cand_main(void *p) {
+    cand *k = (cand *)p;
+    k->result = etcde_campaign(k->e, k->value, strlen(k->value), k->timeout_ms);
+    k->done_at = etcdt_now_ms();
+    __atomic_store_n(&k->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void cand_start(cand *k) { pthread_create(&k->th, NULL, cand_main, k); }
+
+/* Waits until the campaign returned; 1 if it did within timeout_ms. */
+static int cand_wait(cand *k, int timeout_ms) {
+    int64_t end = etcdt_now_ms() + timeout_ms;
+    while (!__atomic_load_n(&k->done, __ATOMIC_ACQUIRE) && etcdt_now_ms() < end) etcdt_sleep_ms(2);
+    return __atomic_load_n(&k->done, __ATOMIC_ACQUIRE);
+}
+
+static void cand_close(cand *k) {
+    if (k->th) {
+        etcde_client_cancel(k->c);
+        pthread_join(k->th, NULL);
+    }
+    etcde_election_destroy(k->e);
+    etcde_session_destroy(k->s);
+    etcde_client_destroy(k->c);
+}
+
+/* Keys under NAME/ as etcdctl sees them, one per line, in out. */
+static int etcdctl_keys(const char *name, char *out, size_t cap) {
+    char pfx[128];
+    snprintf(pfx, sizeof pfx, "%s/", name);
+    return etcdt_etcdctl(cl, out, cap, 10000, "get", "--prefix", "--keys-only", pfx, NULL);
+}
+
+/* Number of non-empty lines. */
+static int count_lines(const char *s) {
+    int n = 0, in_line = 0;
+    for (; *s; s++) {
+        if (*s == '\n') in_line = 0;
+        else if (!in_line) in_line = 1, n++;
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------------------------ */
+
+ETCDT_TEST(three_candidates_elected_in_creation_order) {
+    char name[64];
+    cand k[3];
+    int i;
+    fresh_name(name, sizeof name);
+    for (i = 0; i < 3; i++) {
+        char v[8];
+        snprintf(v, sizeof v, "v%d", i);
+        REQUIRE(cand_open(&k[i], name, v, 10) == 0);
+    }
+    for (i = 0; i < 3; i++) { /* queue in order: each one's key exists before the next starts */
+        cand_start(&k[i]);
+        etcdt_sleep_ms(300);
+    }
+    CHECK(cand_wait(&k[0], 5000) && k[0].result == ETCDE_OK);
+    CHECK(!k[1].done && !k[2].done);
+    CHECK(etcde_is_leader(k[0].e) && !etcde_is_leader(k[1].e));
+    CHECK(etcde_election_rev(k[0].e) < etcde_election_rev(k[1].e));
+    CHECK(etcde_election_rev(k[1].e) < etcde_election_rev(k[2].e));
+    CHECK(etcde_resign(k[0].e) == ETCDE_OK);
+    CHECK(!etcde_is_leader(k[0].e));
+    CHECK(cand_wait(&k[1], 5000) && k[1].result == ETCDE_OK);
+    etcdt_sleep_ms(200);
+    CHECK(!k[2].done); /* the third still waits behind the second */
+    CHECK(etcde_resign(k[1].e) == ETCDE_OK);
+    CHECK(cand_wait(&k[2], 5000) && k[2].result == ETCDE_OK);
+    CHECK(etcde_is_leader(k[2].e));
+    for (i = 0; i < 3; i++) cand_close(&k[i]);
+}
+
+ETCDT_TEST(resign_hands_over_at_once) {
+    char name[64];
+    cand a, b;
+    int64_t t0, ms[5];
+    int i;
+    fresh_name(name, sizeof name);
+    for (i = 0; i < 5; i++) {
+        REQUIRE(cand_open(&a, name, "A", 10) == 0);
+        REQUIRE(cand_open(&b, name, "B", 10) == 0);
+        CHECK(etcde_campaign(a.e, "A", 1, 5000) == ETCDE_OK);
+        cand_start(&b);
+        etcdt_sleep_ms(200);
+        CHECK(!b.done);
+        t0 = etcdt_now_ms();
+        CHECK(etcde_resign(a.e) == ETCDE_OK);
+        CHECK(cand_wait(&b, 5000) && b.result == ETCDE_OK);
+        ms[i] = b.done_at - t0;
+        CHECK(etcde_is_leader(b.e));
+        cand_close(&b);
+        cand_close(&a);
+    }
+    printf("     handover after resign (ms): %lld %lld %lld %lld %lld\n", (long long)ms[0], (long long)ms[1],
+           (long long)ms[2], (long long)ms[3], (long long)ms[4]);
+}
+
+ETCDT_TEST(key_layout_matches_go_recipe) {
+    char name[64], want[128], out[4096];
+    cand a;
+    fresh_name(name, sizeof name);
+    REQUIRE(cand_open(&a, name, "hello", 10) == 0);
+    CHECK(etcde_campaign(a.e, "hello", 5, 5000) == ETCDE_OK);
+    snprintf(want, sizeof want, "%s/%llx", name, (unsigned long long)etcde_session_lease(a.s));
+    CHECKF(strcmp(etcde_election_key(a.e), want) == 0, "key %s, want %s", etcde_election_key(a.e), want);
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", want, NULL) == 0);
+    CHECKF(strstr(out, want) && strstr(out, "\nhello"), "etcdctl get printed: %s", out);
+    cand_close(&a);
+}
+
+ETCDT_TEST(proclaim_changes_what_etcdctl_observer_prints) {
+    char name[64], line[256], key[128];
+    cand a;
+    etcdt_proc *obs;
+    char *argv[8];
+    char epflag[256];
+    fresh_name(name, sizeof name);
+    REQUIRE(cand_open(&a, name, "first", 10) == 0);
+    REQUIRE(etcde_campaign(a.e, "first", 5, 5000) == ETCDE_OK);
+    snprintf(key, sizeof key, "%s", etcde_election_key(a.e));
+    snprintf(epflag, sizeof epflag, "--endpoints=%s", etcdt_endpoints(cl));
+    argv[0] = (char *)"etcdctl"; argv[1] = epflag; argv[2] = (char *)"elect"; argv[3] = (char *)"-l";
+    argv[4] = name; argv[5] = NULL;
+    obs = etcdt_spawn(argv, NULL);
+    REQUIRE(obs != NULL);
+    CHECK(etcdt_proc_readline(obs, line, sizeof line, 10000) == 1 && strcmp(line, key) == 0);
+    CHECK(etcdt_proc_readline(obs, line, sizeof line, 5000) == 1 && strcmp(line, "first") == 0);
+    CHECK(etcde_proclaim(a.e, "second", 6) == ETCDE_OK);
+    CHECK(etcdt_proc_readline(obs, line, sizeof line, 5000) == 1 && strcmp(line, key) == 0);
+    CHECKF(etcdt_proc_readline(obs, line, sizeof line, 5000) == 1 && strcmp(line, "second") == 0, "got %s", line);
+    etcdt_proc_free(obs);
+    /* a proclaim after losing the key writes nothing */
+    {
+        char out[1024];
+        CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", key, NULL) == 0);
+        CHECK(etcde_proclaim(a.e, "third", 5) == ETCDE_ERR_NOT_LEADER);
+        CHECK(!etcde_is_leader(a.e));
+        CHECK(etcdctl_keys(name, out, sizeof out) == 0 && strstr(out, key) == NULL);
+    }
+    cand_close(&a);
+}
+
+ETCDT_TEST(leader_and_no_leader) {
+    char name[64];
+    cand a;
+    etcde_kv kv;
+    etcde_election *q;
+    fresh_name(name, sizeof name);
+    REQUIRE(cand_open(&a, name, "L", 10) == 0);
+    REQUIRE(etcde_election_create(a.c, NULL, name, &q) == ETCDE_OK);
+    CHECK(etcde_leader(q, &kv) == ETCDE_ERR_NO_LEADER);
+    CHECK(etcde_campaign(q, "x", 1, 1000) == ETCDE_ERR_STATE); /* no session: observer only */
+    REQUIRE(etcde_campaign(a.e, "L", 1, 5000) == ETCDE_OK);
+    REQUIRE(etcde_leader(q, &kv) == ETCDE_OK);
+    CHECK(strcmp(kv.key, etcde_election_key(a.e)) == 0 && kv.key_len == strlen(kv.key));
+    CHECK(kv.value_len == 1 && kv.value[0] == 'L');
+    CHECK(kv.create_rev == etcde_election_rev(a.e));
+    CHECK(kv.lease == etcde_session_lease(a.s));
+    CHECK(etcde_resign(a.e) == ETCDE_OK);
+    CHECK(etcde_resign(a.e) == ETCDE_OK); /* idempotent */
+    CHECK(etcde_leader(q, &kv) == ETCDE_ERR_NO_LEADER);
+    CHECK(strstr(etcde_election_errmsg(q), "no leader") != NULL);
+    etcde_election_destroy(q);
+    cand_close(&a);
+}
+
+typedef struct obs_log {
+    int n;
+    etcde_event_type type[16];
+    char value[16][16];
+    int64_t rev[16];
+    int want;
+} obs_log;
+
+static int obs_cb(etcde_event_type t, const etcde_kv *kv, int64_t rev, void *ud) {
+    (void)rev;
+    obs_log *l = (obs_log *)ud;
+    if (l->n < 16) {
+        l->type[l->n] = t;
+        snprintf(l->value[l->n], 16, "%s", kv ? kv->value : "-");
+        l->rev[l->n] = kv ? kv->create_rev : 0;
+        l->n++;
+    }
+    return l->n >= l->want;
+}
+
+typedef struct obs_arg {
+    etcde_election *e;
+    obs_log log;
+    etcde_result r;
+} obs_arg;
+
+static void *obs_main(void *p) {
+    obs_arg *a = (obs_arg *)p;
+    a->r = etcde_observe(a->e, obs_cb, &a->log, 20000);
+    return NULL;
+}
+
+ETCDT_TEST(observe_sees_every_leader_change) {
+    char name[64];
+    cand a, b;
+    obs_arg oa;
+    pthread_t th;
+    fresh_name(name, sizeof name);
+    REQUIRE(cand_open(&a, name, "A", 10) == 0);
+    REQUIRE(cand_open(&b, name, "B", 10) == 0);
+    memset(&oa, 0, sizeof oa);
+    oa.log.want = 5;
+    REQUIRE(etcde_election_create(a.c, NULL, name, &oa.e) == ETCDE_OK);
+    pthread_create(&th, NULL, obs_main, &oa);
+    etcdt_sleep_ms(300);
+    CHECK(etcde_campaign(a.e, "A", 1, 5000) == ETCDE_OK);
+    cand_start(&b);
+    etcdt_sleep_ms(300);
+    CHECK(etcde_proclaim(a.e, "A2", 2) == ETCDE_OK);
+    etcdt_sleep_ms(300);
+    CHECK(etcde_resign(a.e) == ETCDE_OK);
+    CHECK(cand_wait(&b, 5000) && b.result == ETCDE_OK);
+    etcdt_sleep_ms(300);
+    CHECK(etcde_resign(b.e) == ETCDE_OK);
+    pthread_join(th, NULL);
+    CHECKF(oa.r == ETCDE_OK, "observe: %s", etcde_election_errmsg(oa.e));
+    REQUIRE(oa.log.n == 5);
+    CHECK(oa.log.type[0] == ETCDE_EVENT_NO_LEADER);
+    CHECK(oa.log.type[1] == ETCDE_EVENT_LEADER && !strcmp(oa.log.value[1], "A"));
+    CHECK(oa.log.type[2] == ETCDE_EVENT_LEADER && !strcmp(oa.log.value[2], "A2"));
+    CHECK(oa.log.rev[1] == oa.log.rev[2]); /* same reign, new value */
+    CHECK(oa.log.type[3] == ETCDE_EVENT_LEADER && !strcmp(oa.log.value[3], "B"));
+    CHECK(oa.log.rev[3] > oa.log.rev[1]);
+    CHECK(oa.log.type[4] == ETCDE_EVENT_NO_LEADER);
+    etcde_election_destroy(oa.e);
+    cand_close(&b);
+    cand_close(&a);
+}
+
+/* The child side of the crash and pause tests: campaign, report, then idle. */
+static int candidate_child(const char *endpoints, const char *name, const char *value, int ttl) {
+    etcde_options o = {0};
+    etcde_session_options so = {0};
+    etcde_client *c;
+    etcde_session *s;
+    etcde_election *e;
+    etcde_result r;
+    o.endpoints = endpoints;
+    so.ttl_s = ttl;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (etcde_client_create(&o, &c) || etcde_session_create(c, &so, &s) || etcde_election_create(c, s, name, &e)) {
+        printf("setup failed\n");
+        return 1;
+    }
+    printf("queued %llx\n", (unsigned long long)etcde_session_lease(s));
+    r = etcde_campaign(e, value, strlen(value), -1);
+    printf("campaign %s leader=%d\n", r == ETCDE_OK ? "OK" : etcde_strerror(r), etcde_is_leader(e));
+    fflush(stdout);
+    for (;;) pause();
+}
+
+static etcdt_proc *spawn_candidate(const char *name, const char *value, const char *ttl) {
+    char *argv[8];
+    argv[0] = (char *)etcdt_self_path();
+    argv[1] = (char *)"--candidate";
+    argv[2] = (char *)etcdt_endpoints(cl);
+    argv[3] = (char *)name;
+    argv[4] = (char *)value;
+    argv[5] = (char *)ttl;
+    argv[6] = NULL;
+    return etcdt_spawn(argv, NULL);
+}
+
+ETCDT_TEST(killed_leader_replaced_after_ttl) {
+    char name[64], line[256];
+    etcdt_proc *p;
+    cand b;
+    int64_t killed;
+    fresh_name(name, sizeof name);
+    p = spawn_candidate(name, "crashy", "2");
+    REQUIRE(p != NULL);
+    CHECK(etcdt_proc_readline(p, line, sizeof line, 10000) == 1 && !strncmp(line, "queued ", 7));
+    CHECKF(etcdt_proc_readline(p, line, sizeof line, 10000) == 1 && !strcmp(line, "campaign OK leader=1"), "%s", line);
+    REQUIRE(cand_open(&b, name, "B", 10) == 0);
+    cand_start(&b);
+    etcdt_sleep_ms(500);
+    CHECK(!b.done);
+    etcdt_proc_signal(p, SIGKILL); /* no revoke, no resign: only the TTL frees the key */
+    killed = etcdt_now_ms();
+    CHECK(cand_wait(&b, 8000) && b.result == ETCDE_OK);
+    printf("     elected %lld ms after kill -9 of a TTL-2 leader\n", (long long)(b.done_at - killed));
+    CHECK(b.done_at - killed >= 1000); /* not before etcd expired the lease */
+    etcdt_proc_free(p);
+    cand_close(&b);
+}
+
+ETCDT_TEST(expired_waiter_never_reports_leadership) {
+    /* The Go recipe's phantom leader: a queued candidate whose lease expires while it
+       waits must not report victory when the keys ahead of it go. Pause the waiter
+       (SIGSTOP) past its TTL, free the queue, resume it. */
+    char name[64], line[256];
+    cand a;
+    etcdt_proc *w;
+    int r;
+    fresh_name(name, sizeof name);
+    REQUIRE(cand_open(&a, name, "A", 10) == 0);
+    REQUIRE(etcde_campaign(a.e, "A", 1, 5000) == ETCDE_OK);
+    w = spawn_candidate(name, "W", "2");
+    REQUIRE(w != NULL);
+    CHECK(etcdt_proc_readline(w, line, sizeof line, 10000) == 1 && !strncmp(line, "queued ", 7));
+    etcdt_sleep_ms(300);
+    etcdt_proc_signal(w, SIGSTOP);
+    etcdt_sleep_ms(4500); /* etcd expires the waiter's lease and deletes its key */
+    CHECK(etcde_resign(a.e) == ETCDE_OK); /* nobody ahead of the waiter any more */
+    etcdt_sleep_ms(200);
+    etcdt_proc_signal(w, SIGCONT);
+    r = etcdt_proc_readline(w, line, sizeof line, 10000);
+    CHECKF(r == 1 && strstr(line, "session lost") && strstr(line, "leader=0"), "waiter said: %s", r == 1 ? line : "(nothing)");
+    {
+        char out[1024];
+        CHECK(etcdctl_keys(name, out, sizeof out) == 0);
+        CHECKF(count_lines(out) == 0, "keys left: %s", out);
+    }
+    etcdt_proc_free(w);
+    cand_close(&a);
+}
+
+ETCDT_TEST(waiter_gives_up_when_its_lease_is_revoked) {
+    char name[64], out[1024], hex[32];
+    cand a, w;
+    fresh_name(name, sizeof name);
+    REQUIRE(cand_open(&a, name, "A", 10) == 0);
+    REQUIRE(cand_open(&w, name, "W", 10) == 0);
+    REQUIRE(etcde_campaign(a.e, "A", 1, 5000) == ETCDE_OK);
+    cand_start(&w);
+    etcdt_sleep_ms(300);
+    snprintf(hex, sizeof hex, "%llx", (unsigned long long)etcde_session_lease(w.s));
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "lease", "revoke", hex, NULL) == 0);
+    /* the waiter watches its own key too, so it stops at once, not at the next renewal */
+    CHECK(cand_wait(&w, 1000) && w.result == ETCDE_ERR_SESSION_LOST);
+    CHECK(!etcde_is_leader(w.e));
+    {
+        struct pollfd p;
+        p.fd = etcde_session_fd(w.s);
+        p.events = POLLIN;
+        CHECK(poll(&p, 1, 5000) == 1 && !etcde_session_alive(w.s)); /* the next renewal agrees */
+    }
+    CHECK(etcde_resign(a.e) == ETCDE_OK);
+    etcdt_sleep_ms(300);
+    CHECK(!etcde_is_leader(w.e));
+    cand_close(&w);
+    cand_close(&a);
+}
+
+ETCDT_TEST(timeout_deletes_the_waiter_key) {
+    char name[64], out[1024];
+    cand a, w;
+    int64_t t0;
+    etcde_result r;
+    fresh_name(name, sizeof name);
+    REQUIRE(cand_open(&a, name, "A", 10) == 0);
+    REQUIRE(cand_open(&w, name, "W", 10) == 0);
+    REQUIRE(etcde_campaign(a.e, "A", 1, 5000) == ETCDE_OK);
+    t0 = etcdt_now_ms();
+    r = etcde_campaign(w.e, "W", 1, 800);
+    CHECKF(r == ETCDE_ERR_TIMEOUT, "campaign: %s", etcde_strerror(r));
+    CHECK(etcdt_now_ms() - t0 >= 800 && etcdt_now_ms() - t0 < 5000);
+    CHECK(etcde_election_key(w.e)[0] == 0 && etcde_election_rev(w.e) == 0);
+    CHECK(etcdctl_keys(name, out, sizeof out) == 0);
+    CHECKF(strstr(out, etcde_election_key(a.e)) && count_lines(out) == 1, "keys: %s", out);
+    {
+        char wkey[128];
+        snprintf(wkey, sizeof wkey, "%s/%llx", name, (unsigned long long)etcde_session_lease(w.s));
+        CHECKF(strstr(out, wkey) == NULL, "waiter key %s still there", wkey);
+    }
+    cand_close(&w);
+    cand_close(&a);
+}
+
+typedef struct { etcde_client *c; int after_ms; } canceller;
+static void *cancel_main(void *p) {
+    canceller *k = (canceller *)p;
+    etcdt_sleep_ms(k->after_ms);
+    etcde_client_cancel(k->c);
+    return NULL;
+}
+
+ETCDT_TEST(cancel_deletes_the_waiter_key) {
+    char name[64], out[1024], wkey[128];
+    cand a, w;
+    pthread_t th;
+    canceller k;
+    etcde_result r;
+    fresh_name(name, sizeof name);
+    REQUIRE(cand_open(&a, name, "A", 10) == 0);
+    REQUIRE(cand_open(&w, name, "W", 10) == 0);
+    REQUIRE(etcde_campaign(a.e, "A", 1, 5000) == ETCDE_OK);
+    k.c = w.c;
+    k.after_ms = 500;
+    pthread_create(&th, NULL, cancel_main, &k);
+    r = etcde_campaign(w.e, "W", 1, -1);
+    pthread_join(th, NULL);
+    CHECKF(r == ETCDE_ERR_CANCELLED, "campaign: %s", etcde_strerror(r));
+    snprintf(wkey, sizeof wkey, "%s/%llx", name, (unsigned long long)etcde_session_lease(w.s));
+    CHECK(etcdctl_keys(name, out, sizeof out) == 0);
+    CHECKF(strstr(out, wkey) == NULL && strstr(out, etcde_election_key(a.e)), "keys: %s", out);
+    CHECK(etcde_session_alive(w.s)); /* cancel stops waits, not keepalives */
+    CHECK(etcde_campaign(w.e, "W", 1, 100) == ETCDE_ERR_CANCELLED); /* sticky */
+    etcde_client_uncancel(w.c);
+    CHECK(etcde_campaign(w.e, "W", 1, 300) == ETCDE_ERR_TIMEOUT);
+    cand_close(&w);
+    cand_close(&a);
+}
+
+static int lost_calls;
+static char lost_detail[256];
+static void on_lost(etcde_session *s, etcde_result why, const char *detail, void *ud) {
+    (void)s; (void)ud;
+    if (why == ETCDE_ERR_SESSION_LOST) __atomic_add_fetch(&lost_calls, 1, __ATOMIC_ACQ_REL);
+    snprintf(lost_detail, sizeof lost_detail, "%s", detail);
+}
+
+ETCDT_TEST(session_loss_fires_flag_fd_and_callback) {
+    etcde_options o = {0};
+    etcde_session_options so = {0};
+    etcde_client *c;
+    etcde_session *s;
+    char hex[32], out[512];
+    struct pollfd p;
+    o.endpoints = etcdt_endpoints(cl);
+    so.ttl_s = 5;
+    so.on_lost = on_lost;
+    lost_calls = 0;
+    REQUIRE(etcde_client_create(&o, &c) == ETCDE_OK);
+    REQUIRE(etcde_session_create(c, &so, &s) == ETCDE_OK);
+    CHECK(etcde_session_ttl(s) == 5);
+    CHECK(etcde_session_alive(s));
+    CHECK(etcde_session_remaining_ms(s) > 3000 && etcde_session_remaining_ms(s) <= 5000);
+    p.fd = etcde_session_fd(s);
+    p.events = POLLIN;
+    CHECK(poll(&p, 1, 0) == 0);
+    etcdt_sleep_ms(2500); /* past one renewal: the deadline moved on */
+    CHECK(etcde_session_remaining_ms(s) > 3000);
+    snprintf(hex, sizeof hex, "%llx", (unsigned long long)etcde_session_lease(s));
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "lease", "revoke", hex, NULL) == 0);
+    /* the next renewal (every TTL/3) finds the lease gone */
+    CHECK(poll(&p, 1, 4000) == 1);
+    CHECK(!etcde_session_alive(s));
+    CHECK(etcde_session_remaining_ms(s) == 0);
+    CHECK(__atomic_load_n(&lost_calls, __ATOMIC_ACQUIRE) == 1);
+    CHECKF(strstr(lost_detail, hex) != NULL, "detail: %s", lost_detail);
+    CHECK(strstr(etcde_session_errmsg(s), "lost") != NULL);
+    etcde_session_destroy(s);
+    etcde_client_destroy(c);
+}
+
+ETCDT_TEST(reattached_lease_keeps_queue_position) {
+    etcde_options o = {0};
+    etcde_session_options so = {0};
+    etcde_client *c;
+    etcde_session *s1, *s2;
+    etcde_election *e1, *e2;
+    char name[64], key[128];
+    int64_t rev, lease;
+    fresh_name(name, sizeof name);
+    o.endpoints = etcdt_endpoints(cl);
+    so.ttl_s = 10;
+    REQUIRE(etcde_client_create(&o, &c) == ETCDE_OK);
+    REQUIRE(etcde_session_create(c, &so, &s1) == ETCDE_OK);
+    REQUIRE(etcde_election_create(c, s1, name, &e1) == ETCDE_OK);
+    REQUIRE(etcde_campaign(e1, "one", 3, 5000) == ETCDE_OK);
+    snprintf(key, sizeof key, "%s", etcde_election_key(e1));
+    rev = etcde_election_rev(e1);
+    lease = etcde_session_lease(s1);
+    etcde_election_destroy(e1);
+    etcde_session_orphan(s1); /* a restarting process: the lease lives on */
+    so.lease_id = lease;
+    REQUIRE(etcde_session_create(c, &so, &s2) == ETCDE_OK);
+    CHECK(etcde_session_lease(s2) == lease);
+    REQUIRE(etcde_election_create(c, s2, name, &e2) == ETCDE_OK);
+    CHECK(etcde_campaign(e2, "two", 3, 5000) == ETCDE_OK);
+    CHECK(strcmp(etcde_election_key(e2), key) == 0 && etcde_election_rev(e2) == rev);
+    {
+        etcde_kv kv;
+        CHECK(etcde_leader(e2, &kv) == ETCDE_OK && kv.value_len == 3 && !memcmp(kv.value, "two", 3));
+    }
+    etcde_election_destroy(e2);
+    etcde_session_destroy(s2);
+    so.lease_id = lease; /* revoked now */
+    CHECK(etcde_session_create(c, &so, &s1) == ETCDE_ERR_SESSION_LOST);
+    CHECK(strstr(etcde_client_errmsg(c), "does not exist") != NULL);
+    etcde_client_destroy(c);
+}
+
+ETCDT_TEST(interop_queue_with_etcdctl_elect) {
+    /* etcdctl X leads; our C candidate queues behind it; etcdctl Y queues behind us.
+       Interrupting X elects us; our resign elects Y. One queue, one order. */
+    char name[64], line[256], epflag[256], xkey[128];
+    char *ax[8], *ay[8];
+    etcdt_proc *x, *y;
+    cand c;
+    fresh_name(name, sizeof name);
+    snprintf(epflag, sizeof epflag, "--endpoints=%s", etcdt_endpoints(cl));
+    ax[0] = (char *)"etcdctl"; ax[1] = epflag; ax[2] = (char *)"elect"; ax[3] = name; ax[4] = (char *)"X"; ax[5] = NULL;
+    x = etcdt_spawn(ax, NULL);
+    REQUIRE(x != NULL);
+    CHECK(etcdt_proc_readline(x, xkey, sizeof xkey, 10000) == 1 && !strncmp(xkey, name, strlen(name)));
+    CHECK(etcdt_proc_readline(x, line, sizeof line, 5000) == 1 && !strcmp(line, "X"));
+    REQUIRE(cand_open(&c, name, "C", 10) == 0);
+    cand_start(&c);
+    etcdt_sleep_ms(500);
+    CHECK(!c.done);
+    memcpy(ay, ax, sizeof ax);
+    ay[4] = (char *)"Y";
+    y = etcdt_spawn(ay, NULL);
+    REQUIRE(y != NULL);
+    CHECK(etcdt_proc_readline(y, line, sizeof line, 1500) == -1); /* Y waits */
+    etcdt_proc_signal(x, SIGINT); /* etcdctl resigns */
+    CHECK(etcdt_proc_wait(x, 5000) == 0);
+    CHECK(cand_wait(&c, 5000) && c.result == ETCDE_OK);
+    CHECK(etcdt_proc_readline(y, line, sizeof line, 700) == -1); /* still behind us */
+    {
+        etcde_kv kv;
+        etcde_election *q;
+        REQUIRE(etcde_election_create(c.c, NULL, name, &q) == ETCDE_OK);
+        CHECK(etcde_leader(q, &kv) == ETCDE_OK && !strcmp(kv.value, "C"));
+        etcde_election_destroy(q);
+    }
+    CHECK(etcde_resign(c.e) == ETCDE_OK);
+    CHECK(etcdt_proc_readline(y, line, sizeof line, 5000) == 1 && !strncmp(line, name, strlen(name)));
+    CHECK(etcdt_proc_readline(y, line, sizeof line, 5000) == 1 && !strcmp(line, "Y"));
+    etcdt_proc_signal(y, SIGINT);
+    CHECK(etcdt_proc_wait(y, 5000) == 0);
+    etcdt_proc_free(x);
+    etcdt_proc_free(y);
+    cand_close(&c);
+}
+
+ETCDT_TEST(etcdctl_waits_behind_our_leader) {
+    char name[64], line[256], epflag[256];
+    char *ax[8];
+    etcdt_proc *x;
+    cand c;
+    fresh_name(name, sizeof name);
+    REQUIRE(cand_open(&c, name, "C", 10) == 0);
+    REQUIRE(etcde_campaign(c.e, "C", 1, 5000) == ETCDE_OK);
+    snprintf(epflag, sizeof epflag, "--endpoints=%s", etcdt_endpoints(cl));
+    ax[0] = (char *)"etcdctl"; ax[1] = epflag; ax[2] = (char *)"elect"; ax[3] = name; ax[4] = (char *)"X"; ax[5] = NULL;
+    x = etcdt_spawn(ax, NULL);
+    REQUIRE(x != NULL);
+    CHECK(etcdt_proc_readline(x, line, sizeof line, 1500) == -1);
+    CHECK(etcde_resign(c.e) == ETCDE_OK);
+    CHECK(etcdt_proc_readline(x, line, sizeof line, 5000) == 1 && !strncmp(line, name, strlen(name)));
+    CHECK(etcdt_proc_readline(x, line, sizeof line, 5000) == 1 && !strcmp(line, "X"));
+    etcdt_proc_free(x);
+    cand_close(&c);
+}
+
+int main(int argc, char **argv) {
+    struct etcdt_case cases[] = {
+        ETCDT_CASE(three_candidates_elected_in_creation_order),
+        ETCDT_CASE(resign_hands_over_at_once),
+        ETCDT_CASE(key_layout_matches_go_recipe),
+        ETCDT_CASE(proclaim_changes_what_etcdctl_observer_prints),
+        ETCDT_CASE(leader_and_no_leader),
+        ETCDT_CASE(observe_sees_every_leader_change),
+        ETCDT_CASE(killed_leader_replaced_after_ttl),
+        ETCDT_CASE(expired_waiter_never_reports_leadership),
+        ETCDT_CASE(waiter_gives_up_when_its_lease_is_revoked),
+        ETCDT_CASE(timeout_deletes_the_waiter_key),
+        ETCDT_CASE(cancel_deletes_the_waiter_key),
+        ETCDT_CASE(session_loss_fires_flag_fd_and_callback),
+        ETCDT_CASE(reattached_lease_keeps_queue_position),
+        ETCDT_CASE(interop_queue_with_etcdctl_elect),
+        ETCDT_CASE(etcdctl_waits_behind_our_leader),
+    };
+    int rc;
+    if (argc == 6 && !strcmp(argv[1], "--candidate")) return candidate_child(argv[2], argv[3], argv[4], atoi(argv[5]));
+    signal(SIGPIPE, SIG_IGN);
+    cl = etcdt_cluster_start(1, NULL);
+    if (!cl) {
+        fprintf(stderr, "could not start etcd\n0 passed, 1 failed\n");
+        return 1;
+    }
+    rc = etcdt_run("election", cases, (int)(sizeof cases / sizeof cases[0]), argc, argv);
+    etcdt_cluster_stop(cl);
+    return rc;
+}
