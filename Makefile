@@ -8,12 +8,12 @@ TCFLAGS ?= -std=c99 -Wall -Wextra -Werror -pedantic -O1 -g
 LDLIBS  := -pthread
 B       := build
 
-EXAMPLES := $(B)/demo
+EXAMPLES := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/*.c))
 TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 
 all: $(EXAMPLES)
 
-$(B)/demo: examples/demo.c etcd_elect.h
+$(B)/%: examples/%.c etcd_elect.h
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 

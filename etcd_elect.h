@@ -160,6 +160,7 @@ typedef enum etcde_result { ETCDE__RESULTS(ETCDE__ENUM_ITEM) ETCDE__RESULT_MIN =
 typedef struct etcde_client etcde_client;
 typedef struct etcde_session etcde_session;
 typedef struct etcde_election etcde_election;
+typedef struct etcde_mutex etcde_mutex;
 
 /* Optional allocator: both functions or neither. Called from the creating/destroying
    thread and from the session's keepalive thread, so it must be thread-safe. */
@@ -325,6 +326,44 @@ ETCDE_API const char *etcde_election_key(const etcde_election *e);
 ETCDE_API int64_t etcde_election_rev(const etcde_election *e);
 /* Detail of the last failed call on e. */
 ETCDE_API const char *etcde_election_errmsg(const etcde_election *e);
+
+/* ---- mutex --------------------------------------------------------------------------- */
+/* A lock with Go's layout (NAME/<lease hex>, empty value, FIFO by create revision), so it
+   excludes `etcdctl lock NAME` and Go's concurrency.Mutex on the same name. */
+
+/* Creates a lock handle on session s. On failure etcde_client_errmsg(c) says why. */
+ETCDE_API etcde_result etcde_mutex_create(etcde_client *c, etcde_session *s, const char *name,
+                                          etcde_mutex **out);
+/* Frees the handle. Does not unlock (the session's revoke does). NULL is a no-op. */
+ETCDE_API void etcde_mutex_destroy(etcde_mutex *m);
+/* Blocks until the lock is held; waits on the predecessor only and re-verifies the own
+   key at the revision where none remains (never granted on an expired lease).
+   timeout_ms -1 waits until cancelled. On timeout/cancel/loss the waiting key is deleted.
+   Re-entrant on one session: locking again returns at once with the same key and rev;
+   one unlock releases it. */
+ETCDE_API etcde_result etcde_lock(etcde_mutex *m, int timeout_ms);
+/* Takes the lock if free, else ETCDE_ERR_LOCKED, leaving no key behind. */
+ETCDE_API etcde_result etcde_trylock(etcde_mutex *m);
+/* Deletes the own key, fenced on its create revision: a stale unlock never deletes a
+   newer lock. ETCDE_OK when not locked. Not cancellable. */
+ETCDE_API etcde_result etcde_unlock(etcde_mutex *m);
+/* 1 while held and the session is alive (clock checked). Async-signal-safe. */
+ETCDE_API int etcde_is_locked(const etcde_mutex *m);
+/* Own key ("" when not held or waiting). */
+ETCDE_API const char *etcde_mutex_key(const etcde_mutex *m);
+/* Create revision of the own key: the fencing token (0 when none). */
+ETCDE_API int64_t etcde_mutex_rev(const etcde_mutex *m);
+/* Detail of the last failed call on m. */
+ETCDE_API const char *etcde_mutex_errmsg(const etcde_mutex *m);
+
+/* ---- fenced writes --------------------------------------------------------------------- */
+/* Put or delete `key` only while still the leader / lock holder: one txn comparing the
+   own key's create revision. ETCDE_ERR_NOT_LEADER and nothing written otherwise (also
+   when the session is locally past its deadline: nothing is sent then). */
+ETCDE_API etcde_result etcde_election_put(etcde_election *e, const char *key, const void *value, size_t len);
+ETCDE_API etcde_result etcde_election_delete(etcde_election *e, const char *key);
+ETCDE_API etcde_result etcde_mutex_put(etcde_mutex *m, const char *key, const void *value, size_t len);
+ETCDE_API etcde_result etcde_mutex_delete(etcde_mutex *m, const char *key);
 
 #ifdef __cplusplus
 }
@@ -2663,6 +2702,137 @@ ETCDE__DEF int etcde_is_leader(const etcde_election *e) {
 ETCDE__DEF const char *etcde_election_key(const etcde_election *e) { return e ? e->key : ""; }
 ETCDE__DEF int64_t etcde_election_rev(const etcde_election *e) { return e && e->key[0] ? e->rev : 0; }
 ETCDE__DEF const char *etcde_election_errmsg(const etcde_election *e) { return e ? e->err.msg : ""; }
+
+/* ---- fenced writes ---- */
+
+/* put (value != NULL) or delete `key`, if the own key still has create revision e->rev. */
+static etcde_result etcde__fenced_write(etcde_election *e, const char *key, const void *value, size_t len,
+                                        int put, const char *role) {
+    etcde__wait w;
+    etcde_result r;
+    if (!key || (put && !value && len)) return ETCDE_ERR_INVALID_ARGS;
+    if (!etcde_is_leader(e)) return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "not the %s: nothing written", role);
+    etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
+    e->req.len = 0;
+    etcde__buf_str(&e->req, "{\"compare\":[");
+    etcde__req_cmp_create(&e->req, e->key, e->rev);
+    etcde__buf_str(&e->req, "],\"success\":[");
+    if (put) {
+        etcde__buf_str(&e->req, "{\"request_put\":{");
+        etcde__buf_jb64(&e->req, "key", key, strlen(key));
+        etcde__buf_str(&e->req, ",");
+        etcde__buf_jb64(&e->req, "value", value, len);
+        etcde__buf_str(&e->req, "}}]}");
+    } else {
+        etcde__buf_str(&e->req, "{\"request_delete_range\":{");
+        etcde__buf_jb64(&e->req, "key", key, strlen(key));
+        etcde__buf_str(&e->req, "}}]}");
+    }
+    r = etcde__call(e->c, "/v3/kv/txn", &e->req, &e->resp, &w, &e->err);
+    if (r) return r;
+    if (!etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, 0, "succeeded"))) {
+        ETCDE__STORE(&e->leader, 0);
+        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "not the %s any more (key %s is gone): nothing written",
+                           role, e->key);
+    }
+    return ETCDE_OK;
+}
+
+ETCDE__DEF etcde_result etcde_election_put(etcde_election *e, const char *key, const void *value, size_t len) {
+    return e ? etcde__fenced_write(e, key, value, len, 1, "leader") : ETCDE_ERR_INVALID_ARGS;
+}
+
+ETCDE__DEF etcde_result etcde_election_delete(etcde_election *e, const char *key) {
+    return e ? etcde__fenced_write(e, key, NULL, 0, 0, "leader") : ETCDE_ERR_INVALID_ARGS;
+}
+
+/* ---- mutex ---- */
+/* A lock is an election whose candidates propose the empty value: same queue, same
+   predecessor wait, same own-key verification, same fencing. */
+struct etcde_mutex {
+    etcde_election *e;
+};
+
+ETCDE__DEF etcde_result etcde_mutex_create(etcde_client *c, etcde_session *s, const char *name, etcde_mutex **out) {
+    etcde_mutex *m;
+    etcde__err err;
+    etcde_result r;
+    if (!c || !s || !name || !out) return ETCDE_ERR_INVALID_ARGS;
+    *out = NULL;
+    m = (etcde_mutex *)etcde__alloc(&c->al, sizeof *m);
+    if (!m) {
+        etcde__fail(&err, ETCDE_ERR_NOMEM, "out of memory");
+        return etcde__client_fail(c, &err);
+    }
+    r = etcde_election_create(c, s, name, &m->e);
+    if (r) {
+        etcde__free(&c->al, m);
+        return r;
+    }
+    *out = m;
+    return ETCDE_OK;
+}
+
+ETCDE__DEF void etcde_mutex_destroy(etcde_mutex *m) {
+    etcde_client *c;
+    if (!m) return;
+    c = m->e->c;
+    etcde_election_destroy(m->e);
+    etcde__free(&c->al, m);
+}
+
+ETCDE__DEF etcde_result etcde_lock(etcde_mutex *m, int timeout_ms) {
+    etcde_result r;
+    if (!m) return ETCDE_ERR_INVALID_ARGS;
+    r = etcde_campaign(m->e, "", 0, timeout_ms);
+    if (r == ETCDE_ERR_TIMEOUT) etcde__fail(&m->e->err, r, "lock timed out after %d ms", timeout_ms);
+    return r;
+}
+
+ETCDE__DEF etcde_result etcde_trylock(etcde_mutex *m) {
+    etcde_election *e;
+    etcde__wait w;
+    etcde_result r;
+    int pred = -1;
+    int64_t hdr;
+    if (!m) return ETCDE_ERR_INVALID_ARGS;
+    e = m->e;
+    if (!etcde_session_alive(e->s))
+        return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
+    etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
+    r = etcde__campaign_enter(e, "", 0, &w);
+    if (r == ETCDE_OK) r = etcde__campaign_check(e, &w, &pred, &hdr);
+    if (r == ETCDE_OK && pred < 0) {
+        ETCDE__STORE(&e->leader, 1);
+        return ETCDE_OK;
+    }
+    if (e->rev > 0) {
+        etcde__err derr;
+        if (etcde__delete_own(e, &derr))
+            etcde__log(e->c, ETCDE_LOG_WARN, "could not delete lock key %s: %s", e->key, derr.msg);
+    }
+    if (r == ETCDE_OK) {
+        etcde_kv kv;
+        if (etcde__kv_from(&e->resp.j, pred, &kv, &e->err) == ETCDE_OK)
+            return etcde__fail(&e->err, ETCDE_ERR_LOCKED, "locked by %s", kv.key);
+        return etcde__fail(&e->err, ETCDE_ERR_LOCKED, "locked by another session");
+    }
+    return r;
+}
+
+ETCDE__DEF etcde_result etcde_unlock(etcde_mutex *m) { return m ? etcde_resign(m->e) : ETCDE_ERR_INVALID_ARGS; }
+ETCDE__DEF int etcde_is_locked(const etcde_mutex *m) { return m && etcde_is_leader(m->e); }
+ETCDE__DEF const char *etcde_mutex_key(const etcde_mutex *m) { return m ? m->e->key : ""; }
+ETCDE__DEF int64_t etcde_mutex_rev(const etcde_mutex *m) { return m ? etcde_election_rev(m->e) : 0; }
+ETCDE__DEF const char *etcde_mutex_errmsg(const etcde_mutex *m) { return m ? m->e->err.msg : ""; }
+
+ETCDE__DEF etcde_result etcde_mutex_put(etcde_mutex *m, const char *key, const void *value, size_t len) {
+    return m ? etcde__fenced_write(m->e, key, value, len, 1, "lock holder") : ETCDE_ERR_INVALID_ARGS;
+}
+
+ETCDE__DEF etcde_result etcde_mutex_delete(etcde_mutex *m, const char *key) {
+    return m ? etcde__fenced_write(m->e, key, NULL, 0, 0, "lock holder") : ETCDE_ERR_INVALID_ARGS;
+}
 
 #endif /* ETCD_ELECT_IMPLEMENTATION_ONCE */
 #endif /* ETCD_ELECT_IMPLEMENTATION */
