@@ -2806,16 +2806,16 @@ ETCDE__DEF etcde_result etcde_trylock(etcde_mutex *m) {
         ETCDE__STORE(&e->leader, 1);
         return ETCDE_OK;
     }
+    if (r == ETCDE_OK) { /* name the holder before the delete reuses the response */
+        etcde_kv kv;
+        if (etcde__kv_from(&e->resp.j, pred, &kv, &e->err) == ETCDE_OK)
+            etcde__fail(&e->err, ETCDE_ERR_LOCKED, "locked by %.*s", (int)ETCDE__MIN(kv.key_len, 200), kv.key);
+        r = ETCDE_ERR_LOCKED;
+    }
     if (e->rev > 0) {
         etcde__err derr;
         if (etcde__delete_own(e, &derr))
             etcde__log(e->c, ETCDE_LOG_WARN, "could not delete lock key %s: %s", e->key, derr.msg);
-    }
-    if (r == ETCDE_OK) {
-        etcde_kv kv;
-        if (etcde__kv_from(&e->resp.j, pred, &kv, &e->err) == ETCDE_OK)
-            return etcde__fail(&e->err, ETCDE_ERR_LOCKED, "locked by %s", kv.key);
-        return etcde__fail(&e->err, ETCDE_ERR_LOCKED, "locked by another session");
     }
     return r;
 }

@@ -1,10 +1,9 @@
 /* Elections against a private, real etcd: ordering, handover, proclaim, leader/observe,
    crashes, the expired-waiter (phantom leader) case, cancel/timeout cleanup, and
    interop with `etcdctl elect` on one name. */
-#define _GNU_SOURCE
+#include "etcdt.h" /* first: it sets _GNU_SOURCE */
 #define ETCD_ELECT_IMPLEMENTATION
 #include "../etcd_elect.h"
-#include "etcdt.h"
 
 #include <pthread.h>
 #include <signal.h>

@@ -1,0 +1,380 @@
+/* Locks and fenced writes against a private, real etcd: layout, trylock, timeout, FIFO,
+   unlock fencing, re-entrancy, the expired-lease waiter, `etcdctl lock` interop, and
+   writes that only land while the writer still leads or holds the lock. */
+#include "etcdt.h"
+#define ETCD_ELECT_IMPLEMENTATION
+#include "../etcd_elect.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static etcdt_cluster *cl;
+static int name_seq;
+
+static const char *fresh_name(char *buf, size_t cap) {
+    snprintf(buf, cap, "lk-%d-%d", (int)getpid(), ++name_seq);
+    return buf;
+}
+
+typedef struct holder {
+    etcde_client *c;
+    etcde_session *s;
+    etcde_mutex *m;
+    int timeout_ms;
+    pthread_t th;
+    int done;
+    etcde_result result;
+} holder;
+
+static int holder_open(holder *h, const char *name, int ttl) {
+    etcde_options o = {0};
+    etcde_session_options so = {0};
+    memset(h, 0, sizeof *h);
+    o.endpoints = etcdt_endpoints(cl);
+    so.ttl_s = ttl;
+    h->timeout_ms = -1;
+    if (etcde_client_create(&o, &h->c) || etcde_session_create(h->c, &so, &h->s)) return -1;
+    return etcde_mutex_create(h->c, h->s, name, &h->m) ? -1 : 0;
+}
+
+static void *holder_main(void *p) {
+    holder *h = (holder *)p;
+    h->result = etcde_lock(h->m, h->timeout_ms);
+    __atomic_store_n(&h->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void holder_start(holder *h) { pthread_create(&h->th, NULL, holder_main, h); }
+
+static int holder_wait(holder *h, int ms) {
+    int64_t end = etcdt_now_ms() + ms;
+    while (!__atomic_load_n(&h->done, __ATOMIC_ACQUIRE) && etcdt_now_ms() < end) etcdt_sleep_ms(2);
+    return __atomic_load_n(&h->done, __ATOMIC_ACQUIRE);
+}
+
+static void holder_close(holder *h) {
+    if (h->th) {
+        etcde_client_cancel(h->c);
+        pthread_join(h->th, NULL);
+    }
+    etcde_mutex_destroy(h->m);
+    etcde_session_destroy(h->s);
+    etcde_client_destroy(h->c);
+}
+
+/* Non-empty lines of `etcdctl get --prefix --keys-only NAME/`. */
+static int key_count(const char *name, char *out, size_t cap) {
+    char pfx[128];
+    int n = 0, in_line = 0;
+    const char *s;
+    snprintf(pfx, sizeof pfx, "%s/", name);
+    if (etcdt_etcdctl(cl, out, cap, 10000, "get", "--prefix", "--keys-only", pfx, NULL) != 0) return -1;
+    for (s = out; *s; s++) {
+        if (*s == '\n') in_line = 0;
+        else if (!in_line) in_line = 1, n++;
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------------------------ */
+
+ETCDT_TEST(lock_key_layout_and_token) {
+    char name[64], want[128], out[4096];
+    holder a;
+    fresh_name(name, sizeof name);
+    REQUIRE(holder_open(&a, name, 10) == 0);
+    CHECK(etcde_mutex_key(a.m)[0] == 0 && etcde_mutex_rev(a.m) == 0 && !etcde_is_locked(a.m));
+    REQUIRE(etcde_lock(a.m, 5000) == ETCDE_OK);
+    CHECK(etcde_is_locked(a.m));
+    snprintf(want, sizeof want, "%s/%llx", name, (unsigned long long)etcde_session_lease(a.s));
+    CHECKF(!strcmp(etcde_mutex_key(a.m), want), "key %s", etcde_mutex_key(a.m));
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", want, "-w", "json", NULL) == 0);
+    {
+        char needle[64];
+        snprintf(needle, sizeof needle, "\"create_revision\":%lld", (long long)etcde_mutex_rev(a.m));
+        CHECKF(strstr(out, needle) != NULL, "etcdctl: %s", out);
+        CHECKF(strstr(out, "\"value\"") == NULL, "a lock key has an empty value: %s", out);
+    }
+    CHECK(etcde_unlock(a.m) == ETCDE_OK && !etcde_is_locked(a.m));
+    CHECK(key_count(name, out, sizeof out) == 0);
+    CHECK(etcde_unlock(a.m) == ETCDE_OK); /* nothing to unlock: fine */
+    holder_close(&a);
+}
+
+ETCDT_TEST(trylock_leaves_no_key_behind) {
+    char name[64], out[4096];
+    holder a, b;
+    fresh_name(name, sizeof name);
+    REQUIRE(holder_open(&a, name, 10) == 0);
+    REQUIRE(holder_open(&b, name, 10) == 0);
+    CHECK(etcde_trylock(a.m) == ETCDE_OK && etcde_is_locked(a.m));
+    CHECK(etcde_trylock(b.m) == ETCDE_ERR_LOCKED);
+    CHECKF(strstr(etcde_mutex_errmsg(b.m), etcde_mutex_key(a.m)) != NULL, "msg: %s", etcde_mutex_errmsg(b.m));
+    CHECK(!etcde_is_locked(b.m) && etcde_mutex_key(b.m)[0] == 0);
+    CHECK(key_count(name, out, sizeof out) == 1);
+    CHECK(etcde_trylock(a.m) == ETCDE_OK); /* the holder may try again */
+    CHECK(etcde_unlock(a.m) == ETCDE_OK);
+    CHECK(etcde_trylock(b.m) == ETCDE_OK && etcde_is_locked(b.m));
+    holder_close(&b);
+    holder_close(&a);
+}
+
+ETCDT_TEST(lock_timeout_deletes_the_waiting_key) {
+    char name[64], out[4096];
+    holder a, b;
+    int64_t t0;
+    fresh_name(name, sizeof name);
+    REQUIRE(holder_open(&a, name, 10) == 0);
+    REQUIRE(holder_open(&b, name, 10) == 0);
+    REQUIRE(etcde_lock(a.m, 5000) == ETCDE_OK);
+    t0 = etcdt_now_ms();
+    CHECK(etcde_lock(b.m, 600) == ETCDE_ERR_TIMEOUT);
+    CHECK(etcdt_now_ms() - t0 >= 600);
+    CHECK(strstr(etcde_mutex_errmsg(b.m), "timed out") != NULL);
+    CHECK(key_count(name, out, sizeof out) == 1 && strstr(out, etcde_mutex_key(a.m)));
+    holder_close(&b);
+    holder_close(&a);
+}
+
+ETCDT_TEST(waiters_acquire_in_fifo_order) {
+    char name[64];
+    holder h[3];
+    int i;
+    fresh_name(name, sizeof name);
+    for (i = 0; i < 3; i++) REQUIRE(holder_open(&h[i], name, 10) == 0);
+    REQUIRE(etcde_lock(h[0].m, 5000) == ETCDE_OK);
+    holder_start(&h[1]);
+    etcdt_sleep_ms(300);
+    holder_start(&h[2]);
+    etcdt_sleep_ms(300);
+    CHECK(!h[1].done && !h[2].done);
+    CHECK(etcde_unlock(h[0].m) == ETCDE_OK);
+    CHECK(holder_wait(&h[1], 5000) && h[1].result == ETCDE_OK);
+    etcdt_sleep_ms(200);
+    CHECK(!h[2].done);
+    CHECK(etcde_unlock(h[1].m) == ETCDE_OK);
+    CHECK(holder_wait(&h[2], 5000) && h[2].result == ETCDE_OK && etcde_is_locked(h[2].m));
+    for (i = 0; i < 3; i++) holder_close(&h[i]);
+}
+
+ETCDT_TEST(stale_unlock_never_deletes_a_newer_lock) {
+    /* One session locks, loses the key (deleted behind its back), locks again through a
+       second handle: same key name, newer create revision. The first handle's stale
+       unlock is fenced on the old revision and must leave the new lock alone. */
+    char name[64], out[4096], key[128];
+    holder a;
+    etcde_mutex *m2;
+    int64_t r1;
+    fresh_name(name, sizeof name);
+    REQUIRE(holder_open(&a, name, 10) == 0);
+    REQUIRE(etcde_lock(a.m, 5000) == ETCDE_OK);
+    r1 = etcde_mutex_rev(a.m);
+    snprintf(key, sizeof key, "%s", etcde_mutex_key(a.m));
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", key, NULL) == 0);
+    REQUIRE(etcde_mutex_create(a.c, a.s, name, &m2) == ETCDE_OK);
+    REQUIRE(etcde_lock(m2, 5000) == ETCDE_OK);
+    CHECK(!strcmp(etcde_mutex_key(m2), key) && etcde_mutex_rev(m2) > r1);
+    CHECK(etcde_unlock(a.m) == ETCDE_OK); /* stale */
+    CHECK(key_count(name, out, sizeof out) == 1 && strstr(out, key));
+    CHECK(etcde_is_locked(m2));
+    CHECK(etcde_mutex_put(m2, "fence-probe", "x", 1) == ETCDE_OK); /* still the holder */
+    CHECK(etcde_unlock(m2) == ETCDE_OK);
+    CHECK(key_count(name, out, sizeof out) == 0);
+    etcde_mutex_destroy(m2);
+    holder_close(&a);
+}
+
+ETCDT_TEST(lock_is_reentrant_on_one_session) {
+    char name[64], out[4096];
+    holder a;
+    etcde_mutex *m2;
+    int64_t t0;
+    fresh_name(name, sizeof name);
+    REQUIRE(holder_open(&a, name, 10) == 0);
+    REQUIRE(etcde_lock(a.m, 5000) == ETCDE_OK);
+    CHECK(etcde_lock(a.m, 5000) == ETCDE_OK); /* again: same key, same token */
+    REQUIRE(etcde_mutex_create(a.c, a.s, name, &m2) == ETCDE_OK);
+    t0 = etcdt_now_ms();
+    CHECK(etcde_lock(m2, 5000) == ETCDE_OK);
+    CHECK(etcdt_now_ms() - t0 < 1000);
+    CHECK(!strcmp(etcde_mutex_key(m2), etcde_mutex_key(a.m)));
+    CHECK(etcde_mutex_rev(m2) == etcde_mutex_rev(a.m));
+    CHECK(key_count(name, out, sizeof out) == 1);
+    CHECK(etcde_unlock(a.m) == ETCDE_OK); /* one unlock releases it, as in Go */
+    CHECK(key_count(name, out, sizeof out) == 0);
+    etcde_mutex_destroy(m2);
+    holder_close(&a);
+}
+
+/* Child side: lock, report, idle. */
+static int locker_child(const char *endpoints, const char *name, int ttl) {
+    etcde_options o = {0};
+    etcde_session_options so = {0};
+    etcde_client *c;
+    etcde_session *s;
+    etcde_mutex *m;
+    etcde_result r;
+    o.endpoints = endpoints;
+    so.ttl_s = ttl;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (etcde_client_create(&o, &c) || etcde_session_create(c, &so, &s) || etcde_mutex_create(c, s, name, &m)) {
+        printf("setup failed\n");
+        return 1;
+    }
+    printf("queued\n");
+    r = etcde_lock(m, -1);
+    printf("lock %s locked=%d\n", r == ETCDE_OK ? "OK" : etcde_strerror(r), etcde_is_locked(m));
+    fflush(stdout);
+    for (;;) pause();
+}
+
+ETCDT_TEST(expired_lease_waiter_is_not_granted_the_lock) {
+    /* The lock Jepsen found granted on an expired lease (etcd 3.4): pause the waiter past
+       its TTL, release the lock, resume the waiter. */
+    char name[64], line[256], out[4096];
+    char *argv[8];
+    holder a;
+    etcdt_proc *w;
+    int r;
+    fresh_name(name, sizeof name);
+    REQUIRE(holder_open(&a, name, 10) == 0);
+    REQUIRE(etcde_lock(a.m, 5000) == ETCDE_OK);
+    argv[0] = (char *)etcdt_self_path();
+    argv[1] = (char *)"--locker";
+    argv[2] = (char *)etcdt_endpoints(cl);
+    argv[3] = name;
+    argv[4] = (char *)"2";
+    argv[5] = NULL;
+    w = etcdt_spawn(argv, NULL);
+    REQUIRE(w != NULL);
+    CHECK(etcdt_proc_readline(w, line, sizeof line, 10000) == 1 && !strcmp(line, "queued"));
+    etcdt_sleep_ms(300);
+    etcdt_proc_signal(w, SIGSTOP);
+    etcdt_sleep_ms(4500);
+    CHECK(etcde_unlock(a.m) == ETCDE_OK);
+    etcdt_sleep_ms(200);
+    etcdt_proc_signal(w, SIGCONT);
+    r = etcdt_proc_readline(w, line, sizeof line, 10000);
+    CHECKF(r == 1 && strstr(line, "session lost") && strstr(line, "locked=0"), "waiter said: %s", r == 1 ? line : "-");
+    CHECK(key_count(name, out, sizeof out) == 0);
+    etcdt_proc_free(w);
+    holder_close(&a);
+}
+
+ETCDT_TEST(excludes_etcdctl_lock_both_ways) {
+    char name[64], line[256], epflag[256], xkey[256];
+    char *ax[8];
+    holder a;
+    etcdt_proc *x;
+    fresh_name(name, sizeof name);
+    snprintf(epflag, sizeof epflag, "--endpoints=%s", etcdt_endpoints(cl));
+    ax[0] = (char *)"etcdctl"; ax[1] = epflag; ax[2] = (char *)"lock"; ax[3] = name; ax[4] = NULL;
+    /* ours first: etcdctl waits, then gets it when we unlock */
+    REQUIRE(holder_open(&a, name, 10) == 0);
+    REQUIRE(etcde_lock(a.m, 5000) == ETCDE_OK);
+    x = etcdt_spawn(ax, NULL);
+    REQUIRE(x != NULL);
+    CHECK(etcdt_proc_readline(x, line, sizeof line, 1500) == -1);
+    CHECK(etcde_unlock(a.m) == ETCDE_OK);
+    CHECK(etcdt_proc_readline(x, xkey, sizeof xkey, 5000) == 1 && !strncmp(xkey, name, strlen(name)));
+    /* theirs first: we wait, and get it when etcdctl unlocks */
+    CHECK(etcde_trylock(a.m) == ETCDE_ERR_LOCKED);
+    holder_start(&a);
+    etcdt_sleep_ms(500);
+    CHECK(!a.done);
+    etcdt_proc_signal(x, SIGINT);
+    CHECK(etcdt_proc_wait(x, 5000) == 0);
+    CHECK(holder_wait(&a, 5000) && a.result == ETCDE_OK && etcde_is_locked(a.m));
+    etcdt_proc_free(x);
+    holder_close(&a);
+}
+
+ETCDT_TEST(fenced_writes_only_while_leading) {
+    char name[64], out[4096], k1[128], k2[128];
+    etcde_options o = {0};
+    etcde_session_options so = {0};
+    etcde_client *c;
+    etcde_session *s;
+    etcde_election *e;
+    fresh_name(name, sizeof name);
+    snprintf(k1, sizeof k1, "%s-data-1", name);
+    snprintf(k2, sizeof k2, "%s-data-2", name);
+    o.endpoints = etcdt_endpoints(cl);
+    so.ttl_s = 10;
+    REQUIRE(etcde_client_create(&o, &c) == ETCDE_OK);
+    REQUIRE(etcde_session_create(c, &so, &s) == ETCDE_OK);
+    REQUIRE(etcde_election_create(c, s, name, &e) == ETCDE_OK);
+    CHECK(etcde_election_put(e, k1, "early", 5) == ETCDE_ERR_NOT_LEADER); /* not yet */
+    REQUIRE(etcde_campaign(e, "L", 1, 5000) == ETCDE_OK);
+    CHECK(etcde_election_put(e, k1, "v1", 2) == ETCDE_OK);
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", k1, "--print-value-only", NULL) == 0 && !strcmp(out, "v1\n"));
+    CHECK(etcde_election_put(e, k2, "v2", 2) == ETCDE_OK);
+    CHECK(etcde_election_delete(e, k2) == ETCDE_OK);
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", k2, NULL) == 0 && out[0] == 0);
+    /* the leader key vanishes behind our back: the next write is refused, nothing lands */
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", etcde_election_key(e), NULL) == 0);
+    CHECK(etcde_election_put(e, k1, "stale", 5) == ETCDE_ERR_NOT_LEADER);
+    CHECK(!etcde_is_leader(e));
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", k1, "--print-value-only", NULL) == 0 && !strcmp(out, "v1\n"));
+    CHECK(etcde_election_delete(e, k1) == ETCDE_ERR_NOT_LEADER);
+    /* after a resign, too */
+    REQUIRE(etcde_campaign(e, "L", 1, 5000) == ETCDE_OK);
+    CHECK(etcde_resign(e) == ETCDE_OK);
+    CHECK(etcde_election_put(e, k1, "after", 5) == ETCDE_ERR_NOT_LEADER);
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", k1, "--print-value-only", NULL) == 0 && !strcmp(out, "v1\n"));
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", k1, NULL) == 0);
+    etcde_election_destroy(e);
+    etcde_session_destroy(s);
+    etcde_client_destroy(c);
+}
+
+ETCDT_TEST(fenced_writes_only_while_holding_the_lock) {
+    char name[64], out[4096], k[128];
+    holder a, b;
+    fresh_name(name, sizeof name);
+    snprintf(k, sizeof k, "%s-data", name);
+    REQUIRE(holder_open(&a, name, 10) == 0);
+    REQUIRE(holder_open(&b, name, 10) == 0);
+    REQUIRE(etcde_lock(a.m, 5000) == ETCDE_OK);
+    CHECK(etcde_mutex_put(a.m, k, "a", 1) == ETCDE_OK);
+    CHECK(etcde_mutex_put(b.m, k, "b", 1) == ETCDE_ERR_NOT_LEADER); /* b never held it */
+    CHECK(etcde_unlock(a.m) == ETCDE_OK);
+    REQUIRE(etcde_lock(b.m, 5000) == ETCDE_OK);
+    CHECK(etcde_mutex_put(a.m, k, "stale", 5) == ETCDE_ERR_NOT_LEADER);
+    CHECK(strstr(etcde_mutex_errmsg(a.m), "lock holder") != NULL);
+    CHECK(etcde_mutex_put(b.m, k, "b", 1) == ETCDE_OK);
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", k, "--print-value-only", NULL) == 0 && !strcmp(out, "b\n"));
+    CHECK(etcde_mutex_delete(b.m, k) == ETCDE_OK);
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", k, NULL) == 0 && out[0] == 0);
+    holder_close(&b);
+    holder_close(&a);
+}
+
+int main(int argc, char **argv) {
+    struct etcdt_case cases[] = {
+        ETCDT_CASE(lock_key_layout_and_token),
+        ETCDT_CASE(trylock_leaves_no_key_behind),
+        ETCDT_CASE(lock_timeout_deletes_the_waiting_key),
+        ETCDT_CASE(waiters_acquire_in_fifo_order),
+        ETCDT_CASE(stale_unlock_never_deletes_a_newer_lock),
+        ETCDT_CASE(lock_is_reentrant_on_one_session),
+        ETCDT_CASE(expired_lease_waiter_is_not_granted_the_lock),
+        ETCDT_CASE(excludes_etcdctl_lock_both_ways),
+        ETCDT_CASE(fenced_writes_only_while_leading),
+        ETCDT_CASE(fenced_writes_only_while_holding_the_lock),
+    };
+    int rc;
+    if (argc == 5 && !strcmp(argv[1], "--locker")) return locker_child(argv[2], argv[3], atoi(argv[4]));
+    signal(SIGPIPE, SIG_IGN);
+    cl = etcdt_cluster_start(1, NULL);
+    if (!cl) {
+        fprintf(stderr, "could not start etcd\n0 passed, 1 failed\n");
+        return 1;
+    }
+    rc = etcdt_run("lock", cases, (int)(sizeof cases / sizeof cases[0]), argc, argv);
+    etcdt_cluster_stop(cl);
+    return rc;
+}
