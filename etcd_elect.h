@@ -1729,6 +1729,7 @@ static etcde_result etcde__request(etcde_client *c, const char *path, const etcd
         }
         if (r == ETCDE_ERR_AUTH && c->user && !reauthed && resp->status == 401) {
             reauthed = 1; /* token expired: fetch a new one and retry here */
+            etcde__log(c, ETCDE_LOG_INFO, "%s: auth token rejected; authenticating again", path);
             pthread_mutex_lock(&c->mu);
             etcde__free(&c->al, c->token);
             c->token = NULL;
@@ -2080,6 +2081,7 @@ static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen
             char why[160];
             etcde__jstr(&e->resp.j, etcde__jget(&e->resp.j, res, "cancel_reason"), why, sizeof why);
             if (strstr(why, "auth token") && c->user) { /* token expired: fetch another */
+                etcde__log(c, ETCDE_LOG_INFO, "watch: auth token rejected; authenticating again");
                 pthread_mutex_lock(&c->mu);
                 etcde__free(&c->al, c->token);
                 c->token = NULL;
