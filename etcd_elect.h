@@ -176,9 +176,31 @@ enum { ETCDE_LOG_ERROR = 1, ETCDE_LOG_WARN = 2, ETCDE_LOG_INFO = 3, ETCDE_LOG_DE
    contain passwords or tokens. */
 typedef void (*etcde_log_fn)(int level, const char *msg, void *user_data);
 
+/* Transport hook: wraps each TCP connection, e.g. in TLS (see examples/tls_openssl.c), or
+   injects faults in tests. The library dials TCP itself and does all waiting with poll()
+   on the socket, so cancellation and deadlines keep working; the hook only moves bytes.
+   read/write are called on a non-blocking socket and return a byte count (> 0), 0 for
+   an orderly end of stream (read only), or one of the ETCDE_IO_* codes; the library
+   calls read before it polls, so bytes buffered inside the transport (TLS records) are
+   never stranded. All functions
+   may be called from several threads at once, for different connections. */
+enum { ETCDE_IO_WANT_READ = -1, ETCDE_IO_WANT_WRITE = -2, ETCDE_IO_ERROR = -3 };
+typedef struct etcde_transport {
+    /* After TCP connect to host: set *conn (may stay NULL) and return 0, or return -1 and
+       write a reason into err. May block, for at most timeout_ms (e.g. a TLS handshake). */
+    int (*open)(void *user_data, int fd, const char *host, int timeout_ms, void **conn, char *err,
+                size_t errcap);
+    long (*read)(void *conn, int fd, void *buf, size_t cap);
+    long (*write)(void *conn, int fd, const void *buf, size_t len);
+    /* Frees conn; the library closes fd afterwards. */
+    void (*close)(void *conn, int fd);
+    void *user_data;
+} etcde_transport;
+
 /* Client options. Zero-initialise, then set what you need: `etcde_options o = {0};`. */
 typedef struct etcde_options {
-    const char *endpoints;     /* "host:port,host:port" (an "http://" prefix is accepted).
+    const char *endpoints;     /* "host:port,host:port" ("http://" accepted; "https://" with a
+                                  transport hook that speaks TLS).
                                   default: $ETCDCTL_ENDPOINTS, else "127.0.0.1:2379" */
     int dial_timeout_ms;       /* TCP connect, per endpoint            (default 2000) */
     int request_timeout_ms;    /* one unary request, all endpoints     (default 5000) */
@@ -187,6 +209,7 @@ typedef struct etcde_options {
     size_t max_response_bytes; /* largest response body or stream line (default 1 MiB) */
     int max_json_tokens;       /* most JSON tokens in one response     (default 65536) */
     etcde_allocator allocator; /* default: malloc/free */
+    const etcde_transport *transport; /* optional; copied at create. default: plain TCP */
     etcde_log_fn log;          /* default: silent */
     void *log_user_data;
     int log_level;             /* most verbose level passed to log  (default WARN) */
@@ -1058,6 +1081,8 @@ struct etcde__conn {
     int reused;    /* came from the idle pool */
     etcde__read_fn rd;
     void *rd_user; /* for test readers */
+    const etcde_transport *tr; /* NULL: plain socket I/O */
+    void *tr_conn;
     char rbuf[ETCDE_MAX_LINE + 2];
     size_t rpos, rlen;
     /* the response being read */
@@ -1075,13 +1100,21 @@ static long etcde__sock_read(etcde__conn *cn, char *buf, size_t cap, const etcde
                              int64_t deadline, etcde__err *err) {
     for (;;) {
         char eb[96];
-        ssize_t n = recv(cn->fd, buf, cap, 0);
+        short ev = POLLIN;
         etcde_result r;
-        if (n >= 0) return (long)n;
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return etcde__fail(err, ETCDE_ERR_IO, "read: %s", etcde__errno_text(errno, eb, sizeof eb));
-        r = etcde__poll(cn->fd, POLLIN, w, deadline, err);
+        if (cn->tr) {
+            long n = cn->tr->read(cn->tr_conn, cn->fd, buf, cap);
+            if (n >= 0) return n;
+            if (n == ETCDE_IO_ERROR) return etcde__fail(err, ETCDE_ERR_IO, "read: transport error");
+            if (n == ETCDE_IO_WANT_WRITE) ev = POLLOUT;
+        } else {
+            ssize_t n = recv(cn->fd, buf, cap, 0);
+            if (n >= 0) return (long)n;
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return etcde__fail(err, ETCDE_ERR_IO, "read: %s", etcde__errno_text(errno, eb, sizeof eb));
+        }
+        r = etcde__poll(cn->fd, ev, w, deadline, err);
         if (r) return r;
     }
 }
@@ -1378,6 +1411,7 @@ struct etcde_client {
     int cancel_pipe[2];
     int cancelled; /* atomic */
     etcde__read_fn rd;
+    etcde_transport tr; /* copy of the hook, if any (tr.read != NULL) */
     char errmsg[256];
 };
 
@@ -1483,6 +1517,7 @@ static etcde_result etcde__resp_error(etcde__resp *r, etcde__err *err) {
 
 static void etcde__conn_close(etcde_client *c, etcde__conn *cn) {
     if (!cn) return;
+    if (cn->tr && cn->tr->close) cn->tr->close(cn->tr_conn, cn->fd);
     if (cn->fd >= 0) close(cn->fd);
     etcde__free(&c->al, cn);
 }
@@ -1555,6 +1590,18 @@ static etcde_result etcde__dial(etcde_client *c, int ep, const etcde__wait *w, i
         close(fd);
         return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory");
     }
+    if (c->tr.read) {
+        char terr[160];
+        int64_t left = dl - etcde__now_ms();
+        terr[0] = 0;
+        if (left <= 0 || c->tr.open(c->tr.user_data, fd, e->host, (int)left, &(*out)->tr_conn, terr, sizeof terr) != 0) {
+            etcde__conn_close(c, *out);
+            *out = NULL;
+            return etcde__fail(err, ETCDE_ERR_IO, "connect %s: transport: %s", e->hostport,
+                               left <= 0 ? "no time left" : terr[0] ? terr : "open failed");
+        }
+        (*out)->tr = &c->tr;
+    }
     return ETCDE_OK;
 }
 
@@ -1575,7 +1622,10 @@ static etcde__conn *etcde__pool_get(etcde_client *c, int ep) {
         p.fd = cn->fd;
         p.events = POLLIN;
         p.revents = 0;
-        if (poll(&p, 1, 0) != 0) { /* closed by the server, or stray bytes: unusable */
+        /* readable while idle: closed by the server, or stray bytes -- unusable. (A
+           transport may legitimately receive records while idle; the stale-connection
+           retry in etcde__exchange covers those.) */
+        if (!cn->tr && poll(&p, 1, 0) != 0) {
             etcde__conn_close(c, cn);
             return NULL;
         }
@@ -1601,20 +1651,32 @@ static void etcde__pool_put(etcde_client *c, etcde__conn *cn) {
 static etcde_result etcde__send_all(etcde__conn *cn, const char *p, size_t n, const etcde__wait *w,
                                     int64_t deadline, etcde__err *err) {
     while (n) {
-        ssize_t k = send(cn->fd, p, n, MSG_NOSIGNAL);
         char eb[96];
-        if (k > 0) {
-            p += k;
-            n -= (size_t)k;
-            continue;
+        short ev = POLLOUT;
+        etcde_result r;
+        if (cn->tr) {
+            long k = cn->tr->write(cn->tr_conn, cn->fd, p, n);
+            if (k > 0) {
+                p += k;
+                n -= (size_t)k;
+                continue;
+            }
+            if (k != ETCDE_IO_WANT_READ && k != ETCDE_IO_WANT_WRITE)
+                return etcde__fail(err, ETCDE_ERR_IO, "write: transport error");
+            if (k == ETCDE_IO_WANT_READ) ev = POLLIN;
+        } else {
+            ssize_t k = send(cn->fd, p, n, MSG_NOSIGNAL);
+            if (k > 0) {
+                p += k;
+                n -= (size_t)k;
+                continue;
+            }
+            if (k < 0 && errno == EINTR) continue;
+            if (k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+                return etcde__fail(err, ETCDE_ERR_IO, "write: %s", etcde__errno_text(errno, eb, sizeof eb));
         }
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            etcde_result r = etcde__poll(cn->fd, POLLOUT, w, deadline, err);
-            if (r) return r;
-            continue;
-        }
-        return etcde__fail(err, ETCDE_ERR_IO, "write: %s", etcde__errno_text(errno, eb, sizeof eb));
+        r = etcde__poll(cn->fd, ev, w, deadline, err);
+        if (r) return r;
     }
     return ETCDE_OK;
 }
@@ -2273,6 +2335,7 @@ static etcde_result etcde__parse_endpoints(etcde_client *c, const char *list) {
         while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '/')) len--;
         if (len == 0) continue;
         if (len > 7 && memcmp(s, "http://", 7) == 0) s += 7, len -= 7;
+        else if (len > 8 && memcmp(s, "https://", 8) == 0 && c->tr.read) s += 8, len -= 8;
         if (len == 0 || len >= sizeof tmp || memchr(s, '/', len)) return ETCDE_ERR_INVALID_ARGS; /* https:// */
         memcpy(tmp, s, len);
         tmp[len] = 0;
@@ -2353,6 +2416,14 @@ ETCDE__DEF etcde_result etcde_client_create(const etcde_options *opts, etcde_cli
     if (o.max_response_bytes > (size_t)1 << 30) o.max_response_bytes = (size_t)1 << 30;
     if (!o.max_json_tokens) o.max_json_tokens = 65536;
     if (!o.log_level) o.log_level = ETCDE_LOG_WARN;
+    if (o.transport) {
+        if (!o.transport->open || !o.transport->read || !o.transport->write) {
+            etcde_client_destroy(c);
+            return ETCDE_ERR_INVALID_ARGS;
+        }
+        c->tr = *o.transport;
+        o.transport = NULL;
+    }
     eps = o.endpoints;
     if (!eps || !*eps) eps = getenv("ETCDCTL_ENDPOINTS");
     if (!eps || !*eps) eps = "127.0.0.1:2379";
