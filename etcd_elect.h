@@ -68,8 +68,9 @@
        etcde_client_*            safe from any thread; etcde_client_cancel is also
                                  async-signal-safe.
        etcde_session_alive, etcde_session_fd, etcde_session_lease,
-       etcde_session_remaining_ms, etcde_is_leader
+       etcde_session_remaining_ms, etcde_is_leader, etcde_is_locked
                                  safe from any thread and from signal handlers.
+       etcde_election_rev, etcde_mutex_rev   safe from any thread.
        everything else on one etcde_session / etcde_election: one thread at a time.
        Callbacks (on_lost, observe, log) must not destroy the object that called them.
 
@@ -345,7 +346,7 @@ ETCDE_API int etcde_is_leader(const etcde_election *e);
    resign). */
 ETCDE_API const char *etcde_election_key(const etcde_election *e);
 /* Create revision of the own key: the fencing token (0 when none). Successors always get
-   a larger one. */
+   a larger one. Safe from any thread. */
 ETCDE_API int64_t etcde_election_rev(const etcde_election *e);
 /* Detail of the last failed call on e. */
 ETCDE_API const char *etcde_election_errmsg(const etcde_election *e);
@@ -1637,15 +1638,18 @@ static etcde__conn *etcde__pool_get(etcde_client *c, int ep) {
 }
 
 static void etcde__pool_put(etcde_client *c, etcde__conn *cn) {
-    if (!cn->keep_alive || cn->body != ETCDE__BODY_DONE || cn->rpos != cn->rlen || c->nidle >= 16) {
-        etcde__conn_close(c, cn);
-        return;
+    int kept = 0;
+    if (cn->keep_alive && cn->body == ETCDE__BODY_DONE && cn->rpos == cn->rlen) {
+        pthread_mutex_lock(&c->mu);
+        if (c->nidle < 16) {
+            cn->next = c->idle;
+            c->idle = cn;
+            c->nidle++;
+            kept = 1;
+        }
+        pthread_mutex_unlock(&c->mu);
     }
-    pthread_mutex_lock(&c->mu);
-    cn->next = c->idle;
-    c->idle = cn;
-    c->nidle++;
-    pthread_mutex_unlock(&c->mu);
+    if (!kept) etcde__conn_close(c, cn);
 }
 
 static etcde_result etcde__send_all(etcde__conn *cn, const char *p, size_t n, const etcde__wait *w,
@@ -2002,7 +2006,7 @@ struct etcde_election {
     char *range_end; /* prefix with its last byte + 1: the end of the prefix range */
     size_t relen;
     char *key; /* NAME/<lease hex>, "" when not campaigning */
-    int64_t rev;
+    int64_t rev;    /* atomic: readable from any thread */
     int leader; /* atomic */
     etcde__err err;
     etcde__buf req;
@@ -2081,7 +2085,7 @@ static etcde_result etcde__delete_own(etcde_election *e, etcde__err *err) {
     r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, &w, err);
     if (r == ETCDE_OK) {
         e->key[0] = 0;
-        e->rev = 0;
+        ETCDE__STORE(&e->rev, 0);
     }
     return r;
 }
@@ -2193,14 +2197,14 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
         r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, w, &e->err);
         if (r) return r;
         if (etcde__jtrue(j, etcde__jget(j, 0, "succeeded"))) {
-            e->rev = etcde__jint(j, etcde__jpath(j, 0, "header.revision"), 0);
+            ETCDE__STORE(&e->rev, etcde__jint(j, etcde__jpath(j, 0, "header.revision"), 0));
             return e->rev > 0 ? ETCDE_OK : etcde__fail(&e->err, ETCDE_ERR_JSON, "txn reply without a revision");
         }
         kvt = etcde__jpath(j, 0, "responses.0.response_range.kvs.0");
         if (kvt < 0) continue; /* deleted between compare and read: try again */
         r = etcde__kv_from(j, kvt, &kv, &e->err);
         if (r) return r;
-        e->rev = kv.create_rev; /* same lease campaigning again: keep the queue position */
+        ETCDE__STORE(&e->rev, kv.create_rev); /* same lease campaigning again: keep the queue position */
         if (etcde__same_bytes(kv.value, kv.value_len, value, len)) return ETCDE_OK;
         e->req.len = 0;
         etcde__buf_str(&e->req, "{\"compare\":[");
@@ -2773,7 +2777,7 @@ ETCDE__DEF int etcde_is_leader(const etcde_election *e) {
 }
 
 ETCDE__DEF const char *etcde_election_key(const etcde_election *e) { return e ? e->key : ""; }
-ETCDE__DEF int64_t etcde_election_rev(const etcde_election *e) { return e && e->key[0] ? e->rev : 0; }
+ETCDE__DEF int64_t etcde_election_rev(const etcde_election *e) { return e ? ETCDE__LOAD(&e->rev) : 0; }
 ETCDE__DEF const char *etcde_election_errmsg(const etcde_election *e) { return e ? e->err.msg : ""; }
 
 /* ---- fenced writes ---- */

@@ -5,35 +5,17 @@ set -eu
 cd "$(dirname "$0")/.."
 bash tests/need-etcd.sh
 demo=build/demo
-dir=$(mktemp -d /tmp/etcd-elect-demo.XXXXXX)
+. tests/private-etcd.sh
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
+  stop_private_etcd
 }
 trap cleanup EXIT INT TERM
 
-free_port() { # a loopback port nobody listens on
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-}
-cport=$(free_port); pport=$(free_port)
-while [ "$pport" = "$cport" ]; do pport=$(free_port); done
-ep=127.0.0.1:$cport
-echo "== starting a private etcd on $ep (data in $dir)"
-etcd --name demo --data-dir "$dir/data" \
-  --listen-client-urls "http://$ep" --advertise-client-urls "http://$ep" \
-  --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
-  --initial-cluster "demo=http://127.0.0.1:$pport" >"$dir/etcd.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do
-  ETCDCTL_API=3 etcdctl --endpoints="$ep" endpoint health >/dev/null 2>&1 && break
-  sleep 0.1
-done
+start_private_etcd
+ep=$ETCD_EP
+echo "== a private etcd runs on $ep (data in $ETCD_DIR)"
 
 stamp() { # prefix each line with the time and the instance name
   while IFS= read -r line; do printf '%s [%s] %s\n' "$(date +%T.%3N)" "$1" "$line"; done

@@ -27,7 +27,7 @@ typedef struct cand {
     char value[32];
     int timeout_ms;
     pthread_t th;
-    volatile int done;
+    int done; /* atomic */
     etcde_result result;
     int64_t done_at;
 } cand;
@@ -109,7 +109,7 @@ ETCDT_TEST(three_candidates_elected_in_creation_order) {
         etcdt_sleep_ms(300);
     }
     CHECK(cand_wait(&k[0], 5000) && k[0].result == ETCDE_OK);
-    CHECK(!k[1].done && !k[2].done);
+    CHECK(!__atomic_load_n(&k[1].done, __ATOMIC_ACQUIRE) && !__atomic_load_n(&k[2].done, __ATOMIC_ACQUIRE));
     CHECK(etcde_is_leader(k[0].e) && !etcde_is_leader(k[1].e));
     CHECK(etcde_election_rev(k[0].e) < etcde_election_rev(k[1].e));
     CHECK(etcde_election_rev(k[1].e) < etcde_election_rev(k[2].e));
@@ -117,7 +117,7 @@ ETCDT_TEST(three_candidates_elected_in_creation_order) {
     CHECK(!etcde_is_leader(k[0].e));
     CHECK(cand_wait(&k[1], 5000) && k[1].result == ETCDE_OK);
     etcdt_sleep_ms(200);
-    CHECK(!k[2].done); /* the third still waits behind the second */
+    CHECK(!__atomic_load_n(&k[2].done, __ATOMIC_ACQUIRE)); /* the third still waits behind the second */
     CHECK(etcde_resign(k[1].e) == ETCDE_OK);
     CHECK(cand_wait(&k[2], 5000) && k[2].result == ETCDE_OK);
     CHECK(etcde_is_leader(k[2].e));
@@ -136,7 +136,7 @@ ETCDT_TEST(resign_hands_over_at_once) {
         CHECK(etcde_campaign(a.e, "A", 1, 5000) == ETCDE_OK);
         cand_start(&b);
         etcdt_sleep_ms(200);
-        CHECK(!b.done);
+        CHECK(!__atomic_load_n(&b.done, __ATOMIC_ACQUIRE));
         t0 = etcdt_now_ms();
         CHECK(etcde_resign(a.e) == ETCDE_OK);
         CHECK(cand_wait(&b, 5000) && b.result == ETCDE_OK);
@@ -334,7 +334,7 @@ ETCDT_TEST(killed_leader_replaced_after_ttl) {
     REQUIRE(cand_open(&b, name, "B", 10) == 0);
     cand_start(&b);
     etcdt_sleep_ms(500);
-    CHECK(!b.done);
+    CHECK(!__atomic_load_n(&b.done, __ATOMIC_ACQUIRE));
     etcdt_proc_signal(p, SIGKILL); /* no revoke, no resign: only the TTL frees the key */
     killed = etcdt_now_ms();
     CHECK(cand_wait(&b, 8000) && b.result == ETCDE_OK);
@@ -466,8 +466,8 @@ static int lost_calls;
 static char lost_detail[256];
 static void on_lost(etcde_session *s, etcde_result why, const char *detail, void *ud) {
     (void)s; (void)ud;
-    if (why == ETCDE_ERR_SESSION_LOST) __atomic_add_fetch(&lost_calls, 1, __ATOMIC_ACQ_REL);
     snprintf(lost_detail, sizeof lost_detail, "%s", detail);
+    if (why == ETCDE_ERR_SESSION_LOST) __atomic_add_fetch(&lost_calls, 1, __ATOMIC_ACQ_REL);
 }
 
 ETCDT_TEST(session_loss_fires_flag_fd_and_callback) {
@@ -496,6 +496,10 @@ ETCDT_TEST(session_loss_fires_flag_fd_and_callback) {
     /* the next renewal (every TTL/3) finds the lease gone */
     CHECK(poll(&p, 1, 4000) == 1);
     CHECK(!etcde_session_alive(s));
+    {   /* the callback runs right after the fd turns readable */
+        int64_t end = etcdt_now_ms() + 1000;
+        while (!__atomic_load_n(&lost_calls, __ATOMIC_ACQUIRE) && etcdt_now_ms() < end) etcdt_sleep_ms(1);
+    }
     CHECK(etcde_session_remaining_ms(s) == 0);
     CHECK(__atomic_load_n(&lost_calls, __ATOMIC_ACQUIRE) == 1);
     CHECKF(strstr(lost_detail, hex) != NULL, "detail: %s", lost_detail);
@@ -559,7 +563,7 @@ ETCDT_TEST(interop_queue_with_etcdctl_elect) {
     REQUIRE(cand_open(&c, name, "C", 10) == 0);
     cand_start(&c);
     etcdt_sleep_ms(500);
-    CHECK(!c.done);
+    CHECK(!__atomic_load_n(&c.done, __ATOMIC_ACQUIRE));
     memcpy(ay, ax, sizeof ax);
     ay[4] = (char *)"Y";
     y = etcdt_spawn(ay, NULL);

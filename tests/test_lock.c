@@ -150,11 +150,11 @@ ETCDT_TEST(waiters_acquire_in_fifo_order) {
     etcdt_sleep_ms(300);
     holder_start(&h[2]);
     etcdt_sleep_ms(300);
-    CHECK(!h[1].done && !h[2].done);
+    CHECK(!__atomic_load_n(&h[1].done, __ATOMIC_ACQUIRE) && !__atomic_load_n(&h[2].done, __ATOMIC_ACQUIRE));
     CHECK(etcde_unlock(h[0].m) == ETCDE_OK);
     CHECK(holder_wait(&h[1], 5000) && h[1].result == ETCDE_OK);
     etcdt_sleep_ms(200);
-    CHECK(!h[2].done);
+    CHECK(!__atomic_load_n(&h[2].done, __ATOMIC_ACQUIRE));
     CHECK(etcde_unlock(h[1].m) == ETCDE_OK);
     CHECK(holder_wait(&h[2], 5000) && h[2].result == ETCDE_OK && etcde_is_locked(h[2].m));
     for (i = 0; i < 3; i++) holder_close(&h[i]);
@@ -284,7 +284,7 @@ ETCDT_TEST(excludes_etcdctl_lock_both_ways) {
     CHECK(etcde_trylock(a.m) == ETCDE_ERR_LOCKED);
     holder_start(&a);
     etcdt_sleep_ms(500);
-    CHECK(!a.done);
+    CHECK(!__atomic_load_n(&a.done, __ATOMIC_ACQUIRE));
     etcdt_proc_signal(x, SIGINT);
     CHECK(etcdt_proc_wait(x, 5000) == 0);
     CHECK(holder_wait(&a, 5000) && a.result == ETCDE_OK && etcde_is_locked(a.m));

@@ -145,7 +145,7 @@ ETCDT_TEST(black_hole_leader_reports_loss_before_successor_is_elected) {
     REQUIRE(ca && etcde_client_create(&o, &cb) == ETCDE_OK);
     so.ttl_s = 3;
     so.on_lost = on_lost;
-    lost_at = 0;
+    __atomic_store_n(&lost_at, 0, __ATOMIC_RELEASE);
     REQUIRE(etcde_session_create(ca, &so, &sa) == ETCDE_OK);
     so.on_lost = NULL;
     so.ttl_s = 10;
@@ -159,10 +159,10 @@ ETCDT_TEST(black_hole_leader_reports_loss_before_successor_is_elected) {
     __atomic_store_n(&f.mode, BLACKHOLE, __ATOMIC_RELEASE); /* partition, connections stay open */
     pthread_join(th, NULL);
     CHECKF(k.r == ETCDE_OK, "successor: %s", etcde_election_errmsg(eb));
-    CHECK(lost_at > 0 && lost_at < k.at);
+    CHECK(__atomic_load_n(&lost_at, __ATOMIC_ACQUIRE) > 0 && __atomic_load_n(&lost_at, __ATOMIC_ACQUIRE) < k.at);
     CHECK(!etcde_is_leader(ea));
     printf("     black-holed leader reported loss %lld ms before the successor was elected\n",
-           (long long)(k.at - lost_at));
+           (long long)(k.at - __atomic_load_n(&lost_at, __ATOMIC_ACQUIRE)));
     etcde_election_destroy(ea);
     etcde_election_destroy(eb);
     etcde_session_destroy(sa); /* revoke goes into the black hole: bounded by the timeout */
