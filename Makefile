@@ -7,6 +7,7 @@
 #   make valgrind    demo and CLI runs under valgrind: no leaks, no errors
 #   make fuzz        libFuzzer targets for the HTTP, chunked and JSON readers (FUZZ_SECONDS each)
 #   make check       all of the above but the demo (what CI runs)
+#   make install     PREFIX=/usr/local: header, etcd-elect, pkg-config file, man page
 CC      ?= cc
 CFLAGS  ?= -std=c99 -Wall -Wextra -Werror -pedantic -O2 -g
 TCFLAGS ?= -std=c99 -Wall -Wextra -Werror -pedantic -O1 -g
@@ -15,6 +16,8 @@ B       := build
 SANCC   ?= clang
 ASAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 TSAN    := -fsanitize=thread
+PREFIX  ?= /usr/local
+VERSION := $(shell sed -n 's/^\#define ETCDE_VERSION_STRING "\(.*\)"/\1/p' etcd_elect.h)
 
 EXAMPLES := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/*.c))
 TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
@@ -55,10 +58,19 @@ fuzz:
 
 check: test sanitize tsan valgrind fuzz
 
+install: $(B)/etcd-elect
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 etcd_elect.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(B)/etcd-elect $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 examples/etcd-elect.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	sed -e 's|@prefix@|$(PREFIX)|' -e 's|@includedir@|$(PREFIX)/include|' -e 's|@version@|$(VERSION)|' \
+	    etcd_elect.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/etcd_elect.pc
+
 demo: need-etcd $(B)/demo
 	@bash examples/demo.sh
 
 clean:
 	rm -rf $(B)
 
-.PHONY: all test run-tests sanitize tsan valgrind fuzz check demo clean need-etcd
+.PHONY: all test run-tests sanitize tsan valgrind fuzz check install demo clean need-etcd

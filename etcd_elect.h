@@ -49,6 +49,9 @@
        etcde_client    endpoints, auth, timeouts, HTTP connections. Shared between threads.
        etcde_session   one lease, kept alive by a background thread; tells when it is lost.
        etcde_election  one candidate (or observer) in one named election.
+       etcde_mutex     one waiter/holder of one named lock (excludes `etcdctl lock`).
+       Fenced writes (etcde_election_put/_delete, etcde_mutex_put/_delete) change a key only
+       while the writer still holds its election or lock key, in one transaction.
 
    THE SAFETY CORE
      * A session is alive until  send time of the last acknowledged keepalive + TTL - guard,
@@ -104,7 +107,7 @@
        until the deadline; each renewal waits at most TTL/6 for its reply.
 
    DOES NOT
-       speak TLS (yet), gRPC, or etcd v2.
+       speak TLS by itself (plug one in with etcde_options.transport), gRPC, or etcd v2.
 */
 #ifndef ETCD_ELECT_H
 #define ETCD_ELECT_H
@@ -725,6 +728,7 @@ static int etcde__json_prim_ok(const char *s, int n) {
         (n == 4 && !memcmp(s, "null", 4)))
         return 1;
     if (i < n && s[i] == '-') i++;
+    if (i + 1 < n && s[i] == '0' && s[i + 1] >= '0' && s[i + 1] <= '9') return 0; /* no leading zeros */
     while (i < n && s[i] >= '0' && s[i] <= '9') i++, digits++;
     if (!digits) return 0;
     if (i < n && s[i] == '.') {
@@ -854,7 +858,7 @@ static int etcde__jget(const etcde__json *j, int obj, const char *key) {
 /* Element `idx` of array token `arr`, or -1. */
 static int etcde__jat(const etcde__json *j, int arr, int idx) {
     int i, k;
-    if (arr < 0 || arr >= j->n || j->t[arr].type != ETCDE__J_ARR || idx >= j->t[arr].size) return -1;
+    if (arr < 0 || arr >= j->n || j->t[arr].type != ETCDE__J_ARR || idx < 0 || idx >= j->t[arr].size) return -1;
     for (i = 0, k = arr + 1; i < idx; i++) k = j->t[k].next;
     return k;
 }
@@ -868,7 +872,8 @@ static int etcde__jpath(const etcde__json *j, int k, const char *path) {
         if (n >= sizeof part) return -1;
         memcpy(part, path, n);
         part[n] = 0;
-        if (part[0] >= '0' && part[0] <= '9') k = etcde__jat(j, k, atoi(part));
+        if (part[0] >= '0' && part[0] <= '9') /* an index: at most 9 digits, all digits */
+            k = n <= 9 && strspn(part, "0123456789") == n ? etcde__jat(j, k, atoi(part)) : -1;
         else k = etcde__jget(j, k, part);
         path += n + (path[n] == '.');
     }
@@ -887,7 +892,8 @@ static int etcde__jtrue(const etcde__json *j, int k) {
     return k >= 0 && j->t[k].type == ETCDE__J_PRIM && j->s[j->t[k].start] == 't';
 }
 
-static void etcde__utf8_put(char *out, size_t cap, size_t *o, uint32_t cp) {
+/* Appends cp as UTF-8 if it fits whole (with room for a NUL); returns 0 if it did not. */
+static int etcde__utf8_put(char *out, size_t cap, size_t *o, uint32_t cp) {
     unsigned char u[4];
     size_t n, i;
     if (cp < 0x80) { u[0] = (unsigned char)cp; n = 1; }
@@ -899,7 +905,9 @@ static void etcde__utf8_put(char *out, size_t cap, size_t *o, uint32_t cp) {
         u[0] = (unsigned char)(0xF0 | cp >> 18); u[1] = (unsigned char)(0x80 | (cp >> 12 & 63));
         u[2] = (unsigned char)(0x80 | (cp >> 6 & 63)); u[3] = (unsigned char)(0x80 | (cp & 63)); n = 4;
     }
-    for (i = 0; i < n && *o + 1 < cap; i++) out[(*o)++] = (char)u[i];
+    if (*o + n + 1 > cap) return 0;
+    for (i = 0; i < n; i++) out[(*o)++] = (char)u[i];
+    return 1;
 }
 
 static uint32_t etcde__hex4(const char *p) {
@@ -942,7 +950,7 @@ static size_t etcde__jstr(const etcde__json *j, int k, char *out, size_t cap) {
                 }
             }
             if (cp >= 0xD800 && cp < 0xE000) cp = 0xFFFD; /* lone surrogate */
-            etcde__utf8_put(out, cap, &o, cp);
+            if (!etcde__utf8_put(out, cap, &o, cp)) i = j->t[k].end; /* truncate on a whole character */
             break;
         default: out[o++] = c; break;
         }
@@ -1226,7 +1234,9 @@ static etcde_result etcde__http_head(etcde__conn *cn, const etcde__wait *w, int6
         v = colon + 1;
         while (*v == ' ' || *v == '\t') v++;
         if (etcde__ieq(line, nl, "content-length")) {
-            if (etcde__parse_i64(v, strcspn(v, " \t"), &clen) || clen < 0 || (has_len && clen != cn->left))
+            size_t dn = strspn(v, "0123456789");
+            if (dn == 0 || dn > 19 || v[dn + strspn(v + dn, " \t")] != 0 || etcde__parse_i64(v, dn, &clen) ||
+                (has_len && clen != cn->left))
                 return etcde__fail(err, ETCDE_ERR_HTTP, "bad Content-Length \"%.40s\"", v);
             has_len = 1;
             cn->left = clen;
@@ -1375,8 +1385,18 @@ static int etcde__http_next_line(etcde__conn *cn, etcde__buf *b, size_t *carry, 
             return 1;
         }
         scanned = have;
-        if (have >= b->max)
-            return etcde__fail(err, ETCDE_ERR_TOO_BIG, "stream message exceeds the %lu-byte limit", (unsigned long)b->max);
+        if (have >= b->max) { /* full: only a newline or the end of the body may follow */
+            char one;
+            n = etcde__http_body(cn, &one, 1, w, deadline, err);
+            if (n < 0) return (int)n;
+            if (n == 1 && one != '\n')
+                return etcde__fail(err, ETCDE_ERR_TOO_BIG, "stream message exceeds the %lu-byte limit",
+                                   (unsigned long)b->max);
+            *carry = 0;
+            b->len = have;
+            b->p[have] = 0;
+            return 1;
+        }
         rr = etcde__buf_reserve(b, have + 4096 < b->max ? have + 4096 : b->max);
         if (rr == -2) return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory reading a stream");
         n = etcde__http_body(cn, b->p + have, b->cap - 1 - have, w, deadline, err);
@@ -2356,7 +2376,8 @@ static etcde_result etcde__parse_endpoints(etcde_client *c, const char *list) {
         }
         if (!port) port = (char *)"2379";
         hl = strlen(h);
-        if (hl == 0 || !*port || strlen(port) >= sizeof e->port || strspn(port, "0123456789") != strlen(port))
+        if (hl == 0 || !*port || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port) ||
+            atoi(port) < 1 || atoi(port) > 65535)
             return ETCDE_ERR_INVALID_ARGS;
         strcpy(e->port, port);
         e->host = etcde__strdup(&c->al, h);
