@@ -498,6 +498,28 @@ static const char *etcde__errno_text(int e, char *buf, size_t cap) {
 #endif
 }
 
+/* Copies at most n bytes of untrusted text (stopping at NUL) for an error message:
+   printable ASCII as is, anything else as \xNN, so no server can put control bytes
+   into a message. Returns out. */
+static const char *etcde__quote(char *out, size_t cap, const char *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    size_t i, o = 0;
+    for (i = 0; i < n && s[i] && o + 5 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+            out[o++] = (char)ch;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 15];
+        }
+    }
+    if (i < n && s[i] && o + 3 < cap) out[o++] = '.', out[o++] = '.', out[o++] = '.';
+    out[o] = 0;
+    return out;
+}
+
 /* Parses a decimal int64; returns 0 on success. */
 static int etcde__parse_i64(const char *s, size_t n, int64_t *out) {
     size_t i = 0;
@@ -690,9 +712,9 @@ enum { ETCDE__J_INVALID = -1, ETCDE__J_DEEP = -2, ETCDE__J_MANY = -3 };
 typedef struct etcde__tok {
     int type;
     int start, end; /* string tokens: the contents between the quotes */
-    int size;       /* objects: number of keys; arrays: number of elements */
+    int size;       /* objects: number of keys; arrays: number of elements; strings decoded
+                       in place from base64: their decoded length + 1 (0 = not decoded) */
     int next;       /* index of the first token after this value's subtree */
-    int dlen;       /* string tokens decoded in place from base64: their length, else -1 */
 } etcde__tok;
 
 static int etcde__json_string_end(const char *s, int len, int i) {
@@ -765,7 +787,7 @@ static int etcde__json_parse(const char *s, int len, etcde__tok *t, int cap) {
             if (depth > 0 && t && stype[depth - 1] == '[') t[stack[depth - 1]].size++;
             if (t) {
                 t[n].type = c == '{' ? ETCDE__J_OBJ : ETCDE__J_ARR;
-                t[n].start = i; t[n].end = -1; t[n].size = 0; t[n].next = -1; t[n].dlen = -1;
+                t[n].start = i; t[n].end = -1; t[n].size = 0; t[n].next = -1;
             }
             stype[depth] = c;
             stack[depth++] = n++;
@@ -815,7 +837,7 @@ static int etcde__json_parse(const char *s, int len, etcde__tok *t, int cap) {
         if (t && n >= cap) return ETCDE__J_MANY;
         if (t) {
             t[n].type = type; t[n].start = start; t[n].end = tok;
-            t[n].size = 0; t[n].next = n + 1; t[n].dlen = -1;
+            t[n].size = 0; t[n].next = n + 1;
         }
         n++;
         if (is_key) {
@@ -967,13 +989,13 @@ static int etcde__jb64(etcde__json *j, int k, const char **p, size_t *n) {
     if (k < 0) { *p = ""; *n = 0; return 0; }
     if (j->t[k].type != ETCDE__J_STR) return -1;
     s = j->s + j->t[k].start;
-    if (j->t[k].dlen < 0) {
+    if (j->t[k].size == 0) {
         m = etcde__b64_decode(s, (size_t)(j->t[k].end - j->t[k].start), (unsigned char *)s);
         if (m < 0) return -1;
         s[m] = 0; /* room: decoding shrinks, and the closing quote follows */
-        j->t[k].dlen = (int)m;
+        j->t[k].size = (int)m + 1;
     }
-    m = j->t[k].dlen;
+    m = j->t[k].size - 1;
     *p = s;
     *n = (size_t)m;
     return 0;
@@ -1196,9 +1218,9 @@ static int etcde__has_token(const char *v, const char *tok) {
 /* Reads the status line and headers (skipping 1xx), and sets up body decoding. */
 static etcde_result etcde__http_head(etcde__conn *cn, const etcde__wait *w, int64_t deadline,
                                      etcde__err *err) {
-    int nhdr = 0, chunked = 0, has_len = 0, conn_close = 0, conn_keep = 0;
+    int nhdr = 0, chunked = 0, has_len = 0, conn_close = 0, conn_keep = 0, interim = 0;
     int64_t clen = 0;
-    char *line;
+    char *line, q[256];
     size_t len;
     etcde_result r;
     etcde__conn_reset(cn);
@@ -1208,10 +1230,11 @@ static etcde_result etcde__http_head(etcde__conn *cn, const etcde__wait *w, int6
         if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') ||
             line[8] != ' ' || !isdigit((unsigned char)line[9]) || !isdigit((unsigned char)line[10]) ||
             !isdigit((unsigned char)line[11]) || (len > 12 && line[12] != ' '))
-            return etcde__fail(err, ETCDE_ERR_HTTP, "bad HTTP status line \"%.60s\"", line);
+            return etcde__fail(err, ETCDE_ERR_HTTP, "bad HTTP status line \"%s\"", etcde__quote(q, sizeof q, line, 60));
         cn->minor = line[7] - '0';
         cn->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
         if (cn->status >= 200) break;
+        if (++interim > 8) return etcde__fail(err, ETCDE_ERR_TOO_BIG, "more than 8 interim (1xx) HTTP responses");
         for (;;) { /* skip the interim response's headers */
             r = etcde__conn_line(cn, w, deadline, &line, &len, err);
             if (r) return r;
@@ -1229,7 +1252,8 @@ static etcde_result etcde__http_head(etcde__conn *cn, const etcde__wait *w, int6
         if (++nhdr > ETCDE_MAX_HEADERS)
             return etcde__fail(err, ETCDE_ERR_TOO_BIG, "more than %d HTTP header lines", ETCDE_MAX_HEADERS);
         colon = (char *)memchr(line, ':', len);
-        if (!colon || colon == line) return etcde__fail(err, ETCDE_ERR_HTTP, "bad HTTP header line \"%.60s\"", line);
+        if (!colon || colon == line)
+            return etcde__fail(err, ETCDE_ERR_HTTP, "bad HTTP header line \"%s\"", etcde__quote(q, sizeof q, line, 60));
         nl = (size_t)(colon - line);
         v = colon + 1;
         while (*v == ' ' || *v == '\t') v++;
@@ -1237,12 +1261,13 @@ static etcde_result etcde__http_head(etcde__conn *cn, const etcde__wait *w, int6
             size_t dn = strspn(v, "0123456789");
             if (dn == 0 || dn > 19 || v[dn + strspn(v + dn, " \t")] != 0 || etcde__parse_i64(v, dn, &clen) ||
                 (has_len && clen != cn->left))
-                return etcde__fail(err, ETCDE_ERR_HTTP, "bad Content-Length \"%.40s\"", v);
+                return etcde__fail(err, ETCDE_ERR_HTTP, "bad Content-Length \"%s\"", etcde__quote(q, sizeof q, v, 40));
             has_len = 1;
             cn->left = clen;
         } else if (etcde__ieq(line, nl, "transfer-encoding")) {
             if (!etcde__has_token(v, "chunked"))
-                return etcde__fail(err, ETCDE_ERR_HTTP, "unsupported Transfer-Encoding \"%.40s\"", v);
+                return etcde__fail(err, ETCDE_ERR_HTTP, "unsupported Transfer-Encoding \"%s\"",
+                                   etcde__quote(q, sizeof q, v, 40));
             chunked = 1;
         } else if (etcde__ieq(line, nl, "connection")) {
             conn_close |= etcde__has_token(v, "close");
@@ -1272,7 +1297,7 @@ static size_t etcde__conn_take(etcde__conn *cn, char *dst, size_t cap, int bound
 static long etcde__http_body(etcde__conn *cn, char *dst, size_t cap, const etcde__wait *w,
                              int64_t deadline, etcde__err *err) {
     for (;;) {
-        char *line;
+        char *line, q[256];
         size_t len, n;
         long got;
         etcde_result r;
@@ -1305,11 +1330,11 @@ static long etcde__http_body(etcde__conn *cn, char *dst, size_t cap, const etcde
             if (r) return r;
             for (i = 0; i < len && isxdigit((unsigned char)line[i]); i++, digits++) {
                 int d = isdigit((unsigned char)line[i]) ? line[i] - '0' : (line[i] | 32) - 'a' + 10;
-                if (digits >= 15) return etcde__fail(err, ETCDE_ERR_HTTP, "chunk size too large");
+                if (size > ((int64_t)1 << 59)) return etcde__fail(err, ETCDE_ERR_HTTP, "chunk size too large");
                 size = size * 16 + d;
             }
             if (!digits || (i < len && line[i] != ';' && line[i] != ' ' && line[i] != '\t'))
-                return etcde__fail(err, ETCDE_ERR_HTTP, "bad chunk size line \"%.40s\"", line);
+                return etcde__fail(err, ETCDE_ERR_HTTP, "bad chunk size line \"%s\"", etcde__quote(q, sizeof q, line, 40));
             cn->left = size;
             cn->body = size ? ETCDE__CHUNK_DATA : ETCDE__TRAILERS;
             continue;
@@ -1373,7 +1398,6 @@ static int etcde__http_next_line(etcde__conn *cn, etcde__buf *b, size_t *carry, 
                                  int64_t deadline, etcde__err *err) {
     size_t have = *carry, scanned = 0;
     if (have) memmove(b->p, b->p + b->len + 1, have);
-    b->len = 0;
     for (;;) {
         char *nl = have > scanned ? (char *)memchr(b->p + scanned, '\n', have - scanned) : NULL;
         long n;
@@ -1397,7 +1421,8 @@ static int etcde__http_next_line(etcde__conn *cn, etcde__buf *b, size_t *carry, 
             b->p[have] = 0;
             return 1;
         }
-        rr = etcde__buf_reserve(b, have + 4096 < b->max ? have + 4096 : b->max);
+        b->len = have; /* so that growing the buffer keeps what was read */
+        rr = etcde__buf_reserve(b, ETCDE__MIN(4096, b->max - have));
         if (rr == -2) return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory reading a stream");
         n = etcde__http_body(cn, b->p + have, b->cap - 1 - have, w, deadline, err);
         if (n < 0) return (int)n;
@@ -1476,15 +1501,16 @@ static void etcde__log(etcde_client *c, int level, const char *fmt, ...) {
 /* Tokenizes resp->body (the whole body, or the current stream line). */
 static etcde_result etcde__resp_parse(etcde_client *c, etcde__resp *r, etcde__err *err) {
     int n = etcde__json_parse(r->body.p ? r->body.p : "", (int)r->body.len, NULL, 0);
+    int budget = (int)ETCDE__MIN((size_t)c->o.max_json_tokens, r->body.len / 4 + 64);
+    char q[256];
     if (n == ETCDE__J_DEEP)
         return etcde__fail(err, ETCDE_ERR_TOO_BIG, "JSON nested deeper than %d levels", ETCDE_MAX_JSON_DEPTH);
     if (n < 0) {
-        return etcde__fail(err, ETCDE_ERR_JSON, "invalid JSON in response (HTTP %d, %lu bytes): \"%.60s\"",
-                           r->status, (unsigned long)r->body.len, r->body.p ? r->body.p : "");
+        return etcde__fail(err, ETCDE_ERR_JSON, "invalid JSON in response (HTTP %d, %lu bytes): \"%s\"",
+                           r->status, (unsigned long)r->body.len, etcde__quote(q, sizeof q, r->body.p ? r->body.p : "", 60));
     }
-    if (n > c->o.max_json_tokens)
-        return etcde__fail(err, ETCDE_ERR_TOO_BIG, "JSON response has %d tokens, over the %d limit", n,
-                           c->o.max_json_tokens);
+    if (n > budget) /* etcd never sends more than one token per 4 bytes: this bounds memory */
+        return etcde__fail(err, ETCDE_ERR_TOO_BIG, "JSON response has %d tokens, over the limit of %d", n, budget);
     if (n > r->tokcap) {
         etcde__tok *t = (etcde__tok *)etcde__alloc(&c->al, sizeof(etcde__tok) * (size_t)n);
         if (!t) return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory for %d JSON tokens", n);
@@ -1496,7 +1522,8 @@ static etcde_result etcde__resp_parse(etcde_client *c, etcde__resp *r, etcde__er
     r->j.t = r->tok;
     r->j.n = etcde__json_parse(r->body.p, (int)r->body.len, r->tok, r->tokcap);
     if (r->j.n != n || r->tok[0].type != ETCDE__J_OBJ)
-        return etcde__fail(err, ETCDE_ERR_JSON, "response is not a JSON object: \"%.60s\"", r->body.p);
+        return etcde__fail(err, ETCDE_ERR_JSON, "response is not a JSON object: \"%s\"",
+                           etcde__quote(q, sizeof q, r->body.p, 60));
     return ETCDE_OK;
 }
 
@@ -1506,7 +1533,7 @@ static etcde_result etcde__resp_error(etcde__resp *r, etcde__err *err) {
     etcde__json *j = &r->j;
     int e = etcde__jget(j, 0, "error"), k_code, k_msg;
     int64_t code, http = r->status;
-    char msg[200];
+    char msg[240];
     etcde_result rc;
     if (e >= 0 && j->t[e].type == ETCDE__J_OBJ) { /* stream error: {"error":{...}} */
         k_code = etcde__jget(j, e, "grpc_code");
@@ -1521,7 +1548,11 @@ static etcde_result etcde__resp_error(etcde__resp *r, etcde__err *err) {
         return ETCDE_OK;
     }
     code = etcde__jint(j, k_code, -1);
-    etcde__jstr(j, k_msg, msg, sizeof msg);
+    {
+        char raw[200];
+        etcde__jstr(j, k_msg, raw, sizeof raw);
+        etcde__quote(msg, sizeof msg, raw, sizeof raw);
+    }
     if (code == 14 || http == 503 || strstr(msg, "deadline exceeded") || strstr(msg, "request timed out") ||
         strstr(msg, "no leader"))
         rc = ETCDE_ERR_UNAVAILABLE;
@@ -1758,8 +1789,8 @@ static etcde_result etcde__exchange(etcde_client *c, int ep, const char *path, c
     return r;
 }
 
-/* Errors after which another endpoint may do better. */
-static int etcde__next_ep_worthy(etcde_result r) {
+/* Errors another endpoint, or the same one a little later, may not repeat. */
+static int etcde__transient(etcde_result r) {
     return r == ETCDE_ERR_IO || r == ETCDE_ERR_UNAVAILABLE || r == ETCDE_ERR_TIMEOUT || r == ETCDE_ERR_HTTP;
 }
 
@@ -1787,25 +1818,27 @@ static etcde_result etcde__request(etcde_client *c, const char *path, const etcd
     for (k = 0; k < c->neps; k++) {
         int ep = (start + k) % c->neps;
         etcde__conn *cn = NULL;
+        int64_t t0 = etcde__now_ms(), dl = deadline;
+        /* a silent endpoint must not eat the time the others need: while others remain,
+           one attempt gets at most half of what is left */
+        if (k + 1 < c->neps && deadline != ETCDE__NEVER && deadline - t0 > 400) dl = t0 + (deadline - t0) / 2;
         resp->status = 0;
-        r = etcde__exchange(c, ep, path, body, stream_out != NULL, w, deadline, &cn, err);
+        r = etcde__exchange(c, ep, path, body, stream_out != NULL, w, dl, &cn, err);
         if (r == ETCDE_OK) {
             resp->status = cn->status;
             if (stream_out && cn->status == 200) {
                 *stream_out = cn;
                 return ETCDE_OK;
             }
-            r = etcde__http_read_all(cn, &resp->body, w, deadline, err);
+            r = etcde__http_read_all(cn, &resp->body, w, dl, err);
             if (r == ETCDE_OK) {
                 etcde__pool_put(c, cn);
                 cn = NULL;
                 r = etcde__resp_parse(c, resp, err);
                 if (r && resp->status != 200) {
-                    char snip[64];
-                    size_t n = ETCDE__MIN(resp->body.len, sizeof snip - 1);
-                    memcpy(snip, resp->body.p ? resp->body.p : "", n);
-                    snip[n] = 0;
-                    snip[strcspn(snip, "\r\n")] = 0;
+                    char snip[96];
+                    const char *body = resp->body.p ? resp->body.p : "";
+                    etcde__quote(snip, sizeof snip, body, ETCDE__MIN(strcspn(body, "\r\n"), 60));
                     r = etcde__fail(err, resp->status == 503 ? ETCDE_ERR_UNAVAILABLE : ETCDE_ERR_HTTP,
                                     "%s answered HTTP %d: %s", c->eps[ep].hostport, resp->status, snip);
                 }
@@ -1813,6 +1846,9 @@ static etcde_result etcde__request(etcde_client *c, const char *path, const etcd
             }
             etcde__conn_close(c, cn);
         }
+        if (r == ETCDE_ERR_TIMEOUT && (!w || etcde__now_ms() < w->deadline))
+            etcde__fail(err, r, "%s%s: timed out, no reply within %lld ms", c->eps[ep].hostport, path,
+                        (long long)(etcde__now_ms() - t0));
         if (r == ETCDE_ERR_AUTH && c->user && !reauthed && resp->status == 401) {
             reauthed = 1; /* token expired: fetch a new one and retry here */
             etcde__log(c, ETCDE_LOG_INFO, "%s: auth token rejected; authenticating again", path);
@@ -1825,12 +1861,12 @@ static etcde_result etcde__request(etcde_client *c, const char *path, const etcd
             k--;
             continue;
         }
-        if (!etcde__next_ep_worthy(r) || etcde__now_ms() >= deadline || (w && etcde__now_ms() >= w->deadline)) {
-            if (r == ETCDE_ERR_UNAVAILABLE || r == ETCDE_ERR_IO) etcde__ep_failed(c, ep);
-            return r;
-        }
-        etcde__log(c, ETCDE_LOG_INFO, "%s: %s; trying the next endpoint", c->eps[ep].hostport, err->msg);
+        if (!etcde__transient(r) || (w && etcde__now_ms() >= w->deadline)) return r;
+        /* this endpoint failed on its own (refused, reset, silent, no leader): the next
+           call starts at the next one, and this call tries it if time is left */
         etcde__ep_failed(c, ep);
+        if (etcde__now_ms() >= deadline) return r;
+        etcde__log(c, ETCDE_LOG_INFO, "%s: %s; trying the next endpoint", c->eps[ep].hostport, err->msg);
     }
     return r;
 }
@@ -1879,11 +1915,6 @@ static etcde_result etcde__call(etcde_client *c, const char *path, const etcde__
     int64_t dl = etcde__now_ms() + c->o.request_timeout_ms;
     if (w && w->deadline < dl) dl = w->deadline;
     return etcde__request(c, path, body, resp, NULL, w, dl, err);
-}
-
-/* Errors a blocking wait retries after a pause: the cluster may come back. */
-static int etcde__transient(etcde_result r) {
-    return r == ETCDE_ERR_IO || r == ETCDE_ERR_UNAVAILABLE || r == ETCDE_ERR_TIMEOUT || r == ETCDE_ERR_HTTP;
 }
 
 /* A call retried every 500 ms on transient errors until the wait ends. */
@@ -1977,9 +2008,9 @@ static void *etcde__keepalive_main(void *arg) {
             return NULL;
         }
         snprintf(why, sizeof why, "%s", err.msg);
-        etcde__log(c, ETCDE_LOG_WARN, "keepalive of lease %llx failed: %s; retrying in 500 ms",
+        etcde__log(c, ETCDE_LOG_WARN, "keepalive of lease %llx failed: %s; retrying",
                    (unsigned long long)s->lease, why);
-        next = etcde__now_ms() + 500;
+        next = ETCDE__MAX(sent + 500, etcde__now_ms() + 50); /* attempts start ~500 ms apart */
     }
 }
 
@@ -2678,7 +2709,14 @@ ETCDE__DEF etcde_result etcde_campaign(etcde_election *e, const void *value, siz
         ETCDE__STORE(&e->leader, 1);
         return ETCDE_OK;
     }
-    if (e->rev > 0) { /* give up the queue position; fenced, so never a newer key */
+    if (r == ETCDE_ERR_SESSION_LOST && !etcde_session_alive(e->s))
+        etcde__fail(&e->err, r, "%s", etcde_session_errmsg(e->s));
+    /* give up the queue position; fenced, so never a newer key. A lost session's key goes
+       with its lease, and etcd may be unreachable: don't wait for a delete then. */
+    if (r == ETCDE_ERR_SESSION_LOST) {
+        e->key[0] = 0;
+        ETCDE__STORE(&e->rev, 0);
+    } else if (e->rev > 0) {
         etcde__err derr;
         if (etcde__delete_own(e, &derr))
             etcde__log(e->c, ETCDE_LOG_WARN, "could not delete candidate key %s: %s", e->key, derr.msg);

@@ -1,0 +1,957 @@
+/* Faults against real etcd processes on loopback: a leader killed with SIGKILL, a leader
+   paused (SIGSTOP) past its TTL, an etcd restart under a holding leader and a queued
+   waiter, the loss of the member a client talks to, the loss of quorum under a waiter, a
+   silent network partition through a loopback TCP proxy (the headline safety figure:
+   the old leader must report loss before anyone else is elected), and the keepalive
+   cadence as etcd sees it. Figures are printed on lines starting with five spaces. */
+#include "etcdt.h" /* first: it sets _GNU_SOURCE */
+#define ETCD_ELECT_IMPLEMENTATION
+#include "../etcd_elect.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+static etcdt_cluster *cl; /* a 1-member cluster shared by the tests that do not break etcd */
+static int name_seq;
+
+static const char *fresh_name(char *buf, size_t cap) {
+    snprintf(buf, cap, "fault-%d-%d", (int)getpid(), ++name_seq);
+    return buf;
+}
+
+/* ---- in-process candidates ---------------------------------------------------------- */
+
+typedef struct cand {
+    etcde_client *c;
+    etcde_session *s;
+    etcde_election *e;
+    char value[32];
+    int timeout_ms;
+    pthread_t th;
+    int started;
+    int done; /* atomic */
+    etcde_result result;
+    int64_t done_at;
+    int64_t lost_at; /* atomic: CLOCK_MONOTONIC ms of the on_lost callback, 0 before */
+} cand;
+
+static void cand_on_lost(etcde_session *s, etcde_result why, const char *detail, void *ud) {
+    cand *k = (cand *)ud;
+    (void)s; (void)why; (void)detail;
+    __atomic_store_n(&k->lost_at, etcdt_now_ms(), __ATOMIC_RELEASE);
+}
+
+/* A client on `endpoints`, a session with `ttl`, an election `name`. */
+static int cand_open(cand *k, const char *endpoints, const char *name, const char *value, int ttl) {
+    etcde_options o = {0};
+    etcde_session_options so = {0};
+    memset(k, 0, sizeof *k);
+    o.endpoints = endpoints;
+    so.ttl_s = ttl;
+    so.on_lost = cand_on_lost;
+    so.user_data = k;
+    snprintf(k->value, sizeof k->value, "%s", value);
+    k->timeout_ms = -1;
+    if (etcde_client_create(&o, &k->c)) return -1;
+    if (etcde_session_create(k->c, &so, &k->s)) {
+        fprintf(stderr, "session on %s: %s\n", endpoints, etcde_client_errmsg(k->c));
+        return -1;
+    }
+    if (etcde_election_create(k->c, k->s, name, &k->e)) {
+        fprintf(stderr, "election: %s\n", etcde_client_errmsg(k->c));
+        return -1;
+    }
+    return 0;
+}
+
+static void *cand_main(void *p) {
+    cand *k = (cand *)p;
+    k->result = etcde_campaign(k->e, k->value, strlen(k->value), k->timeout_ms);
+    k->done_at = etcdt_now_ms();
+    __atomic_store_n(&k->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void cand_start(cand *k) {
+    k->started = 1;
+    pthread_create(&k->th, NULL, cand_main, k);
+}
+
+static int cand_done(cand *k) { return __atomic_load_n(&k->done, __ATOMIC_ACQUIRE); }
+
+/* 1 if the campaign returned within timeout_ms. */
+static int cand_wait(cand *k, int timeout_ms) {
+    int64_t end = etcdt_now_ms() + timeout_ms;
+    while (!cand_done(k) && etcdt_now_ms() < end) etcdt_sleep_ms(2);
+    return cand_done(k);
+}
+
+static void cand_close(cand *k) {
+    if (k->started) {
+        etcde_client_cancel(k->c);
+        pthread_join(k->th, NULL);
+        k->started = 0;
+    }
+    etcde_election_destroy(k->e);
+    etcde_session_destroy(k->s);
+    etcde_client_destroy(k->c);
+    k->e = NULL;
+    k->s = NULL;
+    k->c = NULL;
+}
+
+/* ---- a sampler thread: is_leader and remaining_ms every 50 ms ------------------------ */
+
+#define MAX_JUMPS 256
+
+typedef struct sampler {
+    etcde_election *e;
+    etcde_session *s;
+    int stop; /* atomic */
+    pthread_t th;
+    pthread_mutex_t mu;
+    int n, zeros;
+    int64_t first_zero_at;
+    int64_t prev_rem;
+    int njumps;
+    int64_t jump_at[MAX_JUMPS];   /* when remaining_ms went up (a renewal was acknowledged) */
+    int64_t jump_from[MAX_JUMPS]; /* remaining_ms just before that */
+    int64_t jump_to[MAX_JUMPS];
+} sampler;
+
+static void *sampler_main(void *p) {
+    sampler *sm = (sampler *)p;
+    while (!__atomic_load_n(&sm->stop, __ATOMIC_ACQUIRE)) {
+        int lead = etcde_is_leader(sm->e);
+        int64_t rem = etcde_session_remaining_ms(sm->s), now = etcdt_now_ms();
+        pthread_mutex_lock(&sm->mu);
+        sm->n++;
+        if (!lead) {
+            if (!sm->zeros) sm->first_zero_at = now;
+            sm->zeros++;
+        }
+        if (sm->n > 1 && rem > sm->prev_rem + 100 && sm->njumps < MAX_JUMPS) {
+            sm->jump_at[sm->njumps] = now;
+            sm->jump_from[sm->njumps] = sm->prev_rem;
+            sm->jump_to[sm->njumps] = rem;
+            sm->njumps++;
+        }
+        sm->prev_rem = rem;
+        pthread_mutex_unlock(&sm->mu);
+        etcdt_sleep_ms(50);
+    }
+    return NULL;
+}
+
+static void sampler_start(sampler *sm, etcde_election *e, etcde_session *s) {
+    memset(sm, 0, sizeof *sm);
+    pthread_mutex_init(&sm->mu, NULL);
+    sm->e = e;
+    sm->s = s;
+    pthread_create(&sm->th, NULL, sampler_main, sm);
+}
+
+static void sampler_stop(sampler *sm) {
+    __atomic_store_n(&sm->stop, 1, __ATOMIC_RELEASE);
+    pthread_join(sm->th, NULL);
+    pthread_mutex_destroy(&sm->mu);
+}
+
+/* Index of the first renewal (remaining_ms going up) seen at or after t, or -1. */
+static int sampler_jump_after(sampler *sm, int64_t t) {
+    int i, r = -1;
+    pthread_mutex_lock(&sm->mu);
+    for (i = 0; i < sm->njumps; i++)
+        if (sm->jump_at[i] >= t) {
+            r = i;
+            break;
+        }
+    pthread_mutex_unlock(&sm->mu);
+    return r;
+}
+
+/* ---- the child process: a leader that campaigns, then idles or reports ------------- */
+
+static void child_on_lost(etcde_session *s, etcde_result why, const char *detail, void *ud) {
+    (void)s; (void)ud;
+    printf("lost t=%lld why=%s detail=%s\n", (long long)etcdt_now_ms(), etcde_strerror(why), detail);
+    fflush(stdout);
+}
+
+/* --leader MODE ENDPOINTS NAME VALUE TTL. MODE "idle": campaign, report, pause forever.
+   MODE "loop": after winning, every 20 ms print "leader=<etcde_is_leader> t=<before>/<after>"
+   (CLOCK_MONOTONIC ms around the call), and "fd t=..." once etcde_session_fd turns
+   readable; the on_lost callback prints "lost t=...". */
+static int leader_child(const char *mode, const char *endpoints, const char *name, const char *value, int ttl) {
+    etcde_options o = {0};
+    etcde_session_options so = {0};
+    etcde_client *c;
+    etcde_session *s;
+    etcde_election *e;
+    etcde_result r;
+    int fd_seen = 0;
+    o.endpoints = endpoints;
+    so.ttl_s = ttl;
+    so.on_lost = child_on_lost;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (etcde_client_create(&o, &c) || etcde_session_create(c, &so, &s) || etcde_election_create(c, s, name, &e)) {
+        printf("setup failed\n");
+        return 1;
+    }
+    printf("queued %llx\n", (unsigned long long)etcde_session_lease(s));
+    r = etcde_campaign(e, value, strlen(value), -1);
+    printf("campaign %s leader=%d\n", r == ETCDE_OK ? "OK" : etcde_strerror(r), etcde_is_leader(e));
+    fflush(stdout);
+    if (strcmp(mode, "loop") != 0)
+        for (;;) pause();
+    for (;;) {
+        int64_t t0 = etcdt_now_ms();
+        int lead = etcde_is_leader(e);
+        int64_t t1 = etcdt_now_ms();
+        printf("leader=%d t=%lld/%lld\n", lead, (long long)t0, (long long)t1);
+        fflush(stdout);
+        if (!fd_seen) {
+            struct pollfd p;
+            p.fd = etcde_session_fd(s);
+            p.events = POLLIN;
+            p.revents = 0;
+            if (poll(&p, 1, 20) == 1 && (p.revents & POLLIN)) {
+                fd_seen = 1;
+                printf("fd t=%lld\n", (long long)etcdt_now_ms());
+                fflush(stdout);
+            }
+        } else {
+            etcdt_sleep_ms(20);
+        }
+    }
+}
+
+static etcdt_proc *spawn_leader(const char *mode, const char *endpoints, const char *name, const char *value,
+                                const char *ttl) {
+    char *argv[9];
+    argv[0] = (char *)etcdt_self_path();
+    argv[1] = (char *)"--leader";
+    argv[2] = (char *)mode;
+    argv[3] = (char *)endpoints;
+    argv[4] = (char *)name;
+    argv[5] = (char *)value;
+    argv[6] = (char *)ttl;
+    argv[7] = NULL;
+    return etcdt_spawn(argv, NULL);
+}
+
+/* Reads the child's "queued" and "campaign OK leader=1" lines. */
+static int child_elected(etcdt_proc *p) {
+    char line[256];
+    if (etcdt_proc_readline(p, line, sizeof line, 10000) != 1 || strncmp(line, "queued ", 7) != 0) {
+        fprintf(stderr, "child said: %s / stderr: %s\n", line, etcdt_proc_stderr(p));
+        return 0;
+    }
+    if (etcdt_proc_readline(p, line, sizeof line, 10000) != 1 || strcmp(line, "campaign OK leader=1") != 0) {
+        fprintf(stderr, "child said: %s / stderr: %s\n", line, etcdt_proc_stderr(p));
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- 1. crash ------------------------------------------------------------------------ */
+
+ETCDT_TEST(killed_leader_replaced_within_ttl_plus_1s) {
+    char name[64];
+    etcdt_proc *p;
+    cand b;
+    int64_t killed, took;
+    fresh_name(name, sizeof name);
+    p = spawn_leader("idle", etcdt_endpoints(cl), name, "crashy", "2");
+    REQUIRE(p != NULL);
+    if (!child_elected(p)) {
+        etcdt_proc_free(p);
+        REQUIRE(0);
+    }
+    if (cand_open(&b, etcdt_endpoints(cl), name, "B", 10) != 0) {
+        etcdt_proc_free(p);
+        REQUIRE(0);
+    }
+    cand_start(&b);
+    etcdt_sleep_ms(500);
+    CHECK(!cand_done(&b)); /* queued behind the child */
+    etcdt_proc_signal(p, SIGKILL); /* no revoke, no resign: only the TTL frees the key */
+    killed = etcdt_now_ms();
+    if (!cand_wait(&b, 8000)) {
+        CHECKF(0, "queued candidate not elected within 8 s of the kill");
+        etcdt_proc_free(p);
+        cand_close(&b);
+        return;
+    }
+    CHECKF(b.result == ETCDE_OK, "campaign: %s (%s)", etcde_strerror(b.result), etcde_election_errmsg(b.e));
+    took = b.done_at - killed;
+    printf("     crash: queued candidate elected %lld ms after kill -9 of a TTL-2 leader\n", (long long)took);
+    CHECKF(took >= 900, "elected %lld ms after the kill: before etcd could have expired the lease", (long long)took);
+    CHECKF(took <= 3000, "elected %lld ms after the kill: more than TTL + 1 s", (long long)took);
+    CHECK(etcde_is_leader(b.e));
+    etcdt_proc_free(p);
+    cand_close(&b);
+}
+
+/* ---- 2. pause -------------------------------------------------------------------------- */
+
+ETCDT_TEST(paused_leader_reports_loss_first_thing_on_resume) {
+    char name[64], line[256];
+    etcdt_proc *p;
+    cand b;
+    int64_t t_stop, t_cont, t_lost = 0, t_fd = 0, first_after = 0, end;
+    int first_after_leader = -1, lines_after = 0, leader1_after = 0, pre_stop_lines = 0, r;
+    fresh_name(name, sizeof name);
+    p = spawn_leader("loop", etcdt_endpoints(cl), name, "pausy", "2");
+    REQUIRE(p != NULL);
+    if (!child_elected(p)) {
+        etcdt_proc_free(p);
+        REQUIRE(0);
+    }
+    if (cand_open(&b, etcdt_endpoints(cl), name, "B", 10) != 0) {
+        etcdt_proc_free(p);
+        REQUIRE(0);
+    }
+    cand_start(&b);
+    /* let the child report for a while, as leader */
+    end = etcdt_now_ms() + 700;
+    while (etcdt_now_ms() < end && etcdt_proc_readline(p, line, sizeof line, 100) == 1)
+        if (!strncmp(line, "leader=", 7)) {
+            pre_stop_lines++;
+            CHECKF(!strncmp(line, "leader=1", 8), "child before the pause: %s", line);
+        }
+    CHECK(pre_stop_lines >= 10);
+    CHECK(!cand_done(&b));
+    t_stop = etcdt_now_ms();
+    etcdt_proc_signal(p, SIGSTOP);
+    etcdt_sleep_ms(4000); /* twice the TTL: etcd expires the child's lease meanwhile */
+    CHECKF(cand_done(&b) && b.result == ETCDE_OK, "second candidate not elected while the leader was stopped (%s)",
+           cand_done(&b) ? etcde_strerror(b.result) : "still waiting");
+    t_cont = etcdt_now_ms();
+    etcdt_proc_signal(p, SIGCONT);
+    /* Lines sampled before the stop are still in the pipe; they carry their sample times.
+       A line whose is_leader call began after t_cont was produced after the resume. */
+    end = t_cont + 2000;
+    while (etcdt_now_ms() < end && (r = etcdt_proc_readline(p, line, sizeof line, 200)) != 0) {
+        long long a, z, t;
+        int lead;
+        if (r < 0) continue;
+        if (sscanf(line, "leader=%d t=%lld/%lld", &lead, &a, &z) == 3) {
+            if (a >= t_cont) {
+                if (!lines_after) {
+                    first_after = a;
+                    first_after_leader = lead;
+                }
+                lines_after++;
+                if (lead) leader1_after++;
+            } else if (lead && z >= t_cont) {
+                /* sampled across the stop itself: is_leader ran before SIGSTOP took hold */
+                printf("     (one leader=1 sample straddled the stop: %s)\n", line);
+            }
+        } else if (sscanf(line, "lost t=%lld", &t) == 1) {
+            t_lost = t;
+            CHECKF(strstr(line, "not renewed in time") || strstr(line, "deadline") || strstr(line, "lost"),
+                   "lost line: %s", line);
+        } else if (sscanf(line, "fd t=%lld", &t) == 1) {
+            t_fd = t;
+        }
+        if (t_lost && t_fd && lines_after >= 5) break;
+    }
+    CHECKF(lines_after > 0, "no line from the child after SIGCONT");
+    CHECKF(first_after_leader == 0, "first line after the resume said leader=%d", first_after_leader);
+    CHECKF(leader1_after == 0, "%d leader=1 lines after the resume", leader1_after);
+    CHECKF(t_lost > 0, "no on_lost callback after the resume");
+    CHECKF(t_fd > 0, "session fd not readable after the resume");
+    if (t_lost) CHECKF(t_lost - t_cont <= 150, "on_lost %lld ms after SIGCONT", (long long)(t_lost - t_cont));
+    if (t_fd) CHECKF(t_fd - t_cont <= 150, "fd readable %lld ms after SIGCONT", (long long)(t_fd - t_cont));
+    printf("     pause: other candidate elected %lld ms into the 4 s stop; after SIGCONT: first line %lld ms "
+           "(leader=%d), on_lost %lld ms, fd %lld ms, %d leader=1 lines\n",
+           (long long)(cand_done(&b) ? b.done_at - t_stop : -1), (long long)(first_after - t_cont), first_after_leader,
+           (long long)(t_lost ? t_lost - t_cont : -1), (long long)(t_fd ? t_fd - t_cont : -1), leader1_after);
+    CHECK(etcde_is_leader(b.e));
+    etcdt_proc_free(p);
+    cand_close(&b);
+}
+
+/* ---- 3. etcd restart ----------------------------------------------------------------- */
+
+ETCDT_TEST(leader_and_waiter_survive_etcd_restart) {
+    etcdt_cluster *cr;
+    char name[64];
+    cand l, w;
+    sampler sm;
+    int64_t t0, t_kill, t_ready, t_resign, handover, min_rem = INT64_MAX;
+    int j, zeros, n;
+    cr = etcdt_cluster_start(1, NULL);
+    REQUIRE(cr != NULL);
+    fresh_name(name, sizeof name);
+    if (cand_open(&l, etcdt_endpoints(cr), name, "L", 6) != 0 || cand_open(&w, etcdt_endpoints(cr), name, "W", 6) != 0) {
+        etcdt_cluster_stop(cr);
+        REQUIRE(0);
+    }
+    CHECK(etcde_campaign(l.e, "L", 1, 5000) == ETCDE_OK);
+    cand_start(&w);
+    sampler_start(&sm, l.e, l.s);
+    etcdt_sleep_ms(400);
+    CHECK(!cand_done(&w)); /* waiting in a watch on the leader's key */
+    /* kill etcd right after a renewal, so the outage is measured from a fresh deadline */
+    t0 = etcdt_now_ms();
+    while (sampler_jump_after(&sm, t0) < 0 && etcdt_now_ms() < t0 + 3000) etcdt_sleep_ms(5);
+    CHECK(etcdt_member_kill(cr, 0, SIGKILL) == 0);
+    t_kill = etcdt_now_ms();
+    etcdt_sleep_ms(1000);
+    CHECK(etcdt_member_restart(cr, 0) == 0);
+    t_ready = etcdt_now_ms();
+    /* a renewal after the restart pushes the deadline out again */
+    while (sampler_jump_after(&sm, t_ready) < 0 && etcdt_now_ms() < t_ready + 4000) etcdt_sleep_ms(10);
+    j = sampler_jump_after(&sm, t_kill + 100);
+    CHECKF(j >= 0, "remaining_ms never went up after the restart");
+    pthread_mutex_lock(&sm.mu);
+    if (j >= 0) min_rem = sm.jump_from[j];
+    pthread_mutex_unlock(&sm.mu);
+    CHECK(etcde_session_alive(l.s) && etcde_session_alive(w.s));
+    CHECK(etcde_is_leader(l.e));
+    etcdt_sleep_ms(800); /* the waiter's retry loop (500 ms) re-reads and watches again */
+    CHECKF(!cand_done(&w), "waiter's campaign ended during the outage: %s (%s)", etcde_strerror(w.result),
+           etcde_election_errmsg(w.e));
+    sampler_stop(&sm);
+    zeros = sm.zeros;
+    n = sm.n;
+    CHECKF(zeros == 0, "is_leader was 0 in %d of %d samples (first at +%lld ms after the kill)", zeros, n,
+           (long long)(sm.first_zero_at - t_kill));
+    t_resign = etcdt_now_ms();
+    CHECK(etcde_resign(l.e) == ETCDE_OK);
+    CHECKF(cand_wait(&w, 3000), "waiter not elected within 3 s of the resign");
+    if (cand_done(&w))
+        CHECKF(w.result == ETCDE_OK, "waiter: %s (%s)", etcde_strerror(w.result), etcde_election_errmsg(w.e));
+    handover = cand_done(&w) ? w.done_at - t_resign : -1;
+    CHECKF(handover >= 0 && handover < 1000, "handover took %lld ms", (long long)handover);
+    CHECK(etcde_is_leader(w.e));
+    printf("     restart: etcd down %lld ms (ready %lld ms after kill); leader held in %d/%d samples; "
+           "remaining_ms %lld -> %lld at the first renewal after the restart (+%lld ms after ready); "
+           "handover to the waiter %lld ms after resign\n",
+           (long long)(t_ready - t_kill), (long long)(t_ready - t_kill), n - zeros, n,
+           (long long)(min_rem == INT64_MAX ? -1 : min_rem), (long long)(j >= 0 ? sm.jump_to[j] : -1),
+           (long long)(j >= 0 ? sm.jump_at[j] - t_ready : -1), (long long)handover);
+    cand_close(&w);
+    cand_close(&l);
+    etcdt_cluster_stop(cr);
+}
+
+/* ---- 4. member loss ------------------------------------------------------------------ */
+
+/* Index of the raft leader among the members (etcdctl endpoint status), or -1; fills
+   ids[i] with member i's id (hex) when given. */
+static int raft_leader(etcdt_cluster *c3, char ids[][32]) {
+    char out[4096], *line, *save = NULL;
+    int i, who = -1;
+    if (etcdt_etcdctl(c3, out, sizeof out, 10000, "endpoint", "status", NULL) != 0) return -1;
+    for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        /* 127.0.0.1:P, ID, VERSION, DB SIZE, IS LEADER, IS LEARNER, ... */
+        char *f[6];
+        int col;
+        f[0] = line;
+        for (col = 1; col < 6 && f[col - 1]; col++) {
+            f[col] = strchr(f[col - 1], ',');
+            if (f[col]) f[col] += 2;
+        }
+        if (col < 6 || !f[5]) continue;
+        for (i = 0; i < etcdt_member_count(c3); i++) {
+            size_t el = strlen(etcdt_member_endpoint(c3, i));
+            if (strncmp(line, etcdt_member_endpoint(c3, i), el) != 0 || line[el] != ',') continue;
+            if (ids) sscanf(f[1], "%31[0-9a-f]", ids[i]);
+            if (!strncmp(f[4], "true", 4)) who = i;
+        }
+    }
+    return who;
+}
+
+/* Makes member `to` the raft leader (etcdctl move-leader). 0 or -1. */
+static int move_raft_leader(etcdt_cluster *c3, int to) {
+    char ids[ETCDT_MAX_MEMBERS][32], epflag[64], out[1024];
+    int cur, tries;
+    for (tries = 0; tries < 20; tries++) {
+        memset(ids, 0, sizeof ids);
+        cur = raft_leader(c3, ids);
+        if (cur == to) return 0;
+        if (cur >= 0 && ids[to][0]) {
+            snprintf(epflag, sizeof epflag, "--endpoints=%s", etcdt_member_endpoint(c3, cur));
+            etcdt_etcdctl(NULL, out, sizeof out, 10000, epflag, "move-leader", ids[to], NULL);
+        }
+        etcdt_sleep_ms(250);
+    }
+    return -1;
+}
+
+/* One failover: L (TTL 3) on m0,m1,m2 -- m0 first, so that is the member it talks to --
+   leads; W on m1,m2 waits. Send `sig` to m0; L must keep leading for 2 TTLs, and its
+   resign (m0 still down) must elect W. Leaves m0 dead (SIGKILL) or running (SIGSTOP). */
+static void failover_once(etcdt_cluster *c3, const char *what, int sig) {
+    char name[64], eps[256], rest[256];
+    cand l, w;
+    sampler sm;
+    int64_t t_fault, t_resign, resign_ms;
+    int j, zeros, n;
+    etcde_result rr;
+    fresh_name(name, sizeof name);
+    snprintf(eps, sizeof eps, "%s,%s,%s", etcdt_member_endpoint(c3, 0), etcdt_member_endpoint(c3, 1),
+             etcdt_member_endpoint(c3, 2));
+    snprintf(rest, sizeof rest, "%s,%s", etcdt_member_endpoint(c3, 1), etcdt_member_endpoint(c3, 2));
+    if (cand_open(&l, eps, name, "L", 3) != 0 || cand_open(&w, rest, name, "W", 10) != 0) {
+        CHECKF(0, "%s: setup failed", what);
+        return;
+    }
+    CHECK(etcde_campaign(l.e, "L", 1, 5000) == ETCDE_OK);
+    cand_start(&w);
+    etcdt_sleep_ms(300);
+    CHECK(!cand_done(&w));
+    sampler_start(&sm, l.e, l.s);
+    etcdt_sleep_ms(200);
+    CHECK(etcdt_member_kill(c3, 0, sig) == 0);
+    t_fault = etcdt_now_ms();
+    etcdt_sleep_ms(2 * 3000 + 500); /* two TTLs */
+    j = sampler_jump_after(&sm, t_fault);
+    sampler_stop(&sm);
+    zeros = sm.zeros;
+    n = sm.n;
+    CHECKF(zeros == 0, "%s: is_leader was 0 in %d of %d samples, from %lld ms after the fault (%s)", what, zeros, n,
+           (long long)(sm.first_zero_at - t_fault), etcde_session_errmsg(l.s));
+    CHECK(etcde_is_leader(l.e));
+    CHECKF(j >= 0, "%s: no renewal acknowledged after the fault", what);
+    CHECKF(!cand_done(&w), "%s: W elected %lld ms after the fault, before L resigned (L's lease expired at etcd)", what,
+           (long long)(w.done_at - t_fault));
+    t_resign = etcdt_now_ms();
+    rr = etcde_resign(l.e);
+    resign_ms = etcdt_now_ms() - t_resign;
+    CHECKF(rr == ETCDE_OK, "%s: resign: %s after %lld ms (%s)", what, etcde_strerror(rr), (long long)resign_ms,
+           etcde_election_errmsg(l.e));
+    CHECKF(cand_wait(&w, 3000), "%s: waiter not elected within 3 s of the resign", what);
+    if (cand_done(&w))
+        CHECKF(w.result == ETCDE_OK, "%s: waiter: %s (%s)", what, etcde_strerror(w.result), etcde_election_errmsg(w.e));
+    printf("     member loss (%s): leader held in %d/%d samples over 2xTTL; first renewal %lld ms after the fault "
+           "(remaining_ms %lld -> %lld); resign at +%lld ms took %lld ms; W elected at +%lld ms\n",
+           what, n - zeros, n, (long long)(j >= 0 ? sm.jump_at[j] - t_fault : -1),
+           (long long)(j >= 0 ? sm.jump_from[j] : -1), (long long)(j >= 0 ? sm.jump_to[j] : -1),
+           (long long)(t_resign - t_fault), (long long)resign_ms,
+           (long long)(cand_done(&w) ? w.done_at - t_fault : -1));
+    if (sig == SIGSTOP) etcdt_member_kill(c3, 0, SIGCONT); /* let cleanup reach every member */
+    cand_close(&w);
+    cand_close(&l);
+}
+
+/* The member the leader talks to dies (SIGKILL). m0 is made a follower first, so the
+   cluster keeps its raft leader and the test is about the client's failover alone (a
+   raft-leader death adds etcd's own 1-2 s election to the TTL-3 budget: timing-dependent,
+   not asserted here). */
+ETCDT_TEST(leader_fails_over_when_its_member_dies) {
+    etcdt_cluster *c3 = etcdt_cluster_start(3, NULL);
+    REQUIRE(c3 != NULL);
+    CHECK(move_raft_leader(c3, 1) == 0);
+    failover_once(c3, "m0 killed", SIGKILL);
+    etcdt_cluster_stop(c3);
+}
+
+/* The same with a member that hangs instead of dying (SIGSTOP: connections are accepted by
+   the kernel, nothing is ever answered), like a silently partitioned member. The header
+   promises "after a failure, retry every 500 ms on the next endpoint": m1 and m2 are
+   healthy and hold quorum, so the leader must keep leading and resign must hand over. */
+ETCDT_TEST(leader_fails_over_when_its_member_hangs) {
+    etcdt_cluster *c3 = etcdt_cluster_start(3, NULL);
+    REQUIRE(c3 != NULL);
+    CHECK(move_raft_leader(c3, 1) == 0);
+    failover_once(c3, "m0 stopped", SIGSTOP);
+    etcdt_cluster_stop(c3);
+}
+
+typedef struct obs_arg {
+    etcde_election *e;
+    int timeout_ms;
+    etcde_result r;
+    int calls;
+    int64_t done_at;
+    int done; /* atomic */
+} obs_arg;
+
+static int obs_cb(etcde_event_type t, const etcde_kv *kv, int64_t rev, void *ud) {
+    obs_arg *a = (obs_arg *)ud;
+    (void)t; (void)kv; (void)rev;
+    __atomic_add_fetch(&a->calls, 1, __ATOMIC_ACQ_REL);
+    return 0;
+}
+
+static void *obs_main(void *p) {
+    obs_arg *a = (obs_arg *)p;
+    a->r = etcde_observe(a->e, obs_cb, a, a->timeout_ms);
+    a->done_at = etcdt_now_ms();
+    __atomic_store_n(&a->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+ETCDT_TEST(waiter_on_member_without_quorum_does_not_hang) {
+    etcdt_cluster *c3;
+    char name[64], rest[256];
+    cand l, q;
+    obs_arg oa;
+    pthread_t oth;
+    etcde_client *oc = NULL;
+    etcde_options oo = {0};
+    int64_t t_kill, t_obs, took;
+    int ttl = 3;
+    c3 = etcdt_cluster_start(3, NULL);
+    REQUIRE(c3 != NULL);
+    fresh_name(name, sizeof name);
+    snprintf(rest, sizeof rest, "%s,%s", etcdt_member_endpoint(c3, 1), etcdt_member_endpoint(c3, 2));
+    if (cand_open(&l, rest, name, "L", 10) != 0 || cand_open(&q, etcdt_member_endpoint(c3, 0), name, "Q", ttl) != 0) {
+        etcdt_cluster_stop(c3);
+        REQUIRE(0);
+    }
+    CHECK(etcde_campaign(l.e, "L", 1, 5000) == ETCDE_OK);
+    cand_start(&q);
+    oo.endpoints = etcdt_member_endpoint(c3, 0);
+    memset(&oa, 0, sizeof oa);
+    oa.timeout_ms = 8000;
+    if (etcde_client_create(&oo, &oc) != ETCDE_OK || etcde_election_create(oc, NULL, name, &oa.e) != ETCDE_OK) {
+        cand_close(&q);
+        cand_close(&l);
+        etcde_client_destroy(oc);
+        etcdt_cluster_stop(c3);
+        REQUIRE(0);
+    }
+    t_obs = etcdt_now_ms();
+    pthread_create(&oth, NULL, obs_main, &oa);
+    etcdt_sleep_ms(500);
+    CHECK(!cand_done(&q));
+    CHECK(__atomic_load_n(&oa.calls, __ATOMIC_ACQUIRE) == 1); /* observing L */
+    CHECK(etcdt_member_kill(c3, 1, SIGKILL) == 0);
+    CHECK(etcdt_member_kill(c3, 2, SIGKILL) == 0);
+    t_kill = etcdt_now_ms();
+    /* the session ends at most TTL - guard after the last acknowledged renewal (a raft
+       leader that lost quorum may still ack one just after the kill); the campaign then
+       tries its fenced delete, bounded by request_timeout_ms (5 s) */
+    CHECKF(cand_wait(&q, (ttl + 9) * 1000), "campaign still blocked %d s after quorum loss", ttl + 9);
+    took = cand_done(&q) ? q.done_at - t_kill : -1;
+    if (cand_done(&q)) {
+        CHECKF(q.result == ETCDE_ERR_SESSION_LOST || q.result == ETCDE_ERR_UNAVAILABLE, "campaign: %s (%s)",
+               etcde_strerror(q.result), etcde_election_errmsg(q.e));
+        CHECKF(took <= (ttl + 7) * 1000, "campaign ended %lld ms after quorum loss", (long long)took);
+        CHECK(!etcde_is_leader(q.e));
+    }
+    pthread_join(oth, NULL);
+    CHECKF(oa.done_at - t_obs <= oa.timeout_ms + 1500, "observe (timeout %d ms) returned after %lld ms",
+           oa.timeout_ms, (long long)(oa.done_at - t_obs));
+    CHECKF(oa.r != ETCDE_OK, "observe returned OK");
+    {
+        int64_t lost = __atomic_load_n(&q.lost_at, __ATOMIC_ACQUIRE);
+        printf("     quorum loss: waiter's campaign ended %lld ms after the kill with %s; its session's on_lost at "
+               "+%lld ms; observe(timeout %d) ended after %lld ms with %s\n",
+               (long long)took, cand_done(&q) ? etcde_strerror(q.result) : "(still blocked)",
+               (long long)(lost ? lost - t_kill : -1), oa.timeout_ms, (long long)(oa.done_at - t_obs),
+               etcde_strerror(oa.r));
+    }
+    etcde_election_destroy(oa.e);
+    etcde_client_destroy(oc);
+    /* cleanup talks to dead members: bounded by the request timeout */
+    cand_close(&q);
+    cand_close(&l);
+    etcdt_cluster_stop(c3);
+}
+
+/* ---- 5. partition through a loopback proxy ------------------------------------------- */
+
+#define PROXY_MAX 64
+
+typedef struct proxy {
+    int lfd, port, target_port;
+    int partitioned; /* atomic: swallow every byte, both ways, keep connections open */
+    int stop_pipe[2];
+    pthread_t th;
+    int cfd[PROXY_MAX], sfd[PROXY_MAX]; /* client side, server side (-1: none) */
+    int n;
+    long accepted, swallowed; /* atomic */
+} proxy;
+
+static int connect_loopback(int port) {
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)port);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void proxy_drop(proxy *px, int i) {
+    if (px->cfd[i] >= 0) close(px->cfd[i]);
+    if (px->sfd[i] >= 0) close(px->sfd[i]);
+    px->n--;
+    px->cfd[i] = px->cfd[px->n];
+    px->sfd[i] = px->sfd[px->n];
+}
+
+static void *proxy_main(void *arg) {
+    proxy *px = (proxy *)arg;
+    char buf[65536];
+    for (;;) {
+        struct pollfd p[2 + 2 * PROXY_MAX];
+        int who[2 + 2 * PROXY_MAX]; /* index*2 + side, for the connection fds */
+        int np = 0, i, part = __atomic_load_n(&px->partitioned, __ATOMIC_ACQUIRE);
+        if (!part) /* healed: connections that lost their server side during the partition end */
+            for (i = 0; i < px->n; i++)
+                if (px->sfd[i] < 0) proxy_drop(px, i--);
+        p[np].fd = px->stop_pipe[0];
+        p[np++].events = POLLIN;
+        p[np].fd = px->lfd;
+        p[np++].events = POLLIN;
+        for (i = 0; i < px->n; i++) {
+            p[np].fd = px->cfd[i];
+            p[np].events = POLLIN;
+            who[np++] = i * 2;
+            if (px->sfd[i] >= 0) {
+                p[np].fd = px->sfd[i];
+                p[np].events = POLLIN;
+                who[np++] = i * 2 + 1;
+            }
+        }
+        for (i = 0; i < np; i++) p[i].revents = 0;
+        if (poll(p, (nfds_t)np, 50) < 0 && errno != EINTR) break;
+        if (p[0].revents) break;
+        part = __atomic_load_n(&px->partitioned, __ATOMIC_ACQUIRE);
+        if (p[1].revents & POLLIN) {
+            int fd = accept4(px->lfd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd >= 0) {
+                __atomic_add_fetch(&px->accepted, 1, __ATOMIC_ACQ_REL);
+                if (px->n >= PROXY_MAX) {
+                    close(fd);
+                } else {
+                    px->cfd[px->n] = fd;
+                    px->sfd[px->n] = part ? -1 : connect_loopback(px->target_port);
+                    if (!part && px->sfd[px->n] < 0) close(fd);
+                    else px->n++;
+                }
+            }
+            continue; /* indexes may have moved: poll again */
+        }
+        for (i = 2; i < np; i++) {
+            int k = who[i] / 2, side = who[i] % 2, from, to;
+            ssize_t got;
+            if (!p[i].revents) continue;
+            from = side ? px->sfd[k] : px->cfd[k];
+            to = side ? px->cfd[k] : px->sfd[k];
+            got = recv(from, buf, sizeof buf, MSG_DONTWAIT);
+            if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+            if (got <= 0) {
+                if (side && part) { /* etcd hung up: the client must not learn of it */
+                    close(px->sfd[k]);
+                    px->sfd[k] = -1;
+                } else {
+                    proxy_drop(px, k);
+                }
+                break; /* indexes moved */
+            }
+            if (part || to < 0) {
+                __atomic_add_fetch(&px->swallowed, (long)got, __ATOMIC_ACQ_REL);
+                continue;
+            }
+            {
+                ssize_t off = 0;
+                while (off < got) {
+                    ssize_t wr = send(to, buf + off, (size_t)(got - off), MSG_NOSIGNAL);
+                    if (wr < 0 && errno == EINTR) continue;
+                    if (wr <= 0) break;
+                    off += wr;
+                }
+            }
+        }
+    }
+    while (px->n > 0) proxy_drop(px, 0);
+    return NULL;
+}
+
+static int proxy_start(proxy *px, int target_port) {
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    memset(px, 0, sizeof *px);
+    px->target_port = target_port;
+    px->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (px->lfd < 0) return -1;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = 0;
+    if (bind(px->lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(px->lfd, 64) != 0 ||
+        getsockname(px->lfd, (struct sockaddr *)&sa, &len) != 0 || pipe(px->stop_pipe) != 0) {
+        close(px->lfd);
+        return -1;
+    }
+    px->port = ntohs(sa.sin_port);
+    if (pthread_create(&px->th, NULL, proxy_main, px) != 0) {
+        close(px->lfd);
+        close(px->stop_pipe[0]);
+        close(px->stop_pipe[1]);
+        return -1;
+    }
+    return 0;
+}
+
+static void proxy_partition(proxy *px, int on) { __atomic_store_n(&px->partitioned, on, __ATOMIC_RELEASE); }
+
+static void proxy_stop(proxy *px) {
+    char b = 1;
+    ssize_t w = write(px->stop_pipe[1], &b, 1);
+    (void)w;
+    pthread_join(px->th, NULL);
+    close(px->lfd);
+    close(px->stop_pipe[0]);
+    close(px->stop_pipe[1]);
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+ETCDT_TEST(partitioned_leader_reports_loss_before_successor_is_elected) {
+    enum { RUNS = 5 };
+    proxy px;
+    char pep[64];
+    int64_t margin[RUNS], sorted[RUNS], part_to_loss[RUNS];
+    int run, ok_runs = 0;
+    REQUIRE(proxy_start(&px, etcdt_member_client_port(cl, 0)) == 0);
+    snprintf(pep, sizeof pep, "127.0.0.1:%d", px.port);
+    for (run = 0; run < RUNS; run++) {
+        char name[64];
+        cand l, c;
+        int64_t t_part, t_loss, t_elected;
+        margin[run] = part_to_loss[run] = 0;
+        proxy_partition(&px, 0);
+        fresh_name(name, sizeof name);
+        if (cand_open(&l, pep, name, "L", 3) != 0 || cand_open(&c, etcdt_endpoints(cl), name, "C", 10) != 0) {
+            CHECKF(0, "run %d: setup failed", run);
+            break;
+        }
+        CHECK(etcde_campaign(l.e, "L", 1, 5000) == ETCDE_OK);
+        cand_start(&c);
+        etcdt_sleep_ms(300 + 230 * run); /* a different phase against the keepalive ticks each run */
+        CHECK(!cand_done(&c));
+        CHECK(etcde_is_leader(l.e));
+        proxy_partition(&px, 1);
+        t_part = etcdt_now_ms();
+        CHECKF(cand_wait(&c, 10000), "run %d: successor not elected within 10 s", run);
+        {
+            int64_t end = etcdt_now_ms() + 3000;
+            while (!__atomic_load_n(&l.lost_at, __ATOMIC_ACQUIRE) && etcdt_now_ms() < end) etcdt_sleep_ms(2);
+        }
+        t_loss = __atomic_load_n(&l.lost_at, __ATOMIC_ACQUIRE);
+        t_elected = cand_done(&c) ? c.done_at : 0;
+        if (cand_done(&c))
+            CHECKF(c.result == ETCDE_OK, "run %d: successor campaign: %s", run, etcde_strerror(c.result));
+        CHECKF(t_loss > 0, "run %d: the partitioned leader never reported loss", run);
+        if (t_loss > 0 && cand_done(&c)) {
+            CHECKF(t_loss < t_elected, "run %d: SPLIT BRAIN: successor elected %lld ms BEFORE the old leader reported loss",
+                   run, (long long)(t_loss - t_elected));
+            margin[run] = t_elected - t_loss;
+            part_to_loss[run] = t_loss - t_part;
+            sorted[ok_runs++] = margin[run];
+        }
+        CHECK(!etcde_is_leader(l.e));
+        CHECK(etcde_is_leader(c.e));
+        proxy_partition(&px, 0); /* heal, so that cleanup can reach etcd */
+        cand_close(&c);
+        cand_close(&l);
+    }
+    proxy_stop(&px);
+    CHECK(__atomic_load_n(&px.swallowed, __ATOMIC_ACQUIRE) > 0);
+    printf("     partition: margin (successor elected - old leader lost), ms:");
+    for (run = 0; run < RUNS; run++) printf(" %lld", (long long)margin[run]);
+    printf("\n     partition: loss reported after partition, ms:");
+    for (run = 0; run < RUNS; run++) printf(" %lld", (long long)part_to_loss[run]);
+    printf("\n");
+    if (ok_runs > 0) {
+        qsort(sorted, (size_t)ok_runs, sizeof sorted[0], cmp_i64);
+        printf("     partition: margin min %lld ms, median %lld ms (%d runs)\n", (long long)sorted[0],
+               (long long)sorted[ok_runs / 2], ok_runs);
+    }
+    CHECK(ok_runs == RUNS);
+}
+
+/* ---- 6. keepalive cadence ------------------------------------------------------------ */
+
+ETCDT_TEST(etcd_never_sees_ttl_below_two_thirds) {
+    etcde_options o = {0};
+    etcde_session_options so = {0};
+    etcde_client *c;
+    etcde_session *s;
+    char hex[32], out[1024];
+    int64_t end;
+    int samples = 0, min_ttl = 1000, max_ttl = -1, granted = -1;
+    o.endpoints = etcdt_endpoints(cl);
+    so.ttl_s = 6;
+    REQUIRE(etcde_client_create(&o, &c) == ETCDE_OK);
+    if (etcde_session_create(c, &so, &s) != ETCDE_OK) {
+        etcde_client_destroy(c);
+        REQUIRE(0);
+    }
+    snprintf(hex, sizeof hex, "%llx", (unsigned long long)etcde_session_lease(s));
+    end = etcdt_now_ms() + 5000;
+    while (etcdt_now_ms() < end) {
+        const char *p;
+        int g = -1, rem = -1;
+        CHECK(etcdt_etcdctl(cl, out, sizeof out, 5000, "lease", "timetolive", hex, NULL) == 0);
+        /* lease 694d... granted with TTL(6s), remaining(5s) */
+        p = strstr(out, "granted with TTL(");
+        if (p) sscanf(p, "granted with TTL(%ds), remaining(%ds)", &g, &rem);
+        CHECKF(g > 0 && rem >= 0, "etcdctl said: %s", out);
+        if (g > 0 && rem >= 0) {
+            granted = g;
+            samples++;
+            if (rem < min_ttl) min_ttl = rem;
+            if (rem > max_ttl) max_ttl = rem;
+        }
+        etcdt_sleep_ms(150);
+    }
+    printf("     cadence: TTL %d, %d etcdctl samples over 5 s, remaining TTL between %d and %d s\n", granted, samples,
+           min_ttl, max_ttl);
+    CHECK(granted == 6);
+    CHECK(samples >= 10);
+    CHECKF(min_ttl >= 3, "etcd saw remaining TTL %d s (< 2/3 TTL - 1 s)", min_ttl);
+    CHECK(etcde_session_alive(s));
+    etcde_session_destroy(s);
+    etcde_client_destroy(c);
+}
+
+int main(int argc, char **argv) {
+    struct etcdt_case cases[] = {
+        ETCDT_CASE(killed_leader_replaced_within_ttl_plus_1s),
+        ETCDT_CASE(paused_leader_reports_loss_first_thing_on_resume),
+        ETCDT_CASE(leader_and_waiter_survive_etcd_restart),
+        ETCDT_CASE(leader_fails_over_when_its_member_dies),
+        ETCDT_CASE(leader_fails_over_when_its_member_hangs),
+        ETCDT_CASE(waiter_on_member_without_quorum_does_not_hang),
+        ETCDT_CASE(partitioned_leader_reports_loss_before_successor_is_elected),
+        ETCDT_CASE(etcd_never_sees_ttl_below_two_thirds),
+    };
+    int rc;
+    if (argc == 7 && !strcmp(argv[1], "--leader"))
+        return leader_child(argv[2], argv[3], argv[4], argv[5], atoi(argv[6]));
+    signal(SIGPIPE, SIG_IGN);
+    cl = etcdt_cluster_start(1, NULL);
+    if (!cl) {
+        fprintf(stderr, "could not start etcd\n0 passed, 1 failed\n");
+        return 1;
+    }
+    rc = etcdt_run("faults", cases, (int)(sizeof cases / sizeof cases[0]), argc, argv);
+    etcdt_cluster_stop(cl);
+    return rc;
+}
