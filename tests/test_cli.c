@@ -1,0 +1,716 @@
+/* The etcd-elect CLI (build/etcd-elect) against a private, real etcd and the real etcdctl:
+   interop both ways (elect, elect -l, lock), exit codes, the child's environment, signal
+   forwarding, flag parsing, and -- through a partitioning proxy -- that the child is
+   stopped before a second candidate is elected when leadership or the lock is lost. */
+#include "etcdt.h" /* first: it sets _GNU_SOURCE */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static etcdt_cluster *cl; /* one 1-member cluster for the whole suite */
+static int name_seq;
+static char cli_path[PATH_MAX];
+static char epflag[256]; /* --endpoints=<the member> */
+
+static const char *fresh_name(char *buf, size_t cap) {
+    snprintf(buf, cap, "cli-%d-%d", (int)getpid(), ++name_seq);
+    return buf;
+}
+
+static int64_t realtime_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- processes ------------------------------------------------------------------------ */
+
+/* Spawns argv0 a0 args... (NULL-terminated) with extra environment `env` (may be NULL). */
+static etcdt_proc *spawn_va(char *const *env, const char *argv0, const char *a0, va_list ap) {
+    char *argv[64];
+    int n = 0;
+    const char *a;
+    argv[n++] = (char *)argv0;
+    argv[n++] = (char *)a0;
+    while (n < 63 && (a = va_arg(ap, const char *)) != NULL) argv[n++] = (char *)a;
+    argv[n] = NULL;
+    return etcdt_spawn(argv, env);
+}
+
+/* build/etcd-elect ARGS... */
+static etcdt_proc *cli(const char *a0, ...) {
+    etcdt_proc *p;
+    va_list ap;
+    va_start(ap, a0);
+    p = spawn_va(NULL, cli_path, a0, ap);
+    va_end(ap);
+    return p;
+}
+
+/* build/etcd-elect ARGS... with extra environment. */
+static etcdt_proc *cli_env(char *const *env, const char *a0, ...) {
+    etcdt_proc *p;
+    va_list ap;
+    va_start(ap, a0);
+    p = spawn_va(env, cli_path, a0, ap);
+    va_end(ap);
+    return p;
+}
+
+/* etcdctl --endpoints=<member> ARGS... (a long-running one: elect, lock) */
+static etcdt_proc *ctl(const char *a0, ...) {
+    static char *env[] = {(char *)"ETCDCTL_API=3", NULL};
+    char *argv[64];
+    int n = 0;
+    const char *a;
+    va_list ap;
+    argv[n++] = (char *)"etcdctl";
+    argv[n++] = epflag;
+    argv[n++] = (char *)a0;
+    va_start(ap, a0);
+    while (n < 63 && (a = va_arg(ap, const char *)) != NULL) argv[n++] = (char *)a;
+    va_end(ap);
+    argv[n] = NULL;
+    return etcdt_spawn(argv, env);
+}
+
+/* Reads lines until one equals `want`; 1 if found in time. */
+static int wait_line(etcdt_proc *p, const char *want, int timeout_ms) {
+    char line[512];
+    int64_t end = etcdt_now_ms() + timeout_ms;
+    while (etcdt_now_ms() < end)
+        if (etcdt_proc_readline(p, line, sizeof line, (int)(end - etcdt_now_ms())) == 1 && !strcmp(line, want))
+            return 1;
+    return 0;
+}
+
+/* Reads the "KEY\nVALUE\n" pair printed on election / lock; 1 if both lines came. */
+static int read_pair(etcdt_proc *p, char *key, size_t kcap, char *val, size_t vcap, int timeout_ms) {
+    if (etcdt_proc_readline(p, key, kcap, timeout_ms) != 1) return 0;
+    return etcdt_proc_readline(p, val, vcap, 5000) == 1;
+}
+
+/* ---- etcd state through etcdctl ---------------------------------------------------------- */
+
+/* Number of keys under NAME/, or -1. */
+static int count_keys(const char *name) {
+    char pfx[128], out[4096];
+    int n = 0;
+    const char *s;
+    snprintf(pfx, sizeof pfx, "%s/", name);
+    if (etcdt_etcdctl(cl, out, sizeof out, 10000, "get", "--prefix", "--keys-only", pfx, NULL) != 0) return -1;
+    for (s = out; *s; s++)
+        if (*s != '\n' && (s == out || s[-1] == '\n')) n++;
+    return n;
+}
+
+/* Waits until NAME/ holds n keys; 1 if it did in time. */
+static int wait_keys(const char *name, int n, int timeout_ms) {
+    int64_t end = etcdt_now_ms() + timeout_ms;
+    do {
+        if (count_keys(name) == n) return 1;
+        etcdt_sleep_ms(50);
+    } while (etcdt_now_ms() < end);
+    return 0;
+}
+
+/* A number after "field": in JSON text, or -1. */
+static long long json_num(const char *json, const char *field) {
+    char needle[64];
+    const char *p;
+    snprintf(needle, sizeof needle, "\"%s\":", field);
+    p = strstr(json, needle);
+    return p ? strtoll(p + strlen(needle), NULL, 10) : -1;
+}
+
+/* create_revision, lease (as lower-case hex) and value of KEY, via etcdctl. 0 if found. */
+static int key_info(const char *key, long long *create_rev, char *lease_hex, size_t lcap, char *val, size_t vcap) {
+    char out[4096];
+    long long lease;
+    if (etcdt_etcdctl(cl, out, sizeof out, 10000, "get", key, "-w", "json", NULL) != 0) return -1;
+    *create_rev = json_num(out, "create_revision");
+    lease = json_num(out, "lease");
+    if (*create_rev <= 0 || lease <= 0) return -1;
+    snprintf(lease_hex, lcap, "%llx", lease);
+    if (etcdt_etcdctl(cl, out, sizeof out, 10000, "get", key, "--print-value-only", NULL) != 0) return -1;
+    out[strcspn(out, "\n")] = 0;
+    snprintf(val, vcap, "%s", out);
+    return 0;
+}
+
+/* KEY is NAME/<lease hex>, that lease holds it, and its value is `want`. */
+static void check_key_layout(const char *name, const char *key, const char *want) {
+    long long rev;
+    char hex[32], val[256], expect[256];
+    CHECKF(key_info(key, &rev, hex, sizeof hex, val, sizeof val) == 0, "key %s not on etcd", key);
+    snprintf(expect, sizeof expect, "%s/%s", name, hex);
+    CHECKF(!strcmp(key, expect), "key %s, expected NAME/<lease hex> = %s", key, expect);
+    CHECKF(!strcmp(val, want), "value of %s is \"%s\", expected \"%s\"", key, val, want);
+}
+
+/* ---- a loopback TCP proxy that can partition -------------------------------------------- */
+/* One thread polls the listener and every connection pair. While partitioned it reads and
+   drops everything in both directions, keeps connections open, and accepts new ones:
+   for the client, etcd just stops answering. */
+
+#define PROXY_PAIRS 128
+typedef struct proxy {
+    int lfd, port, target, partitioned, wake[2];
+    int fd[2 * PROXY_PAIRS]; /* pair i: fd[2i] client side, fd[2i+1] etcd side; -1 closed */
+    pthread_t th;
+} proxy;
+
+static int connect_loopback(int port) {
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((unsigned short)port);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void write_all(int fd, const char *b, ssize_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, b, (size_t)n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return;
+        b += w;
+        n -= w;
+    }
+}
+
+static void *proxy_main(void *arg) {
+    proxy *x = (proxy *)arg;
+    for (;;) {
+        struct pollfd p[2 + 2 * PROXY_PAIRS];
+        int map[2 + 2 * PROXY_PAIRS], np = 2, i;
+        p[0].fd = x->wake[0];
+        p[1].fd = x->lfd;
+        for (i = 0; i < 2 * PROXY_PAIRS; i++)
+            if (x->fd[i] >= 0) map[np] = i, p[np++].fd = x->fd[i];
+        for (i = 0; i < np; i++) p[i].events = POLLIN, p[i].revents = 0;
+        if (poll(p, (nfds_t)np, -1) < 0) {
+            if (errno == EINTR) continue;
+            return NULL;
+        }
+        if (p[0].revents) return NULL;
+        if (p[1].revents & POLLIN) {
+            int c = accept4(x->lfd, NULL, NULL, SOCK_CLOEXEC);
+            for (i = 0; c >= 0 && i < PROXY_PAIRS && (x->fd[2 * i] >= 0 || x->fd[2 * i + 1] >= 0); i++) {
+            }
+            if (c >= 0 && i < PROXY_PAIRS) {
+                x->fd[2 * i] = c;
+                x->fd[2 * i + 1] = connect_loopback(x->target);
+            } else if (c >= 0) {
+                close(c);
+            }
+        }
+        for (i = 2; i < np; i++) {
+            int k = map[i], other = k ^ 1, cut = __atomic_load_n(&x->partitioned, __ATOMIC_ACQUIRE);
+            char buf[16384];
+            ssize_t r;
+            if (!p[i].revents || x->fd[k] < 0) continue;
+            r = read(x->fd[k], buf, sizeof buf);
+            if (r > 0) {
+                if (!cut && x->fd[other] >= 0) write_all(x->fd[other], buf, r);
+                continue;
+            }
+            if (r < 0 && errno == EINTR) continue;
+            close(x->fd[k]); /* EOF or error: pass it on, unless partitioned */
+            x->fd[k] = -1;
+            if (!cut && x->fd[other] >= 0) {
+                close(x->fd[other]);
+                x->fd[other] = -1;
+            }
+        }
+    }
+}
+
+static int proxy_start(proxy *x, int target_port) {
+    int i;
+    memset(x, 0, sizeof *x);
+    for (i = 0; i < 2 * PROXY_PAIRS; i++) x->fd[i] = -1;
+    x->target = target_port;
+    x->lfd = etcdt__bind_any(&x->port);
+    if (x->lfd < 0 || listen(x->lfd, 64) != 0 || pipe2(x->wake, O_CLOEXEC) != 0) return -1;
+    return pthread_create(&x->th, NULL, proxy_main, x) == 0 ? 0 : -1;
+}
+
+static void proxy_partition(proxy *x) { __atomic_store_n(&x->partitioned, 1, __ATOMIC_RELEASE); }
+
+static void proxy_stop(proxy *x) {
+    int i;
+    if (write(x->wake[1], "x", 1) == 1) pthread_join(x->th, NULL);
+    for (i = 0; i < 2 * PROXY_PAIRS; i++)
+        if (x->fd[i] >= 0) close(x->fd[i]);
+    close(x->lfd);
+    close(x->wake[0]);
+    close(x->wake[1]);
+}
+
+/* ---- interop with etcdctl ------------------------------------------------------------------ */
+
+ETCDT_TEST(elect_interop_with_etcdctl_both_ways) {
+    /* etcdctl X leads; our C queues behind it; etcdctl Y behind us. Observers: etcdctl's
+       `elect -l` and ours. SIGINT X -> C leads; SIGINT C -> Y leads. */
+    char name[64], xkey[256], ckey[256], ykey[256], v[256];
+    etcdt_proc *x, *c, *y, *ol, *cl_obs;
+    int64_t t0;
+    fresh_name(name, sizeof name);
+    x = ctl("elect", name, "X", NULL);
+    REQUIRE(x != NULL);
+    REQUIRE(read_pair(x, xkey, sizeof xkey, v, sizeof v, 10000) && !strcmp(v, "X"));
+    c = cli(epflag, "elect", name, "C", NULL);
+    REQUIRE(c != NULL);
+    CHECK(wait_keys(name, 2, 5000));
+    CHECK(etcdt_proc_readline(c, v, sizeof v, 300) == -1); /* C waits behind X */
+    cl_obs = cli(epflag, "elect", "-l", name, NULL); /* our observer sees etcdctl's leader */
+    CHECK(cl_obs && read_pair(cl_obs, ckey, sizeof ckey, v, sizeof v, 5000) && !strcmp(ckey, xkey) && !strcmp(v, "X"));
+    y = ctl("elect", name, "Y", NULL);
+    CHECK(wait_keys(name, 3, 5000));
+    t0 = etcdt_now_ms();
+    etcdt_proc_signal(x, SIGINT); /* etcdctl resigns */
+    CHECK(read_pair(c, ckey, sizeof ckey, v, sizeof v, 5000) && !strcmp(v, "C"));
+    printf("    handover etcdctl -> etcd-elect: %lld ms (SIGINT to printed key)\n", (long long)(etcdt_now_ms() - t0));
+    CHECK(etcdt_proc_wait(x, 5000) == 0);
+    check_key_layout(name, ckey, "C");
+    CHECK(etcdt_proc_readline(y, v, sizeof v, 300) == -1); /* Y is still behind us */
+    CHECKF(cl_obs && wait_line(cl_obs, ckey, 5000), "our observer did not see %s", ckey);
+    ol = ctl("elect", "-l", name, NULL); /* etcdctl's observer sees our leader */
+    CHECKF(ol && wait_line(ol, ckey, 5000) && etcdt_proc_readline(ol, v, sizeof v, 2000) == 1 && !strcmp(v, "C"),
+           "etcdctl elect -l did not print our leader %s / C", ckey);
+    t0 = etcdt_now_ms();
+    etcdt_proc_signal(c, SIGINT); /* we resign */
+    CHECK(read_pair(y, ykey, sizeof ykey, v, sizeof v, 5000) && !strcmp(v, "Y"));
+    printf("    handover etcd-elect -> etcdctl: %lld ms\n", (long long)(etcdt_now_ms() - t0));
+    CHECK(etcdt_proc_wait(c, 5000) == 0);
+    CHECK(ol && wait_line(ol, ykey, 5000));
+    CHECK(cl_obs && wait_line(cl_obs, ykey, 5000) && etcdt_proc_readline(cl_obs, v, sizeof v, 2000) == 1 && !strcmp(v, "Y"));
+    if (cl_obs) {
+        etcdt_proc_signal(cl_obs, SIGINT);
+        CHECK(etcdt_proc_wait(cl_obs, 5000) == 0);
+    }
+    etcdt_proc_signal(y, SIGINT);
+    CHECK(etcdt_proc_wait(y, 5000) == 0);
+    CHECK(wait_keys(name, 0, 5000));
+    etcdt_proc_free(x);
+    etcdt_proc_free(c);
+    etcdt_proc_free(y);
+    etcdt_proc_free(ol);
+    etcdt_proc_free(cl_obs);
+}
+
+ETCDT_TEST(lock_interop_fifo_both_ways) {
+    /* etcdctl L1 holds; ours L2 waits; etcdctl L3 waits behind L2. FIFO: L2, then L3. */
+    char name[64], k1[256], k2[256], k3[256], v[256];
+    etcdt_proc *l1, *l2, *l3;
+    int64_t t0;
+    fresh_name(name, sizeof name);
+    l1 = ctl("lock", name, NULL);
+    REQUIRE(l1 && read_pair(l1, k1, sizeof k1, v, sizeof v, 10000) && v[0] == 0);
+    l2 = cli("lock", name, epflag, NULL);
+    REQUIRE(l2 != NULL);
+    CHECK(wait_keys(name, 2, 5000));
+    l3 = ctl("lock", name, NULL);
+    CHECK(wait_keys(name, 3, 5000));
+    CHECK(etcdt_proc_readline(l2, v, sizeof v, 300) == -1);
+    t0 = etcdt_now_ms();
+    etcdt_proc_signal(l1, SIGINT);
+    /* etcdctl prints the key and the (empty) value: so do we */
+    CHECK(read_pair(l2, k2, sizeof k2, v, sizeof v, 5000) && v[0] == 0);
+    printf("    lock hand-off etcdctl -> etcd-elect: %lld ms\n", (long long)(etcdt_now_ms() - t0));
+    CHECK(etcdt_proc_wait(l1, 5000) == 0);
+    check_key_layout(name, k2, "");
+    CHECK(etcdt_proc_readline(l3, v, sizeof v, 500) == -1); /* still excluded */
+    t0 = etcdt_now_ms();
+    etcdt_proc_signal(l2, SIGINT);
+    CHECK(read_pair(l3, k3, sizeof k3, v, sizeof v, 5000) && v[0] == 0 && strcmp(k3, k2));
+    printf("    lock hand-off etcd-elect -> etcdctl: %lld ms\n", (long long)(etcdt_now_ms() - t0));
+    CHECK(etcdt_proc_wait(l2, 5000) == 0);
+    etcdt_proc_signal(l3, SIGINT);
+    CHECK(etcdt_proc_wait(l3, 5000) == 0);
+    CHECK(wait_keys(name, 0, 5000));
+    etcdt_proc_free(l1);
+    etcdt_proc_free(l2);
+    etcdt_proc_free(l3);
+}
+
+/* ---- exit codes, release, environment, signals ------------------------------------------------ */
+
+ETCDT_TEST(exit_codes) {
+    char name[64], port[64], msg[1024], line[256];
+    etcdt_proc *p;
+    int64_t t0;
+    fresh_name(name, sizeof name);
+    p = cli(epflag, "lock", name, "--", "sh", "-c", "exit 3", NULL);
+    CHECK(p && etcdt_proc_wait(p, 10000) == 3);
+    etcdt_proc_free(p);
+    p = cli(epflag, "elect", name, "V", "--", "sh", "-c", "exit 5", NULL);
+    CHECK(p && etcdt_proc_wait(p, 10000) == 5);
+    etcdt_proc_free(p);
+    p = cli(epflag, "elect", name, "V", "--", "sh", "-c", "kill -9 $$", NULL);
+    CHECK(p && etcdt_proc_wait(p, 10000) == 128 + 9);
+    etcdt_proc_free(p);
+    p = cli(epflag, "lock", name, "--", "/nonexistent/cmd", NULL);
+    CHECK(p && etcdt_proc_wait(p, 10000) == 127);
+    etcdt_proc_free(p);
+    CHECK(wait_keys(name, 0, 3000)); /* every run resigned / unlocked */
+    p = cli(epflag, "--bogus", "lock", name, NULL);
+    CHECK(p && etcdt_proc_wait(p, 5000) == 2);
+    CHECKF(p && strstr(etcdt_proc_stderr(p), "unknown flag: --bogus"), "stderr: %s", p ? etcdt_proc_stderr(p) : "");
+    etcdt_proc_free(p);
+    p = cli(epflag, "elect", name, NULL); /* missing VALUE */
+    CHECK(p && etcdt_proc_wait(p, 5000) == 2);
+    etcdt_proc_free(p);
+    p = cli("-h", NULL);
+    CHECK(p && etcdt_proc_readline(p, line, sizeof line, 5000) == 1 && !strncmp(line, "usage: etcd-elect [flags] elect NAME VALUE", 42));
+    CHECK(p && etcdt_proc_wait(p, 5000) == 0);
+    etcdt_proc_free(p);
+    /* unreachable: a free loopback port with nothing listening */
+    snprintf(port, sizeof port, "--endpoints=127.0.0.1:%d", etcdt_free_port());
+    t0 = etcdt_now_ms();
+    p = cli(port, "--dial-timeout=1s", "elect", name, "V", NULL);
+    CHECK(p && etcdt_proc_wait(p, 10000) == 1);
+    CHECKF(etcdt_now_ms() - t0 < 5000, "took %lld ms", (long long)(etcdt_now_ms() - t0));
+    snprintf(msg, sizeof msg, "%s", p ? etcdt_proc_stderr(p) : "");
+    CHECKF(!strncmp(msg, "etcd-elect: ", 12) && strstr(msg, port + 12) && strstr(msg, "refused"), "stderr: %s", msg);
+    etcdt_proc_free(p);
+}
+
+ETCDT_TEST(sigint_while_holding_releases_at_once) {
+    char name[64], key[256], v[256], out[1024], hex[32];
+    const char *cmds[2] = {"elect", "lock"};
+    int i;
+    for (i = 0; i < 2; i++) {
+        etcdt_proc *p;
+        fresh_name(name, sizeof name);
+        p = i ? cli(epflag, "lock", name, NULL) : cli(epflag, "elect", name, "V", NULL);
+        REQUIRE(p != NULL);
+        CHECKF(read_pair(p, key, sizeof key, v, sizeof v, 10000), "%s printed no key", cmds[i]);
+        CHECK(wait_keys(name, 1, 1000));
+        snprintf(hex, sizeof hex, "%s", key + strlen(name) + 1);
+        etcdt_proc_signal(p, SIGINT);
+        CHECK(etcdt_proc_wait(p, 5000) == 0);
+        CHECK(count_keys(name) == 0);
+        /* and the lease is revoked, not left to expire (etcdctl leaves it) */
+        CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "lease", "timetolive", hex, NULL) == 0);
+        CHECKF(strstr(out, "already expired") != NULL, "%s: lease %s: %s", cmds[i], hex, out);
+        etcdt_proc_free(p);
+    }
+}
+
+ETCDT_TEST(signal_while_waiting_gives_up_queue_place_exit_1) {
+    /* like etcdctl 3.4: "Error: context canceled", status 1, waiting key deleted */
+    char name[64], k[256], v[256];
+    etcdt_proc *h, *w;
+    fresh_name(name, sizeof name);
+    h = ctl("lock", name, NULL);
+    REQUIRE(h && read_pair(h, k, sizeof k, v, sizeof v, 10000));
+    w = cli(epflag, "lock", name, NULL);
+    CHECK(wait_keys(name, 2, 5000));
+    etcdt_proc_signal(w, SIGTERM);
+    CHECK(etcdt_proc_wait(w, 5000) == 1);
+    CHECKF(strstr(etcdt_proc_stderr(w), "interrupted while waiting"), "stderr: %s", etcdt_proc_stderr(w));
+    CHECK(count_keys(name) == 1);
+    etcdt_proc_free(w);
+    w = cli(epflag, "elect", name, "V", "--", "true", NULL); /* the election of the same name: same queue */
+    CHECK(wait_keys(name, 2, 5000));
+    etcdt_proc_signal(w, SIGINT);
+    CHECK(etcdt_proc_wait(w, 5000) == 1);
+    CHECK(count_keys(name) == 1);
+    etcdt_proc_free(w);
+    etcdt_proc_free(h);
+}
+
+ETCDT_TEST(child_env_matches_etcd) {
+    char name[64], line[512], key[256], hex[32], val[256], expect[256];
+    long long rev, got_rev;
+    etcdt_proc *p;
+    fresh_name(name, sizeof name);
+    p = cli(epflag, "lock", name, "--", "sh", "-c", "echo \"$ETCD_LOCK_KEY $ETCD_LOCK_REV\"; exec sleep 30", NULL);
+    REQUIRE(p && etcdt_proc_readline(p, line, sizeof line, 10000) == 1);
+    REQUIRE(sscanf(line, "%255s %lld", key, &got_rev) == 2);
+    CHECKF(key_info(key, &rev, hex, sizeof hex, val, sizeof val) == 0 && rev == got_rev,
+           "ETCD_LOCK_REV %lld, etcd create_revision %lld", got_rev, rev);
+    snprintf(expect, sizeof expect, "%s/%s", name, hex);
+    CHECK(!strcmp(key, expect));
+    etcdt_proc_signal(p, SIGTERM); /* forwarded: sleep dies of it, and so the CLI's status */
+    CHECK(etcdt_proc_wait(p, 5000) == 128 + SIGTERM);
+    CHECK(count_keys(name) == 0);
+    etcdt_proc_free(p);
+
+    p = cli(epflag, "elect", name, "VAL", "--", "sh", "-c",
+            "echo \"$ETCD_ELECT_KEY $ETCD_ELECT_REV $ETCD_ELECT_LEASE\"; exec sleep 30", NULL);
+    REQUIRE(p && etcdt_proc_readline(p, line, sizeof line, 10000) == 1);
+    {
+        char lease[64];
+        REQUIRE(sscanf(line, "%255s %lld %63s", key, &got_rev, lease) == 3);
+        CHECKF(key_info(key, &rev, hex, sizeof hex, val, sizeof val) == 0 && rev == got_rev,
+               "ETCD_ELECT_REV %lld, etcd create_revision %lld", got_rev, rev);
+        CHECKF(!strcmp(lease, hex), "ETCD_ELECT_LEASE %s, etcd says %s", lease, hex);
+        check_key_layout(name, key, "VAL");
+    }
+    etcdt_proc_signal(p, SIGINT);
+    CHECK(etcdt_proc_wait(p, 5000) == 128 + SIGINT);
+    CHECK(count_keys(name) == 0);
+    etcdt_proc_free(p);
+}
+
+ETCDT_TEST(signals_are_forwarded_to_the_child) {
+    char name[64], line[256];
+    etcdt_proc *p;
+    fresh_name(name, sizeof name);
+    p = cli(epflag, "lock", name, "--", "sh", "-c",
+            "trap 'echo got-USR1' USR1; trap 'echo got-TERM; exit 42' TERM; echo ready; "
+            "while :; do sleep 0.05; done", NULL);
+    REQUIRE(p && etcdt_proc_readline(p, line, sizeof line, 10000) == 1 && !strcmp(line, "ready"));
+    etcdt_proc_signal(p, SIGUSR1); /* to the CLI only: it must pass it on */
+    CHECK(wait_line(p, "got-USR1", 5000));
+    CHECK(etcdt_proc_running(p) && count_keys(name) == 1); /* still holding */
+    etcdt_proc_signal(p, SIGTERM);
+    CHECK(wait_line(p, "got-TERM", 5000));
+    CHECK(etcdt_proc_wait(p, 5000) == 42);
+    CHECK(count_keys(name) == 0);
+    etcdt_proc_free(p);
+}
+
+/* ---- flags ------------------------------------------------------------------------------------ */
+
+static void check_ttl(const char *key, const char *name, int ttl) {
+    char out[1024], want[64];
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "lease", "timetolive", key + strlen(name) + 1, NULL) == 0);
+    snprintf(want, sizeof want, "granted with TTL(%ds)", ttl);
+    CHECKF(strstr(out, want) != NULL, "want %s: %s", want, out);
+}
+
+ETCDT_TEST(flag_parsing) {
+    char name[64], key[256], v[256], env[300], line[256];
+    char *envv[2];
+    etcdt_proc *p;
+    proxy px;
+    int64_t t0;
+    int i;
+    static const char *const good[] = {"500ms", "2s", "1m", "1m30s", "1.5s", "3"};
+    fresh_name(name, sizeof name);
+    /* flags after the subcommand and its arguments, in both forms */
+    p = cli("elect", name, "V", "--ttl", "3", "--dial-timeout=500ms", epflag, "--command-timeout", "2s", NULL);
+    REQUIRE(p && read_pair(p, key, sizeof key, v, sizeof v, 10000) && !strcmp(v, "V"));
+    check_ttl(key, name, 3);
+    etcdt_proc_signal(p, SIGINT);
+    CHECK(etcdt_proc_wait(p, 5000) == 0);
+    etcdt_proc_free(p);
+    /* --endpoints from $ETCDCTL_ENDPOINTS; lock's default TTL is 10 */
+    snprintf(env, sizeof env, "ETCDCTL_ENDPOINTS=%s", etcdt_endpoints(cl));
+    envv[0] = env;
+    envv[1] = NULL;
+    p = cli_env(envv, "lock", name, "--command-timeout=1m", NULL);
+    REQUIRE(p && read_pair(p, key, sizeof key, v, sizeof v, 10000));
+    check_ttl(key, name, 10);
+    etcdt_proc_signal(p, SIGINT);
+    CHECK(etcdt_proc_wait(p, 5000) == 0);
+    etcdt_proc_free(p);
+    /* every duration form is accepted; junk is rejected with status 2 */
+    for (i = 0; i < (int)(sizeof good / sizeof good[0]); i++) {
+        char f[64];
+        snprintf(f, sizeof f, "--dial-timeout=%s", good[i]);
+        p = cli(epflag, f, "--ttl=3", "lock", name, "--", "true", NULL);
+        CHECKF(p && etcdt_proc_wait(p, 10000) == 0, "%s rejected", f);
+        etcdt_proc_free(p);
+    }
+    p = cli(epflag, "--command-timeout=5 s", "lock", name, NULL);
+    CHECK(p && etcdt_proc_wait(p, 5000) == 2);
+    etcdt_proc_free(p);
+    p = cli(epflag, "--ttl=3s", "lock", name, NULL);
+    CHECK(p && etcdt_proc_wait(p, 5000) == 2);
+    etcdt_proc_free(p);
+    /* after "--" nothing is ours: the child gets --ttl=bogus verbatim */
+    p = cli(epflag, "lock", name, "--", "sh", "-c", "echo \"$1\"", "x", "--ttl=bogus", NULL);
+    CHECK(p && etcdt_proc_readline(p, line, sizeof line, 10000) == 1 && !strcmp(line, "--ttl=bogus"));
+    CHECK(p && etcdt_proc_wait(p, 5000) == 0);
+    etcdt_proc_free(p);
+    /* --command-timeout bounds a request to an etcd that never answers (partitioned) */
+    REQUIRE(proxy_start(&px, etcdt_member_client_port(cl, 0)) == 0);
+    proxy_partition(&px);
+    {
+        char ep[64];
+        int64_t took;
+        snprintf(ep, sizeof ep, "--endpoints=127.0.0.1:%d", px.port);
+        t0 = etcdt_now_ms();
+        p = cli(ep, "--command-timeout=500ms", "lock", name, NULL);
+        CHECK(p && etcdt_proc_wait(p, 10000) == 1);
+        took = etcdt_now_ms() - t0;
+        CHECKF(took >= 400 && took < 2500, "--command-timeout=500ms took %lld ms", (long long)took);
+        CHECKF(p && strstr(etcdt_proc_stderr(p), "etcd-elect: cannot create a session"), "stderr: %s",
+               p ? etcdt_proc_stderr(p) : "");
+        etcdt_proc_free(p);
+        t0 = etcdt_now_ms();
+        p = cli(ep, "--command-timeout", "2s", "lock", name, NULL);
+        CHECK(p && etcdt_proc_wait(p, 10000) == 1);
+        took = etcdt_now_ms() - t0;
+        CHECKF(took >= 1800 && took < 4500, "--command-timeout 2s took %lld ms", (long long)took);
+        etcdt_proc_free(p);
+    }
+    proxy_stop(&px);
+    CHECK(count_keys(name) == 0);
+}
+
+/* ---- loss while holding: the child stops before anyone else is elected ------------------------ */
+
+/* The last number in FILE (one per line), or -1. */
+static long long last_number(const char *path, int *lines) {
+    char buf[256];
+    long long last = -1;
+    FILE *f = fopen(path, "r");
+    *lines = 0;
+    if (!f) return -1;
+    while (fgets(buf, sizeof buf, f))
+        if (buf[0] >= '0' && buf[0] <= '9') last = strtoll(buf, NULL, 10), (*lines)++;
+    fclose(f);
+    return last;
+}
+
+/* SIGKILLs the process group whose leader's pid is in FILE: a child that outlived a
+   broken CLI must not outlive the test. (No "is it alive" check: orphaned zombies, which
+   a lazy PID 1 may keep around, count as group members for kill(2).) */
+static void kill_child_group(const char *pidfile) {
+    FILE *f = fopen(pidfile, "r");
+    long pid = 0;
+    if (f) {
+        if (fscanf(f, "%ld", &pid) == 1 && pid > 1) kill((pid_t)-pid, SIGKILL);
+        fclose(f);
+    }
+    unlink(pidfile);
+}
+
+/* A (through the proxy, TTL 3) runs a child that appends a CLOCK_REALTIME timestamp to a
+   file every 50 ms; B queues behind it directly on etcd; the proxy partitions A. A must
+   stop its child before B is elected. lock: B is etcdctl. */
+static void loss_case(int lock) {
+    char name[64], ep[64], file[256], pidfile[256], script[768], key[256], v[256];
+    etcdt_proc *a, *b;
+    proxy px;
+    int64_t t_cut, t_b = 0, t_a_exit = 0;
+    long long t_last;
+    int lines, lines2, st;
+    fresh_name(name, sizeof name);
+    snprintf(file, sizeof file, "%s/%s.ticks", etcdt_cluster_dir(cl), name);
+    snprintf(pidfile, sizeof pidfile, "%s/%s.pid", etcdt_cluster_dir(cl), name);
+    snprintf(script, sizeof script, "echo $$ > '%s'; while :; do date +%%s%%N >> '%s'; sleep 0.05; done", pidfile,
+             file);
+    REQUIRE(proxy_start(&px, etcdt_member_client_port(cl, 0)) == 0);
+    snprintf(ep, sizeof ep, "--endpoints=127.0.0.1:%d", px.port);
+    a = lock ? cli(ep, "--ttl=3", "lock", name, "--", "sh", "-c", script, NULL)
+             : cli(ep, "--ttl=3", "elect", name, "A", "--", "sh", "-c", script, NULL);
+    REQUIRE(a != NULL);
+    {
+        int64_t end = etcdt_now_ms() + 10000;
+        while (last_number(file, &lines) < 0 && etcdt_now_ms() < end) etcdt_sleep_ms(20);
+    }
+    REQUIRE(last_number(file, &lines) > 0); /* A leads, its child runs */
+    b = lock ? ctl("lock", name, NULL) : cli(epflag, "elect", name, "B", NULL);
+    REQUIRE(b != NULL);
+    CHECK(wait_keys(name, 2, 5000));
+    CHECK(etcdt_proc_readline(b, key, sizeof key, 300) == -1); /* B waits */
+    t_cut = etcdt_now_ms();
+    proxy_partition(&px);
+    while (etcdt_now_ms() - t_cut < 15000 && (!t_b || !t_a_exit)) {
+        if (!t_b && etcdt_proc_readline(b, key, sizeof key, 5) == 1) t_b = realtime_ms();
+        if (!t_a_exit && !etcdt_proc_running(a)) t_a_exit = etcdt_now_ms();
+    }
+    CHECKF(t_b && !strncmp(key, name, strlen(name)), "B was not elected (line \"%s\")", key);
+    CHECK(etcdt_proc_readline(b, v, sizeof v, 2000) == 1 && !strcmp(v, lock ? "" : "B"));
+    st = etcdt_proc_wait(a, 5000);
+    CHECKF(st == 1, "A exited with %d", st);
+    CHECKF(strstr(etcdt_proc_stderr(a), lock ? "etcd-elect: lock lost: " : "etcd-elect: leadership lost: "),
+           "A's stderr: %s", etcdt_proc_stderr(a));
+    t_last = last_number(file, &lines) / 1000000; /* ns -> ms */
+    etcdt_sleep_ms(300);
+    CHECKF(last_number(file, &lines2) / 1000000 == t_last && lines2 == lines, "the child wrote after A exited");
+    CHECKF(t_b && t_last < t_b, "child's last write %lld ms AFTER B was elected", (long long)(t_last - t_b));
+    printf("    %s: child stopped %lld ms before B was elected (partition -> A's exit %lld ms; %d ticks)\n",
+           lock ? "lock" : "elect", (long long)(t_b - t_last), t_a_exit ? (long long)(t_a_exit - t_cut) : -1LL, lines);
+    fflush(stdout);
+    etcdt_proc_signal(b, SIGINT);
+    CHECK(etcdt_proc_wait(b, 5000) == 0);
+    etcdt_proc_free(a);
+    etcdt_proc_free(b);
+    proxy_stop(&px);
+    kill_child_group(pidfile); /* in case A failed to */
+    unlink(file);
+}
+
+ETCDT_TEST(elect_child_stopped_on_loss_before_successor) { loss_case(0); }
+ETCDT_TEST(lock_child_stopped_on_loss_before_successor) { loss_case(1); }
+
+ETCDT_TEST(deleted_key_is_loss_at_once) {
+    /* `etcdctl del` of the leader key: the child is stopped now, not at the next keepalive */
+    char name[64], key[256], out[256], line[512];
+    etcdt_proc *p;
+    int64_t t0;
+    fresh_name(name, sizeof name);
+    p = cli(epflag, "elect", name, "V", "--", "sh", "-c", "echo \"$ETCD_ELECT_KEY\"; exec sleep 30", NULL);
+    REQUIRE(p && etcdt_proc_readline(p, key, sizeof key, 10000) == 1);
+    t0 = etcdt_now_ms();
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", key, NULL) == 0);
+    CHECK(etcdt_proc_wait(p, 5000) == 1);
+    CHECKF(etcdt_now_ms() - t0 < 3000, "noticed after %lld ms", (long long)(etcdt_now_ms() - t0));
+    snprintf(line, sizeof line, "leadership lost: own key %s is gone", key);
+    CHECKF(strstr(etcdt_proc_stderr(p), line), "stderr: %s", etcdt_proc_stderr(p));
+    etcdt_proc_free(p);
+}
+
+int main(int argc, char **argv) {
+    struct etcdt_case cases[] = {
+        ETCDT_CASE(elect_interop_with_etcdctl_both_ways),
+        ETCDT_CASE(lock_interop_fifo_both_ways),
+        ETCDT_CASE(exit_codes),
+        ETCDT_CASE(sigint_while_holding_releases_at_once),
+        ETCDT_CASE(signal_while_waiting_gives_up_queue_place_exit_1),
+        ETCDT_CASE(child_env_matches_etcd),
+        ETCDT_CASE(signals_are_forwarded_to_the_child),
+        ETCDT_CASE(flag_parsing),
+        ETCDT_CASE(elect_child_stopped_on_loss_before_successor),
+        ETCDT_CASE(lock_child_stopped_on_loss_before_successor),
+        ETCDT_CASE(deleted_key_is_loss_at_once),
+    };
+    const char *self = etcdt_self_path();
+    const char *slash = self ? strrchr(self, '/') : NULL;
+    int rc;
+    signal(SIGPIPE, SIG_IGN);
+    if (!slash) {
+        fprintf(stderr, "cannot find the test binary's directory\n0 passed, 1 failed\n");
+        return 1;
+    }
+    snprintf(cli_path, sizeof cli_path, "%.*s/../etcd-elect", (int)(slash - self), self);
+    if (access(cli_path, X_OK) != 0) {
+        fprintf(stderr, "%s not built (make build/etcd-elect)\n0 passed, 1 failed\n", cli_path);
+        return 1;
+    }
+    cl = etcdt_cluster_start(1, NULL);
+    if (!cl) {
+        fprintf(stderr, "could not start etcd\n0 passed, 1 failed\n");
+        return 1;
+    }
+    snprintf(epflag, sizeof epflag, "--endpoints=%s", etcdt_member_endpoint(cl, 0));
+    rc = etcdt_run("cli", cases, (int)(sizeof cases / sizeof cases[0]), argc, argv);
+    etcdt_cluster_stop(cl);
+    return rc;
+}
