@@ -5,6 +5,7 @@
 #   make sanitize    the test programs again under ASan+UBSan (build/asan/)
 #   make tsan        the test programs again under ThreadSanitizer (build/tsan/)
 #   make valgrind    demo and CLI runs under valgrind: no leaks, no errors
+#   make bench       etcd-elect against etcdctl on one private etcd: a table of ratios
 #   make fuzz        libFuzzer targets for the HTTP, chunked and JSON readers (FUZZ_SECONDS each)
 #   make check       all of the above but the demo (what CI runs)
 #   make install     PREFIX=/usr/local: header, etcd-elect, pkg-config file, man page
@@ -56,6 +57,13 @@ valgrind: need-etcd $(EXAMPLES)
 fuzz:
 	@bash tests/fuzz/run.sh
 
+$(B)/bench/bench: tests/bench/bench.c tests/etcdt.h
+	@mkdir -p $(B)/bench
+	$(CC) $(TCFLAGS) -O2 $< -o $@ $(LDLIBS)
+
+bench: need-etcd $(B)/etcd-elect $(B)/bench/bench
+	@$(B)/bench/bench $(BENCH_ARGS)
+
 check: test sanitize tsan valgrind fuzz
 
 install: $(B)/etcd-elect
@@ -73,4 +81,4 @@ demo: need-etcd $(B)/demo
 clean:
 	rm -rf $(B)
 
-.PHONY: all test run-tests sanitize tsan valgrind fuzz check install demo clean need-etcd
+.PHONY: all test run-tests sanitize tsan valgrind fuzz bench check install demo clean need-etcd
