@@ -1063,8 +1063,13 @@ static etcde_result etcde__sleep(const etcde__wait *w, int64_t until, etcde__err
     return r;
 }
 
+/* Non-blocking, close-on-exec pipe; atomically so where pipe2 is declared, so that no
+   fork+exec in another thread inherits it. */
 static int etcde__pipe(int fds[2]) {
     int i;
+#if defined(__linux__) && defined(_GNU_SOURCE) && defined(O_CLOEXEC)
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0) return 0;
+#endif
     if (pipe(fds) != 0) return -1;
     for (i = 0; i < 2; i++) {
         fcntl(fds[i], F_SETFD, FD_CLOEXEC);
@@ -1601,7 +1606,11 @@ static etcde_result etcde__dial(etcde_client *c, int ep, const etcde__wait *w, i
     for (ai = res; ai; ai = ai->ai_next) {
         int soerr = 0;
         socklen_t sl = sizeof soerr;
-        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+#ifdef SOCK_CLOEXEC /* atomically: no fork+exec in another thread inherits it */
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0 && errno == EINVAL)
+#endif
+            fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
         if (fd < 0) {
             r = etcde__fail(err, ETCDE_ERR_IO, "socket: %s", etcde__errno_text(errno, eb, sizeof eb));
             continue;
@@ -1837,8 +1846,8 @@ static etcde_result etcde__request(etcde_client *c, const char *path, const etcd
                 r = etcde__resp_parse(c, resp, err);
                 if (r && resp->status != 200) {
                     char snip[96];
-                    const char *body = resp->body.p ? resp->body.p : "";
-                    etcde__quote(snip, sizeof snip, body, ETCDE__MIN(strcspn(body, "\r\n"), 60));
+                    const char *text = resp->body.p ? resp->body.p : "";
+                    etcde__quote(snip, sizeof snip, text, ETCDE__MIN(strcspn(text, "\r\n"), 60));
                     r = etcde__fail(err, resp->status == 503 ? ETCDE_ERR_UNAVAILABLE : ETCDE_ERR_HTTP,
                                     "%s answered HTTP %d: %s", c->eps[ep].hostport, resp->status, snip);
                 }
@@ -2228,27 +2237,39 @@ static int etcde__same_bytes(const char *a, size_t an, const void *b, size_t bn)
     return an == bn && (an == 0 || memcmp(a, b, an) == 0);
 }
 
-/* Puts the candidate key (Go's txn: create if absent, else read it) and sets e->rev. */
-static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, size_t len, const etcde__wait *w) {
+/* Puts the candidate key (Go's txn: create if absent, else read it) and sets e->rev.
+   The same txn reads the first key of the election, so an uncontended candidate knows
+   it leads (*leads = 1) after one round trip: its key was written or read, at the same
+   revision, as the oldest. */
+static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, size_t len, const etcde__wait *w,
+                                          int *leads) {
     etcde_session *s = e->s;
     etcde__json *j = &e->resp.j;
     etcde_result r;
     etcde_kv kv;
+    *leads = 0;
     snprintf(e->key, e->plen + 18, "%s%llx", e->prefix, (unsigned long long)s->lease);
     for (;;) {
         int kvt;
+        int64_t first;
         e->req.len = 0;
         etcde__buf_str(&e->req, "{\"compare\":[");
         etcde__req_cmp_create(&e->req, e->key, 0);
         etcde__buf_str(&e->req, "],\"success\":[");
         etcde__req_put(&e->req, e->key, value, len, s->lease);
-        etcde__buf_str(&e->req, "],\"failure\":[{\"request_range\":{");
+        etcde__buf_str(&e->req, ",{\"request_range\":");
+        etcde__req_prefix_range(&e->req, e, "ASCEND", 0);
+        etcde__buf_str(&e->req, "}],\"failure\":[{\"request_range\":{");
         etcde__buf_jb64(&e->req, "key", e->key, strlen(e->key));
-        etcde__buf_str(&e->req, "}}]}");
+        etcde__buf_str(&e->req, "}},{\"request_range\":");
+        etcde__req_prefix_range(&e->req, e, "ASCEND", 0);
+        etcde__buf_str(&e->req, "}]}");
         r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, w, &e->err);
         if (r) return r;
+        first = etcde__jint(j, etcde__jpath(j, 0, "responses.1.response_range.kvs.0.create_revision"), -1);
         if (etcde__jtrue(j, etcde__jget(j, 0, "succeeded"))) {
             ETCDE__STORE(&e->rev, etcde__jint(j, etcde__jpath(j, 0, "header.revision"), 0));
+            *leads = first == e->rev;
             return e->rev > 0 ? ETCDE_OK : etcde__fail(&e->err, ETCDE_ERR_JSON, "txn reply without a revision");
         }
         kvt = etcde__jpath(j, 0, "responses.0.response_range.kvs.0");
@@ -2256,6 +2277,7 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
         r = etcde__kv_from(j, kvt, &kv, &e->err);
         if (r) return r;
         ETCDE__STORE(&e->rev, kv.create_rev); /* same lease campaigning again: keep the queue position */
+        *leads = first == e->rev;
         if (etcde__same_bytes(kv.value, kv.value_len, value, len)) return ETCDE_OK;
         e->req.len = 0;
         etcde__buf_str(&e->req, "{\"compare\":[");
@@ -2695,14 +2717,15 @@ ETCDE__DEF void etcde_election_destroy(etcde_election *e) {
 ETCDE__DEF etcde_result etcde_campaign(etcde_election *e, const void *value, size_t len, int timeout_ms) {
     etcde__wait w;
     etcde_result r;
+    int leads = 0;
     if (!e || (!value && len)) return ETCDE_ERR_INVALID_ARGS;
     if (!e->s) return etcde__fail(&e->err, ETCDE_ERR_STATE, "campaign needs an election created with a session");
     if (!etcde_session_alive(e->s))
         return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
     if (ETCDE__LOAD(&e->c->cancelled)) return etcde__fail(&e->err, ETCDE_ERR_CANCELLED, "cancelled");
     etcde__wait_init(&w, e, etcde__deadline(timeout_ms), 1);
-    r = etcde__campaign_enter(e, value, len, &w);
-    if (r == ETCDE_OK) r = etcde__campaign_wait(e, &w);
+    r = etcde__campaign_enter(e, value, len, &w, &leads);
+    if (r == ETCDE_OK && !leads) r = etcde__campaign_wait(e, &w);
     if (r == ETCDE_OK && !etcde_session_alive(e->s))
         r = etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
     if (r == ETCDE_OK) {
@@ -2847,7 +2870,8 @@ static etcde_result etcde__fenced_write(etcde_election *e, const char *key, cons
     etcde__wait w;
     etcde_result r;
     if (!key || (put && !value && len)) return ETCDE_ERR_INVALID_ARGS;
-    if (!etcde_is_leader(e)) return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "not the %s: nothing written", role);
+    if (!etcde_is_leader(e))
+        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "write refused: this %s does not hold its key", role);
     etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
     e->req.len = 0;
     etcde__buf_str(&e->req, "{\"compare\":[");
@@ -2868,8 +2892,8 @@ static etcde_result etcde__fenced_write(etcde_election *e, const char *key, cons
     if (r) return r;
     if (!etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, 0, "succeeded"))) {
         ETCDE__STORE(&e->leader, 0);
-        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "not the %s any more (key %s is gone): nothing written",
-                           role, e->key);
+        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "write refused: key %s is gone, this %s no longer holds it",
+                           e->key, role);
     }
     return ETCDE_OK;
 }
@@ -2929,16 +2953,16 @@ ETCDE__DEF etcde_result etcde_trylock(etcde_mutex *m) {
     etcde_election *e;
     etcde__wait w;
     etcde_result r;
-    int pred = -1;
+    int pred = -1, leads = 0;
     int64_t hdr;
     if (!m) return ETCDE_ERR_INVALID_ARGS;
     e = m->e;
     if (!etcde_session_alive(e->s))
         return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
     etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
-    r = etcde__campaign_enter(e, "", 0, &w);
-    if (r == ETCDE_OK) r = etcde__campaign_check(e, &w, &pred, &hdr);
-    if (r == ETCDE_OK && pred < 0) {
+    r = etcde__campaign_enter(e, "", 0, &w, &leads);
+    if (r == ETCDE_OK && !leads) r = etcde__campaign_check(e, &w, &pred, &hdr);
+    if (r == ETCDE_OK && (leads || pred < 0)) {
         ETCDE__STORE(&e->leader, 1);
         return ETCDE_OK;
     }

@@ -8,7 +8,8 @@ pass=0; fail=0
 printf '#define ETCD_ELECT_IMPLEMENTATION\n#include "etcd_elect.h"\nint main(void){ return etcde_strerror(ETCDE_OK)[0] != 0 ? 0 : 1; }\n' > "$tmp/impl.c"
 printf '#include "etcd_elect.h"\nconst char *user_side(void){ return etcde_version_string(); }\n' > "$tmp/user.c"
 printf '#define ETCD_ELECT_IMPLEMENTATION\n#include "etcd_elect.h"\nconst char *user_side(void);\nint main(void){ return user_side()[0] == 0; }\n' > "$tmp/main.c"
-W="-Wall -Wextra -Werror"
+W="-Wall -Wextra -Werror -Wshadow"
+WC="$W -Wstrict-prototypes"
 check() { # name, command...
   local name=$1; shift
   if "$@" >"$tmp/out" 2>&1; then echo "ok   compile.$name"; pass=$((pass+1))
@@ -16,7 +17,7 @@ check() { # name, command...
 }
 for cc in gcc clang; do
   command -v $cc >/dev/null || continue
-  check "$cc-c99" $cc -std=c99 -pedantic $W -I. "$tmp/impl.c" -o "$tmp/a" -pthread
+  check "$cc-c99" $cc -std=c99 -pedantic $WC -I. "$tmp/impl.c" -o "$tmp/a" -pthread
   check "$cc-c99-O2" $cc -std=c99 -pedantic $W -O2 -I. "$tmp/impl.c" -o "$tmp/a" -pthread
   check "$cc-c99-Os" $cc -std=c99 -pedantic $W -Os -I. "$tmp/impl.c" -o "$tmp/a" -pthread
   check "$cc-static" $cc -std=c99 -pedantic $W -O2 -DETCD_ELECT_STATIC -I. "$tmp/impl.c" -o "$tmp/a" -pthread

@@ -236,17 +236,22 @@ static void scale(int n, int hops, double *lat_med, double *req_per) {
         char val[16];
         snprintf(val, sizeof val, "c%d", i);
         p[i] = spawn_elect(1, name, val, "60");
+        if (i > 0) etcdt_sleep_ms(30); /* queue in spawn order */
         if (i == 0) {
             if (etcdt_proc_readline(p[0], line, sizeof line, 10000) == 1) leader = 0;
+            else fprintf(stderr, "bench: scale: first candidate did not lead: %s\n", p[0] ? etcdt_proc_stderr(p[0]) : "not started");
             etcdt_proc_readline(p[0], line, sizeof line, 2000);
         }
     }
-    etcdt_sleep_ms(500 + n * 10); /* all queued */
+    etcdt_sleep_ms(500); /* the last one is queued too */
     r0 = requests();
     for (k = 0; k < hops && leader >= 0 && leader + 1 < n; k++) {
         int64_t t0 = now_us();
         etcdt_proc_signal(p[leader], SIGINT);
-        if (etcdt_proc_readline(p[leader + 1], line, sizeof line, 10000) != 1) break;
+        if (etcdt_proc_readline(p[leader + 1], line, sizeof line, 10000) != 1) {
+            fprintf(stderr, "bench: scale: candidate %d did not take over\n", leader + 1);
+            break;
+        }
         v[k] = now_us() - t0;
         etcdt_proc_readline(p[leader + 1], line, sizeof line, 2000);
         etcdt_proc_wait(p[leader], 5000);
