@@ -526,8 +526,7 @@ static int run_hold(const cli *o) {
     start_watcher(&h, o->name);
     rc = hold(&h);
 release:
-    stop_watcher(&h);
-    if (!h.lost) {
+    if (!h.lost) { /* first, so the successor takes over as early as possible */
         r = h.e ? etcde_resign(h.e) : etcde_unlock(h.m);
         if (r != ETCDE_OK) {
             fprintf(stderr, PROG ": %s: %s: %s; the key goes when its lease expires\n", h.e ? "resign" : "unlock",
@@ -535,6 +534,7 @@ release:
             if (!o->cmd) rc = 1; /* with CMD, its status wins */
         }
     }
+    stop_watcher(&h);
 out:
     etcde_election_destroy(h.obs);
     etcde_election_destroy(h.e);

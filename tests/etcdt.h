@@ -432,7 +432,7 @@ typedef struct etcdt__member {
 
 typedef struct etcdt_cluster {
     int n;
-    char dir[64]; /* /tmp/etcdt.XXXXXX */
+    char dir[256]; /* $ETCDT_DATA_DIR or /tmp, then /etcdt.XXXXXX */
     char token[64];
     char *initial_cluster;
     char *endpoints;
@@ -958,7 +958,10 @@ ETCDT_FN etcdt_cluster *etcdt__cluster_try(int members, const char *extra_args,
     cl = (etcdt_cluster *)etcdt__xmalloc(sizeof *cl);
     memset(cl, 0, sizeof *cl);
     cl->n = members;
-    snprintf(cl->dir, sizeof cl->dir, "/tmp/etcdt.XXXXXX");
+    /* ETCDT_DATA_DIR picks where member data lives (e.g. a tmpfs, to take disk fsync
+       out of a benchmark); default /tmp */
+    snprintf(cl->dir, sizeof cl->dir, "%s/etcdt.XXXXXX",
+             getenv("ETCDT_DATA_DIR") && *getenv("ETCDT_DATA_DIR") ? getenv("ETCDT_DATA_DIR") : "/tmp");
     if (!mkdtemp(cl->dir)) {
         fprintf(stderr, "etcdt: mkdtemp: %s\n", strerror(errno));
         cl->dir[0] = 0;
