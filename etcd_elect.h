@@ -60,10 +60,11 @@
        from the reply instead, and notices up to a second late.
      * Loss is pushed at the deadline: an atomic flag (etcde_session_alive), a pipe that
        turns readable (etcde_session_fd) and a callback -- not at the next keepalive tick.
-     * A waiting candidate watches only its predecessor (no thundering herd), stops waiting
-       when its session dies, and re-reads its own key (same create revision) in the same
-       read as the "no predecessor left" check, so an expired candidate is never reported
-       as leader (Go's Campaign is: etcd issues 11051, 12334, 19597).
+     * A waiting candidate watches only its predecessor and its own key (no thundering
+       herd), stops waiting when its session dies or its key goes, and re-reads its own
+       key (same create revision) in the same read as the "no predecessor left" check, so
+       an expired candidate is never reported as leader (Go's Campaign is: etcd issues
+       11051, 12334, 19597). Uncontended, the campaign is one transaction.
      * The key's create revision is the fencing token (etcde_election_rev). Proclaim and
        resign are transactions fenced on it, so a stale call never touches a newer key.
 
@@ -91,7 +92,9 @@
 
    LIMITS
        Response bodies are capped (max_response_bytes, default 1 MiB), as are header count,
-       line length, JSON depth and JSON token count (max_json_tokens, default 65536).
+       line length, JSON depth and JSON token count (max_json_tokens, default 65536, and
+       never more than one token per 4 body bytes: etcd sends far fewer), so one response
+       costs at most about 6 x its size.
        Every network wait has a deadline; a hostile or broken server yields an error,
        never a crash, a hang or unbounded memory.
 
