@@ -37,7 +37,7 @@ need-etcd:
 	@bash tests/need-etcd.sh
 
 test: need-etcd $(EXAMPLES) $(TESTS)
-	@bash tests/run.sh tests/test_compile.sh $(TESTS)
+	@bash tests/run.sh tests/test_compile.sh tests/test_install.sh $(TESTS)
 
 # the test programs alone, for the sanitizer builds below
 run-tests: need-etcd $(EXAMPLES) $(TESTS)

@@ -604,7 +604,7 @@ static void kill_child_group(const char *pidfile) {
    file every 50 ms; B queues behind it directly on etcd; the proxy partitions A. A must
    stop its child before B is elected. lock: B is etcdctl. */
 static void loss_case(int lock) {
-    char name[64], ep[64], file[256], pidfile[256], script[768], key[256], v[256];
+    char name[64], ep[64], file[400], pidfile[400], script[1024], key[256], v[256];
     etcdt_proc *a, *b;
     proxy px;
     int64_t t_cut, t_b = 0, t_a_exit = 0;
