@@ -20,7 +20,8 @@ TSAN    := -fsanitize=thread
 PREFIX  ?= /usr/local
 VERSION := $(shell sed -n 's/^\#define ETCDE_VERSION_STRING "\(.*\)"/\1/p' etcd_elect.h)
 
-EXAMPLES := $(patsubst examples/%.c,$(B)/%,$(wildcard examples/*.c))
+# tls_openssl.c needs OpenSSL: tests/test_tls.sh builds it
+EXAMPLES := $(patsubst examples/%.c,$(B)/%,$(filter-out examples/tls_openssl.c,$(wildcard examples/*.c)))
 TESTS    := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 
 all: $(EXAMPLES)
@@ -37,7 +38,7 @@ need-etcd:
 	@bash tests/need-etcd.sh
 
 test: need-etcd $(EXAMPLES) $(TESTS)
-	@bash tests/run.sh tests/test_compile.sh tests/test_install.sh $(TESTS)
+	@bash tests/run.sh tests/test_compile.sh tests/test_install.sh tests/test_tls.sh $(TESTS)
 
 # the test programs alone, for the sanitizer builds below
 run-tests: need-etcd $(EXAMPLES) $(TESTS)

@@ -8,19 +8,23 @@ free_port() { # a loopback port nobody listens on
   done
 }
 
+# Optional: ETCD_SCHEME=https with ETCD_ARGS (extra etcd flags, e.g. certificates) and
+# ETCDCTL_ARGS (e.g. --cacert) for the readiness check.
 start_private_etcd() {
-  local cport pport
+  local cport pport scheme=${ETCD_SCHEME:-http}
   cport=$(free_port); pport=$(free_port)
   while [ "$pport" = "$cport" ]; do pport=$(free_port); done
   ETCD_EP=127.0.0.1:$cport
   ETCD_DIR=$(mktemp -d /tmp/etcd-elect.XXXXXX)
-  etcd --name private --data-dir "$ETCD_DIR/data" \
-    --listen-client-urls "http://$ETCD_EP" --advertise-client-urls "http://$ETCD_EP" \
+  # shellcheck disable=SC2086
+  etcd --name private --data-dir "$ETCD_DIR/data" ${ETCD_ARGS:-} \
+    --listen-client-urls "$scheme://$ETCD_EP" --advertise-client-urls "$scheme://$ETCD_EP" \
     --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
     --initial-cluster "private=http://127.0.0.1:$pport" >"$ETCD_DIR/etcd.log" 2>&1 &
   ETCD_PID=$!
   for _ in $(seq 200); do
-    ETCDCTL_API=3 etcdctl --endpoints="$ETCD_EP" endpoint health >/dev/null 2>&1 && return 0
+    # shellcheck disable=SC2086
+    ETCDCTL_API=3 etcdctl --endpoints="$scheme://$ETCD_EP" ${ETCDCTL_ARGS:-} endpoint health >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   echo "etcd did not start; its log:" >&2
