@@ -111,6 +111,9 @@
 
    DOES NOT
        speak TLS by itself (plug one in with etcde_options.transport), gRPC, or etcd v2.
+
+   REVISION HISTORY
+       0.1.0  first release: sessions, elections, locks, fenced writes, auth, transport hook.
 */
 #ifndef ETCD_ELECT_H
 #define ETCD_ELECT_H

@@ -60,7 +60,10 @@ else
   echo "FAIL install.cmake: cmake is not installed"; fail=$((fail+1))
 fi
 
-# 3. man page in step with --help
+# 3. a static build of the CLI runs
+check static-cli sh -c "make -s static B=$tmp/sb >/dev/null 2>&1 && $tmp/sb/etcd-elect-static --help | grep -q 'elect NAME VALUE'"
+
+# 4. man page in step with --help
 missing=""
 sed 's/\\-/-/g' examples/etcd-elect.1 > "$tmp/man.txt" # roff's \- is a plain hyphen
 for flag in $(build/etcd-elect --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
