@@ -160,112 +160,6 @@ static void check_key_layout(const char *name, const char *key, const char *want
     CHECKF(!strcmp(val, want), "value of %s is \"%s\", expected \"%s\"", key, val, want);
 }
 
-/* ---- a loopback TCP proxy that can partition -------------------------------------------- */
-/* One thread polls the listener and every connection pair. While partitioned it reads and
-   drops everything in both directions, keeps connections open, and accepts new ones:
-   for the client, etcd just stops answering. */
-
-#define PROXY_PAIRS 128
-typedef struct proxy {
-    int lfd, port, target, partitioned, wake[2];
-    int fd[2 * PROXY_PAIRS]; /* pair i: fd[2i] client side, fd[2i+1] etcd side; -1 closed */
-    pthread_t th;
-} proxy;
-
-static int connect_loopback(int port) {
-    struct sockaddr_in sa;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons((unsigned short)port);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static void write_all(int fd, const char *b, ssize_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, b, (size_t)n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return;
-        b += w;
-        n -= w;
-    }
-}
-
-static void *proxy_main(void *arg) {
-    proxy *x = (proxy *)arg;
-    for (;;) {
-        struct pollfd p[2 + 2 * PROXY_PAIRS];
-        int map[2 + 2 * PROXY_PAIRS], np = 2, i;
-        p[0].fd = x->wake[0];
-        p[1].fd = x->lfd;
-        for (i = 0; i < 2 * PROXY_PAIRS; i++)
-            if (x->fd[i] >= 0) map[np] = i, p[np++].fd = x->fd[i];
-        for (i = 0; i < np; i++) p[i].events = POLLIN, p[i].revents = 0;
-        if (poll(p, (nfds_t)np, -1) < 0) {
-            if (errno == EINTR) continue;
-            return NULL;
-        }
-        if (p[0].revents) return NULL;
-        if (p[1].revents & POLLIN) {
-            int c = accept4(x->lfd, NULL, NULL, SOCK_CLOEXEC);
-            for (i = 0; c >= 0 && i < PROXY_PAIRS && (x->fd[2 * i] >= 0 || x->fd[2 * i + 1] >= 0); i++) {
-            }
-            if (c >= 0 && i < PROXY_PAIRS) {
-                x->fd[2 * i] = c;
-                x->fd[2 * i + 1] = connect_loopback(x->target);
-            } else if (c >= 0) {
-                close(c);
-            }
-        }
-        for (i = 2; i < np; i++) {
-            int k = map[i], other = k ^ 1, cut = __atomic_load_n(&x->partitioned, __ATOMIC_ACQUIRE);
-            char buf[16384];
-            ssize_t r;
-            if (!p[i].revents || x->fd[k] < 0) continue;
-            r = read(x->fd[k], buf, sizeof buf);
-            if (r > 0) {
-                if (!cut && x->fd[other] >= 0) write_all(x->fd[other], buf, r);
-                continue;
-            }
-            if (r < 0 && errno == EINTR) continue;
-            close(x->fd[k]); /* EOF or error: pass it on, unless partitioned */
-            x->fd[k] = -1;
-            if (!cut && x->fd[other] >= 0) {
-                close(x->fd[other]);
-                x->fd[other] = -1;
-            }
-        }
-    }
-}
-
-static int proxy_start(proxy *x, int target_port) {
-    int i;
-    memset(x, 0, sizeof *x);
-    for (i = 0; i < 2 * PROXY_PAIRS; i++) x->fd[i] = -1;
-    x->target = target_port;
-    x->lfd = etcdt__bind_any(&x->port);
-    if (x->lfd < 0 || listen(x->lfd, 64) != 0 || pipe2(x->wake, O_CLOEXEC) != 0) return -1;
-    return pthread_create(&x->th, NULL, proxy_main, x) == 0 ? 0 : -1;
-}
-
-static void proxy_partition(proxy *x) { __atomic_store_n(&x->partitioned, 1, __ATOMIC_RELEASE); }
-
-static void proxy_stop(proxy *x) {
-    int i;
-    if (write(x->wake[1], "x", 1) == 1) pthread_join(x->th, NULL);
-    for (i = 0; i < 2 * PROXY_PAIRS; i++)
-        if (x->fd[i] >= 0) close(x->fd[i]);
-    close(x->lfd);
-    close(x->wake[0]);
-    close(x->wake[1]);
-}
-
 /* ---- interop with etcdctl ------------------------------------------------------------------ */
 
 ETCDT_TEST(elect_interop_with_etcdctl_both_ways) {
@@ -505,7 +399,7 @@ ETCDT_TEST(flag_parsing) {
     char name[64], key[256], v[256], env[300], line[256];
     char *envv[2];
     etcdt_proc *p;
-    proxy px;
+    etcdt_proxy px;
     int64_t t0;
     int i;
     static const char *const good[] = {"500ms", "2s", "1m", "1m30s", "1.5s", "3"};
@@ -547,8 +441,8 @@ ETCDT_TEST(flag_parsing) {
     CHECK(p && etcdt_proc_wait(p, 5000) == 0);
     etcdt_proc_free(p);
     /* --command-timeout bounds a request to an etcd that never answers (partitioned) */
-    REQUIRE(proxy_start(&px, etcdt_member_client_port(cl, 0)) == 0);
-    proxy_partition(&px);
+    REQUIRE(etcdt_proxy_start(&px, etcdt_member_client_port(cl, 0)) == 0);
+    etcdt_proxy_partition(&px, 1);
     {
         char ep[64];
         int64_t took;
@@ -568,7 +462,7 @@ ETCDT_TEST(flag_parsing) {
         CHECKF(took >= 1800 && took < 4500, "--command-timeout 2s took %lld ms", (long long)took);
         etcdt_proc_free(p);
     }
-    proxy_stop(&px);
+    etcdt_proxy_stop(&px);
     CHECK(count_keys(name) == 0);
 }
 
@@ -606,7 +500,7 @@ static void kill_child_group(const char *pidfile) {
 static void loss_case(int lock) {
     char name[64], ep[64], file[400], pidfile[400], script[1024], key[256], v[256];
     etcdt_proc *a, *b;
-    proxy px;
+    etcdt_proxy px;
     int64_t t_cut, t_b = 0, t_a_exit = 0;
     long long t_last;
     int lines, lines2, st;
@@ -615,7 +509,7 @@ static void loss_case(int lock) {
     snprintf(pidfile, sizeof pidfile, "%s/%s.pid", etcdt_cluster_dir(cl), name);
     snprintf(script, sizeof script, "echo $$ > '%s'; while :; do date +%%s%%N >> '%s'; sleep 0.05; done", pidfile,
              file);
-    REQUIRE(proxy_start(&px, etcdt_member_client_port(cl, 0)) == 0);
+    REQUIRE(etcdt_proxy_start(&px, etcdt_member_client_port(cl, 0)) == 0);
     snprintf(ep, sizeof ep, "--endpoints=127.0.0.1:%d", px.port);
     a = lock ? cli(ep, "--ttl=3", "lock", name, "--", "sh", "-c", script, NULL)
              : cli(ep, "--ttl=3", "elect", name, "A", "--", "sh", "-c", script, NULL);
@@ -630,7 +524,7 @@ static void loss_case(int lock) {
     CHECK(wait_keys(name, 2, 5000));
     CHECK(etcdt_proc_readline(b, key, sizeof key, 300) == -1); /* B waits */
     t_cut = etcdt_now_ms();
-    proxy_partition(&px);
+    etcdt_proxy_partition(&px, 1);
     while (etcdt_now_ms() - t_cut < 15000 && (!t_b || !t_a_exit)) {
         if (!t_b && etcdt_proc_readline(b, key, sizeof key, 5) == 1) t_b = realtime_ms();
         if (!t_a_exit && !etcdt_proc_running(a)) t_a_exit = etcdt_now_ms();
@@ -652,7 +546,7 @@ static void loss_case(int lock) {
     CHECK(etcdt_proc_wait(b, 5000) == 0);
     etcdt_proc_free(a);
     etcdt_proc_free(b);
-    proxy_stop(&px);
+    etcdt_proxy_stop(&px);
     kill_child_group(pidfile); /* in case A failed to */
     unlink(file);
 }

@@ -665,158 +665,6 @@ ETCDT_TEST(waiter_on_member_without_quorum_does_not_hang) {
 
 /* ---- 5. partition through a loopback proxy ------------------------------------------- */
 
-#define PROXY_MAX 64
-
-typedef struct proxy {
-    int lfd, port, target_port;
-    int partitioned; /* atomic: swallow every byte, both ways, keep connections open */
-    int stop_pipe[2];
-    pthread_t th;
-    int cfd[PROXY_MAX], sfd[PROXY_MAX]; /* client side, server side (-1: none) */
-    int n;
-    long accepted, swallowed; /* atomic */
-} proxy;
-
-static int connect_loopback(int port) {
-    struct sockaddr_in sa;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons((uint16_t)port);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static void proxy_drop(proxy *px, int i) {
-    if (px->cfd[i] >= 0) close(px->cfd[i]);
-    if (px->sfd[i] >= 0) close(px->sfd[i]);
-    px->n--;
-    px->cfd[i] = px->cfd[px->n];
-    px->sfd[i] = px->sfd[px->n];
-}
-
-static void *proxy_main(void *arg) {
-    proxy *px = (proxy *)arg;
-    char buf[65536];
-    for (;;) {
-        struct pollfd p[2 + 2 * PROXY_MAX];
-        int who[2 + 2 * PROXY_MAX]; /* index*2 + side, for the connection fds */
-        int np = 0, i, part = __atomic_load_n(&px->partitioned, __ATOMIC_ACQUIRE);
-        if (!part) /* healed: connections that lost their server side during the partition end */
-            for (i = 0; i < px->n; i++)
-                if (px->sfd[i] < 0) proxy_drop(px, i--);
-        p[np].fd = px->stop_pipe[0];
-        p[np++].events = POLLIN;
-        p[np].fd = px->lfd;
-        p[np++].events = POLLIN;
-        for (i = 0; i < px->n; i++) {
-            p[np].fd = px->cfd[i];
-            p[np].events = POLLIN;
-            who[np++] = i * 2;
-            if (px->sfd[i] >= 0) {
-                p[np].fd = px->sfd[i];
-                p[np].events = POLLIN;
-                who[np++] = i * 2 + 1;
-            }
-        }
-        for (i = 0; i < np; i++) p[i].revents = 0;
-        if (poll(p, (nfds_t)np, 50) < 0 && errno != EINTR) break;
-        if (p[0].revents) break;
-        part = __atomic_load_n(&px->partitioned, __ATOMIC_ACQUIRE);
-        if (p[1].revents & POLLIN) {
-            int fd = accept4(px->lfd, NULL, NULL, SOCK_CLOEXEC);
-            if (fd >= 0) {
-                __atomic_add_fetch(&px->accepted, 1, __ATOMIC_ACQ_REL);
-                if (px->n >= PROXY_MAX) {
-                    close(fd);
-                } else {
-                    px->cfd[px->n] = fd;
-                    px->sfd[px->n] = part ? -1 : connect_loopback(px->target_port);
-                    if (!part && px->sfd[px->n] < 0) close(fd);
-                    else px->n++;
-                }
-            }
-            continue; /* indexes may have moved: poll again */
-        }
-        for (i = 2; i < np; i++) {
-            int k = who[i] / 2, side = who[i] % 2, from, to;
-            ssize_t got;
-            if (!p[i].revents) continue;
-            from = side ? px->sfd[k] : px->cfd[k];
-            to = side ? px->cfd[k] : px->sfd[k];
-            got = recv(from, buf, sizeof buf, MSG_DONTWAIT);
-            if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-            if (got <= 0) {
-                if (side && part) { /* etcd hung up: the client must not learn of it */
-                    close(px->sfd[k]);
-                    px->sfd[k] = -1;
-                } else {
-                    proxy_drop(px, k);
-                }
-                break; /* indexes moved */
-            }
-            if (part || to < 0) {
-                __atomic_add_fetch(&px->swallowed, (long)got, __ATOMIC_ACQ_REL);
-                continue;
-            }
-            {
-                ssize_t off = 0;
-                while (off < got) {
-                    ssize_t wr = send(to, buf + off, (size_t)(got - off), MSG_NOSIGNAL);
-                    if (wr < 0 && errno == EINTR) continue;
-                    if (wr <= 0) break;
-                    off += wr;
-                }
-            }
-        }
-    }
-    while (px->n > 0) proxy_drop(px, 0);
-    return NULL;
-}
-
-static int proxy_start(proxy *px, int target_port) {
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    memset(px, 0, sizeof *px);
-    px->target_port = target_port;
-    px->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (px->lfd < 0) return -1;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = 0;
-    if (bind(px->lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(px->lfd, 64) != 0 ||
-        getsockname(px->lfd, (struct sockaddr *)&sa, &len) != 0 || pipe(px->stop_pipe) != 0) {
-        close(px->lfd);
-        return -1;
-    }
-    px->port = ntohs(sa.sin_port);
-    if (pthread_create(&px->th, NULL, proxy_main, px) != 0) {
-        close(px->lfd);
-        close(px->stop_pipe[0]);
-        close(px->stop_pipe[1]);
-        return -1;
-    }
-    return 0;
-}
-
-static void proxy_partition(proxy *px, int on) { __atomic_store_n(&px->partitioned, on, __ATOMIC_RELEASE); }
-
-static void proxy_stop(proxy *px) {
-    char b = 1;
-    ssize_t w = write(px->stop_pipe[1], &b, 1);
-    (void)w;
-    pthread_join(px->th, NULL);
-    close(px->lfd);
-    close(px->stop_pipe[0]);
-    close(px->stop_pipe[1]);
-}
-
 static int cmp_i64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return x < y ? -1 : x > y;
@@ -824,18 +672,18 @@ static int cmp_i64(const void *a, const void *b) {
 
 ETCDT_TEST(partitioned_leader_reports_loss_before_successor_is_elected) {
     enum { RUNS = 5 };
-    proxy px;
+    etcdt_proxy px;
     char pep[64];
     int64_t margin[RUNS], sorted[RUNS], part_to_loss[RUNS];
     int run, ok_runs = 0;
-    REQUIRE(proxy_start(&px, etcdt_member_client_port(cl, 0)) == 0);
+    REQUIRE(etcdt_proxy_start(&px, etcdt_member_client_port(cl, 0)) == 0);
     snprintf(pep, sizeof pep, "127.0.0.1:%d", px.port);
     for (run = 0; run < RUNS; run++) {
         char name[64];
         cand l, c;
         int64_t t_part, t_loss, t_elected;
         margin[run] = part_to_loss[run] = 0;
-        proxy_partition(&px, 0);
+        etcdt_proxy_partition(&px, 0);
         fresh_name(name, sizeof name);
         if (cand_open(&l, pep, name, "L", 3) != 0 || cand_open(&c, etcdt_endpoints(cl), name, "C", 10) != 0) {
             CHECKF(0, "run %d: setup failed", run);
@@ -846,7 +694,7 @@ ETCDT_TEST(partitioned_leader_reports_loss_before_successor_is_elected) {
         etcdt_sleep_ms(300 + 230 * run); /* a different phase against the keepalive ticks each run */
         CHECK(!cand_done(&c));
         CHECK(etcde_is_leader(l.e));
-        proxy_partition(&px, 1);
+        etcdt_proxy_partition(&px, 1);
         t_part = etcdt_now_ms();
         CHECKF(cand_wait(&c, 10000), "run %d: successor not elected within 10 s", run);
         {
@@ -867,11 +715,11 @@ ETCDT_TEST(partitioned_leader_reports_loss_before_successor_is_elected) {
         }
         CHECK(!etcde_is_leader(l.e));
         CHECK(etcde_is_leader(c.e));
-        proxy_partition(&px, 0); /* heal, so that cleanup can reach etcd */
+        etcdt_proxy_partition(&px, 0); /* heal, so that cleanup can reach etcd */
         cand_close(&c);
         cand_close(&l);
     }
-    proxy_stop(&px);
+    etcdt_proxy_stop(&px);
     CHECK(__atomic_load_n(&px.swallowed, __ATOMIC_ACQUIRE) > 0);
     printf("     partition: margin (successor elected - old leader lost), ms:");
     for (run = 0; run < RUNS; run++) printf(" %lld", (long long)margin[run]);
