@@ -40,7 +40,7 @@
            if (r) { fprintf(stderr, "%s\n", etcde_election_errmsg(e)); return 1; }
            printf("leading as %s, fencing token %lld\n", etcde_election_key(e),
                   (long long)etcde_election_rev(e));
-           while (etcde_is_leader(e)) { ... do the work, check again ... }
+           while (etcde_is_leader(e)) break;  // the work goes here: check again often
            etcde_resign(e);
            etcde_election_destroy(e); etcde_session_destroy(s); etcde_client_destroy(c);
        }

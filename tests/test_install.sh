@@ -35,6 +35,10 @@ cmake_minimum_required(VERSION 3.14)
 project(consumer C)
 if(ETCD_ELECT_SOURCE)
   add_subdirectory(${ETCD_ELECT_SOURCE} etcd_elect)
+elseif(ETCD_ELECT_FETCH)
+  include(FetchContent)
+  FetchContent_Declare(etcd_elect SOURCE_DIR ${ETCD_ELECT_FETCH})
+  FetchContent_MakeAvailable(etcd_elect)
 else()
   find_package(etcd_elect 0.1 REQUIRED)
 endif()
@@ -56,6 +60,7 @@ if command -v cmake >/dev/null; then
   check cmake-install sh -c "cmake -S $src -B $tmp/cm -DCMAKE_INSTALL_PREFIX=$tmp/cstage >/dev/null && cmake --build $tmp/cm >/dev/null && cmake --install $tmp/cm >/dev/null"
   check cmake-find-package sh -c "cmake -S $tmp/app -B $tmp/fp -DCMAKE_PREFIX_PATH=$tmp/cstage >/dev/null && cmake --build $tmp/fp >/dev/null && test \"\$($tmp/fp/app)\" = $version"
   check cmake-add-subdirectory sh -c "cmake -S $tmp/app -B $tmp/as -DETCD_ELECT_SOURCE=$src >/dev/null && cmake --build $tmp/as >/dev/null && test \"\$($tmp/as/app)\" = $version"
+  check cmake-fetchcontent sh -c "cmake -S $tmp/app -B $tmp/fc -DETCD_ELECT_FETCH=$src >/dev/null && cmake --build $tmp/fc >/dev/null && test \"\$($tmp/fc/app)\" = $version"
 else
   echo "FAIL install.cmake: cmake is not installed"; fail=$((fail+1))
 fi
