@@ -1973,14 +1973,19 @@ static void etcde__session_lose(etcde_session *s, const char *fmt, const char *d
     if (s->on_lost) s->on_lost(s, ETCDE_ERR_SESSION_LOST, s->lost_err.msg, s->user_data);
 }
 
-/* One renewal. Sets *ttl to the TTL etcd echoed (0: the lease is gone). */
-static etcde_result etcde__keepalive_once(etcde_session *s, const etcde__wait *w, int64_t deadline, int64_t *ttl,
-                                          etcde__err *err) {
-    etcde_result r;
+/* s->req = {"ID":"<lease>"}: the body of a renewal and of a revoke. */
+static void etcde__req_lease_id(etcde_session *s) {
     s->req.len = 0;
     etcde__buf_str(&s->req, "{\"ID\":\"");
     etcde__buf_i64(&s->req, s->lease);
     etcde__buf_str(&s->req, "\"}");
+}
+
+/* One renewal. Sets *ttl to the TTL etcd echoed (0: the lease is gone). */
+static etcde_result etcde__keepalive_once(etcde_session *s, const etcde__wait *w, int64_t deadline, int64_t *ttl,
+                                          etcde__err *err) {
+    etcde_result r;
+    etcde__req_lease_id(s);
     r = etcde__request(s->c, "/v3/lease/keepalive", &s->req, &s->resp, NULL, w, deadline, err);
     if (r) return r;
     *ttl = etcde__jint(&s->resp.j, etcde__jpath(&s->resp.j, 0, "result.TTL"), 0);
@@ -2048,10 +2053,7 @@ static void etcde__session_stop(etcde_session *s, int revoke) {
     if (revoke) {
         etcde__err err;
         etcde_result r;
-        s->req.len = 0;
-        etcde__buf_str(&s->req, "{\"ID\":\"");
-        etcde__buf_i64(&s->req, s->lease);
-        etcde__buf_str(&s->req, "\"}");
+        etcde__req_lease_id(s);
         r = etcde__call(c, "/v3/lease/revoke", &s->req, &s->resp, NULL, &err);
         if (r) etcde__log(c, ETCDE_LOG_WARN, "revoke of lease %llx: %s", (unsigned long long)s->lease, err.msg);
     }
