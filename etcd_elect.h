@@ -1,4 +1,4 @@
-/* etcd_elect.h - v0.1.0 - leader election on etcd v3, in one C header.
+/* etcd_elect.h - v0.1.1 - leader election on etcd v3, in one C header.
    Licensing: MIT, see the end of this file.
 
    A program that includes this header can campaign for leadership, know at every moment
@@ -61,10 +61,13 @@
      * Loss is pushed at the deadline: an atomic flag (etcde_session_alive), a pipe that
        turns readable (etcde_session_fd) and a callback -- not at the next keepalive tick.
      * A waiting candidate watches only its predecessor and its own key (no thundering
-       herd), stops waiting when its session dies or its key goes, and re-reads its own
-       key (same create revision) in the same read as the "no predecessor left" check, so
-       an expired candidate is never reported as leader (Go's Campaign is: etcd issues
-       11051, 12334, 19597). Uncontended, the campaign is one transaction.
+       herd) and stops waiting when its session dies or its key goes. It reports victory
+       only with its own key verified (same create revision) at a revision where no key is
+       ahead of it, so an expired or deleted candidate is never reported as leader (Go's
+       Campaign is: etcd issues 11051, 12334, 19597). Both keys share one watcher, whose
+       events etcd delivers in revision order: when the predecessor was the last key ahead,
+       its delete arriving with no own-key delete before it is that proof, and the
+       handover costs no further request. Uncontended, the campaign is one transaction.
      * The key's create revision is the fencing token (etcde_election_rev). Proclaim and
        resign are transactions fenced on it, so a stale call never touches a newer key.
 
@@ -113,6 +116,9 @@
        speak TLS by itself (plug one in with etcde_options.transport), gRPC, or etcd v2.
 
    REVISION HISTORY
+       0.1.1  faster handover: a waiter watches its predecessor and own key with one watcher
+              and wins without another read when the predecessor was the last key ahead;
+              a contended campaign learns its predecessor from its own txn.
        0.1.0  first release: sessions, elections, locks, fenced writes, auth, transport hook.
 */
 #ifndef ETCD_ELECT_H
@@ -125,8 +131,8 @@
 
 #define ETCDE_VERSION_MAJOR 0
 #define ETCDE_VERSION_MINOR 1
-#define ETCDE_VERSION_PATCH 0
-#define ETCDE_VERSION_STRING "0.1.0"
+#define ETCDE_VERSION_PATCH 1
+#define ETCDE_VERSION_STRING "0.1.1"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -2100,16 +2106,19 @@ static void etcde__req_put(etcde__buf *b, const char *key, const void *v, size_t
     etcde__buf_str(b, "\"}}");
 }
 
-/* The range body over the election prefix, first (ASCEND) or last-before (DESCEND,
-   max_create_revision) by create revision, limit 1. */
-static void etcde__req_prefix_range(etcde__buf *b, const etcde_election *e, const char *order, int64_t max_create) {
+/* The range body over the election prefix, first (ASCEND) or last (DESCEND; before
+   max_create_revision if > 0) by create revision, `limit` keys. */
+static void etcde__req_prefix_range(etcde__buf *b, const etcde_election *e, const char *order, int limit,
+                                    int64_t max_create) {
     etcde__buf_str(b, "{");
     etcde__buf_jb64(b, "key", e->prefix, e->plen);
     etcde__buf_str(b, ",");
     etcde__buf_jb64(b, "range_end", e->range_end, e->relen);
     etcde__buf_str(b, ",\"sort_order\":\"");
     etcde__buf_str(b, order);
-    etcde__buf_str(b, "\",\"sort_target\":\"CREATE\",\"limit\":\"1\"");
+    etcde__buf_str(b, "\",\"sort_target\":\"CREATE\",\"limit\":\"");
+    etcde__buf_i64(b, limit);
+    etcde__buf_str(b, "\"");
     if (max_create > 0) {
         etcde__buf_str(b, ",\"max_create_revision\":\"");
         etcde__buf_i64(b, max_create);
@@ -2159,17 +2168,19 @@ static etcde_result etcde__delete_own(etcde_election *e, etcde__err *err) {
 }
 
 /* Event handler for a watch: returns 0 to keep watching, 1 to stop (the caller
-   re-reads), or an error. */
+   re-reads), ETCDE__EV_AFTER to stop once the rest of this response's events were seen
+   (one of them may still return 1), or an error. */
 typedef int (*etcde__event_fn)(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev, void *ud);
+#define ETCDE__EV_AFTER 2
 
 /* Watches [key, range_end) -- and key2 too, if given -- from start_rev on its own
-   connection, calling fn per event.
+   connection, calling fn per event; `noput` asks etcd for deletes only.
    Returns ETCDE_OK when fn stopped it, the stream ended or was cancelled by etcd
    (compaction), or it was trusted for ETCDE_WATCH_REFRESH_MS: all mean "read again".
    Errors: the wait's own (cancel, session loss, timeout) or a failure to open. */
 static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen, const char *range_end,
-                                 size_t relen, const char *key2, int64_t start_rev, etcde__event_fn fn,
-                                 void *ud, const etcde__wait *w) {
+                                 size_t relen, const char *key2, int noput, int64_t start_rev,
+                                 etcde__event_fn fn, void *ud, const etcde__wait *w) {
     etcde_client *c = e->c;
     etcde__conn *cn = NULL;
     etcde__err *err = &e->err;
@@ -2182,6 +2193,7 @@ static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen
         etcde__buf_str(&e->req, ",");
         etcde__buf_jb64(&e->req, "range_end", range_end, relen);
     }
+    if (noput) etcde__buf_str(&e->req, ",\"filters\":[\"NOPUT\"]");
     etcde__buf_str(&e->req, ",\"start_revision\":\"");
     etcde__buf_i64(&e->req, start_rev);
     etcde__buf_str(&e->req, "\"}}");
@@ -2197,7 +2209,7 @@ static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen
     if (r) return r;
     e->resp.carry = 0;
     for (;;) {
-        int line = etcde__http_next_line(cn, &e->resp.body, &e->resp.carry, w, refresh, err), res, evs, i;
+        int line = etcde__http_next_line(cn, &e->resp.body, &e->resp.carry, w, refresh, err), res, evs, i, after;
         int64_t hdr_rev;
         if (line < 0) {
             r = (etcde_result)line;
@@ -2225,8 +2237,11 @@ static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen
             break;
         }
         evs = etcde__jget(&e->resp.j, res, "events");
-        for (i = 0, res = 0; res == 0 && evs >= 0 && i < e->resp.j.t[evs].size; i++)
+        for (i = 0, res = 0, after = 0; res == 0 && evs >= 0 && i < e->resp.j.t[evs].size; i++) {
             res = fn(e, &e->resp.j, etcde__jat(&e->resp.j, evs, i), hdr_rev, ud);
+            if (res == ETCDE__EV_AFTER) after = 1, res = 0;
+        }
+        if (!res && after) res = 1;
         if (res) {
             r = res > 0 ? ETCDE_OK : (etcde_result)res;
             break;
@@ -2236,56 +2251,105 @@ static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen
     return r;
 }
 
-static int etcde__on_delete(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev, void *ud) {
-    (void)e; (void)hdr_rev; (void)ud;
-    return etcde__jeq(j, etcde__jget(j, ev, "type"), "DELETE");
-}
-
 static int etcde__same_bytes(const char *a, size_t an, const void *b, size_t bn) {
     return an == bn && (an == 0 || memcmp(a, b, an) == 0);
 }
 
+/* etcd's key order: bytewise, a prefix first. */
+static int etcde__key_less(const char *a, size_t an, const char *b, size_t bn) {
+    int c = memcmp(a, b, ETCDE__MIN(an, bn));
+    return c < 0 || (c == 0 && an < bn);
+}
+
+/* A waiting candidate's watch: deletes in one key range running from its predecessor's
+   key to its own (see etcde__campaign_wait). */
+typedef struct etcde__queue_watch {
+    const char *pk; /* the predecessor's key */
+    size_t pklen;
+    int first; /* the predecessor was the only key ahead, and events come in order */
+    int lead;  /* the predecessor went, and the own key was seen intact until then */
+    int noise; /* deletes of other keys lying in the range */
+} etcde__queue_watch;
+
+#define ETCDE__QUEUE_NOISE_MAX 8
+
+static int etcde__on_queue_event(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev, void *ud) {
+    etcde__queue_watch *q = (etcde__queue_watch *)ud;
+    const char *k;
+    size_t kl;
+    (void)hdr_rev;
+    if (!etcde__jeq(j, etcde__jget(j, ev, "type"), "DELETE")) return 0;
+    if (etcde__jb64(j, etcde__jpath(j, ev, "kv.key"), &k, &kl)) return ETCDE_ERR_JSON;
+    if (etcde__same_bytes(k, kl, e->key, strlen(e->key))) {
+        q->lead = 0; /* own key gone: the next read reports it */
+        return 1;
+    }
+    if (etcde__same_bytes(k, kl, q->pk, q->pklen)) {
+        if (!q->first) return 1; /* others may be ahead: read again */
+        q->lead = 1;
+        return ETCDE__EV_AFTER; /* an own-key delete at the same revision still wins */
+    }
+    return ++q->noise >= ETCDE__QUEUE_NOISE_MAX; /* another candidate's key in the range */
+}
+
+/* Where a candidate stands in the queue, as of one read. */
+typedef struct etcde__queue_pos {
+    int pred;    /* kv token (in e->resp) of the key just ahead; -1: none, it leads; -2: unread */
+    int first;   /* that key is the only one ahead */
+    int64_t rev; /* the revision read */
+} etcde__queue_pos;
+
 /* Puts the candidate key (Go's txn: create if absent, else read it) and sets e->rev.
-   The same txn reads the first key of the election, so an uncontended candidate knows
-   it leads (*leads = 1) after one round trip: its key was written or read, at the same
-   revision, as the oldest. */
+   The same txn reads the queue: a new key, the newest, comes back with the key just ahead
+   of it and the count of keys, so an uncontended candidate knows it leads after one round
+   trip and a contended one knows what to watch. A key that existed (the same lease
+   campaigning again) keeps its place; the txn reads the first key to see if it leads. */
 static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, size_t len, const etcde__wait *w,
-                                          int *leads) {
+                                          etcde__queue_pos *pos) {
     etcde_session *s = e->s;
     etcde__json *j = &e->resp.j;
     etcde_result r;
     etcde_kv kv;
-    *leads = 0;
+    pos->pred = -2;
+    pos->first = 0;
     snprintf(e->key, e->plen + 18, "%s%llx", e->prefix, (unsigned long long)s->lease);
     for (;;) {
         int kvt;
-        int64_t first;
         e->req.len = 0;
         etcde__buf_str(&e->req, "{\"compare\":[");
         etcde__req_cmp_create(&e->req, e->key, 0);
         etcde__buf_str(&e->req, "],\"success\":[");
         etcde__req_put(&e->req, e->key, value, len, s->lease);
         etcde__buf_str(&e->req, ",{\"request_range\":");
-        etcde__req_prefix_range(&e->req, e, "ASCEND", 0);
+        etcde__req_prefix_range(&e->req, e, "DESCEND", 2, 0);
         etcde__buf_str(&e->req, "}],\"failure\":[{\"request_range\":{");
         etcde__buf_jb64(&e->req, "key", e->key, strlen(e->key));
         etcde__buf_str(&e->req, "}},{\"request_range\":");
-        etcde__req_prefix_range(&e->req, e, "ASCEND", 0);
+        etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0);
         etcde__buf_str(&e->req, "}]}");
         r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, w, &e->err);
         if (r) return r;
-        first = etcde__jint(j, etcde__jpath(j, 0, "responses.1.response_range.kvs.0.create_revision"), -1);
         if (etcde__jtrue(j, etcde__jget(j, 0, "succeeded"))) {
-            ETCDE__STORE(&e->rev, etcde__jint(j, etcde__jpath(j, 0, "header.revision"), 0));
-            *leads = first == e->rev;
-            return e->rev > 0 ? ETCDE_OK : etcde__fail(&e->err, ETCDE_ERR_JSON, "txn reply without a revision");
+            int rr = etcde__jpath(j, 0, "responses.1.response_range");
+            int64_t rev = etcde__jint(j, etcde__jpath(j, 0, "header.revision"), 0);
+            ETCDE__STORE(&e->rev, rev);
+            if (rev <= 0) return etcde__fail(&e->err, ETCDE_ERR_JSON, "txn reply without a revision");
+            pos->rev = rev;
+            /* kvs.0 is the own key (created at this revision: the newest), kvs.1 the one
+               ahead; count covers the whole prefix */
+            if (etcde__jint(j, etcde__jpath(j, rr, "kvs.0.create_revision"), 0) == rev) {
+                pos->pred = etcde__jpath(j, rr, "kvs.1");
+                pos->first = etcde__jint(j, etcde__jget(j, rr, "count"), 0) == 2;
+            }
+            return ETCDE_OK;
         }
         kvt = etcde__jpath(j, 0, "responses.0.response_range.kvs.0");
         if (kvt < 0) continue; /* deleted between compare and read: try again */
         r = etcde__kv_from(j, kvt, &kv, &e->err);
         if (r) return r;
         ETCDE__STORE(&e->rev, kv.create_rev); /* same lease campaigning again: keep the queue position */
-        *leads = first == e->rev;
+        if (etcde__jint(j, etcde__jpath(j, 0, "responses.1.response_range.kvs.0.create_revision"), -1) == e->rev)
+            pos->pred = -1;
         if (etcde__same_bytes(kv.value, kv.value_len, value, len)) return ETCDE_OK;
         e->req.len = 0;
         etcde__buf_str(&e->req, "{\"compare\":[");
@@ -2296,13 +2360,13 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
         r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, w, &e->err);
         if (r) return r;
         if (etcde__jtrue(j, etcde__jget(j, 0, "succeeded"))) return ETCDE_OK;
+        pos->pred = -2;
     }
 }
 
 /* One read of the queue: own key (must still have create revision e->rev) and the
-   immediate predecessor, in one read-only txn, i.e. at one revision. Returns OK with
-   *pred = -1 when this candidate leads, or the predecessor's kv token. */
-static etcde_result etcde__campaign_check(etcde_election *e, const etcde__wait *w, int *pred, int64_t *hdr) {
+   immediate predecessor, in one read-only txn, i.e. at one revision. */
+static etcde_result etcde__campaign_check(etcde_election *e, const etcde__wait *w, etcde__queue_pos *pos) {
     etcde__json *j = &e->resp.j;
     etcde_result r;
     int own;
@@ -2310,39 +2374,68 @@ static etcde_result etcde__campaign_check(etcde_election *e, const etcde__wait *
     etcde__buf_str(&e->req, "{\"success\":[{\"request_range\":{");
     etcde__buf_jb64(&e->req, "key", e->key, strlen(e->key));
     etcde__buf_str(&e->req, "}},{\"request_range\":");
-    etcde__req_prefix_range(&e->req, e, "DESCEND", e->rev - 1);
+    etcde__req_prefix_range(&e->req, e, "DESCEND", 1, e->rev - 1);
     etcde__buf_str(&e->req, "}]}");
     r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, w, &e->err);
     if (r) return r;
-    *hdr = etcde__jint(j, etcde__jpath(j, 0, "header.revision"), 0);
+    pos->rev = etcde__jint(j, etcde__jpath(j, 0, "header.revision"), 0);
     own = etcde__jpath(j, 0, "responses.0.response_range.kvs.0");
     if (own < 0 || etcde__jint(j, etcde__jget(j, own, "create_revision"), 0) != e->rev)
         return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST,
                            "own key %s is gone (lease expired or key deleted) while waiting: not elected", e->key);
-    *pred = etcde__jpath(j, 0, "responses.1.response_range.kvs.0");
+    pos->pred = etcde__jpath(j, 0, "responses.1.response_range.kvs.0");
+    pos->first = !etcde__jtrue(j, etcde__jpath(j, 0, "responses.1.response_range.more"));
     return ETCDE_OK;
 }
 
-static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w) {
+/* Waits until no key is ahead of the own key. The predecessor and the own key are watched
+   through one watcher on the key range between them: etcd orders one watcher's events by
+   revision, so when the predecessor's delete arrives with no own-key delete before it, the
+   own key provably still stood at that revision. If the predecessor was the only key ahead,
+   that is victory without another read. Other candidates' keys in the range (etcd's lease
+   ids mostly grow, so there are few) are ignored; too many, and this campaign falls back to
+   two exact watchers and a read after each delete. */
+static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w, etcde__queue_pos *pos) {
+    int exact = 0;
     for (;;) {
-        int pred = -1;
-        int64_t hdr = 0;
         etcde_kv kv;
-        etcde_result r = etcde__campaign_check(e, w, &pred, &hdr);
+        etcde__queue_watch q;
+        size_t ol = strlen(e->key), ml;
+        char *pk, *hi;
+        const char *lo, *max;
+        etcde_result r = pos->pred == -2 ? etcde__campaign_check(e, w, pos) : ETCDE_OK;
         if (r) return r;
-        if (pred < 0) return ETCDE_OK;
-        r = etcde__kv_from(&e->resp.j, pred, &kv, &e->err);
+        if (pos->pred < 0) return ETCDE_OK;
+        r = etcde__kv_from(&e->resp.j, pos->pred, &kv, &e->err);
         if (r) return r;
-        /* kv points into the response buffer, which the watch reuses: copy the key */
-        {
-            char *pk = (char *)etcde__alloc(&e->c->al, kv.key_len + 1);
-            if (!pk) return etcde__fail(&e->err, ETCDE_ERR_NOMEM, "out of memory");
-            memcpy(pk, kv.key, kv.key_len + 1);
-            etcde__log(e->c, ETCDE_LOG_DEBUG, "%s waits for %s to go (rev %lld)", e->key, pk, (long long)hdr);
-            /* watch the own key too: if it goes (lease expired, deleted), stop waiting now */
-            r = etcde__watch(e, pk, kv.key_len, NULL, 0, e->key, hdr, etcde__on_delete, NULL, w);
-            etcde__free(&e->c->al, pk);
+        /* kv points into the response buffer, which the watch reuses: copy the key, and
+           build the range end (the larger key + NUL) behind it */
+        pk = (char *)etcde__alloc(&e->c->al, kv.key_len + ol + 3);
+        if (!pk) return etcde__fail(&e->err, ETCDE_ERR_NOMEM, "out of memory");
+        memcpy(pk, kv.key, kv.key_len);
+        pk[kv.key_len] = 0;
+        memset(&q, 0, sizeof q);
+        q.pk = pk;
+        q.pklen = kv.key_len;
+        q.first = pos->first && !exact;
+        pos->pred = -2; /* whatever the watch ends in, read again */
+        etcde__log(e->c, ETCDE_LOG_DEBUG, "%s waits for %s to go (rev %lld)", e->key, pk, (long long)pos->rev);
+        if (exact) {
+            r = etcde__watch(e, pk, kv.key_len, NULL, 0, e->key, 0, pos->rev + 1, etcde__on_queue_event, &q, w);
+        } else {
+            int own_lo = etcde__key_less(e->key, ol, pk, kv.key_len);
+            lo = own_lo ? e->key : pk;
+            max = own_lo ? pk : e->key;
+            ml = own_lo ? kv.key_len : ol;
+            hi = pk + kv.key_len + 1;
+            memcpy(hi, max, ml);
+            hi[ml] = 0;
+            r = etcde__watch(e, lo, own_lo ? ol : kv.key_len, hi, ml + 1, NULL, 1, pos->rev + 1,
+                             etcde__on_queue_event, &q, w);
         }
+        etcde__free(&e->c->al, pk);
+        if (r == ETCDE_OK && q.lead) return ETCDE_OK;
+        if (q.noise >= ETCDE__QUEUE_NOISE_MAX) exact = 1;
         if (r && !etcde__transient(r)) return r;
         if (r) { /* watch could not open: pause, then read again */
             etcde__err serr;
@@ -2725,15 +2818,15 @@ ETCDE__DEF void etcde_election_destroy(etcde_election *e) {
 ETCDE__DEF etcde_result etcde_campaign(etcde_election *e, const void *value, size_t len, int timeout_ms) {
     etcde__wait w;
     etcde_result r;
-    int leads = 0;
+    etcde__queue_pos pos;
     if (!e || (!value && len)) return ETCDE_ERR_INVALID_ARGS;
     if (!e->s) return etcde__fail(&e->err, ETCDE_ERR_STATE, "campaign needs an election created with a session");
     if (!etcde_session_alive(e->s))
         return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
     if (ETCDE__LOAD(&e->c->cancelled)) return etcde__fail(&e->err, ETCDE_ERR_CANCELLED, "cancelled");
     etcde__wait_init(&w, e, etcde__deadline(timeout_ms), 1);
-    r = etcde__campaign_enter(e, value, len, &w, &leads);
-    if (r == ETCDE_OK && !leads) r = etcde__campaign_wait(e, &w);
+    r = etcde__campaign_enter(e, value, len, &w, &pos);
+    if (r == ETCDE_OK && pos.pred != -1) r = etcde__campaign_wait(e, &w, &pos);
     if (r == ETCDE_OK && !etcde_session_alive(e->s))
         r = etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
     if (r == ETCDE_OK) {
@@ -2799,7 +2892,7 @@ ETCDE__DEF etcde_result etcde_leader(etcde_election *e, etcde_kv *out) {
     w.deadline = etcde__now_ms() + e->c->o.request_timeout_ms;
     etcde__wait_add(&w, e->c->cancel_pipe[0], ETCDE_ERR_CANCELLED);
     e->req.len = 0;
-    etcde__req_prefix_range(&e->req, e, "ASCEND", 0);
+    etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0);
     r = etcde__call(e->c, "/v3/kv/range", &e->req, &e->resp, &w, &e->err);
     if (r) return r;
     kv = etcde__jpath(&e->resp.j, 0, "kvs.0");
@@ -2828,7 +2921,7 @@ ETCDE__DEF etcde_result etcde_observe(etcde_election *e, etcde_observe_fn fn, vo
         int64_t hdr;
         etcde_kv kv;
         e->req.len = 0;
-        etcde__req_prefix_range(&e->req, e, "ASCEND", 0);
+        etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0);
         r = etcde__call_retry(e->c, "/v3/kv/range", &e->req, &e->resp, &w, &e->err);
         if (r) break;
         hdr = etcde__jint(j, etcde__jpath(j, 0, "header.revision"), 0);
@@ -2836,7 +2929,8 @@ ETCDE__DEF etcde_result etcde_observe(etcde_election *e, etcde_observe_fn fn, vo
         if (kvt < 0) {
             etcde__observe_emit(&ob, NULL, hdr);
             if (ob.stop) return ETCDE_OK;
-            r = etcde__watch(e, e->prefix, e->plen, e->range_end, e->relen, NULL, hdr + 1, etcde__on_any_event, &ob, &w);
+            r = etcde__watch(e, e->prefix, e->plen, e->range_end, e->relen, NULL, 0, hdr + 1, etcde__on_any_event, &ob,
+                             &w);
         } else {
             char *key;
             r = etcde__kv_from(j, kvt, &kv, &e->err);
@@ -2846,7 +2940,7 @@ ETCDE__DEF etcde_result etcde_observe(etcde_election *e, etcde_observe_fn fn, vo
             key = (char *)etcde__alloc(&e->c->al, kv.key_len + 1);
             if (!key) return etcde__fail(&e->err, ETCDE_ERR_NOMEM, "out of memory");
             memcpy(key, kv.key, kv.key_len + 1);
-            r = etcde__watch(e, key, kv.key_len, NULL, 0, NULL, hdr + 1, etcde__on_leader_event, &ob, &w);
+            r = etcde__watch(e, key, kv.key_len, NULL, 0, NULL, 0, hdr + 1, etcde__on_leader_event, &ob, &w);
             etcde__free(&e->c->al, key);
         }
         if (ob.stop) return ETCDE_OK;
@@ -2961,22 +3055,21 @@ ETCDE__DEF etcde_result etcde_trylock(etcde_mutex *m) {
     etcde_election *e;
     etcde__wait w;
     etcde_result r;
-    int pred = -1, leads = 0;
-    int64_t hdr;
+    etcde__queue_pos pos;
     if (!m) return ETCDE_ERR_INVALID_ARGS;
     e = m->e;
     if (!etcde_session_alive(e->s))
         return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
     etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
-    r = etcde__campaign_enter(e, "", 0, &w, &leads);
-    if (r == ETCDE_OK && !leads) r = etcde__campaign_check(e, &w, &pred, &hdr);
-    if (r == ETCDE_OK && (leads || pred < 0)) {
+    r = etcde__campaign_enter(e, "", 0, &w, &pos);
+    if (r == ETCDE_OK && pos.pred == -2) r = etcde__campaign_check(e, &w, &pos);
+    if (r == ETCDE_OK && pos.pred == -1) {
         ETCDE__STORE(&e->leader, 1);
         return ETCDE_OK;
     }
     if (r == ETCDE_OK) { /* name the holder before the delete reuses the response */
         etcde_kv kv;
-        if (etcde__kv_from(&e->resp.j, pred, &kv, &e->err) == ETCDE_OK)
+        if (etcde__kv_from(&e->resp.j, pos.pred, &kv, &e->err) == ETCDE_OK)
             etcde__fail(&e->err, ETCDE_ERR_LOCKED, "locked by %.*s", (int)ETCDE__MIN(kv.key_len, 200), kv.key);
         r = ETCDE_ERR_LOCKED;
     }

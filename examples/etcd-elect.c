@@ -181,15 +181,17 @@ static int parse_args(int argc, char **argv, cli *o) {
 
 static int sig_pipe[2] = {-1, -1};
 static etcde_client *volatile client;
-static volatile sig_atomic_t child_running;
+static volatile sig_atomic_t waiting = 1;
 
 static void on_signal(int sig) {
     int saved = errno;
     unsigned char b = (unsigned char)sig;
     ssize_t w;
-    /* While waiting (no child yet) SIGINT/SIGTERM/SIGHUP make the blocking call return
-       ETCDE_ERR_CANCELLED; the library then deletes the waiting key. */
-    if (!child_running && (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)) etcde_client_cancel(client);
+    /* While waiting (session, campaign, lock, observe) SIGINT/SIGTERM/SIGHUP make the
+       blocking call return ETCDE_ERR_CANCELLED; the library then deletes the waiting key.
+       While holding, the main loop reads the pipe and resigns first: cancelling then would
+       only tear down the key watcher while the successor waits for the resign. */
+    if (waiting && (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)) etcde_client_cancel(client);
     w = write(sig_pipe[1], &b, 1);
     (void)w;
     errno = saved;
@@ -306,7 +308,6 @@ static void stop_child(holder *h) {
     kill(-h->child, SIGKILL);
     if (!reaped) waitpid(h->child, &st, 0);
     h->child = 0;
-    child_running = 0;
 }
 
 /* Leadership or the lock is lost: the child's group gets SIGTERM first of all.
@@ -341,7 +342,6 @@ static int hold(holder *h) {
         if (left <= 0 || !held(h)) return lose(h, 0);
         if (h->child > 0 && waitpid(h->child, &st, WNOHANG) == h->child) {
             h->child = 0;
-            child_running = 0;
             return exit_code(st);
         }
         p[0].fd = sig_pipe[0];
@@ -375,7 +375,6 @@ static int start_child(holder *h, char **cmd) {
     pid_t pid;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old); /* no handler runs in the child before exec */
-    child_running = 1; /* from now on signals are forwarded, never cancel the client */
     pid = fork();
     if (pid == 0) {
         struct sigaction dfl;
@@ -398,8 +397,6 @@ static int start_child(holder *h, char **cmd) {
     if (pid > 0) {
         setpgid(pid, pid); /* both sides set it: no race with kill(-pid) */
         h->child = pid;
-    } else {
-        child_running = 0;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
@@ -494,6 +491,7 @@ static int run_hold(const cli *o) {
         rc = 1;
         goto out;
     }
+    waiting = 0;
     snprintf(h.key, sizeof h.key, "%s", h.e ? etcde_election_key(h.e) : etcde_mutex_key(h.m));
     /* The key's create revision: the fencing token. etcdctl: ETCD_LOCK_REV is the
        revision of the lock response header, which differs from it when contended. */

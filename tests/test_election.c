@@ -32,11 +32,16 @@ typedef struct cand {
     int64_t done_at;
 } cand;
 
-static int cand_open(cand *k, const char *name, const char *value, int ttl) {
+/* A candidate with its own client; `log` (optional) gets the client's messages down to
+   DEBUG. */
+static int cand_open_log(cand *k, const char *name, const char *value, int ttl, etcde_log_fn log, void *ud) {
     etcde_options o = {0};
     etcde_session_options so = {0};
     memset(k, 0, sizeof *k);
     o.endpoints = etcdt_endpoints(cl);
+    o.log = log;
+    o.log_user_data = ud;
+    o.log_level = ETCDE_LOG_DEBUG;
     so.ttl_s = ttl;
     snprintf(k->value, sizeof k->value, "%s", value);
     k->timeout_ms = -1;
@@ -46,6 +51,10 @@ static int cand_open(cand *k, const char *name, const char *value, int ttl) {
         return -1;
     }
     return etcde_election_create(k->c, k->s, name, &k->e) ? -1 : 0;
+}
+
+static int cand_open(cand *k, const char *name, const char *value, int ttl) {
+    return cand_open_log(k, name, value, ttl, NULL, NULL);
 }
 
 static void *cand_main(void *p) {
@@ -63,6 +72,14 @@ static int cand_wait(cand *k, int timeout_ms) {
     int64_t end = etcdt_now_ms() + timeout_ms;
     while (!__atomic_load_n(&k->done, __ATOMIC_ACQUIRE) && etcdt_now_ms() < end) etcdt_sleep_ms(2);
     return __atomic_load_n(&k->done, __ATOMIC_ACQUIRE);
+}
+
+/* a leads (elected), w waits behind it (campaign running on its thread); 0 if so. */
+static int lead_and_queue(cand *a, cand *w) {
+    if (etcde_campaign(a->e, a->value, strlen(a->value), 5000) != ETCDE_OK) return -1;
+    cand_start(w);
+    etcdt_sleep_ms(300);
+    return __atomic_load_n(&w->done, __ATOMIC_ACQUIRE) ? -1 : 0;
 }
 
 static void cand_close(cand *k) {
@@ -381,9 +398,7 @@ ETCDT_TEST(waiter_gives_up_when_its_lease_is_revoked) {
     fresh_name(name, sizeof name);
     REQUIRE(cand_open(&a, name, "A", 10) == 0);
     REQUIRE(cand_open(&w, name, "W", 10) == 0);
-    REQUIRE(etcde_campaign(a.e, "A", 1, 5000) == ETCDE_OK);
-    cand_start(&w);
-    etcdt_sleep_ms(300);
+    REQUIRE(lead_and_queue(&a, &w) == 0);
     snprintf(hex, sizeof hex, "%llx", (unsigned long long)etcde_session_lease(w.s));
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "lease", "revoke", hex, NULL) == 0);
     /* the waiter watches its own key too, so it stops at once, not at the next renewal */
@@ -397,6 +412,105 @@ ETCDT_TEST(waiter_gives_up_when_its_lease_is_revoked) {
     }
     CHECK(etcde_resign(a.e) == ETCDE_OK);
     etcdt_sleep_ms(300);
+    CHECK(!etcde_is_leader(w.e));
+    cand_close(&w);
+    cand_close(&a);
+}
+
+/* Counts the library's "waits for" lines: one per read of the queue that leads to a watch. */
+static void count_waits(int level, const char *msg, void *ud) {
+    (void)level;
+    if (strstr(msg, " waits for ")) __atomic_add_fetch((int *)ud, 1, __ATOMIC_RELAXED);
+}
+
+/* The key just after `key` in etcd's order that sorts before anything that follows key
+   itself: key + "/n<i>" lies between key and any larger key of the same length. */
+static void key_after(char *out, size_t cap, const char *key, int i) { snprintf(out, cap, "%s/n%d", key, i); }
+
+ETCDT_TEST(waiter_ignores_other_keys_between_it_and_its_predecessor) {
+    char name[64], ka[128], kw[128], noise[160], out[1024];
+    const char *lo;
+    cand a, w;
+    int waits = 0, i;
+    fresh_name(name, sizeof name);
+    REQUIRE(cand_open(&a, name, "A", 10) == 0);
+    REQUIRE(cand_open_log(&w, name, "W", 10, count_waits, &waits) == 0); /* counts its reads of the queue */
+    REQUIRE(lead_and_queue(&a, &w) == 0);
+    snprintf(ka, sizeof ka, "%s", etcde_election_key(a.e));
+    snprintf(kw, sizeof kw, "%s", etcde_election_key(w.e));
+    CHECK(__atomic_load_n(&waits, __ATOMIC_RELAXED) == 1);
+    /* keys that sort between the two (created after the waiter's: behind it in the queue),
+       then deleted: the waiter's watch sees each delete and must ignore it */
+    lo = strcmp(ka, kw) < 0 ? ka : kw;
+    for (i = 0; i < 10; i++) {
+        key_after(noise, sizeof noise, lo, i);
+        CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "put", noise, "x", NULL) == 0);
+    }
+    for (i = 0; i < 5; i++) {
+        key_after(noise, sizeof noise, lo, i);
+        CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", noise, NULL) == 0);
+    }
+    etcdt_sleep_ms(200);
+    CHECK(!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE));
+    CHECK(__atomic_load_n(&waits, __ATOMIC_RELAXED) == 1); /* ignored, no read */
+    for (; i < 10; i++) {
+        key_after(noise, sizeof noise, lo, i);
+        CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", noise, NULL) == 0);
+    }
+    etcdt_sleep_ms(300);
+    CHECK(!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE));
+    /* too many strangers: it read the queue again and now watches the two keys exactly */
+    CHECK(__atomic_load_n(&waits, __ATOMIC_RELAXED) == 2);
+    CHECK(etcde_resign(a.e) == ETCDE_OK);
+    CHECK(cand_wait(&w, 5000) && w.result == ETCDE_OK);
+    CHECK(etcde_is_leader(w.e));
+    cand_close(&w);
+    cand_close(&a);
+}
+
+ETCDT_TEST(middle_candidate_leaving_elects_nobody) {
+    char name[64];
+    cand a, b, c;
+    fresh_name(name, sizeof name);
+    REQUIRE(cand_open(&a, name, "A", 10) == 0);
+    REQUIRE(cand_open(&b, name, "B", 10) == 0);
+    REQUIRE(cand_open(&c, name, "C", 10) == 0);
+    b.timeout_ms = 700; /* gives up (deleting its key) while A still leads */
+    REQUIRE(lead_and_queue(&a, &b) == 0);
+    cand_start(&c);
+    CHECK(cand_wait(&b, 3000) && b.result == ETCDE_ERR_TIMEOUT);
+    etcdt_sleep_ms(300);
+    /* C's predecessor went, but A is still ahead */
+    CHECK(!__atomic_load_n(&c.done, __ATOMIC_ACQUIRE));
+    CHECK(etcde_is_leader(a.e) && !etcde_is_leader(c.e));
+    CHECK(etcde_resign(a.e) == ETCDE_OK);
+    CHECK(cand_wait(&c, 5000) && c.result == ETCDE_OK && etcde_is_leader(c.e));
+    cand_close(&c);
+    cand_close(&b);
+    cand_close(&a);
+}
+
+ETCDT_TEST(own_key_deleted_with_predecessor_is_no_victory) {
+    char name[64], ka[128], kw[128], end[160], out[1024];
+    cand a, w;
+    fresh_name(name, sizeof name);
+    REQUIRE(cand_open(&a, name, "A", 10) == 0);
+    REQUIRE(cand_open(&w, name, "W", 10) == 0);
+    REQUIRE(lead_and_queue(&a, &w) == 0);
+    snprintf(ka, sizeof ka, "%s", etcde_election_key(a.e));
+    snprintf(kw, sizeof kw, "%s", etcde_election_key(w.e));
+    /* one delete over [lower key, higher key + "0"): both keys go at one revision, and the
+       predecessor's event may come first in it */
+    if (strcmp(ka, kw) < 0) {
+        snprintf(end, sizeof end, "%s0", kw);
+        CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", ka, end, NULL) == 0);
+    } else {
+        snprintf(end, sizeof end, "%s0", ka);
+        CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", kw, end, NULL) == 0);
+    }
+    CHECK(strstr(out, "2") != NULL); /* etcdctl del prints the number deleted */
+    CHECK(cand_wait(&w, 5000) && w.result == ETCDE_ERR_SESSION_LOST);
+    CHECK(strstr(etcde_election_errmsg(w.e), "own key") != NULL);
     CHECK(!etcde_is_leader(w.e));
     cand_close(&w);
     cand_close(&a);
@@ -621,6 +735,9 @@ int main(int argc, char **argv) {
         ETCDT_CASE(killed_leader_replaced_after_ttl),
         ETCDT_CASE(expired_waiter_never_reports_leadership),
         ETCDT_CASE(waiter_gives_up_when_its_lease_is_revoked),
+        ETCDT_CASE(waiter_ignores_other_keys_between_it_and_its_predecessor),
+        ETCDT_CASE(middle_candidate_leaving_elects_nobody),
+        ETCDT_CASE(own_key_deleted_with_predecessor_is_no_victory),
         ETCDT_CASE(timeout_deletes_the_waiter_key),
         ETCDT_CASE(cancel_deletes_the_waiter_key),
         ETCDT_CASE(session_loss_fires_flag_fd_and_callback),
