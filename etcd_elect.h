@@ -300,8 +300,14 @@ ETCDE_API const char *etcde_client_errmsg(const etcde_client *c);
    says why. */
 ETCDE_API etcde_result etcde_session_create(etcde_client *c, const etcde_session_options *opts,
                                             etcde_session **out);
-/* Stops the keepalive thread and revokes the lease (deleting every key on it: an implicit
-   resign), bounded by request_timeout_ms. NULL is a no-op. */
+/* Ends the session now: revokes the lease, which deletes every key on it in one request
+   (resigns all its elections and unlocks all its mutexes at one revision: the quickest
+   hand-over), and stops the keepalive thread. Bounded by request_timeout_ms. Afterwards
+   the session counts as lost (etcde_session_errmsg: "session closed", or why the revoke
+   failed) and destroy/orphan only free it. */
+ETCDE_API etcde_result etcde_session_close(etcde_session *s);
+/* Closes the session (as etcde_session_close, if not done yet) and frees it. NULL is a
+   no-op. */
 ETCDE_API void etcde_session_destroy(etcde_session *s);
 /* Like destroy, but leaves the lease to expire at etcd after its TTL (for a process that
    hands its lease id over, or a test that simulates a crash). */
@@ -1963,6 +1969,8 @@ struct etcde_session {
     int lost_pipe[2], stop_pipe[2];
     pthread_t thread;
     int thread_started;
+    int closing; /* atomic: the session is being closed; the thread ends, reporting nothing */
+    int closed;
     etcde_lost_fn on_lost;
     void *user_data;
     etcde__err lost_err; /* written once, before `lost` is published */
@@ -1971,7 +1979,7 @@ struct etcde_session {
 };
 
 static void etcde__session_lose(etcde_session *s, const char *fmt, const char *detail) {
-    if (ETCDE__LOAD(&s->lost)) return;
+    if (ETCDE__LOAD(&s->lost) || ETCDE__LOAD(&s->closing)) return;
     etcde__fail(&s->lost_err, ETCDE_ERR_SESSION_LOST, fmt, (unsigned long long)s->lease, detail);
     ETCDE__STORE(&s->lost, 1);
     etcde__pipe_poke(s->lost_pipe[1]);
@@ -1979,19 +1987,19 @@ static void etcde__session_lose(etcde_session *s, const char *fmt, const char *d
     if (s->on_lost) s->on_lost(s, ETCDE_ERR_SESSION_LOST, s->lost_err.msg, s->user_data);
 }
 
-/* s->req = {"ID":"<lease>"}: the body of a renewal and of a revoke. */
-static void etcde__req_lease_id(etcde_session *s) {
-    s->req.len = 0;
-    etcde__buf_str(&s->req, "{\"ID\":\"");
-    etcde__buf_i64(&s->req, s->lease);
-    etcde__buf_str(&s->req, "\"}");
+/* b = {"ID":"<lease>"}: the body of a renewal and of a revoke. */
+static void etcde__req_lease_id(etcde__buf *b, int64_t lease) {
+    b->len = 0;
+    etcde__buf_str(b, "{\"ID\":\"");
+    etcde__buf_i64(b, lease);
+    etcde__buf_str(b, "\"}");
 }
 
 /* One renewal. Sets *ttl to the TTL etcd echoed (0: the lease is gone). */
 static etcde_result etcde__keepalive_once(etcde_session *s, const etcde__wait *w, int64_t deadline, int64_t *ttl,
                                           etcde__err *err) {
     etcde_result r;
-    etcde__req_lease_id(s);
+    etcde__req_lease_id(&s->req, s->lease);
     r = etcde__request(s->c, "/v3/lease/keepalive", &s->req, &s->resp, NULL, w, deadline, err);
     if (r) return r;
     *ttl = etcde__jint(&s->resp.j, etcde__jpath(&s->resp.j, 0, "result.TTL"), 0);
@@ -2049,25 +2057,40 @@ static void etcde__session_free(etcde_session *s) {
     etcde__free(&c->al, s);
 }
 
-static void etcde__session_stop(etcde_session *s, int revoke) {
+/* Ends the keepalive thread and, with `revoke`, the lease: the revoke goes out first, on
+   its own buffers while the thread winds down, so the keys go as early as possible.
+   Idempotent. Returns the revoke's result. */
+static etcde_result etcde__session_stop(etcde_session *s, int revoke, etcde__err *err) {
     etcde_client *c = s->c;
+    etcde_result r = ETCDE_OK;
+    if (s->closed) return ETCDE_OK;
+    s->closed = 1;
+    ETCDE__STORE(&s->closing, 1);
+    if (s->thread_started) etcde__pipe_poke(s->stop_pipe[1]);
+    if (revoke) {
+        etcde__buf b;
+        etcde__resp resp;
+        etcde__buf_init(&b, &c->al, 64);
+        etcde__resp_init(&resp, c);
+        etcde__req_lease_id(&b, s->lease);
+        r = etcde__call(c, "/v3/lease/revoke", &b, &resp, NULL, err);
+        if (r) etcde__log(c, ETCDE_LOG_WARN, "revoke of lease %llx: %s", (unsigned long long)s->lease, err->msg);
+        etcde__buf_free(&b);
+        etcde__resp_free(&resp);
+    }
     if (s->thread_started) {
-        etcde__pipe_poke(s->stop_pipe[1]);
         pthread_join(s->thread, NULL);
         s->thread_started = 0;
     }
-    if (revoke) {
-        etcde__err err;
-        etcde_result r;
-        etcde__req_lease_id(s);
-        r = etcde__call(c, "/v3/lease/revoke", &s->req, &s->resp, NULL, &err);
-        if (r) etcde__log(c, ETCDE_LOG_WARN, "revoke of lease %llx: %s", (unsigned long long)s->lease, err.msg);
-    }
     if (!ETCDE__LOAD(&s->lost)) {
-        etcde__fail(&s->lost_err, ETCDE_ERR_SESSION_LOST, "session closed");
+        if (r) etcde__fail(&s->lost_err, ETCDE_ERR_SESSION_LOST,
+                           "session closed, but the revoke of lease %llx failed (its keys go when it expires): %s",
+                           (unsigned long long)s->lease, err->msg);
+        else etcde__fail(&s->lost_err, ETCDE_ERR_SESSION_LOST, "session closed");
         ETCDE__STORE(&s->lost, 1);
         etcde__pipe_poke(s->lost_pipe[1]);
     }
+    return r;
 }
 
 /* >>election ========================================================================== */
@@ -2720,7 +2743,8 @@ ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_sessio
     if (s->guard_ms > s->ttl * 500) s->guard_ms = s->ttl * 500;
     s->deadline = sent + ttl * 1000 - s->guard_ms;
     if (pthread_create(&s->thread, NULL, etcde__keepalive_main, s) != 0) {
-        etcde__session_stop(s, 1);
+        etcde__err rerr;
+        etcde__session_stop(s, 1, &rerr);
         etcde__session_free(s);
         etcde__fail(&err, ETCDE_ERR_NOMEM, "cannot start the keepalive thread");
         return etcde__client_fail(c, &err);
@@ -2730,15 +2754,22 @@ ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_sessio
     return ETCDE_OK;
 }
 
+ETCDE__DEF etcde_result etcde_session_close(etcde_session *s) {
+    etcde__err err;
+    return s ? etcde__session_stop(s, 1, &err) : ETCDE_ERR_INVALID_ARGS;
+}
+
 ETCDE__DEF void etcde_session_destroy(etcde_session *s) {
+    etcde__err err;
     if (!s) return;
-    etcde__session_stop(s, 1);
+    etcde__session_stop(s, 1, &err);
     etcde__session_free(s);
 }
 
 ETCDE__DEF void etcde_session_orphan(etcde_session *s) {
+    etcde__err err;
     if (!s) return;
-    etcde__session_stop(s, 0);
+    etcde__session_stop(s, 0, &err);
     etcde__session_free(s);
 }
 

@@ -286,7 +286,7 @@ static void start_watcher(holder *h, const char *name) {
         h->watching = 1;
 }
 
-/* Cancels the client (only the watcher blocks on it now; resign and revoke still run). */
+/* Cancels the client (only the watcher blocks on it now; the revoke still runs). */
 static void stop_watcher(holder *h) {
     if (h->watching) {
         etcde_client_cancel(client);
@@ -524,21 +524,20 @@ static int run_hold(const cli *o) {
     start_watcher(&h, o->name);
     rc = hold(&h);
 release:
-    if (!h.lost) { /* first, so the successor takes over as early as possible */
-        r = h.e ? etcde_resign(h.e) : etcde_unlock(h.m);
-        if (r != ETCDE_OK) {
-            fprintf(stderr, PROG ": %s: %s: %s; the key goes when its lease expires\n", h.e ? "resign" : "unlock",
-                    etcde_strerror(r), h.e ? etcde_election_errmsg(h.e) : etcde_mutex_errmsg(h.m));
-            if (!o->cmd) rc = 1; /* with CMD, its status wins */
-        }
+    /* First, so the successor takes over as early as possible: revoking the lease deletes
+       the key (resign or unlock) and ends the session in one request. etcdctl: resigns and
+       leaves its lease to expire. */
+    if (!h.lost && etcde_session_close(h.s) != ETCDE_OK) {
+        fprintf(stderr, PROG ": %s: %s\n", h.e ? "resign" : "unlock", etcde_session_errmsg(h.s));
+        if (!o->cmd) rc = 1; /* with CMD, its status wins */
     }
     stop_watcher(&h);
 out:
     etcde_election_destroy(h.obs);
     etcde_election_destroy(h.e);
     etcde_mutex_destroy(h.m);
-    /* etcdctl: leaves the lease to expire. We revoke it, unless it is already lost (a
-       revoke through a partition would only wait out --command-timeout). */
+    /* Revoked above, or lost: no revoke through a partition, which would only wait out
+       --command-timeout. */
     if (etcde_session_alive(h.s)) etcde_session_destroy(h.s);
     else etcde_session_orphan(h.s);
     if (h.watch_pipe[0] >= 0) {

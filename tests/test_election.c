@@ -490,6 +490,48 @@ ETCDT_TEST(middle_candidate_leaving_elects_nobody) {
     cand_close(&a);
 }
 
+static int close_lost_calls;
+static void count_lost(etcde_session *s, etcde_result why, const char *detail, void *ud) {
+    (void)s; (void)why; (void)detail; (void)ud;
+    __atomic_add_fetch(&close_lost_calls, 1, __ATOMIC_RELAXED);
+}
+
+ETCDT_TEST(session_close_releases_everything_at_once) {
+    char name[64], lname[80], out[2048];
+    cand a, w;
+    etcde_mutex *m = NULL;
+    etcde_session *s2 = NULL;
+    etcde_session_options so = {0};
+    fresh_name(name, sizeof name);
+    snprintf(lname, sizeof lname, "%s-lock", name);
+    REQUIRE(cand_open(&a, name, "A", 10) == 0);
+    REQUIRE(cand_open(&w, name, "W", 10) == 0);
+    /* a's session holds the election and a lock; its on_lost must stay silent on close */
+    so.ttl_s = 10;
+    so.on_lost = count_lost;
+    REQUIRE(etcde_session_create(a.c, &so, &s2) == ETCDE_OK);
+    etcde_election_destroy(a.e);
+    etcde_session_destroy(a.s);
+    a.s = s2;
+    REQUIRE(etcde_election_create(a.c, a.s, name, &a.e) == ETCDE_OK);
+    REQUIRE(etcde_mutex_create(a.c, a.s, lname, &m) == ETCDE_OK);
+    REQUIRE(etcde_lock(m, 5000) == ETCDE_OK);
+    REQUIRE(lead_and_queue(&a, &w) == 0);
+    CHECK(etcde_session_close(a.s) == ETCDE_OK);
+    CHECK(cand_wait(&w, 5000) && w.result == ETCDE_OK && etcde_is_leader(w.e));
+    CHECK(!etcde_is_leader(a.e) && !etcde_is_locked(m) && !etcde_session_alive(a.s));
+    CHECK(strcmp(etcde_session_errmsg(a.s), "session closed") == 0);
+    CHECK(etcde_session_close(a.s) == ETCDE_OK); /* again: nothing to do */
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", "--prefix", "--keys-only", lname, NULL) == 0);
+    CHECK(count_lines(out) == 0); /* the lock key went with the lease */
+    CHECK(etcdctl_keys(name, out, sizeof out) == 0 && count_lines(out) == 1 && strstr(out, etcde_election_key(w.e)));
+    etcdt_sleep_ms(100);
+    CHECK(__atomic_load_n(&close_lost_calls, __ATOMIC_RELAXED) == 0);
+    etcde_mutex_destroy(m);
+    cand_close(&w);
+    cand_close(&a);
+}
+
 ETCDT_TEST(own_key_deleted_with_predecessor_is_no_victory) {
     char name[64], ka[128], kw[128], end[160], out[1024];
     cand a, w;
@@ -738,6 +780,7 @@ int main(int argc, char **argv) {
         ETCDT_CASE(waiter_ignores_other_keys_between_it_and_its_predecessor),
         ETCDT_CASE(middle_candidate_leaving_elects_nobody),
         ETCDT_CASE(own_key_deleted_with_predecessor_is_no_victory),
+        ETCDT_CASE(session_close_releases_everything_at_once),
         ETCDT_CASE(timeout_deletes_the_waiter_key),
         ETCDT_CASE(cancel_deletes_the_waiter_key),
         ETCDT_CASE(session_loss_fires_flag_fd_and_callback),

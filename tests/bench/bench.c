@@ -316,6 +316,7 @@ static void scale(int n, int hops, double *lat_med, double *req_per) {
         etcdt_proc_wait(p[leader], 5000);
         leader++;
     }
+    etcdt_sleep_ms(300); /* the last hop's trailing requests (the new leader's key watcher) */
     r1 = requests();
     *lat_med = k ? pct(v, k, 0.5) / 1000.0 : -1;
     *req_per = k ? (double)(r1 - r0) / k : -1;
