@@ -189,8 +189,7 @@ static void on_signal(int sig) {
     ssize_t w;
     /* While waiting (session, campaign, lock, observe) SIGINT/SIGTERM/SIGHUP make the
        blocking call return ETCDE_ERR_CANCELLED; the library then deletes the waiting key.
-       While holding, the main loop reads the pipe and resigns first: cancelling then would
-       only tear down the key watcher while the successor waits for the resign. */
+       While holding, the main loop reads the pipe and releases. */
     if (waiting && (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)) etcde_client_cancel(client);
     w = write(sig_pipe[1], &b, 1);
     (void)w;
@@ -286,7 +285,7 @@ static void start_watcher(holder *h, const char *name) {
         h->watching = 1;
 }
 
-/* Cancels the client (only the watcher blocks on it now; the revoke still runs). */
+/* Cancels the client (only the watcher blocks on it now) and waits for the watcher. */
 static void stop_watcher(holder *h) {
     if (h->watching) {
         etcde_client_cancel(client);
@@ -524,9 +523,11 @@ static int run_hold(const cli *o) {
     start_watcher(&h, o->name);
     rc = hold(&h);
 release:
-    /* First, so the successor takes over as early as possible: revoking the lease deletes
-       the key (resign or unlock) and ends the session in one request. etcdctl: resigns and
-       leaves its lease to expire. */
+    /* The key watcher goes quiet first (it would read the election again as the key goes),
+       then the release: revoking the lease deletes the key (resign or unlock) and ends the
+       session in one request, not cancellable. etcdctl: resigns and leaves its lease to
+       expire. */
+    if (h.watching) etcde_client_cancel(client);
     if (!h.lost && etcde_session_close(h.s) != ETCDE_OK) {
         fprintf(stderr, PROG ": %s: %s\n", h.e ? "resign" : "unlock", etcde_session_errmsg(h.s));
         if (!o->cmd) rc = 1; /* with CMD, its status wins */
