@@ -31,7 +31,7 @@ $(B)/%: examples/%.c etcd_elect.h
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
-$(B)/tests/%: tests/%.c etcd_elect.h tests/etcdt.h
+$(B)/tests/%: tests/%.c etcd_elect.h tests/etcdt.h tests/cand.h
 	@mkdir -p $(B)/tests
 	$(CC) $(TCFLAGS) -I. $< -o $@ $(LDLIBS)
 

@@ -4,6 +4,7 @@
 #include "etcdt.h" /* first: it sets _GNU_SOURCE */
 #define ETCD_ELECT_IMPLEMENTATION
 #include "../etcd_elect.h"
+#include "cand.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -20,76 +21,13 @@ static const char *fresh_name(char *buf, size_t cap) {
     return buf;
 }
 
-typedef struct cand {
-    etcde_client *c;
-    etcde_session *s;
-    etcde_election *e;
-    char value[32];
-    int timeout_ms;
-    pthread_t th;
-    int done; /* atomic */
-    etcde_result result;
-    int64_t done_at;
-} cand;
-
-/* A candidate with its own client; `log` (optional) gets the client's messages down to
-   DEBUG. */
+/* In-process candidates (tests/cand.h) on the suite's cluster. */
 static int cand_open_log(cand *k, const char *name, const char *value, int ttl, etcde_log_fn log, void *ud) {
-    etcde_options o = {0};
-    etcde_session_options so = {0};
-    memset(k, 0, sizeof *k);
-    o.endpoints = etcdt_endpoints(cl);
-    o.log = log;
-    o.log_user_data = ud;
-    o.log_level = ETCDE_LOG_DEBUG;
-    so.ttl_s = ttl;
-    snprintf(k->value, sizeof k->value, "%s", value);
-    k->timeout_ms = -1;
-    if (etcde_client_create(&o, &k->c)) return -1;
-    if (etcde_session_create(k->c, &so, &k->s)) {
-        fprintf(stderr, "session: %s\n", etcde_client_errmsg(k->c));
-        return -1;
-    }
-    return etcde_election_create(k->c, k->s, name, &k->e) ? -1 : 0;
+    return cand_open_on(k, etcdt_endpoints(cl), name, value, ttl, log, ud);
 }
 
 static int cand_open(cand *k, const char *name, const char *value, int ttl) {
     return cand_open_log(k, name, value, ttl, NULL, NULL);
-}
-
-static void *cand_main(void *p) {
-    cand *k = (cand *)p;
-    k->result = etcde_campaign(k->e, k->value, strlen(k->value), k->timeout_ms);
-    k->done_at = etcdt_now_ms();
-    __atomic_store_n(&k->done, 1, __ATOMIC_RELEASE);
-    return NULL;
-}
-
-static void cand_start(cand *k) { pthread_create(&k->th, NULL, cand_main, k); }
-
-/* Waits until the campaign returned; 1 if it did within timeout_ms. */
-static int cand_wait(cand *k, int timeout_ms) {
-    int64_t end = etcdt_now_ms() + timeout_ms;
-    while (!__atomic_load_n(&k->done, __ATOMIC_ACQUIRE) && etcdt_now_ms() < end) etcdt_sleep_ms(2);
-    return __atomic_load_n(&k->done, __ATOMIC_ACQUIRE);
-}
-
-/* a leads (elected), w waits behind it (campaign running on its thread); 0 if so. */
-static int lead_and_queue(cand *a, cand *w) {
-    if (etcde_campaign(a->e, a->value, strlen(a->value), 5000) != ETCDE_OK) return -1;
-    cand_start(w);
-    etcdt_sleep_ms(300);
-    return __atomic_load_n(&w->done, __ATOMIC_ACQUIRE) ? -1 : 0;
-}
-
-static void cand_close(cand *k) {
-    if (k->th) {
-        etcde_client_cancel(k->c);
-        pthread_join(k->th, NULL);
-    }
-    etcde_election_destroy(k->e);
-    etcde_session_destroy(k->s);
-    etcde_client_destroy(k->c);
 }
 
 /* Keys under NAME/ as etcdctl sees them, one per line, in out. */
@@ -126,7 +64,7 @@ ETCDT_TEST(three_candidates_elected_in_creation_order) {
         etcdt_sleep_ms(300);
     }
     CHECK(cand_wait(&k[0], 5000) && k[0].result == ETCDE_OK);
-    CHECK(!__atomic_load_n(&k[1].done, __ATOMIC_ACQUIRE) && !__atomic_load_n(&k[2].done, __ATOMIC_ACQUIRE));
+    CHECK(!cand_done(&k[1]) && !cand_done(&k[2]));
     CHECK(etcde_is_leader(k[0].e) && !etcde_is_leader(k[1].e));
     CHECK(etcde_election_rev(k[0].e) < etcde_election_rev(k[1].e));
     CHECK(etcde_election_rev(k[1].e) < etcde_election_rev(k[2].e));
@@ -134,7 +72,7 @@ ETCDT_TEST(three_candidates_elected_in_creation_order) {
     CHECK(!etcde_is_leader(k[0].e));
     CHECK(cand_wait(&k[1], 5000) && k[1].result == ETCDE_OK);
     etcdt_sleep_ms(200);
-    CHECK(!__atomic_load_n(&k[2].done, __ATOMIC_ACQUIRE)); /* the third still waits behind the second */
+    CHECK(!cand_done(&k[2])); /* the third still waits behind the second */
     CHECK(etcde_resign(k[1].e) == ETCDE_OK);
     CHECK(cand_wait(&k[2], 5000) && k[2].result == ETCDE_OK);
     CHECK(etcde_is_leader(k[2].e));
@@ -153,7 +91,7 @@ ETCDT_TEST(resign_hands_over_at_once) {
         CHECK(etcde_campaign(a.e, "A", 1, 5000) == ETCDE_OK);
         cand_start(&b);
         etcdt_sleep_ms(200);
-        CHECK(!__atomic_load_n(&b.done, __ATOMIC_ACQUIRE));
+        CHECK(!cand_done(&b));
         t0 = etcdt_now_ms();
         CHECK(etcde_resign(a.e) == ETCDE_OK);
         CHECK(cand_wait(&b, 5000) && b.result == ETCDE_OK);
@@ -351,7 +289,7 @@ ETCDT_TEST(killed_leader_replaced_after_ttl) {
     REQUIRE(cand_open(&b, name, "B", 10) == 0);
     cand_start(&b);
     etcdt_sleep_ms(500);
-    CHECK(!__atomic_load_n(&b.done, __ATOMIC_ACQUIRE));
+    CHECK(!cand_done(&b));
     etcdt_proc_signal(p, SIGKILL); /* no revoke, no resign: only the TTL frees the key */
     killed = etcdt_now_ms();
     CHECK(cand_wait(&b, 8000) && b.result == ETCDE_OK);
@@ -398,7 +336,7 @@ ETCDT_TEST(waiter_gives_up_when_its_lease_is_revoked) {
     fresh_name(name, sizeof name);
     REQUIRE(cand_open(&a, name, "A", 10) == 0);
     REQUIRE(cand_open(&w, name, "W", 10) == 0);
-    REQUIRE(lead_and_queue(&a, &w) == 0);
+    REQUIRE(cand_lead_and_queue(&a, &w) == 0);
     snprintf(hex, sizeof hex, "%llx", (unsigned long long)etcde_session_lease(w.s));
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "lease", "revoke", hex, NULL) == 0);
     /* the waiter watches its own key too, so it stops at once, not at the next renewal */
@@ -435,7 +373,7 @@ ETCDT_TEST(waiter_ignores_other_keys_between_it_and_its_predecessor) {
     fresh_name(name, sizeof name);
     REQUIRE(cand_open(&a, name, "A", 10) == 0);
     REQUIRE(cand_open_log(&w, name, "W", 10, count_waits, &waits) == 0); /* counts its reads of the queue */
-    REQUIRE(lead_and_queue(&a, &w) == 0);
+    REQUIRE(cand_lead_and_queue(&a, &w) == 0);
     snprintf(ka, sizeof ka, "%s", etcde_election_key(a.e));
     snprintf(kw, sizeof kw, "%s", etcde_election_key(w.e));
     CHECK(__atomic_load_n(&waits, __ATOMIC_RELAXED) == 1);
@@ -451,14 +389,14 @@ ETCDT_TEST(waiter_ignores_other_keys_between_it_and_its_predecessor) {
         CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", noise, NULL) == 0);
     }
     etcdt_sleep_ms(200);
-    CHECK(!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE));
+    CHECK(!cand_done(&w));
     CHECK(__atomic_load_n(&waits, __ATOMIC_RELAXED) == 1); /* ignored, no read */
     for (; i < 10; i++) {
         key_after(noise, sizeof noise, lo, i);
         CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", noise, NULL) == 0);
     }
     etcdt_sleep_ms(300);
-    CHECK(!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE));
+    CHECK(!cand_done(&w));
     /* too many strangers: it read the queue again and now watches the two keys exactly */
     CHECK(__atomic_load_n(&waits, __ATOMIC_RELAXED) == 2);
     CHECK(etcde_resign(a.e) == ETCDE_OK);
@@ -476,12 +414,12 @@ ETCDT_TEST(middle_candidate_leaving_elects_nobody) {
     REQUIRE(cand_open(&b, name, "B", 10) == 0);
     REQUIRE(cand_open(&c, name, "C", 10) == 0);
     b.timeout_ms = 700; /* gives up (deleting its key) while A still leads */
-    REQUIRE(lead_and_queue(&a, &b) == 0);
+    REQUIRE(cand_lead_and_queue(&a, &b) == 0);
     cand_start(&c);
     CHECK(cand_wait(&b, 3000) && b.result == ETCDE_ERR_TIMEOUT);
     etcdt_sleep_ms(300);
     /* C's predecessor went, but A is still ahead */
-    CHECK(!__atomic_load_n(&c.done, __ATOMIC_ACQUIRE));
+    CHECK(!cand_done(&c));
     CHECK(etcde_is_leader(a.e) && !etcde_is_leader(c.e));
     CHECK(etcde_resign(a.e) == ETCDE_OK);
     CHECK(cand_wait(&c, 5000) && c.result == ETCDE_OK && etcde_is_leader(c.e));
@@ -516,7 +454,7 @@ ETCDT_TEST(session_close_releases_everything_at_once) {
     REQUIRE(etcde_election_create(a.c, a.s, name, &a.e) == ETCDE_OK);
     REQUIRE(etcde_mutex_create(a.c, a.s, lname, &m) == ETCDE_OK);
     REQUIRE(etcde_lock(m, 5000) == ETCDE_OK);
-    REQUIRE(lead_and_queue(&a, &w) == 0);
+    REQUIRE(cand_lead_and_queue(&a, &w) == 0);
     CHECK(etcde_session_close(a.s) == ETCDE_OK);
     CHECK(cand_wait(&w, 5000) && w.result == ETCDE_OK && etcde_is_leader(w.e));
     CHECK(!etcde_is_leader(a.e) && !etcde_is_locked(m) && !etcde_session_alive(a.s));
@@ -538,7 +476,7 @@ ETCDT_TEST(own_key_deleted_with_predecessor_is_no_victory) {
     fresh_name(name, sizeof name);
     REQUIRE(cand_open(&a, name, "A", 10) == 0);
     REQUIRE(cand_open(&w, name, "W", 10) == 0);
-    REQUIRE(lead_and_queue(&a, &w) == 0);
+    REQUIRE(cand_lead_and_queue(&a, &w) == 0);
     snprintf(ka, sizeof ka, "%s", etcde_election_key(a.e));
     snprintf(kw, sizeof kw, "%s", etcde_election_key(w.e));
     /* one delete over [lower key, higher key + "0"): both keys go at one revision, and the
@@ -719,7 +657,7 @@ ETCDT_TEST(interop_queue_with_etcdctl_elect) {
     REQUIRE(cand_open(&c, name, "C", 10) == 0);
     cand_start(&c);
     etcdt_sleep_ms(500);
-    CHECK(!__atomic_load_n(&c.done, __ATOMIC_ACQUIRE));
+    CHECK(!cand_done(&c));
     memcpy(ay, ax, sizeof ax);
     ay[4] = (char *)"Y";
     y = etcdt_spawn(ay, NULL);

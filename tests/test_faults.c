@@ -7,6 +7,7 @@
 #include "etcdt.h" /* first: it sets _GNU_SOURCE */
 #define ETCD_ELECT_IMPLEMENTATION
 #include "../etcd_elect.h"
+#include "cand.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -26,85 +27,10 @@ static const char *fresh_name(char *buf, size_t cap) {
     return buf;
 }
 
-/* ---- in-process candidates ---------------------------------------------------------- */
+/* ---- in-process candidates (tests/cand.h) ------------------------------------------ */
 
-typedef struct cand {
-    etcde_client *c;
-    etcde_session *s;
-    etcde_election *e;
-    char value[32];
-    int timeout_ms;
-    pthread_t th;
-    int started;
-    int done; /* atomic */
-    etcde_result result;
-    int64_t done_at;
-    int64_t lost_at; /* atomic: CLOCK_MONOTONIC ms of the on_lost callback, 0 before */
-} cand;
-
-static void cand_on_lost(etcde_session *s, etcde_result why, const char *detail, void *ud) {
-    cand *k = (cand *)ud;
-    (void)s; (void)why; (void)detail;
-    __atomic_store_n(&k->lost_at, etcdt_now_ms(), __ATOMIC_RELEASE);
-}
-
-/* A client on `endpoints`, a session with `ttl`, an election `name`. */
 static int cand_open(cand *k, const char *endpoints, const char *name, const char *value, int ttl) {
-    etcde_options o = {0};
-    etcde_session_options so = {0};
-    memset(k, 0, sizeof *k);
-    o.endpoints = endpoints;
-    so.ttl_s = ttl;
-    so.on_lost = cand_on_lost;
-    so.user_data = k;
-    snprintf(k->value, sizeof k->value, "%s", value);
-    k->timeout_ms = -1;
-    if (etcde_client_create(&o, &k->c)) return -1;
-    if (etcde_session_create(k->c, &so, &k->s)) {
-        fprintf(stderr, "session on %s: %s\n", endpoints, etcde_client_errmsg(k->c));
-        return -1;
-    }
-    if (etcde_election_create(k->c, k->s, name, &k->e)) {
-        fprintf(stderr, "election: %s\n", etcde_client_errmsg(k->c));
-        return -1;
-    }
-    return 0;
-}
-
-static void *cand_main(void *p) {
-    cand *k = (cand *)p;
-    k->result = etcde_campaign(k->e, k->value, strlen(k->value), k->timeout_ms);
-    k->done_at = etcdt_now_ms();
-    __atomic_store_n(&k->done, 1, __ATOMIC_RELEASE);
-    return NULL;
-}
-
-static void cand_start(cand *k) {
-    k->started = 1;
-    pthread_create(&k->th, NULL, cand_main, k);
-}
-
-static int cand_done(cand *k) { return __atomic_load_n(&k->done, __ATOMIC_ACQUIRE); }
-
-/* 1 if the campaign returned within timeout_ms. */
-static int cand_wait(cand *k, int timeout_ms) {
-    int64_t end = etcdt_now_ms() + timeout_ms;
-    while (!cand_done(k) && etcdt_now_ms() < end) etcdt_sleep_ms(2);
-    return cand_done(k);
-}
-
-static void cand_close(cand *k) {
-    if (k->started) {
-        etcde_client_cancel(k->c);
-        pthread_join(k->th, NULL);
-        k->started = 0;
-    }
-    etcde_election_destroy(k->e);
-    etcde_session_destroy(k->s);
-    etcde_client_destroy(k->c);
-    k->e = NULL;
-    k->s = NULL;
-    k->c = NULL;
+    return cand_open_on(k, endpoints, name, value, ttl, NULL, NULL);
 }
 
 /* ---- a sampler thread: is_leader and remaining_ms every 50 ms ------------------------ */
