@@ -2433,7 +2433,7 @@ static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w
         if (r) return r;
         /* kv points into the response buffer, which the watch reuses: copy the key, and
            build the range end (the larger key + NUL) behind it */
-        pk = (char *)etcde__alloc(&e->c->al, kv.key_len + ol + 3);
+        pk = (char *)etcde__alloc(&e->c->al, kv.key_len + 1 + ETCDE__MAX(kv.key_len, ol) + 1);
         if (!pk) return etcde__fail(&e->err, ETCDE_ERR_NOMEM, "out of memory");
         memcpy(pk, kv.key, kv.key_len);
         pk[kv.key_len] = 0;

@@ -406,6 +406,31 @@ ETCDT_TEST(waiter_ignores_other_keys_between_it_and_its_predecessor) {
     cand_close(&a);
 }
 
+ETCDT_TEST(waits_behind_a_long_foreign_key) {
+    char name[64], big[400], out[1024];
+    cand a, w;
+    fresh_name(name, sizeof name);
+    REQUIRE(cand_open(&a, name, "A", 10) == 0);
+    REQUIRE(cand_open(&w, name, "W", 10) == 0);
+    REQUIRE(etcde_campaign(a.e, "A", 1, 5000) == ETCDE_OK);
+    /* a key longer than any candidate's, sorting after them, queued between a and w:
+       w's watch range runs from its own key to this one */
+    snprintf(big, sizeof big, "%s/", name);
+    memset(big + strlen(big), 'z', 300);
+    big[strlen(name) + 1 + 300] = 0;
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "put", big, "x", NULL) == 0);
+    cand_start(&w);
+    etcdt_sleep_ms(300);
+    CHECK(!cand_done(&w));
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", big, NULL) == 0);
+    etcdt_sleep_ms(300);
+    CHECK(!cand_done(&w)); /* a still leads */
+    CHECK(etcde_resign(a.e) == ETCDE_OK);
+    CHECK(cand_wait(&w, 5000) && w.result == ETCDE_OK && etcde_is_leader(w.e));
+    cand_close(&w);
+    cand_close(&a);
+}
+
 ETCDT_TEST(middle_candidate_leaving_elects_nobody) {
     char name[64];
     cand a, b, c;
@@ -716,6 +741,7 @@ int main(int argc, char **argv) {
         ETCDT_CASE(expired_waiter_never_reports_leadership),
         ETCDT_CASE(waiter_gives_up_when_its_lease_is_revoked),
         ETCDT_CASE(waiter_ignores_other_keys_between_it_and_its_predecessor),
+        ETCDT_CASE(waits_behind_a_long_foreign_key),
         ETCDT_CASE(middle_candidate_leaving_elects_nobody),
         ETCDT_CASE(own_key_deleted_with_predecessor_is_no_victory),
         ETCDT_CASE(session_close_releases_everything_at_once),
