@@ -375,7 +375,8 @@ ETCDT_TEST(waiter_ignores_other_keys_between_it_and_its_predecessor) {
     REQUIRE(cand_open_log(&w, name, "W", 10, count_waits, &waits) == 0); /* counts its reads of the queue */
     REQUIRE(cand_lead_and_queue(&a, &w) == 0);
     snprintf(ka, sizeof ka, "%s", etcde_election_key(a.e));
-    snprintf(kw, sizeof kw, "%s", etcde_election_key(w.e));
+    /* w's election is busy on its thread; its key follows from its lease (thread-safe) */
+    snprintf(kw, sizeof kw, "%s/%llx", name, (unsigned long long)etcde_session_lease(w.s));
     CHECK(__atomic_load_n(&waits, __ATOMIC_RELAXED) == 1);
     /* keys that sort between the two (created after the waiter's: behind it in the queue),
        then deleted: the waiter's watch sees each delete and must ignore it */
@@ -503,7 +504,8 @@ ETCDT_TEST(own_key_deleted_with_predecessor_is_no_victory) {
     REQUIRE(cand_open(&w, name, "W", 10) == 0);
     REQUIRE(cand_lead_and_queue(&a, &w) == 0);
     snprintf(ka, sizeof ka, "%s", etcde_election_key(a.e));
-    snprintf(kw, sizeof kw, "%s", etcde_election_key(w.e));
+    /* w's election is busy on its thread; its key follows from its lease (thread-safe) */
+    snprintf(kw, sizeof kw, "%s/%llx", name, (unsigned long long)etcde_session_lease(w.s));
     /* one delete over [lower key, higher key + "0"): both keys go at one revision, and the
        predecessor's event may come first in it */
     if (strcmp(ka, kw) < 0) {
