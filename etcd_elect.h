@@ -1969,8 +1969,7 @@ struct etcde_session {
     int lost_pipe[2], stop_pipe[2];
     pthread_t thread;
     int thread_started;
-    int closing; /* atomic: the session is being closed; the thread ends, reporting nothing */
-    int closed;
+    int closing; /* atomic: closed or being closed; the thread ends, reporting nothing */
     etcde_lost_fn on_lost;
     void *user_data;
     etcde__err lost_err; /* written once, before `lost` is published */
@@ -2063,8 +2062,7 @@ static void etcde__session_free(etcde_session *s) {
 static etcde_result etcde__session_stop(etcde_session *s, int revoke, etcde__err *err) {
     etcde_client *c = s->c;
     etcde_result r = ETCDE_OK;
-    if (s->closed) return ETCDE_OK;
-    s->closed = 1;
+    if (ETCDE__LOAD(&s->closing)) return ETCDE_OK;
     ETCDE__STORE(&s->closing, 1);
     if (s->thread_started) etcde__pipe_poke(s->stop_pipe[1]);
     if (revoke) {
@@ -2316,8 +2314,9 @@ static int etcde__on_queue_event(etcde_election *e, etcde__json *j, int ev, int6
 }
 
 /* Where a candidate stands in the queue, as of one read. */
+enum { ETCDE__LEADS = -1, ETCDE__UNREAD = -2 };
 typedef struct etcde__queue_pos {
-    int pred;    /* kv token (in e->resp) of the key just ahead; -1: none, it leads; -2: unread */
+    int pred;    /* kv token (in e->resp) of the key just ahead, ETCDE__LEADS or ETCDE__UNREAD */
     int first;   /* that key is the only one ahead */
     int64_t rev; /* the revision read */
 } etcde__queue_pos;
@@ -2333,7 +2332,7 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
     etcde__json *j = &e->resp.j;
     etcde_result r;
     etcde_kv kv;
-    pos->pred = -2;
+    pos->pred = ETCDE__UNREAD;
     pos->first = 0;
     snprintf(e->key, e->plen + 18, "%s%llx", e->prefix, (unsigned long long)s->lease);
     for (;;) {
@@ -2361,7 +2360,8 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
             /* kvs.0 is the own key (created at this revision: the newest), kvs.1 the one
                ahead; count covers the whole prefix */
             if (etcde__jint(j, etcde__jpath(j, rr, "kvs.0.create_revision"), 0) == rev) {
-                pos->pred = etcde__jpath(j, rr, "kvs.1");
+                int pred = etcde__jpath(j, rr, "kvs.1");
+                pos->pred = pred >= 0 ? pred : ETCDE__LEADS;
                 pos->first = etcde__jint(j, etcde__jget(j, rr, "count"), 0) == 2;
             }
             return ETCDE_OK;
@@ -2372,7 +2372,7 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
         if (r) return r;
         ETCDE__STORE(&e->rev, kv.create_rev); /* same lease campaigning again: keep the queue position */
         if (etcde__jint(j, etcde__jpath(j, 0, "responses.1.response_range.kvs.0.create_revision"), -1) == e->rev)
-            pos->pred = -1;
+            pos->pred = ETCDE__LEADS;
         if (etcde__same_bytes(kv.value, kv.value_len, value, len)) return ETCDE_OK;
         e->req.len = 0;
         etcde__buf_str(&e->req, "{\"compare\":[");
@@ -2383,7 +2383,7 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
         r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, w, &e->err);
         if (r) return r;
         if (etcde__jtrue(j, etcde__jget(j, 0, "succeeded"))) return ETCDE_OK;
-        pos->pred = -2;
+        pos->pred = ETCDE__UNREAD;
     }
 }
 
@@ -2392,7 +2392,7 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
 static etcde_result etcde__campaign_check(etcde_election *e, const etcde__wait *w, etcde__queue_pos *pos) {
     etcde__json *j = &e->resp.j;
     etcde_result r;
-    int own;
+    int own, pred;
     e->req.len = 0;
     etcde__buf_str(&e->req, "{\"success\":[{\"request_range\":{");
     etcde__buf_jb64(&e->req, "key", e->key, strlen(e->key));
@@ -2406,7 +2406,8 @@ static etcde_result etcde__campaign_check(etcde_election *e, const etcde__wait *
     if (own < 0 || etcde__jint(j, etcde__jget(j, own, "create_revision"), 0) != e->rev)
         return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST,
                            "own key %s is gone (lease expired or key deleted) while waiting: not elected", e->key);
-    pos->pred = etcde__jpath(j, 0, "responses.1.response_range.kvs.0");
+    pred = etcde__jpath(j, 0, "responses.1.response_range.kvs.0");
+    pos->pred = pred >= 0 ? pred : ETCDE__LEADS;
     pos->first = !etcde__jtrue(j, etcde__jpath(j, 0, "responses.1.response_range.more"));
     return ETCDE_OK;
 }
@@ -2426,9 +2427,9 @@ static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w
         size_t ol = strlen(e->key), ml;
         char *pk, *hi;
         const char *lo, *max;
-        etcde_result r = pos->pred == -2 ? etcde__campaign_check(e, w, pos) : ETCDE_OK;
+        etcde_result r = pos->pred == ETCDE__UNREAD ? etcde__campaign_check(e, w, pos) : ETCDE_OK;
         if (r) return r;
-        if (pos->pred < 0) return ETCDE_OK;
+        if (pos->pred == ETCDE__LEADS) return ETCDE_OK;
         r = etcde__kv_from(&e->resp.j, pos->pred, &kv, &e->err);
         if (r) return r;
         /* kv points into the response buffer, which the watch reuses: copy the key, and
@@ -2441,7 +2442,7 @@ static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w
         q.pk = pk;
         q.pklen = kv.key_len;
         q.first = pos->first && !exact;
-        pos->pred = -2; /* whatever the watch ends in, read again */
+        pos->pred = ETCDE__UNREAD; /* whatever the watch ends in, read again */
         etcde__log(e->c, ETCDE_LOG_DEBUG, "%s waits for %s to go (rev %lld)", e->key, pk, (long long)pos->rev);
         if (exact) {
             r = etcde__watch(e, pk, kv.key_len, NULL, 0, e->key, 0, pos->rev + 1, etcde__on_queue_event, &q, w);
@@ -2857,7 +2858,7 @@ ETCDE__DEF etcde_result etcde_campaign(etcde_election *e, const void *value, siz
     if (ETCDE__LOAD(&e->c->cancelled)) return etcde__fail(&e->err, ETCDE_ERR_CANCELLED, "cancelled");
     etcde__wait_init(&w, e, etcde__deadline(timeout_ms), 1);
     r = etcde__campaign_enter(e, value, len, &w, &pos);
-    if (r == ETCDE_OK && pos.pred != -1) r = etcde__campaign_wait(e, &w, &pos);
+    if (r == ETCDE_OK && pos.pred != ETCDE__LEADS) r = etcde__campaign_wait(e, &w, &pos);
     if (r == ETCDE_OK && !etcde_session_alive(e->s))
         r = etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
     if (r == ETCDE_OK) {
@@ -3093,8 +3094,8 @@ ETCDE__DEF etcde_result etcde_trylock(etcde_mutex *m) {
         return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
     etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
     r = etcde__campaign_enter(e, "", 0, &w, &pos);
-    if (r == ETCDE_OK && pos.pred == -2) r = etcde__campaign_check(e, &w, &pos);
-    if (r == ETCDE_OK && pos.pred == -1) {
+    if (r == ETCDE_OK && pos.pred == ETCDE__UNREAD) r = etcde__campaign_check(e, &w, &pos);
+    if (r == ETCDE_OK && pos.pred == ETCDE__LEADS) {
         ETCDE__STORE(&e->leader, 1);
         return ETCDE_OK;
     }
