@@ -125,10 +125,19 @@ typedef struct {
     double med, p99;
 } stat2;
 
+/* Median and p99, in ms, of n samples in microseconds (zeros when there are none). */
+static stat2 ms_stats(int64_t *v, int n) {
+    stat2 s = {0, 0};
+    if (n) {
+        s.med = pct(v, n, 0.5) / 1000.0;
+        s.p99 = pct(v, n, 0.99) / 1000.0;
+    }
+    return s;
+}
+
 static stat2 handover(int ours) {
     int64_t v[100];
     int i, n = 0;
-    stat2 s = {0, 0};
     char line[512];
     for (i = 0; i < runs; i++) {
         char name[64];
@@ -150,11 +159,7 @@ static stat2 handover(int ours) {
         stop(a);
         stop(b);
     }
-    if (n) {
-        s.med = pct(v, n, 0.5) / 1000.0;
-        s.p99 = pct(v, n, 0.99) / 1000.0;
-    }
-    return s;
+    return ms_stats(v, n);
 }
 
 /* One POST on a keep-alive connection; 0 once a whole Content-Length body arrived. */
@@ -183,16 +188,14 @@ static int post(int fd, const char *path, const char *body) {
 static stat2 cold_write(void) {
     int64_t v[100];
     int i, n = 0, fd = dial_etcd();
-    stat2 s = {0, 0};
     const char *k = "Y29sZC13cml0ZQ=="; /* "cold-write" */
-    char txn[512];
+    char txn[512], put[256];
+    snprintf(put, sizeof put, "{\"key\":\"%s\",\"value\":\"eA==\"}", k);
     snprintf(txn, sizeof txn,
              "{\"compare\":[{\"key\":\"%s\",\"target\":\"CREATE\",\"result\":\"NOT_EQUAL\",\"create_revision\":\"0\"}],"
              "\"success\":[{\"request_delete_range\":{\"key\":\"%s\"}}]}", k, k);
     for (i = 0; fd >= 0 && i < runs; i++) {
-        char put[256];
         int64_t t0;
-        snprintf(put, sizeof put, "{\"key\":\"%s\",\"value\":\"eA==\"}", k);
         if (post(fd, "/v3/kv/put", put) != 0) break;
         etcdt_sleep_ms(400);
         t0 = now_us();
@@ -200,17 +203,12 @@ static stat2 cold_write(void) {
         v[n++] = now_us() - t0;
     }
     if (fd >= 0) close(fd);
-    if (n) {
-        s.med = pct(v, n, 0.5) / 1000.0;
-        s.p99 = pct(v, n, 0.99) / 1000.0;
-    }
-    return s;
+    return ms_stats(v, n);
 }
 
 static stat2 time_to_leader(int ours) {
     int64_t v[100];
     int i, n = 0;
-    stat2 s = {0, 0};
     char line[512];
     for (i = 0; i < runs; i++) {
         char name[64];
@@ -221,11 +219,7 @@ static stat2 time_to_leader(int ours) {
         if (a && etcdt_proc_readline(a, line, sizeof line, 10000) == 1) v[n++] = now_us() - t0;
         stop(a);
     }
-    if (n) {
-        s.med = pct(v, n, 0.5) / 1000.0;
-        s.p99 = pct(v, n, 0.99) / 1000.0;
-    }
-    return s;
+    return ms_stats(v, n);
 }
 
 static long file_size(const char *path) {
