@@ -222,7 +222,11 @@ typedef struct etcde_options {
     int request_timeout_ms;    /* one unary request, all endpoints     (default 5000) */
     const char *user;          /* optional: "name" or "name:password"                 */
     const char *password;      /* optional: password when not in `user`               */
-    size_t max_response_bytes; /* largest response body or stream line (default 1 MiB) */
+    size_t max_request_bytes;  /* largest request etcd accepts: etcd's --max-request-bytes
+                                  (default 1.5 MiB, etcd's default). Keys and values that
+                                  cannot fit fail with ETCDE_ERR_TOO_BIG before sending. */
+    size_t max_response_bytes; /* largest response body or stream line (default
+                                  3 x max_request_bytes + 64 KiB: two values, base64) */
     int max_json_tokens;       /* most JSON tokens in one response     (default 65536) */
     etcde_allocator allocator; /* default: malloc/free */
     const etcde_transport *transport; /* optional; copied at create. default: plain TCP */
@@ -456,8 +460,22 @@ ETCDE_API etcde_result etcde_mutex_delete(etcde_mutex *m, const char *key);
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__GLIBC__) && !defined(__USE_XOPEN2K8)
+#error "etcd_elect.h needs POSIX.1-2008 declarations, which a strict -std=c99 hides when another \
+header came first: include etcd_elect.h first in this file, or define _POSIX_C_SOURCE=200809L"
+#endif
+
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0 /* SO_NOSIGPIPE is set on the socket instead */
+#endif
+
+/* pipe2 makes a pipe close-on-exec atomically. Every Linux libc has it, but declares it
+   only under _GNU_SOURCE. */
+#if defined(__linux__) && defined(O_CLOEXEC)
+#define ETCDE__HAVE_PIPE2 1
+#if !defined(_GNU_SOURCE) && !defined(__cplusplus)
+int pipe2(int fds[2], int flags);
+#endif
 #endif
 
 #if defined(ETCD_ELECT_STATIC) && (defined(__GNUC__) || defined(__clang__))
@@ -490,7 +508,7 @@ static int64_t etcde__deadline(int ms) {
 /* A failure: the code plus a detail line. Every object carries one. */
 typedef struct etcde__err {
     etcde_result code;
-    char msg[256];
+    char msg[512];
 } etcde__err;
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -561,10 +579,15 @@ static int etcde__parse_i64(const char *s, size_t n, int64_t *out) {
 static void *etcde__default_alloc(size_t n, void *ud) { (void)ud; return malloc(n); }
 static void etcde__default_free(void *p, void *ud) { (void)ud; free(p); }
 
-/* A growable byte buffer with a hard cap. */
+/* A growable byte buffer with a hard cap. Appends never fail loudly: the first failure
+   is remembered in `failed` (TOO_BIG or NOMEM), later appends do nothing, and whoever
+   sends the buffer reports it once. `wipe` zeroes every block before it is freed (for
+   bodies that hold a password). */
 typedef struct etcde__buf {
     char *p;
     size_t len, cap, max;
+    etcde_result failed;
+    int wipe;
     const etcde_allocator *al;
 } etcde__buf;
 
@@ -579,42 +602,56 @@ static char *etcde__strdup(const etcde_allocator *al, const char *s) {
 }
 
 static void etcde__buf_init(etcde__buf *b, const etcde_allocator *al, size_t max) {
-    b->p = NULL;
-    b->len = b->cap = 0;
+    memset(b, 0, sizeof *b);
     b->max = max;
     b->al = al;
 }
 
+/* Empties the buffer for a new message, keeping its memory. */
+static void etcde__buf_clear(etcde__buf *b) {
+    b->len = 0;
+    b->failed = ETCDE_OK;
+}
+
 static void etcde__buf_free(etcde__buf *b) {
+    if (b->wipe && b->p) memset(b->p, 0, b->cap);
     etcde__free(b->al, b->p);
     b->p = NULL;
     b->len = b->cap = 0;
 }
 
-/* Makes room for `extra` more bytes plus a NUL; 0 on success, -1 over the cap, -2 nomem. */
-static int etcde__buf_reserve(etcde__buf *b, size_t extra) {
+/* Makes room for `extra` more bytes plus a NUL: ETCDE_OK, ETCDE_ERR_TOO_BIG past the cap,
+   or ETCDE_ERR_NOMEM. */
+static etcde_result etcde__buf_reserve(etcde__buf *b, size_t extra) {
     size_t need = b->len + extra + 1, ncap;
     char *np;
-    if (need > b->max + 1 || need < b->len) return -1;
-    if (need <= b->cap) return 0;
+    if (extra > b->max || need > b->max + 1) return ETCDE_ERR_TOO_BIG;
+    if (need <= b->cap) return ETCDE_OK;
     ncap = b->cap ? b->cap : 256;
     while (ncap < need) ncap *= 2;
     if (ncap > b->max + 1) ncap = b->max + 1;
     np = (char *)etcde__alloc(b->al, ncap);
-    if (!np) return -2;
+    if (!np) return ETCDE_ERR_NOMEM;
     if (b->len) memcpy(np, b->p, b->len);
+    if (b->wipe && b->p) memset(b->p, 0, b->cap);
     etcde__free(b->al, b->p);
     b->p = np;
     b->cap = ncap;
-    return 0;
+    return ETCDE_OK;
 }
 
-/* Appending never fails loudly: a failed append marks the buffer (len = max + 1), and
-   the request writer reports it once. Request bodies are small and the cap generous. */
+/* Room for n more bytes, or the buffer is marked failed. */
+static int etcde__buf_room(etcde__buf *b, size_t n) {
+    etcde_result r;
+    if (b->failed) return 0;
+    r = etcde__buf_reserve(b, n);
+    if (r) b->failed = r;
+    return r == ETCDE_OK;
+}
+
 static void etcde__buf_add(etcde__buf *b, const void *d, size_t n) {
-    if (b->len > b->max) return;
-    if (etcde__buf_reserve(b, n) != 0) { b->len = b->max + 1; return; }
-    memcpy(b->p + b->len, d, n);
+    if (!etcde__buf_room(b, n)) return;
+    if (n) memcpy(b->p + b->len, d, n);
     b->len += n;
     b->p[b->len] = 0;
 }
@@ -684,9 +721,7 @@ static long etcde__b64_decode(const char *in, size_t n, unsigned char *out) {
 }
 
 static void etcde__buf_b64(etcde__buf *b, const void *d, size_t n) {
-    size_t need = (n + 2) / 3 * 4;
-    if (b->len > b->max) return;
-    if (etcde__buf_reserve(b, need) != 0) { b->len = b->max + 1; return; }
+    if (n > ((size_t)-1 - 2) / 4 * 3 || !etcde__buf_room(b, (n + 2) / 3 * 4)) return;
     b->len += etcde__b64_encode((const unsigned char *)d, n, b->p + b->len);
     b->p[b->len] = 0;
 }
@@ -928,6 +963,16 @@ static int64_t etcde__jint(const etcde__json *j, int k, int64_t def) {
     return v;
 }
 
+/* Revisions beyond this are not etcd's (it would take centuries to reach them): refusing
+   them keeps every `rev + 1` in range. */
+#define ETCDE__REV_MAX ((int64_t)1 << 62)
+
+/* A revision in [1, ETCDE__REV_MAX], or -1 (absent, malformed or out of range). */
+static int64_t etcde__jrev(const etcde__json *j, int k) {
+    int64_t v = etcde__jint(j, k, -1);
+    return v >= 1 && v <= ETCDE__REV_MAX ? v : -1;
+}
+
 static int etcde__jtrue(const etcde__json *j, int k) {
     return k >= 0 && j->t[k].type == ETCDE__J_PRIM && j->s[j->t[k].start] == 't';
 }
@@ -1069,7 +1114,9 @@ static etcde_result etcde__poll(int fd, short events, const etcde__wait *w, int6
             return etcde__fail(err, ETCDE_ERR_IO, "poll: %s", etcde__errno_text(errno, eb, sizeof eb));
         }
         for (i = 0; w && i < w->nfd; i++)
-            if (p[i].revents) return etcde__fail(err, w->codes[i], "%s", etcde_strerror(w->codes[i]));
+            if (p[i].revents)
+                return etcde__fail(err, w->codes[i], "%s", w->codes[i] == ETCDE_ERR_CANCELLED ? "cancelled by etcde_client_cancel"
+                                   : w->codes[i] == ETCDE_ERR_SESSION_LOST ? "the session was lost" : "stopped");
         if (fd >= 0 && p[n - 1].revents) return ETCDE_OK;
     }
 }
@@ -1085,7 +1132,7 @@ static etcde_result etcde__sleep(const etcde__wait *w, int64_t until, etcde__err
    fork+exec in another thread inherits it. */
 static int etcde__pipe(int fds[2]) {
     int i;
-#if defined(__linux__) && defined(_GNU_SOURCE) && defined(O_CLOEXEC)
+#ifdef ETCDE__HAVE_PIPE2
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0) return 0;
 #endif
     if (pipe(fds) != 0) return -1;
@@ -1353,7 +1400,8 @@ static long etcde__http_body(etcde__conn *cn, char *dst, size_t cap, const etcde
             if (r) return r;
             for (i = 0; i < len && isxdigit((unsigned char)line[i]); i++, digits++) {
                 int d = isdigit((unsigned char)line[i]) ? line[i] - '0' : (line[i] | 32) - 'a' + 10;
-                if (size > ((int64_t)1 << 59)) return etcde__fail(err, ETCDE_ERR_HTTP, "chunk size too large");
+                if (size >= ((int64_t)1 << 59)) /* one more digit would pass INT64_MAX */
+                    return etcde__fail(err, ETCDE_ERR_HTTP, "chunk size too large");
                 size = size * 16 + d;
             }
             if (!digits || (i < len && line[i] != ';' && line[i] != ' ' && line[i] != '\t'))
@@ -1395,8 +1443,8 @@ static etcde_result etcde__http_read_all(etcde__conn *cn, etcde__buf *b, const e
                            (long long)cn->left, (unsigned long)b->max);
     for (;;) {
         long n;
-        int rr = etcde__buf_reserve(b, 4096 < b->max - b->len ? 4096 : b->max - b->len);
-        if (rr == -2) return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory reading a response");
+        if (etcde__buf_reserve(b, ETCDE__MIN(4096, b->max - b->len)) == ETCDE_ERR_NOMEM)
+            return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory reading a response");
         if (b->len == b->max) { /* full: the body must end here */
             char one;
             n = etcde__http_body(cn, &one, 1, w, deadline, err);
@@ -1424,7 +1472,6 @@ static int etcde__http_next_line(etcde__conn *cn, etcde__buf *b, size_t *carry, 
     for (;;) {
         char *nl = have > scanned ? (char *)memchr(b->p + scanned, '\n', have - scanned) : NULL;
         long n;
-        int rr;
         if (nl) {
             b->len = (size_t)(nl - b->p);
             *carry = have - b->len - 1;
@@ -1445,8 +1492,8 @@ static int etcde__http_next_line(etcde__conn *cn, etcde__buf *b, size_t *carry, 
             return 1;
         }
         b->len = have; /* so that growing the buffer keeps what was read */
-        rr = etcde__buf_reserve(b, ETCDE__MIN(4096, b->max - have));
-        if (rr == -2) return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory reading a stream");
+        if (etcde__buf_reserve(b, ETCDE__MIN(4096, b->max - have)) == ETCDE_ERR_NOMEM)
+            return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory reading a stream");
         n = etcde__http_body(cn, b->p + have, b->cap - 1 - have, w, deadline, err);
         if (n < 0) return (int)n;
         if (n == 0) {
@@ -1477,12 +1524,19 @@ struct etcde_client {
     etcde__conn *idle;
     int nidle;
     char *user, *password, *token;
-    int cancel_pipe[2];
-    int cancelled; /* atomic */
+    int cancel_pipe[2]; /* readable while cancelled: the one record of it, so that cancel
+                           (async-signal-safe) and uncancel can never disagree */
     etcde__read_fn rd;
     etcde_transport tr; /* copy of the hook, if any (tr.read != NULL) */
-    char errmsg[256];
 };
+
+static int etcde__cancelled(etcde_client *c) {
+    struct pollfd p;
+    p.fd = c->cancel_pipe[0];
+    p.events = POLLIN;
+    p.revents = 0;
+    return poll(&p, 1, 0) > 0;
+}
 
 /* A response: its bytes, and the JSON tokens over them. */
 typedef struct etcde__resp {
@@ -1620,7 +1674,7 @@ static etcde_result etcde__dial(etcde_client *c, int ep, const etcde__wait *w, i
     hints.ai_socktype = SOCK_STREAM;
     rc = getaddrinfo(e->host, e->port, &hints, &res);
     if (rc != 0) return etcde__fail(err, ETCDE_ERR_IO, "resolve %s: %s", e->hostport, gai_strerror(rc));
-    etcde__fail(err, ETCDE_ERR_IO, "connect %s: no address", e->hostport);
+    if (!res) return etcde__fail(err, ETCDE_ERR_IO, "connect %s: no address", e->hostport);
     for (ai = res; ai; ai = ai->ai_next) {
         int soerr = 0;
         socklen_t sl = sizeof soerr;
@@ -1764,14 +1818,20 @@ static etcde_result etcde__send_all(etcde__conn *cn, const char *p, size_t n, co
 }
 
 /* Sends one request on endpoint ep and reads the response head. A pooled connection
-   that turns out dead before any response byte is replaced by a fresh one once. */
+   that turns out dead before any response byte is replaced by a fresh one once. A small
+   body goes out in one write with the head; a large one is sent after it, not copied. */
 static etcde_result etcde__exchange(etcde_client *c, int ep, const char *path, const etcde__buf *body,
                                     int stream, const etcde__wait *w, int64_t deadline, etcde__conn **out,
                                     etcde__err *err) {
+    enum { INLINE_BODY = 16384 };
     etcde__buf req;
     etcde_result r = ETCDE_OK;
-    int attempt;
-    etcde__buf_init(&req, &c->al, (size_t)1 << 30);
+    int attempt, inline_body = body->len <= INLINE_BODY;
+    if (body->failed == ETCDE_ERR_NOMEM) return etcde__fail(err, body->failed, "out of memory building a request");
+    if (body->failed)
+        return etcde__fail(err, body->failed, "request body exceeds its %lu-byte buffer", (unsigned long)body->max);
+    etcde__buf_init(&req, &c->al, 4096 + 1024 + INLINE_BODY);
+    req.wipe = body->wipe;
     etcde__buf_str(&req, "POST ");
     etcde__buf_str(&req, path);
     etcde__buf_str(&req, " HTTP/1.1\r\nHost: ");
@@ -1788,8 +1848,8 @@ static etcde_result etcde__exchange(etcde_client *c, int ep, const char *path, c
     }
     pthread_mutex_unlock(&c->mu);
     etcde__buf_str(&req, "\r\n");
-    etcde__buf_add(&req, body->p, body->len);
-    if (req.len > req.max || body->len > body->max) {
+    if (inline_body) etcde__buf_add(&req, body->p, body->len);
+    if (req.failed) {
         etcde__buf_free(&req);
         return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory building a request");
     }
@@ -1800,6 +1860,7 @@ static etcde_result etcde__exchange(etcde_client *c, int ep, const char *path, c
             if (r) break;
         }
         r = etcde__send_all(cn, req.p, req.len, w, deadline, err);
+        if (!r && !inline_body) r = etcde__send_all(cn, body->p, body->len, w, deadline, err);
         if (!r) r = etcde__http_head(cn, w, deadline, err);
         if (!r) {
             *out = cn;
@@ -1836,9 +1897,14 @@ static etcde_result etcde__authenticate(etcde_client *c, const etcde__wait *w, i
 static etcde_result etcde__request(etcde_client *c, const char *path, const etcde__buf *body,
                                    etcde__resp *resp, etcde__conn **stream_out, const etcde__wait *w,
                                    int64_t deadline, etcde__err *err) {
-    int start = ETCDE__LOAD(&c->cur_ep), k, reauthed = 0;
+    int start = ETCDE__LOAD(&c->cur_ep), k, reauthed = 0, need_token = 0;
     etcde_result r = ETCDE_ERR_UNAVAILABLE;
-    if (c->user && !c->token && strcmp(path, "/v3/auth/authenticate") != 0) {
+    if (c->user && strcmp(path, "/v3/auth/authenticate") != 0) {
+        pthread_mutex_lock(&c->mu); /* another thread may be replacing the token */
+        need_token = !c->token;
+        pthread_mutex_unlock(&c->mu);
+    }
+    if (need_token) {
         r = etcde__authenticate(c, w, deadline, err);
         if (r) return r;
     }
@@ -1904,7 +1970,9 @@ static etcde_result etcde__authenticate(etcde_client *c, const etcde__wait *w, i
     etcde__resp resp;
     etcde_result r;
     char tok[1024];
-    etcde__buf_init(&b, &c->al, 4096);
+    /* room for every byte escaped (\u00XX); the body holds the password: wiped when freed */
+    etcde__buf_init(&b, &c->al, 6 * (strlen(c->user) + strlen(c->password ? c->password : "")) + 64);
+    b.wipe = 1;
     etcde__resp_init(&resp, c);
     etcde__buf_str(&b, "{\"name\":");
     etcde__buf_jstr(&b, c->user);
@@ -1912,20 +1980,24 @@ static etcde_result etcde__authenticate(etcde_client *c, const etcde__wait *w, i
     etcde__buf_jstr(&b, c->password ? c->password : "");
     etcde__buf_str(&b, "}");
     r = etcde__request(c, "/v3/auth/authenticate", &b, &resp, NULL, w, deadline, err);
-    /* the request body holds the password: wipe it */
-    if (b.p) memset(b.p, 0, b.len);
     etcde__buf_free(&b);
     if (r == ETCDE_OK) {
         etcde__jstr(&resp.j, etcde__jget(&resp.j, 0, "token"), tok, sizeof tok);
         if (!tok[0]) {
             r = etcde__fail(err, ETCDE_ERR_AUTH, "authentication of user '%s' returned no token (is auth enabled?)",
                             c->user);
+        } else if (strspn(tok, "!#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`"
+                               "abcdefghijklmnopqrstuvwxyz{|}~") != strlen(tok)) {
+            r = etcde__fail(err, ETCDE_ERR_AUTH, "authentication of user '%s' returned a token with bytes not "
+                            "allowed in an HTTP header", c->user);
         } else {
+            int stored;
             pthread_mutex_lock(&c->mu);
             etcde__free(&c->al, c->token);
             c->token = etcde__strdup(&c->al, tok);
+            stored = c->token != NULL;
             pthread_mutex_unlock(&c->mu);
-            if (!c->token) r = etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory");
+            if (!stored) r = etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory");
         }
     } else if (r == ETCDE_ERR_AUTH || r == ETCDE_ERR_ETCD) {
         char m[sizeof err->msg];
@@ -1954,41 +2026,56 @@ static etcde_result etcde__call_retry(etcde_client *c, const char *path, const e
         if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() >= w->deadline) return r;
         etcde__log(c, ETCDE_LOG_WARN, "%s: %s; retrying", path, err->msg);
         s = etcde__sleep(w, etcde__now_ms() + 500, &serr);
-        if (s) return etcde__fail(err, s, "%s (last error: %s)", etcde_strerror(s), err->msg);
+        if (s) {
+            char last[sizeof err->msg];
+            memcpy(last, err->msg, sizeof last);
+            return etcde__fail(err, s, "%s, while retrying after: %.300s", serr.msg, last);
+        }
     }
 }
 
 /* >>session =========================================================================== */
 
+/* etcd's longest lease TTL, in seconds: a longer one from a server is clamped to it. */
+#define ETCDE__MAX_TTL_S ((int64_t)9000000000)
+
 struct etcde_session {
     etcde_client *c;
     int64_t lease;
-    int ttl, guard_ms;
+    int64_t ttl, guard_ms;
     int64_t deadline; /* atomic: CLOCK_MONOTONIC ms after which the session is lost */
-    int lost;         /* atomic */
+    int lost;         /* atomic: the loss is published */
+    int lost_claim;   /* atomic: the one writer of lost_err has claimed it */
     int lost_pipe[2], stop_pipe[2];
     pthread_t thread;
-    int thread_started;
-    int closing; /* atomic: closed or being closed; the thread ends, reporting nothing */
+    int thread_started; /* atomic */
+    int closing;        /* atomic: closed or being closed; the thread ends, reporting nothing */
+    int close_failed;   /* atomic: close_err says why the revoke failed */
     etcde_lost_fn on_lost;
     void *user_data;
-    etcde__err lost_err; /* written once, before `lost` is published */
+    etcde__err lost_err;  /* written once, before `lost` is published */
+    etcde__err close_err; /* written once, before `close_failed` is published */
+    pthread_mutex_t mu;   /* guards handles */
+    etcde_election *handles; /* the elections and locks on this session */
     etcde__buf req;
     etcde__resp resp;
 };
 
-static void etcde__session_lose(etcde_session *s, const char *fmt, const char *detail) {
-    if (ETCDE__LOAD(&s->lost) || ETCDE__LOAD(&s->closing)) return;
-    etcde__fail(&s->lost_err, ETCDE_ERR_SESSION_LOST, fmt, (unsigned long long)s->lease, detail);
+/* Publishes the loss once -- message, flag, pipe -- then, with `notify`, runs on_lost on
+   the calling thread. Nobody can see the session alive once this returns. */
+static void etcde__session_lose(etcde_session *s, const char *msg, int notify) {
+    if (__atomic_exchange_n(&s->lost_claim, 1, __ATOMIC_ACQ_REL)) return;
+    etcde__fail(&s->lost_err, ETCDE_ERR_SESSION_LOST, "%s", msg);
     ETCDE__STORE(&s->lost, 1);
     etcde__pipe_poke(s->lost_pipe[1]);
+    if (!notify) return;
     etcde__log(s->c, ETCDE_LOG_WARN, "%s", s->lost_err.msg);
     if (s->on_lost) s->on_lost(s, ETCDE_ERR_SESSION_LOST, s->lost_err.msg, s->user_data);
 }
 
 /* b = {"ID":"<lease>"}: the body of a renewal and of a revoke. */
 static void etcde__req_lease_id(etcde__buf *b, int64_t lease) {
-    b->len = 0;
+    etcde__buf_clear(b);
     etcde__buf_str(b, "{\"ID\":\"");
     etcde__buf_i64(b, lease);
     etcde__buf_str(b, "\"}");
@@ -2002,6 +2089,7 @@ static etcde_result etcde__keepalive_once(etcde_session *s, const etcde__wait *w
     r = etcde__request(s->c, "/v3/lease/keepalive", &s->req, &s->resp, NULL, w, deadline, err);
     if (r) return r;
     *ttl = etcde__jint(&s->resp.j, etcde__jpath(&s->resp.j, 0, "result.TTL"), 0);
+    *ttl = ETCDE__MIN(*ttl, ETCDE__MAX_TTL_S); /* a hostile TTL must not overflow the deadline */
     return ETCDE_OK;
 }
 
@@ -2009,8 +2097,8 @@ static void *etcde__keepalive_main(void *arg) {
     etcde_session *s = (etcde_session *)arg;
     etcde_client *c = s->c;
     etcde__wait w;
-    int64_t period = (int64_t)s->ttl * 1000 / 3, next = etcde__now_ms() + period;
-    int64_t per_try = ETCDE__MAX((int64_t)s->ttl * 1000 / 6, 200);
+    int64_t period = s->ttl * 1000 / 3, next = etcde__now_ms() + period;
+    int64_t per_try = ETCDE__MAX(s->ttl * 1000 / 6, 200);
     memset(&w, 0, sizeof w);
     w.deadline = ETCDE__NEVER;
     etcde__wait_add(&w, s->stop_pipe[0], ETCDE_ERR_CANCELLED);
@@ -2018,13 +2106,14 @@ static void *etcde__keepalive_main(void *arg) {
         int64_t dl = ETCDE__LOAD(&s->deadline), sent, ttl = 0;
         etcde__err err;
         etcde_result r;
-        char why[300];
+        char msg[400];
         r = etcde__sleep(&w, ETCDE__MIN(next, dl), &err);
         if (r) return NULL; /* stopped */
         sent = etcde__now_ms();
         if (sent >= dl) {
-            etcde__session_lose(s, "session lost: lease %llx not renewed in time; %s",
-                                "its local deadline (last acknowledged renewal + TTL - guard) passed");
+            snprintf(msg, sizeof msg, "session lost: lease %llx not renewed in time (its local deadline, "
+                     "last acknowledged renewal + TTL - guard, passed)", (unsigned long long)s->lease);
+            etcde__session_lose(s, msg, !ETCDE__LOAD(&s->closing));
             return NULL;
         }
         r = etcde__keepalive_once(s, &w, ETCDE__MIN(dl, sent + per_try), &ttl, &err);
@@ -2036,19 +2125,20 @@ static void *etcde__keepalive_main(void *arg) {
             continue;
         }
         if (r == ETCDE_OK || r == ETCDE_ERR_SESSION_LOST) {
-            etcde__session_lose(s, "session lost: lease %llx %s",
-                                r ? "not found at etcd" : "expired or was revoked (keepalive reply without TTL)");
+            snprintf(msg, sizeof msg, "session lost: lease %llx %s", (unsigned long long)s->lease,
+                     r ? "not found at etcd" : "expired or was revoked (keepalive reply without TTL)");
+            etcde__session_lose(s, msg, !ETCDE__LOAD(&s->closing));
             return NULL;
         }
-        snprintf(why, sizeof why, "%s", err.msg);
         etcde__log(c, ETCDE_LOG_WARN, "keepalive of lease %llx failed: %s; retrying",
-                   (unsigned long long)s->lease, why);
+                   (unsigned long long)s->lease, err.msg);
         next = ETCDE__MAX(sent + 500, etcde__now_ms() + 50); /* attempts start ~500 ms apart */
     }
 }
 
 static void etcde__session_free(etcde_session *s) {
     etcde_client *c = s->c;
+    pthread_mutex_destroy(&s->mu);
     etcde__pipe_close(s->lost_pipe);
     etcde__pipe_close(s->stop_pipe);
     etcde__buf_free(&s->req);
@@ -2056,42 +2146,47 @@ static void etcde__session_free(etcde_session *s) {
     etcde__free(&c->al, s);
 }
 
-/* Ends the keepalive thread and, with `revoke`, the lease: the revoke goes out first, on
-   its own buffers while the thread winds down, so the keys go as early as possible.
-   Idempotent. Returns the revoke's result. */
+/* Ends the session: publishes the loss first (no holder may act from here on), then
+   revokes the lease with `revoke` -- on its own buffers while the keepalive thread winds
+   down -- and joins the thread, unless called on that thread (from on_lost: a later
+   destroy joins it). Idempotent. Returns the revoke's result. */
 static etcde_result etcde__session_stop(etcde_session *s, int revoke, etcde__err *err) {
     etcde_client *c = s->c;
     etcde_result r = ETCDE_OK;
-    if (ETCDE__LOAD(&s->closing)) return ETCDE_OK;
-    ETCDE__STORE(&s->closing, 1);
-    if (s->thread_started) etcde__pipe_poke(s->stop_pipe[1]);
-    if (revoke) {
-        etcde__buf b;
-        etcde__resp resp;
-        etcde__buf_init(&b, &c->al, 64);
-        etcde__resp_init(&resp, c);
-        etcde__req_lease_id(&b, s->lease);
-        r = etcde__call(c, "/v3/lease/revoke", &b, &resp, NULL, err);
-        if (r) etcde__log(c, ETCDE_LOG_WARN, "revoke of lease %llx: %s", (unsigned long long)s->lease, err->msg);
-        etcde__buf_free(&b);
-        etcde__resp_free(&resp);
+    int started = ETCDE__LOAD(&s->thread_started);
+    if (!__atomic_exchange_n(&s->closing, 1, __ATOMIC_ACQ_REL)) {
+        etcde__session_lose(s, "session closed", 0);
+        if (started) etcde__pipe_poke(s->stop_pipe[1]);
+        if (revoke) {
+            etcde__buf b;
+            etcde__resp resp;
+            etcde__buf_init(&b, &c->al, 64);
+            etcde__resp_init(&resp, c);
+            etcde__req_lease_id(&b, s->lease);
+            r = etcde__call(c, "/v3/lease/revoke", &b, &resp, NULL, err);
+            etcde__buf_free(&b);
+            etcde__resp_free(&resp);
+            if (r) {
+                etcde__fail(&s->close_err, ETCDE_ERR_SESSION_LOST,
+                            "session closed, but the revoke of lease %llx failed (its keys go when it expires): %s",
+                            (unsigned long long)s->lease, err->msg);
+                ETCDE__STORE(&s->close_failed, 1);
+                etcde__log(c, ETCDE_LOG_WARN, "%s", s->close_err.msg);
+            }
+        }
     }
-    if (s->thread_started) {
+    if (started && !pthread_equal(pthread_self(), s->thread)) {
         pthread_join(s->thread, NULL);
-        s->thread_started = 0;
-    }
-    if (!ETCDE__LOAD(&s->lost)) {
-        if (r) etcde__fail(&s->lost_err, ETCDE_ERR_SESSION_LOST,
-                           "session closed, but the revoke of lease %llx failed (its keys go when it expires): %s",
-                           (unsigned long long)s->lease, err->msg);
-        else etcde__fail(&s->lost_err, ETCDE_ERR_SESSION_LOST, "session closed");
-        ETCDE__STORE(&s->lost, 1);
-        etcde__pipe_poke(s->lost_pipe[1]);
+        ETCDE__STORE(&s->thread_started, 0);
     }
     return r;
 }
 
 /* >>election ========================================================================== */
+
+/* Who made the own key: a handle that stood on it before this call (a failed call leaves
+   it), this call, or maybe this call (its txn went out, but no reply decided it). */
+enum { ETCDE__KEY_OLD = 0, ETCDE__KEY_NEW, ETCDE__KEY_MAYBE };
 
 struct etcde_election {
     etcde_client *c;
@@ -2103,18 +2198,31 @@ struct etcde_election {
     char *key; /* NAME/<lease hex>, "" when not campaigning */
     int64_t rev;    /* atomic: readable from any thread */
     int leader; /* atomic */
+    int fresh;  /* ETCDE__KEY_*: whether this call created the own key */
+    int busy;   /* a call is running: a callback must not start another on this handle */
+    int64_t released; /* atomic: times another handle on the same key gave it up */
+    etcde_election *next_handle; /* in the session's list, under its mu */
     etcde__err err;
     etcde__buf req;
     etcde__resp resp;
 };
 
-/* {"key":K,"target":"CREATE","result":"EQUAL","create_revision":"rev"} */
-static void etcde__req_cmp_create(etcde__buf *b, const char *key, int64_t rev) {
+/* {"key":K,"target":"CREATE","result":"EQUAL","create_revision":"rev"}, or with
+   target "LEASE" the key's lease (the fence when the create revision is unknown). */
+static void etcde__req_cmp(etcde__buf *b, const char *key, const char *target, const char *field, int64_t v) {
     etcde__buf_str(b, "{");
     etcde__buf_jb64(b, "key", key, strlen(key));
-    etcde__buf_str(b, ",\"target\":\"CREATE\",\"result\":\"EQUAL\",\"create_revision\":\"");
-    etcde__buf_i64(b, rev);
+    etcde__buf_str(b, ",\"target\":\"");
+    etcde__buf_str(b, target);
+    etcde__buf_str(b, "\",\"result\":\"EQUAL\",\"");
+    etcde__buf_str(b, field);
+    etcde__buf_str(b, "\":\"");
+    etcde__buf_i64(b, v);
     etcde__buf_str(b, "\"}");
+}
+
+static void etcde__req_cmp_create(etcde__buf *b, const char *key, int64_t rev) {
+    etcde__req_cmp(b, key, "CREATE", "create_revision", rev);
 }
 
 static void etcde__req_put(etcde__buf *b, const char *key, const void *v, size_t n, int64_t lease) {
@@ -2157,6 +2265,8 @@ static etcde_result etcde__kv_from(etcde__json *j, int kv, etcde_kv *out, etcde_
     out->create_rev = etcde__jint(j, etcde__jget(j, kv, "create_revision"), 0);
     out->mod_rev = etcde__jint(j, etcde__jget(j, kv, "mod_revision"), 0);
     out->lease = etcde__jint(j, etcde__jget(j, kv, "lease"), 0);
+    if (out->create_rev < 0 || out->create_rev > ETCDE__REV_MAX || out->mod_rev < 0 || out->mod_rev > ETCDE__REV_MAX)
+        return etcde__fail(err, ETCDE_ERR_JSON, "key-value from etcd with a revision out of range");
     return ETCDE_OK;
 }
 
@@ -2167,25 +2277,126 @@ static void etcde__wait_init(etcde__wait *w, etcde_election *e, int64_t deadline
     if (e->s) etcde__wait_add(w, e->s->lost_pipe[0], ETCDE_ERR_SESSION_LOST);
 }
 
-/* Fenced delete of the own key: a txn comparing its create revision, so a stale call never
-   deletes a newer key. Not cancellable; bounded by the request timeout. */
-static etcde_result etcde__delete_own(etcde_election *e, etcde__err *err) {
+/* etcd refuses a request larger than its --max-request-bytes, counted on the encoded
+   request: the value, every copy of a key in it, and a little framing. Checked before
+   anything is sent, so an oversized call changes nothing. */
+static etcde_result etcde__fits(etcde_election *e, const char *call, size_t keys, size_t vlen) {
+    uint64_t lim = e->c->o.max_request_bytes, need;
+    need = (uint64_t)ETCDE__MIN(vlen, (size_t)1 << 62) + ETCDE__MIN(keys, (size_t)1 << 62) + 512;
+    if (need <= lim) return ETCDE_OK;
+    return etcde__fail(&e->err, ETCDE_ERR_TOO_BIG,
+                       "%s: value (%llu bytes) and keys (%llu bytes) exceed the request limit of %llu bytes "
+                       "(max_request_bytes; etcd's --max-request-bytes) by %llu bytes; nothing was sent",
+                       call, (unsigned long long)vlen, (unsigned long long)keys, (unsigned long long)lim,
+                       (unsigned long long)(need - lim));
+}
+
+/* One session and one name share one key, as in Go: every handle standing on the same
+   incarnation of it (same create revision; any, when that is unknown) loses its claim
+   together, before the key is deleted or given up, so none reports holding a key that
+   may be gone. */
+static void etcde__release_all(etcde_election *e) {
+    etcde_election *h;
+    int64_t rev = ETCDE__LOAD(&e->rev);
+    ETCDE__STORE(&e->leader, 0);
+    if (!e->s) return;
+    pthread_mutex_lock(&e->s->mu);
+    for (h = e->s->handles; h; h = h->next_handle)
+        if (h != e && h->plen == e->plen && memcmp(h->prefix, e->prefix, e->plen) == 0 &&
+            (rev <= 0 || ETCDE__LOAD(&h->rev) == rev)) {
+            ETCDE__STORE(&h->leader, 0);
+            __atomic_add_fetch(&h->released, 1, __ATOMIC_ACQ_REL);
+        }
+    pthread_mutex_unlock(&e->s->mu);
+}
+
+/* Another handle of this session stands on the same key: a failed call must leave it. */
+static int etcde__key_shared(etcde_election *e) {
+    etcde_election *h;
+    int shared = 0;
+    pthread_mutex_lock(&e->s->mu);
+    for (h = e->s->handles; h && !shared; h = h->next_handle)
+        shared = h != e && h->plen == e->plen && memcmp(h->prefix, e->prefix, e->plen) == 0 &&
+                 ETCDE__LOAD(&h->rev) > 0;
+    pthread_mutex_unlock(&e->s->mu);
+    return shared;
+}
+
+static void etcde__forget_key(etcde_election *e) {
+    e->key[0] = 0;
+    e->fresh = ETCDE__KEY_OLD;
+    ETCDE__STORE(&e->rev, 0);
+}
+
+/* Fenced delete of the own key: a txn comparing its create revision -- or its lease, when
+   a lost reply left the revision unknown -- so a stale call never deletes a newer key.
+   Leadership is withdrawn before the request goes out. Not cancellable; bounded by the
+   request timeout. */
+static etcde_result etcde__delete_own(etcde_election *e, int budget_ms, int *deleted, etcde__err *err) {
     etcde__wait w;
     etcde_result r;
+    int64_t rev = ETCDE__LOAD(&e->rev);
+    etcde__release_all(e);
     memset(&w, 0, sizeof w);
-    w.deadline = etcde__now_ms() + e->c->o.request_timeout_ms;
-    e->req.len = 0;
+    w.deadline = etcde__now_ms() + budget_ms;
+    etcde__buf_clear(&e->req);
     etcde__buf_str(&e->req, "{\"compare\":[");
-    etcde__req_cmp_create(&e->req, e->key, e->rev);
+    if (rev > 0) etcde__req_cmp_create(&e->req, e->key, rev);
+    else etcde__req_cmp(&e->req, e->key, "LEASE", "lease", e->s->lease);
     etcde__buf_str(&e->req, "],\"success\":[{\"request_delete_range\":{");
     etcde__buf_jb64(&e->req, "key", e->key, strlen(e->key));
     etcde__buf_str(&e->req, "}}]}");
     r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, &w, err);
-    if (r == ETCDE_OK) {
-        e->key[0] = 0;
-        ETCDE__STORE(&e->rev, 0);
-    }
+    if (r == ETCDE_OK && deleted) *deleted = etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, 0, "succeeded"));
+    if (r == ETCDE_OK) etcde__forget_key(e);
     return r;
+}
+
+/* After a failed campaign or trylock: a failed call leaves etcd as it found it. A key this
+   call created (or may have) is deleted; one that stood before it, this handle's or
+   another's on the same session, is left. If the delete cannot be confirmed within
+   ETCDE__CLEANUP_MS (milliseconds against a live etcd), the session is ended, so that
+   nothing renews the key: it goes when the lease expires, and e->err says so. */
+#define ETCDE__CLEANUP_MS 1000
+static void etcde__abandon(etcde_election *e, etcde_result r) {
+    etcde__err derr;
+    etcde_result dr;
+    char msg[sizeof e->err.msg], why[300];
+    int deleted = 0, maybe = e->fresh == ETCDE__KEY_MAYBE && ETCDE__LOAD(&e->rev) <= 0, revoke;
+    if (r == ETCDE_ERR_SESSION_LOST) { /* the key goes with the lease */
+        etcde__release_all(e);
+        etcde__forget_key(e);
+        return;
+    }
+    if (e->fresh == ETCDE__KEY_OLD || !e->key[0]) {
+        if (etcde_is_leader(e)) {
+            memcpy(msg, e->err.msg, sizeof msg);
+            etcde__fail(&e->err, r, "%.300s; still the leader: key %.150s stands", msg, e->key);
+        }
+        return;
+    }
+    snprintf(msg, sizeof msg, "%.150s", e->key);
+    dr = etcde__delete_own(e, ETCDE__MIN(e->c->o.request_timeout_ms, ETCDE__CLEANUP_MS), &deleted, &derr);
+    /* deleted, or known never to have been made: etcd is as it was */
+    if (dr == ETCDE_OK && (deleted || !maybe)) return;
+    /* a txn without a reply may still be applied after the delete: only the end of the
+       lease rules that out (a revoke, when etcd answers; else the lease's expiry) */
+    revoke = dr == ETCDE_OK;
+    if (revoke) snprintf(why, sizeof why, "its create had no reply and may still be applied");
+    else snprintf(why, sizeof why, "it could not be deleted: %.250s", derr.msg);
+    {
+        char lost[sizeof e->err.msg];
+        snprintf(lost, sizeof lost, "session lost: lease %llx ended, because key %.150s of a failed call may stand (%.280s)",
+                 (unsigned long long)e->s->lease, msg, why);
+        etcde__session_lose(e->s, lost, 1);
+    }
+    dr = etcde__session_stop(e->s, revoke, &derr);
+    memcpy(why, e->err.msg, ETCDE__MIN(sizeof why, sizeof e->err.msg));
+    why[sizeof why - 1] = 0;
+    etcde__fail(&e->err, r, "%.200s; key %s may stand, so session lease %llx was ended: %s", why, msg,
+                (unsigned long long)e->s->lease,
+                revoke && !dr ? "revoked" : "its keys go when it expires, without renewals");
+    etcde__forget_key(e);
 }
 
 /* Event handler for a watch: returns 0 to keep watching, 1 to stop (the caller
@@ -2206,8 +2417,9 @@ static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen
     etcde__conn *cn = NULL;
     etcde__err *err = &e->err;
     etcde_result r;
-    int64_t refresh = etcde__now_ms() + ETCDE_WATCH_REFRESH_MS;
-    e->req.len = 0;
+    int64_t opened = etcde__now_ms(), refresh = opened + ETCDE_WATCH_REFRESH_MS;
+    int stopped = 0;
+    etcde__buf_clear(&e->req);
     etcde__buf_str(&e->req, "{\"create_request\":{");
     etcde__buf_jb64(&e->req, "key", key, klen);
     if (range_end) {
@@ -2243,7 +2455,7 @@ static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen
         if (!r) r = etcde__resp_error(&e->resp, err);
         if (r) break;
         res = etcde__jget(&e->resp.j, 0, "result");
-        hdr_rev = etcde__jint(&e->resp.j, etcde__jpath(&e->resp.j, res, "header.revision"), 0);
+        hdr_rev = ETCDE__MAX(etcde__jrev(&e->resp.j, etcde__jpath(&e->resp.j, res, "header.revision")), 0);
         if (etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, res, "canceled"))) {
             char why[160];
             etcde__jstr(&e->resp.j, etcde__jget(&e->resp.j, res, "cancel_reason"), why, sizeof why);
@@ -2265,10 +2477,17 @@ static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen
         if (!res && after) res = 1;
         if (res) {
             r = res > 0 ? ETCDE_OK : (etcde_result)res;
+            stopped = res > 0;
             break;
         }
     }
     etcde__conn_close(c, cn);
+    if (r == ETCDE_OK && !stopped && etcde__now_ms() - opened < 500) {
+        /* a stream that ends at once must not become a busy loop of re-reads */
+        etcde__err serr;
+        etcde_result s = etcde__sleep(w, opened + 500, &serr);
+        if (s) r = etcde__fail(err, s, "%s", serr.msg);
+    }
     return r;
 }
 
@@ -2329,15 +2548,23 @@ typedef struct etcde__queue_pos {
 static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, size_t len, const etcde__wait *w,
                                           etcde__queue_pos *pos) {
     etcde_session *s = e->s;
+    etcde__wait tw;
+    int held = ETCDE__LOAD(&e->rev) > 0;
     etcde__json *j = &e->resp.j;
     etcde_result r;
     etcde_kv kv;
     pos->pred = ETCDE__UNREAD;
     pos->first = 0;
     snprintf(e->key, e->plen + 18, "%s%llx", e->prefix, (unsigned long long)s->lease);
+    /* from here the key may exist because of this call, unless a handle stood on it */
+    e->fresh = held || etcde__key_shared(e) ? ETCDE__KEY_OLD : ETCDE__KEY_MAYBE;
+    /* the txn runs to its reply even past the campaign's timeout (cancel and session loss
+       still end it): a reply says whether the key was made, and a timed-out txn may not */
+    tw = *w;
+    tw.deadline = ETCDE__MAX(w->deadline, etcde__now_ms() + e->c->o.request_timeout_ms);
     for (;;) {
         int kvt;
-        e->req.len = 0;
+        etcde__buf_clear(&e->req);
         etcde__buf_str(&e->req, "{\"compare\":[");
         etcde__req_cmp_create(&e->req, e->key, 0);
         etcde__buf_str(&e->req, "],\"success\":[");
@@ -2349,13 +2576,15 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
         etcde__buf_str(&e->req, "}},{\"request_range\":");
         etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0);
         etcde__buf_str(&e->req, "}]}");
-        r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, w, &e->err);
+        r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, &tw, &e->err);
         if (r) return r;
         if (etcde__jtrue(j, etcde__jget(j, 0, "succeeded"))) {
             int rr = etcde__jpath(j, 0, "responses.1.response_range");
-            int64_t rev = etcde__jint(j, etcde__jpath(j, 0, "header.revision"), 0);
-            ETCDE__STORE(&e->rev, rev);
-            if (rev <= 0) return etcde__fail(&e->err, ETCDE_ERR_JSON, "txn reply without a revision");
+            int64_t rev = etcde__jrev(j, etcde__jpath(j, 0, "header.revision"));
+            if (held) etcde__release_all(e); /* the key it stood on was gone: this is a new one */
+            e->fresh = ETCDE__KEY_NEW;
+            ETCDE__STORE(&e->rev, rev > 0 ? rev : 0);
+            if (rev <= 0) return etcde__fail(&e->err, ETCDE_ERR_JSON, "txn reply without a valid revision");
             pos->rev = rev;
             /* kvs.0 is the own key (created at this revision: the newest), kvs.1 the one
                ahead; count covers the whole prefix */
@@ -2370,11 +2599,12 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
         if (kvt < 0) continue; /* deleted between compare and read: try again */
         r = etcde__kv_from(j, kvt, &kv, &e->err);
         if (r) return r;
+        if (kv.create_rev <= 0) return etcde__fail(&e->err, ETCDE_ERR_JSON, "own key read back without a create revision");
         ETCDE__STORE(&e->rev, kv.create_rev); /* same lease campaigning again: keep the queue position */
         if (etcde__jint(j, etcde__jpath(j, 0, "responses.1.response_range.kvs.0.create_revision"), -1) == e->rev)
             pos->pred = ETCDE__LEADS;
         if (etcde__same_bytes(kv.value, kv.value_len, value, len)) return ETCDE_OK;
-        e->req.len = 0;
+        etcde__buf_clear(&e->req);
         etcde__buf_str(&e->req, "{\"compare\":[");
         etcde__req_cmp_create(&e->req, e->key, e->rev);
         etcde__buf_str(&e->req, "],\"success\":[");
@@ -2393,7 +2623,7 @@ static etcde_result etcde__campaign_check(etcde_election *e, const etcde__wait *
     etcde__json *j = &e->resp.j;
     etcde_result r;
     int own, pred;
-    e->req.len = 0;
+    etcde__buf_clear(&e->req);
     etcde__buf_str(&e->req, "{\"success\":[{\"request_range\":{");
     etcde__buf_jb64(&e->req, "key", e->key, strlen(e->key));
     etcde__buf_str(&e->req, "}},{\"request_range\":");
@@ -2401,7 +2631,8 @@ static etcde_result etcde__campaign_check(etcde_election *e, const etcde__wait *
     etcde__buf_str(&e->req, "}]}");
     r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, w, &e->err);
     if (r) return r;
-    pos->rev = etcde__jint(j, etcde__jpath(j, 0, "header.revision"), 0);
+    pos->rev = etcde__jrev(j, etcde__jpath(j, 0, "header.revision"));
+    if (pos->rev < 0) return etcde__fail(&e->err, ETCDE_ERR_JSON, "range reply without a valid revision");
     own = etcde__jpath(j, 0, "responses.0.response_range.kvs.0");
     if (own < 0 || etcde__jint(j, etcde__jget(j, own, "create_revision"), 0) != e->rev)
         return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST,
@@ -2443,7 +2674,11 @@ static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w
         q.pklen = kv.key_len;
         q.first = pos->first && !exact;
         pos->pred = ETCDE__UNREAD; /* whatever the watch ends in, read again */
-        etcde__log(e->c, ETCDE_LOG_DEBUG, "%s waits for %s to go (rev %lld)", e->key, pk, (long long)pos->rev);
+        if (e->c->o.log && e->c->o.log_level >= ETCDE_LOG_DEBUG) {
+            char q1[160], q2[160];
+            etcde__log(e->c, ETCDE_LOG_DEBUG, "%s waits for %s to go (rev %lld)", etcde__quote(q1, sizeof q1, e->key, ol),
+                       etcde__quote(q2, sizeof q2, pk, kv.key_len), (long long)pos->rev);
+        }
         if (exact) {
             r = etcde__watch(e, pk, kv.key_len, NULL, 0, e->key, 0, pos->rev + 1, etcde__on_queue_event, &q, w);
         } else {
@@ -2518,18 +2753,20 @@ ETCDE__DEF const char *etcde_strerror(etcde_result r) {
 
 ETCDE__DEF const char *etcde_version_string(void) { return ETCDE_VERSION_STRING; }
 
-/* Splits "h:p,h:p" into endpoints ("http://" prefix, "[v6]:port", default port 2379). */
-static etcde_result etcde__parse_endpoints(etcde_client *c, const char *list) {
+/* Splits "h:p,h:p" into endpoints ("http://" prefix, "[v6]:port", default port 2379).
+   `from` names where the list came from, for the message. */
+static etcde_result etcde__parse_endpoints(etcde_client *c, const char *list, const char *from, etcde__err *err) {
     const char *p = list;
     int n = 1;
+    char q[160];
     for (; *p; p++) n += *p == ',';
     c->eps = (etcde__ep *)etcde__alloc(&c->al, sizeof(etcde__ep) * (size_t)n);
-    if (!c->eps) return ETCDE_ERR_NOMEM;
+    if (!c->eps) return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory for %d endpoints", n);
     memset(c->eps, 0, sizeof(etcde__ep) * (size_t)n);
     c->eps_cap = n;
     for (p = list; *p;) {
         size_t len = strcspn(p, ","), hl;
-        const char *s = p;
+        const char *s = p, *why = NULL;
         char tmp[256], *h = tmp, *port = NULL;
         etcde__ep *e = &c->eps[c->neps];
         p += len + (p[len] == ',');
@@ -2538,33 +2775,67 @@ static etcde_result etcde__parse_endpoints(etcde_client *c, const char *list) {
         if (len == 0) continue;
         if (len > 7 && memcmp(s, "http://", 7) == 0) s += 7, len -= 7;
         else if (len > 8 && memcmp(s, "https://", 8) == 0 && c->tr.read) s += 8, len -= 8;
-        if (len == 0 || len >= sizeof tmp || memchr(s, '/', len)) return ETCDE_ERR_INVALID_ARGS; /* https:// */
-        memcpy(tmp, s, len);
-        tmp[len] = 0;
-        if (*h == '[') { /* [v6]:port */
-            char *rb = strchr(h, ']');
-            if (!rb || (rb[1] && rb[1] != ':')) return ETCDE_ERR_INVALID_ARGS;
-            *rb = 0;
-            h++;
-            if (rb[1]) port = rb + 2;
-        } else {
-            char *colon = strrchr(h, ':');
-            if (colon && strchr(h, ':') != colon) return ETCDE_ERR_INVALID_ARGS; /* v6 needs [] */
-            if (colon) *colon = 0, port = colon + 1;
+        else if (len >= 8 && memcmp(s, "https://", 8) == 0)
+            why = "https:// needs a transport hook that speaks TLS (etcde_options.transport)";
+        if (!why && (len == 0 || len >= sizeof tmp)) why = "empty or longer than 255 bytes";
+        if (!why && memchr(s, '/', len)) why = "a scheme other than http:// or https://, or a path";
+        if (!why && (memchr(s, ' ', len) || memchr(s, '\t', len))) why = "blanks inside (separate endpoints with commas)";
+        if (!why) {
+            memcpy(tmp, s, len);
+            tmp[len] = 0;
+            if (*h == '[') { /* [v6]:port */
+                char *rb = strchr(h, ']');
+                if (!rb || (rb[1] && rb[1] != ':')) why = "an IPv6 address needs the form [addr]:port";
+                else {
+                    *rb = 0;
+                    h++;
+                    if (rb[1]) port = rb + 2;
+                }
+            } else {
+                char *colon = strrchr(h, ':');
+                if (colon && strchr(h, ':') != colon) why = "an IPv6 address needs the form [addr]:port";
+                else if (colon) *colon = 0, port = colon + 1;
+            }
         }
-        if (!port) port = (char *)"2379";
+        if (!why && !port) port = (char *)"2379";
+        if (!why && (!*h || !*port || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port) ||
+                     atoi(port) < 1 || atoi(port) > 65535))
+            why = *h ? "the port is not a number in 1..65535" : "no host";
+        if (why) {
+            char ql[160];
+            etcde__quote(ql, sizeof ql, list, 100);
+            return etcde__fail(err, ETCDE_ERR_INVALID_ARGS, "bad endpoint \"%s\" in \"%s\" (from %s): %s",
+                               etcde__quote(q, sizeof q, s, ETCDE__MIN(len, 100)), ql, from, why);
+        }
         hl = strlen(h);
-        if (hl == 0 || !*port || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port) ||
-            atoi(port) < 1 || atoi(port) > 65535)
-            return ETCDE_ERR_INVALID_ARGS;
         strcpy(e->port, port);
         e->host = etcde__strdup(&c->al, h);
         e->hostport = (char *)etcde__alloc(&c->al, hl + 16);
-        if (!e->host || !e->hostport) return ETCDE_ERR_NOMEM;
+        if (!e->host || !e->hostport) return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory");
         snprintf(e->hostport, hl + 16, strchr(h, ':') ? "[%s]:%s" : "%s:%s", h, e->port);
         c->neps++;
     }
-    return c->neps ? ETCDE_OK : ETCDE_ERR_INVALID_ARGS;
+    if (!c->neps) return etcde__fail(err, ETCDE_ERR_INVALID_ARGS, "no endpoint in \"%s\" (from %s)",
+                                     etcde__quote(q, sizeof q, list, 100), from);
+    return ETCDE_OK;
+}
+
+/* The calling thread's last creation failure: a thread-local buffer, so that threads
+   creating objects on one client never read each other's half-written message. */
+#if defined(__GNUC__) || defined(__clang__)
+#define ETCDE__TLS __thread
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_THREADS__)
+#define ETCDE__TLS _Thread_local
+#elif defined(_MSC_VER)
+#define ETCDE__TLS __declspec(thread)
+#else
+#define ETCDE__TLS /* none: the message is shared by all threads */
+#endif
+static ETCDE__TLS char etcde__create_err[sizeof(((etcde__err *)0)->msg)];
+
+static etcde_result etcde__create_fail(const etcde__err *err) {
+    snprintf(etcde__create_err, sizeof etcde__create_err, "%s", err->msg);
+    return err->code;
 }
 
 ETCDE__DEF void etcde_client_destroy(etcde_client *c) {
@@ -2593,21 +2864,28 @@ ETCDE__DEF etcde_result etcde_client_create(const etcde_options *opts, etcde_cli
     etcde_options o;
     etcde_allocator al;
     etcde_client *c;
-    const char *eps;
-    etcde_result r;
-    if (!out) return ETCDE_ERR_INVALID_ARGS;
+    const char *eps, *from = "etcde_options.endpoints";
+    etcde__err err;
+    etcde_result r = ETCDE_OK;
+    if (!out) return etcde__create_fail((etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "client: out is NULL"), &err));
     *out = NULL;
     if (opts) o = *opts;
     else memset(&o, 0, sizeof o);
-    if (!o.allocator.alloc_fn != !o.allocator.free_fn) return ETCDE_ERR_INVALID_ARGS;
-    if (o.dial_timeout_ms < 0 || o.request_timeout_ms < 0 || o.max_json_tokens < 0) return ETCDE_ERR_INVALID_ARGS;
+    if (!o.allocator.alloc_fn != !o.allocator.free_fn)
+        r = etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "client: the allocator needs both alloc_fn and free_fn");
+    else if (o.dial_timeout_ms < 0 || o.request_timeout_ms < 0 || o.max_json_tokens < 0)
+        r = etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "client: negative dial_timeout_ms, request_timeout_ms or "
+                        "max_json_tokens");
+    else if (o.transport && (!o.transport->open || !o.transport->read || !o.transport->write))
+        r = etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "client: the transport needs open, read and write");
+    if (r) return etcde__create_fail(&err);
     al = o.allocator;
     if (!al.alloc_fn) {
         al.alloc_fn = etcde__default_alloc;
         al.free_fn = etcde__default_free;
     }
     c = (etcde_client *)etcde__alloc(&al, sizeof *c);
-    if (!c) return ETCDE_ERR_NOMEM;
+    if (!c) return etcde__create_fail((etcde__fail(&err, ETCDE_ERR_NOMEM, "client: out of memory"), &err));
     memset(c, 0, sizeof *c);
     c->al = al;
     c->cancel_pipe[0] = c->cancel_pipe[1] = -1;
@@ -2615,22 +2893,20 @@ ETCDE__DEF etcde_result etcde_client_create(const etcde_options *opts, etcde_cli
     pthread_mutex_init(&c->mu, NULL);
     if (!o.dial_timeout_ms) o.dial_timeout_ms = 2000;
     if (!o.request_timeout_ms) o.request_timeout_ms = 5000;
-    if (!o.max_response_bytes) o.max_response_bytes = (size_t)1 << 20;
+    if (!o.max_request_bytes) o.max_request_bytes = (size_t)3 << 19; /* 1.5 MiB */
+    if (o.max_request_bytes > (size_t)1 << 28) o.max_request_bytes = (size_t)1 << 28;
+    if (!o.max_response_bytes) o.max_response_bytes = 3 * o.max_request_bytes + ((size_t)64 << 10);
     if (o.max_response_bytes > (size_t)1 << 30) o.max_response_bytes = (size_t)1 << 30;
     if (!o.max_json_tokens) o.max_json_tokens = 65536;
     if (!o.log_level) o.log_level = ETCDE_LOG_WARN;
     if (o.transport) {
-        if (!o.transport->open || !o.transport->read || !o.transport->write) {
-            etcde_client_destroy(c);
-            return ETCDE_ERR_INVALID_ARGS;
-        }
         c->tr = *o.transport;
         o.transport = NULL;
     }
     eps = o.endpoints;
-    if (!eps || !*eps) eps = getenv("ETCDCTL_ENDPOINTS");
-    if (!eps || !*eps) eps = "127.0.0.1:2379";
-    r = etcde__parse_endpoints(c, eps);
+    if (!eps || !*eps) eps = getenv("ETCDCTL_ENDPOINTS"), from = "$ETCDCTL_ENDPOINTS";
+    if (!eps || !*eps) eps = "127.0.0.1:2379", from = "the default";
+    r = etcde__parse_endpoints(c, eps, from, &err);
     if (r == ETCDE_OK && o.user && *o.user) {
         const char *colon = strchr(o.user, ':');
         c->user = etcde__strdup(&al, o.user);
@@ -2640,41 +2916,35 @@ ETCDE__DEF etcde_result etcde_client_create(const etcde_options *opts, etcde_cli
         } else if (c->user) {
             c->password = etcde__strdup(&al, o.password ? o.password : "");
         }
-        if (!c->user || !c->password) r = ETCDE_ERR_NOMEM;
+        if (!c->user || !c->password) r = etcde__fail(&err, ETCDE_ERR_NOMEM, "client: out of memory");
     }
-    if (r == ETCDE_OK && etcde__pipe(c->cancel_pipe) != 0) r = ETCDE_ERR_IO;
+    if (r == ETCDE_OK && etcde__pipe(c->cancel_pipe) != 0)
+        r = etcde__fail(&err, ETCDE_ERR_IO, "client: pipe: out of file descriptors");
     o.endpoints = NULL; /* our copies live in eps/user/password */
     o.user = o.password = NULL;
     c->o = o;
     if (r) {
         etcde_client_destroy(c);
-        return r;
+        return etcde__create_fail(&err);
     }
     *out = c;
     return ETCDE_OK;
 }
 
 ETCDE__DEF void etcde_client_cancel(etcde_client *c) {
-    if (!c) return;
-    ETCDE__STORE(&c->cancelled, 1);
-    etcde__pipe_poke(c->cancel_pipe[1]);
+    if (c) etcde__pipe_poke(c->cancel_pipe[1]);
 }
 
 ETCDE__DEF void etcde_client_uncancel(etcde_client *c) {
     char b[64];
     if (!c) return;
-    ETCDE__STORE(&c->cancelled, 0);
     while (read(c->cancel_pipe[0], b, sizeof b) > 0) {
     }
 }
 
-ETCDE__DEF const char *etcde_client_errmsg(const etcde_client *c) { return c ? c->errmsg : ""; }
-
-static etcde_result etcde__client_fail(etcde_client *c, const etcde__err *err) {
-    pthread_mutex_lock(&c->mu);
-    snprintf(c->errmsg, sizeof c->errmsg, "%s", err->msg);
-    pthread_mutex_unlock(&c->mu);
-    return err->code;
+ETCDE__DEF const char *etcde_client_errmsg(const etcde_client *c) {
+    (void)c;
+    return etcde__create_err;
 }
 
 /* ---- session ---- */
@@ -2693,15 +2963,16 @@ ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_sessio
     else memset(&so, 0, sizeof so);
     if (so.ttl_s < 0 || so.guard_ms < 0 || so.lease_id < 0) {
         etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "session: negative ttl_s, guard_ms or lease_id");
-        return etcde__client_fail(c, &err);
+        return etcde__create_fail(&err);
     }
     s = (etcde_session *)etcde__alloc(&c->al, sizeof *s);
     if (!s) {
         etcde__fail(&err, ETCDE_ERR_NOMEM, "out of memory");
-        return etcde__client_fail(c, &err);
+        return etcde__create_fail(&err);
     }
     memset(s, 0, sizeof *s);
     s->c = c;
+    pthread_mutex_init(&s->mu, NULL);
     s->on_lost = so.on_lost;
     s->user_data = so.user_data;
     s->lost_pipe[0] = s->lost_pipe[1] = s->stop_pipe[0] = s->stop_pipe[1] = -1;
@@ -2710,7 +2981,7 @@ ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_sessio
     if (etcde__pipe(s->lost_pipe) || etcde__pipe(s->stop_pipe)) {
         etcde__session_free(s);
         etcde__fail(&err, ETCDE_ERR_IO, "pipe: out of file descriptors");
-        return etcde__client_fail(c, &err);
+        return etcde__create_fail(&err);
     }
     memset(&w, 0, sizeof w);
     w.deadline = ETCDE__NEVER;
@@ -2723,7 +2994,7 @@ ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_sessio
             r = etcde__fail(&err, ETCDE_ERR_SESSION_LOST, "lease %llx does not exist (expired or revoked)",
                             (unsigned long long)so.lease_id);
     } else {
-        s->req.len = 0;
+        etcde__buf_clear(&s->req);
         etcde__buf_str(&s->req, "{\"TTL\":\"");
         etcde__buf_i64(&s->req, so.ttl_s ? so.ttl_s : 60);
         etcde__buf_str(&s->req, "\"}");
@@ -2737,20 +3008,20 @@ ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_sessio
     }
     if (r) {
         etcde__session_free(s);
-        return etcde__client_fail(c, &err);
+        return etcde__create_fail(&err);
     }
-    s->ttl = (int)ttl;
-    s->guard_ms = so.guard_ms ? so.guard_ms : (int)ETCDE__MIN(ETCDE__MAX(ttl * 100, 100), 1000);
-    if (s->guard_ms > s->ttl * 500) s->guard_ms = s->ttl * 500;
-    s->deadline = sent + ttl * 1000 - s->guard_ms;
+    s->ttl = ETCDE__MIN(ttl, ETCDE__MAX_TTL_S);
+    s->guard_ms = so.guard_ms ? so.guard_ms : ETCDE__MIN(ETCDE__MAX(s->ttl * 100, 100), 1000);
+    if (s->guard_ms > s->ttl * 500) s->guard_ms = s->ttl * 500; /* at most half the TTL */
+    s->deadline = sent + s->ttl * 1000 - s->guard_ms;
     if (pthread_create(&s->thread, NULL, etcde__keepalive_main, s) != 0) {
         etcde__err rerr;
         etcde__session_stop(s, 1, &rerr);
         etcde__session_free(s);
         etcde__fail(&err, ETCDE_ERR_NOMEM, "cannot start the keepalive thread");
-        return etcde__client_fail(c, &err);
+        return etcde__create_fail(&err);
     }
-    s->thread_started = 1;
+    ETCDE__STORE(&s->thread_started, 1);
     *out = s;
     return ETCDE_OK;
 }
@@ -2775,7 +3046,7 @@ ETCDE__DEF void etcde_session_orphan(etcde_session *s) {
 }
 
 ETCDE__DEF int64_t etcde_session_lease(const etcde_session *s) { return s ? s->lease : 0; }
-ETCDE__DEF int etcde_session_ttl(const etcde_session *s) { return s ? s->ttl : 0; }
+ETCDE__DEF int etcde_session_ttl(const etcde_session *s) { return s ? (int)ETCDE__MIN(s->ttl, INT_MAX) : 0; }
 
 ETCDE__DEF int etcde_session_alive(const etcde_session *s) {
     return s && !ETCDE__LOAD(&s->lost) && etcde__now_ms() < ETCDE__LOAD(&s->deadline);
@@ -2792,6 +3063,7 @@ ETCDE__DEF int etcde_session_fd(const etcde_session *s) { return s ? s->lost_pip
 
 ETCDE__DEF const char *etcde_session_errmsg(const etcde_session *s) {
     if (!s) return "";
+    if (ETCDE__LOAD(&s->close_failed)) return s->close_err.msg;
     if (ETCDE__LOAD(&s->lost)) return s->lost_err.msg;
     if (etcde__now_ms() >= ETCDE__LOAD(&s->deadline)) return "session lost: local lease deadline passed";
     return "";
@@ -2809,7 +3081,7 @@ ETCDE__DEF etcde_result etcde_election_create(etcde_client *c, etcde_session *s,
     e = (etcde_election *)etcde__alloc(&c->al, sizeof *e);
     if (!e) {
         etcde__fail(&err, ETCDE_ERR_NOMEM, "out of memory");
-        return etcde__client_fail(c, &err);
+        return etcde__create_fail(&err);
     }
     memset(e, 0, sizeof *e);
     e->c = c;
@@ -2819,12 +3091,12 @@ ETCDE__DEF etcde_result etcde_election_create(etcde_client *c, etcde_session *s,
     e->prefix = (char *)etcde__alloc(&c->al, n + 2);
     e->range_end = (char *)etcde__alloc(&c->al, n + 2);
     e->key = (char *)etcde__alloc(&c->al, n + 20); /* NAME/ + 16 hex digits + NUL */
-    etcde__buf_init(&e->req, &c->al, c->o.max_response_bytes + 4096);
+    etcde__buf_init(&e->req, &c->al, 2 * c->o.max_request_bytes + ((size_t)64 << 10));
     etcde__resp_init(&e->resp, c);
     if (!e->prefix || !e->range_end || !e->key) {
         etcde_election_destroy(e);
         etcde__fail(&err, ETCDE_ERR_NOMEM, "out of memory");
-        return etcde__client_fail(c, &err);
+        return etcde__create_fail(&err);
     }
     memcpy(e->prefix, name, n);
     e->prefix[n] = '/';
@@ -2833,12 +3105,28 @@ ETCDE__DEF etcde_result etcde_election_create(etcde_client *c, etcde_session *s,
     e->range_end[n] = '/' + 1; /* the prefix ends in '/', so no 0xff carry is needed */
     e->relen = n + 1;
     e->key[0] = 0;
+    if (s) {
+        pthread_mutex_lock(&s->mu);
+        e->next_handle = s->handles;
+        s->handles = e;
+        pthread_mutex_unlock(&s->mu);
+    }
     *out = e;
     return ETCDE_OK;
 }
 
 ETCDE__DEF void etcde_election_destroy(etcde_election *e) {
     if (!e) return;
+    if (e->s) {
+        etcde_election **pp;
+        pthread_mutex_lock(&e->s->mu);
+        for (pp = &e->s->handles; *pp; pp = &(*pp)->next_handle)
+            if (*pp == e) {
+                *pp = e->next_handle;
+                break;
+            }
+        pthread_mutex_unlock(&e->s->mu);
+    }
     etcde__free(&e->c->al, e->prefix);
     etcde__free(&e->c->al, e->range_end);
     etcde__free(&e->c->al, e->key);
@@ -2847,37 +3135,74 @@ ETCDE__DEF void etcde_election_destroy(etcde_election *e) {
     etcde__free(&e->c->al, e);
 }
 
-ETCDE__DEF etcde_result etcde_campaign(etcde_election *e, const void *value, size_t len, int timeout_ms) {
+/* Checks common to calls on a handle: not from inside its own callback (the call would
+   reuse the buffers the callback's data points into), not cancelled. */
+static etcde_result etcde__begin(etcde_election *e, const char *call, int cancellable) {
+    if (e->busy)
+        return etcde__fail(&e->err, ETCDE_ERR_STATE, "%s: called from inside a callback on the same handle "
+                           "(use another handle for nested calls)", call);
+    if (cancellable && etcde__cancelled(e->c))
+        return etcde__fail(&e->err, ETCDE_ERR_CANCELLED, "%s: the client is cancelled (etcde_client_cancel; "
+                           "etcde_client_uncancel clears it)", call);
+    return ETCDE_OK;
+}
+
+/* A write's failure after its request may have gone out: say that it may have been
+   applied, and how to tell. */
+static etcde_result etcde__ambiguous(etcde_election *e, etcde_result r, const char *what) {
+    char msg[sizeof e->err.msg];
+    if (r == ETCDE_ERR_ETCD || r == ETCDE_ERR_AUTH || r == ETCDE_ERR_NOT_LEADER) return r; /* etcd refused it */
+    if (r == ETCDE_ERR_SESSION_LOST && !etcde_session_alive(e->s))
+        snprintf(msg, sizeof msg, "%s", etcde_session_errmsg(e->s));
+    else snprintf(msg, sizeof msg, "%s", e->err.msg);
+    return etcde__fail(&e->err, r, "%.300s; the %s may or may not have been applied (read it back to tell)", msg, what);
+}
+
+/* The campaign proper, for campaign and lock: enter the queue, wait for every key ahead
+   to go, verify. On failure the key is given up as etcde__abandon says. */
+static etcde_result etcde__campaign_run(etcde_election *e, const void *value, size_t len, int timeout_ms,
+                                        const char *call) {
     etcde__wait w;
     etcde_result r;
     etcde__queue_pos pos;
+    etcde_session *s = e->s;
+    int64_t gen;
+    etcde__wait_init(&w, e, etcde__deadline(timeout_ms), 1);
+    do {
+        gen = ETCDE__LOAD(&e->released);
+        r = etcde__campaign_enter(e, value, len, &w, &pos);
+        if (r == ETCDE_OK && pos.pred != ETCDE__LEADS) r = etcde__campaign_wait(e, &w, &pos);
+        if (r == ETCDE_OK && !etcde_session_alive(s)) r = ETCDE_ERR_SESSION_LOST;
+        if (r == ETCDE_OK) {
+            ETCDE__STORE(&e->leader, 1);
+            e->fresh = ETCDE__KEY_OLD;
+            /* another handle on this key released it meanwhile: the key may be gone */
+            if (ETCDE__LOAD(&e->released) == gen) return ETCDE_OK;
+            ETCDE__STORE(&e->leader, 0);
+        }
+    } while (r == ETCDE_OK);
+    if (r == ETCDE_ERR_SESSION_LOST && !etcde_session_alive(s))
+        etcde__fail(&e->err, r, "%s", etcde_session_errmsg(s));
+    else if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() >= w.deadline)
+        etcde__fail(&e->err, r, "%s timed out after %d ms", call, timeout_ms);
+    else if (r == ETCDE_ERR_CANCELLED)
+        etcde__fail(&e->err, r, "%s cancelled (etcde_client_cancel)", call);
+    etcde__abandon(e, r);
+    return r;
+}
+
+ETCDE__DEF etcde_result etcde_campaign(etcde_election *e, const void *value, size_t len, int timeout_ms) {
+    etcde_result r;
     if (!e || (!value && len)) return ETCDE_ERR_INVALID_ARGS;
     if (!e->s) return etcde__fail(&e->err, ETCDE_ERR_STATE, "campaign needs an election created with a session");
+    if ((r = etcde__begin(e, "campaign", 1)) != ETCDE_OK) return r;
     if (!etcde_session_alive(e->s))
         return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
-    if (ETCDE__LOAD(&e->c->cancelled)) return etcde__fail(&e->err, ETCDE_ERR_CANCELLED, "cancelled");
-    etcde__wait_init(&w, e, etcde__deadline(timeout_ms), 1);
-    r = etcde__campaign_enter(e, value, len, &w, &pos);
-    if (r == ETCDE_OK && pos.pred != ETCDE__LEADS) r = etcde__campaign_wait(e, &w, &pos);
-    if (r == ETCDE_OK && !etcde_session_alive(e->s))
-        r = etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
-    if (r == ETCDE_OK) {
-        ETCDE__STORE(&e->leader, 1);
-        return ETCDE_OK;
-    }
-    if (r == ETCDE_ERR_SESSION_LOST && !etcde_session_alive(e->s))
-        etcde__fail(&e->err, r, "%s", etcde_session_errmsg(e->s));
-    /* give up the queue position; fenced, so never a newer key. A lost session's key goes
-       with its lease, and etcd may be unreachable: don't wait for a delete then. */
-    if (r == ETCDE_ERR_SESSION_LOST) {
-        e->key[0] = 0;
-        ETCDE__STORE(&e->rev, 0);
-    } else if (e->rev > 0) {
-        etcde__err derr;
-        if (etcde__delete_own(e, &derr))
-            etcde__log(e->c, ETCDE_LOG_WARN, "could not delete candidate key %s: %s", e->key, derr.msg);
-    }
-    if (r == ETCDE_ERR_TIMEOUT) etcde__fail(&e->err, r, "campaign timed out after %d ms", timeout_ms);
+    /* the campaign txn names the own key 3 times and the prefix 4 times */
+    if ((r = etcde__fits(e, "campaign", 3 * (e->plen + 16) + 4 * e->plen, len)) != ETCDE_OK) return r;
+    e->busy = 1;
+    r = etcde__campaign_run(e, value, len, timeout_ms, "campaign");
+    e->busy = 0;
     return r;
 }
 
@@ -2885,33 +3210,39 @@ ETCDE__DEF etcde_result etcde_proclaim(etcde_election *e, const void *value, siz
     etcde__wait w;
     etcde_result r;
     if (!e || (!value && len)) return ETCDE_ERR_INVALID_ARGS;
-    if (!etcde_is_leader(e)) {
-        ETCDE__STORE(&e->leader, 0);
-        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "proclaim: not the leader");
-    }
+    if ((r = etcde__begin(e, "proclaim", 1)) != ETCDE_OK) return r;
+    if (!etcde_is_leader(e)) return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "proclaim: not the leader; nothing was sent");
+    if ((r = etcde__fits(e, "proclaim", 2 * strlen(e->key), len)) != ETCDE_OK) return r;
     etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
-    e->req.len = 0;
+    etcde__buf_clear(&e->req);
     etcde__buf_str(&e->req, "{\"compare\":[");
     etcde__req_cmp_create(&e->req, e->key, e->rev);
     etcde__buf_str(&e->req, "],\"success\":[");
     etcde__req_put(&e->req, e->key, value, len, e->s->lease);
     etcde__buf_str(&e->req, "]}");
     r = etcde__call(e->c, "/v3/kv/txn", &e->req, &e->resp, &w, &e->err);
-    if (r == ETCDE_ERR_SESSION_LOST) ETCDE__STORE(&e->leader, 0);
-    if (r) return r;
+    if (r) return etcde__ambiguous(e, r, "new value");
     if (!etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, 0, "succeeded"))) {
-        ETCDE__STORE(&e->leader, 0);
-        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "proclaim: key %s is gone (lease expired or key deleted)",
-                           e->key);
+        etcde__release_all(e);
+        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "proclaim: key %s is gone (lease expired or key deleted); "
+                           "nothing was written", e->key);
     }
     return ETCDE_OK;
 }
 
 ETCDE__DEF etcde_result etcde_resign(etcde_election *e) {
+    etcde_result r;
     if (!e) return ETCDE_ERR_INVALID_ARGS;
-    ETCDE__STORE(&e->leader, 0);
+    if ((r = etcde__begin(e, "resign", 0)) != ETCDE_OK) return r;
+    etcde__release_all(e);
     if (!e->key[0]) return ETCDE_OK;
-    return etcde__delete_own(e, &e->err);
+    if (e->s && !etcde_session_alive(e->s)) { /* the key goes (or went) with the lease */
+        etcde__forget_key(e);
+        return ETCDE_OK;
+    }
+    r = etcde__delete_own(e, e->c->o.request_timeout_ms, NULL, &e->err);
+    if (r) etcde__ambiguous(e, r, "delete of the own key");
+    return r;
 }
 
 ETCDE__DEF etcde_result etcde_leader(etcde_election *e, etcde_kv *out) {
@@ -2919,11 +3250,11 @@ ETCDE__DEF etcde_result etcde_leader(etcde_election *e, etcde_kv *out) {
     etcde_result r;
     int kv;
     if (!e || !out) return ETCDE_ERR_INVALID_ARGS;
-    if (ETCDE__LOAD(&e->c->cancelled)) return etcde__fail(&e->err, ETCDE_ERR_CANCELLED, "cancelled");
+    if ((r = etcde__begin(e, "leader", 1)) != ETCDE_OK) return r;
     memset(&w, 0, sizeof w);
     w.deadline = etcde__now_ms() + e->c->o.request_timeout_ms;
     etcde__wait_add(&w, e->c->cancel_pipe[0], ETCDE_ERR_CANCELLED);
-    e->req.len = 0;
+    etcde__buf_clear(&e->req);
     etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0);
     r = etcde__call(e->c, "/v3/kv/range", &e->req, &e->resp, &w, &e->err);
     if (r) return r;
@@ -2935,12 +3266,22 @@ ETCDE__DEF etcde_result etcde_leader(etcde_election *e, etcde_kv *out) {
     return etcde__kv_from(&e->resp.j, kv, out, &e->err);
 }
 
+static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, void *user_data, int timeout_ms);
+
 ETCDE__DEF etcde_result etcde_observe(etcde_election *e, etcde_observe_fn fn, void *user_data, int timeout_ms) {
+    etcde_result r;
+    if (!e || !fn) return ETCDE_ERR_INVALID_ARGS;
+    if ((r = etcde__begin(e, "observe", 1)) != ETCDE_OK) return r;
+    e->busy = 1;
+    r = etcde__observe_run(e, fn, user_data, timeout_ms);
+    e->busy = 0;
+    return r;
+}
+
+static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, void *user_data, int timeout_ms) {
     etcde__observer ob;
     etcde__wait w;
     etcde_result r;
-    if (!e || !fn) return ETCDE_ERR_INVALID_ARGS;
-    if (ETCDE__LOAD(&e->c->cancelled)) return etcde__fail(&e->err, ETCDE_ERR_CANCELLED, "cancelled");
     memset(&ob, 0, sizeof ob);
     ob.fn = fn;
     ob.user_data = user_data;
@@ -2952,11 +3293,12 @@ ETCDE__DEF etcde_result etcde_observe(etcde_election *e, etcde_observe_fn fn, vo
         int kvt;
         int64_t hdr;
         etcde_kv kv;
-        e->req.len = 0;
+        etcde__buf_clear(&e->req);
         etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0);
         r = etcde__call_retry(e->c, "/v3/kv/range", &e->req, &e->resp, &w, &e->err);
         if (r) break;
-        hdr = etcde__jint(j, etcde__jpath(j, 0, "header.revision"), 0);
+        hdr = etcde__jrev(j, etcde__jpath(j, 0, "header.revision"));
+        if (hdr < 0) { r = etcde__fail(&e->err, ETCDE_ERR_JSON, "range reply without a valid revision"); break; }
         kvt = etcde__jpath(j, 0, "kvs.0");
         if (kvt < 0) {
             etcde__observe_emit(&ob, NULL, hdr);
@@ -3004,10 +3346,14 @@ static etcde_result etcde__fenced_write(etcde_election *e, const char *key, cons
     etcde__wait w;
     etcde_result r;
     if (!key || (put && !value && len)) return ETCDE_ERR_INVALID_ARGS;
+    if ((r = etcde__begin(e, put ? "fenced put" : "fenced delete", 1)) != ETCDE_OK) return r;
     if (!etcde_is_leader(e))
-        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "write refused: this %s does not hold its key", role);
+        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "write refused: this %s does not hold its key; "
+                           "nothing was sent", role);
+    if ((r = etcde__fits(e, put ? "fenced put" : "fenced delete", strlen(e->key) + strlen(key), len)) != ETCDE_OK)
+        return r;
     etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
-    e->req.len = 0;
+    etcde__buf_clear(&e->req);
     etcde__buf_str(&e->req, "{\"compare\":[");
     etcde__req_cmp_create(&e->req, e->key, e->rev);
     etcde__buf_str(&e->req, "],\"success\":[");
@@ -3023,11 +3369,11 @@ static etcde_result etcde__fenced_write(etcde_election *e, const char *key, cons
         etcde__buf_str(&e->req, "}}]}");
     }
     r = etcde__call(e->c, "/v3/kv/txn", &e->req, &e->resp, &w, &e->err);
-    if (r) return r;
+    if (r) return etcde__ambiguous(e, r, put ? "put" : "delete");
     if (!etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, 0, "succeeded"))) {
-        ETCDE__STORE(&e->leader, 0);
-        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "write refused: key %s is gone, this %s no longer holds it",
-                           e->key, role);
+        etcde__release_all(e);
+        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "write refused by etcd: key %s is gone, this %s no "
+                           "longer holds it; nothing was written", e->key, role);
     }
     return ETCDE_OK;
 }
@@ -3056,7 +3402,7 @@ ETCDE__DEF etcde_result etcde_mutex_create(etcde_client *c, etcde_session *s, co
     m = (etcde_mutex *)etcde__alloc(&c->al, sizeof *m);
     if (!m) {
         etcde__fail(&err, ETCDE_ERR_NOMEM, "out of memory");
-        return etcde__client_fail(c, &err);
+        return etcde__create_fail(&err);
     }
     r = etcde_election_create(c, s, name, &m->e);
     if (r) {
@@ -3076,10 +3422,18 @@ ETCDE__DEF void etcde_mutex_destroy(etcde_mutex *m) {
 }
 
 ETCDE__DEF etcde_result etcde_lock(etcde_mutex *m, int timeout_ms) {
+    etcde_election *e;
     etcde_result r;
     if (!m) return ETCDE_ERR_INVALID_ARGS;
-    r = etcde_campaign(m->e, "", 0, timeout_ms);
-    if (r == ETCDE_ERR_TIMEOUT) etcde__fail(&m->e->err, r, "lock timed out after %d ms", timeout_ms);
+    e = m->e;
+    if ((r = etcde__begin(e, "lock", 1)) != ETCDE_OK) return r;
+    if (etcde_is_leader(e)) return ETCDE_OK; /* held: re-entrant */
+    if (!etcde_session_alive(e->s))
+        return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
+    if ((r = etcde__fits(e, "lock", 3 * (e->plen + 16) + 4 * e->plen, 0)) != ETCDE_OK) return r;
+    e->busy = 1;
+    r = etcde__campaign_run(e, "", 0, timeout_ms, "lock");
+    e->busy = 0;
     return r;
 }
 
@@ -3090,26 +3444,32 @@ ETCDE__DEF etcde_result etcde_trylock(etcde_mutex *m) {
     etcde__queue_pos pos;
     if (!m) return ETCDE_ERR_INVALID_ARGS;
     e = m->e;
+    if ((r = etcde__begin(e, "trylock", 1)) != ETCDE_OK) return r;
+    if (etcde_is_leader(e)) return ETCDE_OK; /* held: re-entrant */
     if (!etcde_session_alive(e->s))
         return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
+    if ((r = etcde__fits(e, "trylock", 3 * (e->plen + 16) + 4 * e->plen, 0)) != ETCDE_OK) return r;
+    e->busy = 1;
     etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
     r = etcde__campaign_enter(e, "", 0, &w, &pos);
     if (r == ETCDE_OK && pos.pred == ETCDE__UNREAD) r = etcde__campaign_check(e, &w, &pos);
-    if (r == ETCDE_OK && pos.pred == ETCDE__LEADS) {
+    if (r == ETCDE_OK && pos.pred == ETCDE__LEADS && etcde_session_alive(e->s)) {
         ETCDE__STORE(&e->leader, 1);
+        e->fresh = ETCDE__KEY_OLD;
+        e->busy = 0;
         return ETCDE_OK;
     }
+    if (r == ETCDE_OK && pos.pred == ETCDE__LEADS) r = etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
     if (r == ETCDE_OK) { /* name the holder before the delete reuses the response */
         etcde_kv kv;
+        char q[256];
         if (etcde__kv_from(&e->resp.j, pos.pred, &kv, &e->err) == ETCDE_OK)
-            etcde__fail(&e->err, ETCDE_ERR_LOCKED, "locked by %.*s", (int)ETCDE__MIN(kv.key_len, 200), kv.key);
+            etcde__fail(&e->err, ETCDE_ERR_LOCKED, "locked by %s",
+                        etcde__quote(q, sizeof q, kv.key, ETCDE__MIN(kv.key_len, 200)));
         r = ETCDE_ERR_LOCKED;
     }
-    if (e->rev > 0) {
-        etcde__err derr;
-        if (etcde__delete_own(e, &derr))
-            etcde__log(e->c, ETCDE_LOG_WARN, "could not delete lock key %s: %s", e->key, derr.msg);
-    }
+    etcde__abandon(e, r);
+    e->busy = 0;
     return r;
 }
 

@@ -583,6 +583,148 @@ ETCDT_TEST(cancel_deletes_the_waiter_key) {
     cand_close(&a);
 }
 
+/* A second candidate's short campaign: OK when the election is free. */
+static etcde_result rival_try(const char *name, int ms) {
+    cand b;
+    etcde_result r;
+    if (cand_open(&b, name, "B", 10) != 0) return ETCDE_ERR_IO;
+    r = etcde_campaign(b.e, "B", 1, ms);
+    cand_close(&b);
+    return r;
+}
+
+ETCDT_TEST(reentrant_campaign_failures_leave_one_leader) {
+    /* A leader campaigns again and fails (timeout 0, then a cancel): it must either still
+       hold its key, and then nobody else can win, or hold nothing. Never both. */
+    char name[64], out[1024];
+    cand a;
+    etcde_result r;
+    int round;
+    fresh_name(name, sizeof name);
+    REQUIRE(cand_open(&a, name, "A", 10) == 0);
+    REQUIRE(etcde_campaign(a.e, "A1", 2, 5000) == ETCDE_OK);
+    for (round = 0; round < 2; round++) {
+        if (round == 1) etcde_client_cancel(a.c);
+        r = etcde_campaign(a.e, "A2", 2, 0);
+        etcde_client_uncancel(a.c);
+        CHECK(etcdctl_keys(name, out, sizeof out) == 0);
+        if (etcde_is_leader(a.e)) {
+            CHECKF(strstr(out, etcde_election_key(a.e)) != NULL, "round %d (%s): leads, but no key: %s", round,
+                   etcde_strerror(r), out);
+            CHECKF(rival_try(name, 300) == ETCDE_ERR_TIMEOUT, "round %d: a rival won while a still leads", round);
+            CHECK(etcde_proclaim(a.e, "A3", 2) == ETCDE_OK);
+        } else {
+            CHECKF(count_lines(out) == 0, "round %d (%s): no leader claimed, but keys stand: %s", round,
+                   etcde_strerror(r), out);
+            CHECK(etcde_proclaim(a.e, "A3", 2) == ETCDE_ERR_NOT_LEADER);
+            CHECK(etcde_campaign(a.e, "A1", 2, 5000) == ETCDE_OK);
+        }
+    }
+    cand_close(&a);
+}
+
+ETCDT_TEST(campaign_failing_after_its_txn_leaves_no_key) {
+    /* The txn creates the key, then its reply is over the response cap: the key must go
+       and a rival must win at once. (0.1.1 left it leading, renewed forever.) */
+    char name[64], out[1024], *big;
+    etcde_options o = {0};
+    etcde_session_options so = {0};
+    etcde_client *c;
+    etcde_session *s;
+    etcde_election *e;
+    etcde_result r;
+    fresh_name(name, sizeof name);
+    o.endpoints = etcdt_endpoints(cl);
+    o.max_response_bytes = 65536;
+    so.ttl_s = 30;
+    REQUIRE(etcde_client_create(&o, &c) == ETCDE_OK);
+    REQUIRE(etcde_session_create(c, &so, &s) == ETCDE_OK);
+    REQUIRE(etcde_election_create(c, s, name, &e) == ETCDE_OK);
+    big = (char *)calloc(1, 60000);
+    REQUIRE(big != NULL);
+    memset(big, 'v', 60000);
+    r = etcde_campaign(e, big, 60000, 5000);
+    CHECKF(r == ETCDE_ERR_TOO_BIG, "campaign: %s: %s", etcde_strerror(r), etcde_election_errmsg(e));
+    CHECK(!etcde_is_leader(e));
+    CHECK(etcdctl_keys(name, out, sizeof out) == 0);
+    CHECKF(count_lines(out) == 0, "keys left: %s", out);
+    CHECK(rival_try(name, 2000) == ETCDE_OK);
+    /* a proclaim of the same size: small request, big reply is not read; no crash */
+    CHECK(etcde_campaign(e, "x", 1, 5000) == ETCDE_OK);
+    r = etcde_proclaim(e, big, 60000);
+    CHECKF(r == ETCDE_OK, "proclaim: %s: %s", etcde_strerror(r), etcde_election_errmsg(e));
+    CHECK(etcde_resign(e) == ETCDE_OK);
+    free(big);
+    etcde_election_destroy(e);
+    etcde_session_destroy(s);
+    etcde_client_destroy(c);
+}
+
+ETCDT_TEST(campaigns_timing_out_mid_txn_leave_no_key) {
+    /* timeout_ms 1 expires while the txn is in flight: 0.1.1 left the key leading in 17 of
+       20 runs. Now the txn runs to its reply, and a failed campaign deletes its key. */
+    char name[64], out[1024];
+    cand a;
+    int i, won = 0;
+    fresh_name(name, sizeof name);
+    REQUIRE(cand_open(&a, name, "A", 10) == 0);
+    for (i = 0; i < 20; i++) {
+        etcde_result r = etcde_campaign(a.e, "A", 1, 1);
+        CHECK(etcdctl_keys(name, out, sizeof out) == 0);
+        if (r == ETCDE_OK) {
+            won++;
+            CHECKF(etcde_is_leader(a.e) && count_lines(out) == 1, "run %d: won, keys: %s", i, out);
+            CHECK(etcde_resign(a.e) == ETCDE_OK);
+        } else {
+            CHECKF(!etcde_is_leader(a.e) && count_lines(out) == 0, "run %d: %s, keys left: %s", i,
+                   etcde_strerror(r), out);
+        }
+    }
+    CHECK(rival_try(name, 2000) == ETCDE_OK);
+    printf("     timeout_ms 1, uncontended: %d of 20 campaigns won, every other left no key\n", won);
+    {   /* behind a leader: each times out in the queue and must take its key with it */
+        cand b;
+        char akey[128];
+        REQUIRE(cand_open(&b, name, "B", 10) == 0);
+        REQUIRE(etcde_campaign(b.e, "B", 1, 5000) == ETCDE_OK);
+        snprintf(akey, sizeof akey, "%s/%llx", name, (unsigned long long)etcde_session_lease(a.s));
+        for (i = 0; i < 20; i++) {
+            etcde_result r = etcde_campaign(a.e, "A", 1, 1);
+            CHECKF(r == ETCDE_ERR_TIMEOUT, "run %d: %s", i, etcde_strerror(r));
+            CHECK(etcdctl_keys(name, out, sizeof out) == 0);
+            CHECKF(!etcde_is_leader(a.e) && !strstr(out, akey) && count_lines(out) == 1, "run %d: keys %s", i, out);
+        }
+        CHECK(etcde_session_alive(a.s)); /* every delete was confirmed: nothing to end */
+        cand_close(&b);
+    }
+    cand_close(&a);
+}
+
+static etcde_election *nested_e;
+static etcde_result nested_r;
+static int nested_cb(etcde_event_type t, const etcde_kv *kv, int64_t rev, void *ud) {
+    etcde_kv other;
+    (void)t; (void)kv; (void)rev; (void)ud;
+    nested_r = etcde_leader(nested_e, &other);
+    return 1;
+}
+
+ETCDT_TEST(nested_call_from_observe_callback_is_refused) {
+    /* 0.1.1 let etcde_leader reuse the stream buffer under the callback's feet */
+    char name[64];
+    cand a;
+    fresh_name(name, sizeof name);
+    REQUIRE(cand_open(&a, name, "A", 10) == 0);
+    REQUIRE(etcde_campaign(a.e, "A", 1, 5000) == ETCDE_OK);
+    nested_e = a.e;
+    nested_r = ETCDE_OK;
+    CHECK(etcde_observe(a.e, nested_cb, NULL, 5000) == ETCDE_OK);
+    CHECKF(nested_r == ETCDE_ERR_STATE, "nested leader: %s", etcde_strerror(nested_r));
+    CHECK(strstr(etcde_election_errmsg(a.e), "callback") != NULL);
+    CHECK(etcde_is_leader(a.e));
+    cand_close(&a);
+}
+
 static int lost_calls;
 static char lost_detail[256];
 static void on_lost(etcde_session *s, etcde_result why, const char *detail, void *ud) {
@@ -749,6 +891,10 @@ int main(int argc, char **argv) {
         ETCDT_CASE(session_close_releases_everything_at_once),
         ETCDT_CASE(timeout_deletes_the_waiter_key),
         ETCDT_CASE(cancel_deletes_the_waiter_key),
+        ETCDT_CASE(reentrant_campaign_failures_leave_one_leader),
+        ETCDT_CASE(campaign_failing_after_its_txn_leaves_no_key),
+        ETCDT_CASE(campaigns_timing_out_mid_txn_leave_no_key),
+        ETCDT_CASE(nested_call_from_observe_callback_is_refused),
         ETCDT_CASE(session_loss_fires_flag_fd_and_callback),
         ETCDT_CASE(reattached_lease_keeps_queue_position),
         ETCDT_CASE(interop_queue_with_etcdctl_elect),

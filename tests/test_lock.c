@@ -209,6 +209,66 @@ ETCDT_TEST(lock_is_reentrant_on_one_session) {
     holder_close(&a);
 }
 
+/* 1 if another session's trylock on `name` succeeds (then it unlocks again). */
+static int rival_gets_lock(const char *name) {
+    holder b;
+    int got;
+    if (holder_open(&b, name, 10) != 0) return -1;
+    got = etcde_trylock(b.m) == ETCDE_OK;
+    if (got) etcde_unlock(b.m);
+    holder_close(&b);
+    return got;
+}
+
+ETCDT_TEST(reentrant_lock_failures_never_make_two_holders) {
+    /* 0.1.1: a re-entrant lock(m1, 1) timed out, deleted the held key, and left
+       is_locked(m1) at 1 while another session took the lock. */
+    char name[64], out[4096];
+    holder a;
+    etcde_result r;
+    int i;
+    fresh_name(name, sizeof name);
+    REQUIRE(holder_open(&a, name, 10) == 0);
+    REQUIRE(etcde_lock(a.m, 5000) == ETCDE_OK);
+    for (i = 0; i < 3; i++) {
+        if (i == 1) etcde_client_cancel(a.c); /* as a signal handler would */
+        r = i == 2 ? etcde_trylock(a.m) : etcde_lock(a.m, i == 0 ? 1 : -1);
+        etcde_client_uncancel(a.c);
+        if (etcde_is_locked(a.m)) {
+            CHECKF(rival_gets_lock(name) == 0, "call %d (%s): two holders", i, etcde_strerror(r));
+            CHECK(key_count(name, out, sizeof out) == 1);
+        } else {
+            CHECKF(key_count(name, out, sizeof out) == 0, "call %d (%s): not held, keys %s", i, etcde_strerror(r), out);
+        }
+    }
+    CHECK(etcde_is_locked(a.m));
+    CHECK(etcde_unlock(a.m) == ETCDE_OK);
+    CHECK(!etcde_is_locked(a.m));
+    CHECK(rival_gets_lock(name) == 1);
+    holder_close(&a);
+}
+
+ETCDT_TEST(unlock_through_one_handle_releases_every_handle) {
+    /* two handles on one session share one key: after one unlock neither may claim it */
+    char name[64], out[4096];
+    holder a;
+    etcde_mutex *m2;
+    fresh_name(name, sizeof name);
+    REQUIRE(holder_open(&a, name, 10) == 0);
+    REQUIRE(etcde_mutex_create(a.c, a.s, name, &m2) == ETCDE_OK);
+    REQUIRE(etcde_lock(a.m, 5000) == ETCDE_OK);
+    REQUIRE(etcde_lock(m2, 5000) == ETCDE_OK);
+    CHECK(etcde_is_locked(m2));
+    CHECK(etcde_unlock(a.m) == ETCDE_OK);
+    CHECK(!etcde_is_locked(a.m));
+    CHECK(!etcde_is_locked(m2));
+    CHECK(etcde_mutex_put(m2, "fence-probe", "x", 1) == ETCDE_ERR_NOT_LEADER);
+    CHECK(key_count(name, out, sizeof out) == 0);
+    CHECK(rival_gets_lock(name) == 1);
+    etcde_mutex_destroy(m2);
+    holder_close(&a);
+}
+
 /* Child side: lock, report, idle. */
 static int locker_child(const char *endpoints, const char *name, int ttl) {
     etcde_options o = {0};
@@ -361,6 +421,8 @@ int main(int argc, char **argv) {
         ETCDT_CASE(waiters_acquire_in_fifo_order),
         ETCDT_CASE(stale_unlock_never_deletes_a_newer_lock),
         ETCDT_CASE(lock_is_reentrant_on_one_session),
+        ETCDT_CASE(reentrant_lock_failures_never_make_two_holders),
+        ETCDT_CASE(unlock_through_one_handle_releases_every_handle),
         ETCDT_CASE(expired_lease_waiter_is_not_granted_the_lock),
         ETCDT_CASE(excludes_etcdctl_lock_both_ways),
         ETCDT_CASE(fenced_writes_only_while_leading),

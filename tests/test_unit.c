@@ -1277,6 +1277,11 @@ static void http_malformed(int one) {
         /* chunk size lines */
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\nx\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nx\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
+        /* the overflow boundary: 2^63 must not wrap negative; 2^63 - 1 is a size, not a crash */
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8000000000000000\r\nx\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7FFFFFFFFFFFFFFF\r\nx\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\nx\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0000008000000000000000\r\nx\r\n", ETCDE_ERR_HTTP},
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nx\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5x\r\nhello\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
@@ -1354,7 +1359,7 @@ ETCDT_TEST(http_stream_line_of_exactly_max_bytes) {
 
 typedef struct mapped {
     etcde_result parse, mapped;
-    char msg[256];
+    char msg[512];
 } mapped;
 
 static mapped map_reply(etcde_client *c, int status, const char *body) {
@@ -1547,7 +1552,7 @@ ETCDT_TEST(endpoints_default_and_environment) {
     CHECK(etcde_client_create(NULL, &c) == ETCDE_OK && c);
     if (c) CHECK(c->neps == 1 && !strcmp(c->eps[0].hostport, "127.0.0.1:2379"));
     CHECK(c && c->o.dial_timeout_ms == 2000 && c->o.request_timeout_ms == 5000 &&
-          c->o.max_response_bytes == (size_t)1 << 20 && c->o.max_json_tokens == 65536);
+          c->o.max_request_bytes == (size_t)1572864 && c->o.max_response_bytes == 3 * (size_t)1572864 + 65536 && c->o.max_json_tokens == 65536);
     etcde_client_destroy(c);
     c = NULL;
     CHECK(try_endpoints("", &c) == ETCDE_OK && c && c->neps == 1);
