@@ -1,4 +1,4 @@
-/* etcd_elect.h - v0.1.1 - leader election on etcd v3, in one C header.
+/* etcd_elect.h - v0.2.0 - leader election on etcd v3, in one C header.
    Licensing: MIT, see the end of this file.
 
    A program that includes this header can campaign for leadership, know at every moment
@@ -10,10 +10,10 @@
    DO THIS
        #define ETCD_ELECT_IMPLEMENTATION
        #include "etcd_elect.h"
-   in *one* C or C++ file, before or after other includes; everywhere else include it
-   plainly. Link with -pthread. Under a strict `-std=c99` the implementation file needs
-   POSIX declarations: include this header first in that file, or define
-   _POSIX_C_SOURCE=200809L (or _GNU_SOURCE) yourself.
+   in *one* C or C++ file; everywhere else include it plainly. Link with -pthread.
+   The implementation needs POSIX.1-2008 declarations: under a strict `-std=c99`,
+   include this header *first* in that file (it defines _POSIX_C_SOURCE), or compile it
+   with -D_POSIX_C_SOURCE=200809L; otherwise an #error says so. gnu99 needs nothing.
 
    CONFIGURATION (define before including; implementation file only unless noted)
        ETCD_ELECT_STATIC      every function `static` (all files that use it)
@@ -29,20 +29,22 @@
        #include <stdio.h>
        int main(void) {
            etcde_options o = {0};            // endpoints: $ETCDCTL_ENDPOINTS or 127.0.0.1:2379
-           etcde_client *c; etcde_session *s; etcde_election *e;
-           if (etcde_client_create(&o, &c)) return 1;
            etcde_session_options so = {0};   // TTL 60 s
-           if (etcde_session_create(c, &so, &s)) {
-               fprintf(stderr, "%s\n", etcde_client_errmsg(c)); return 1;
+           etcde_client *c; etcde_session *s; etcde_election *e;
+           if (etcde_client_create(&o, &c) || etcde_session_create(c, &so, &s) ||
+               etcde_election_create(c, s, "my-election", &e)) {
+               fprintf(stderr, "%s\n", etcde_client_errmsg(NULL)); return 1;
            }
-           etcde_election_create(c, s, "my-election", &e);
-           etcde_result r = etcde_campaign(e, "A", 1, -1);    // blocks until elected
-           if (r) { fprintf(stderr, "%s\n", etcde_election_errmsg(e)); return 1; }
+           if (etcde_campaign(e, "A", 1, -1)) {                // blocks until elected
+               fprintf(stderr, "%s\n", etcde_election_errmsg(e)); return 1;
+           }
            printf("leading as %s, fencing token %lld\n", etcde_election_key(e),
                   (long long)etcde_election_rev(e));
-           while (etcde_is_leader(e)) break;  // the work goes here: check again often
+           // the work goes here; before each step that needs leadership, check
+           // etcde_is_leader(e), or write through etcde_election_put (fenced)
            etcde_resign(e);
            etcde_election_destroy(e); etcde_session_destroy(s); etcde_client_destroy(c);
+           return 0;
        }
 
    OBJECTS
@@ -73,13 +75,18 @@
 
    THREAD SAFETY
        etcde_client_*            safe from any thread; etcde_client_cancel is also
-                                 async-signal-safe.
+                                 async-signal-safe; etcde_client_errmsg is per thread.
        etcde_session_alive, etcde_session_fd, etcde_session_lease,
        etcde_session_remaining_ms, etcde_is_leader, etcde_is_locked
                                  safe from any thread and from signal handlers.
        etcde_election_rev, etcde_mutex_rev   safe from any thread.
        everything else on one etcde_session / etcde_election: one thread at a time.
-       Callbacks (on_lost, observe, log) must not destroy the object that called them.
+       Callbacks (on_lost, observe, log) must not destroy the object that called them;
+       on_lost may call etcde_session_close; an observe callback's calls on its own
+       election return ETCDE_ERR_STATE (use another handle). Destroy elections and locks
+       before their session, and a session only once no thread uses its elections.
+       Handles on one session and one name share one key (as in Go): they hold it
+       together, and a resign, unlock or loss through one releases all of them.
 
    MEMORY
        Objects are allocated by the library and freed by their _destroy function (NULL is a
@@ -89,15 +96,40 @@
 
    ERRORS
        Every call returns etcde_result: ETCDE_OK (0) or a negative code; etcde_strerror()
-       names it, and the object keeps a detail line saying what happened, e.g.
-       "connect 127.0.0.1:2379: Connection refused" or
-       "etcd 404 (code 5): etcdserver: requested lease not found".
+       names it, and the object keeps one message saying what happened and what stands
+       in etcd, e.g. "connect 127.0.0.1:2379: Connection refused" or "campaign timed out
+       after 500 ms". Print the message alone: it never just repeats the code's name.
+       Creation failures: etcde_client_errmsg (the calling thread's last one).
+       Any call: INVALID_ARGS, STATE, NOMEM; CANCELLED for the calls etcde_client_cancel
+       names; IO, TIMEOUT, HTTP, JSON, TOO_BIG, ETCD, UNAVAILABLE, AUTH for network calls.
+       Besides those:
+         campaign, lock   SESSION_LOST (never elected). On any failure the key this call
+                          made is deleted (fenced); a key that stood before it is left.
+                          If the delete cannot be confirmed, the session is ended (its
+                          lease revoked, or left to expire unrenewed) and the message
+                          says so: a failed call never leaves a leader being renewed.
+         trylock          LOCKED (the holder is named; nothing left behind); as lock.
+         proclaim, etcde_election_put/_delete, etcde_mutex_put/_delete
+                          NOT_LEADER: nothing written (refused locally or by etcd).
+                          TOO_BIG from the size check: nothing sent. Errors after the
+                          request went out (TIMEOUT, CANCELLED, SESSION_LOST, IO, HTTP,
+                          JSON, UNAVAILABLE) are ambiguous: the write may have been
+                          applied, and the message says so; read the key back to tell.
+         resign, unlock   never cancellable; ambiguous as above if the delete failed
+                          (the claim is withdrawn either way).
+         leader           NO_LEADER.
+         observe          TIMEOUT at its timeout; OK when the callback stopped it.
+         session_create   SESSION_LOST (a lease_id that does not exist).
 
    LIMITS
-       Response bodies are capped (max_response_bytes, default 1 MiB), as are header count,
-       line length, JSON depth and JSON token count (max_json_tokens, default 65536, and
-       never more than one token per 4 body bytes: etcd sends far fewer), so one response
-       costs at most about 6 x its size.
+       Keys and values follow etcd's own request limit (max_request_bytes = etcd's
+       --max-request-bytes, default 1.5 MiB): a write is checked before it is sent (value
+       + every copy of a key in the txn + 512 bytes) and refused with TOO_BIG, naming the
+       limit and the overage. Responses are capped at max_response_bytes, by default
+       3 x max_request_bytes + 64 KiB: the largest reply a call can legitimately get is a
+       range of two such values, base64-grown by 4/3. Header count, line length, JSON
+       depth and JSON tokens are capped too (max_json_tokens, default 65536, and never
+       more than one per 4 body bytes), so one response costs at most about 6 x its size.
        Every network wait has a deadline; a hostile or broken server yields an error,
        never a crash, a hang or unbounded memory.
 
@@ -116,6 +148,11 @@
        speak TLS by itself (plug one in with etcde_options.transport), gRPC, or etcd v2.
 
    REVISION HISTORY
+       0.2.0  held means held: a failed campaign/lock deletes its key or ends its session;
+              a lost or released key withdraws the claim on every handle first. Limits
+              follow etcd (max_request_bytes); creation errors carry a message per thread;
+              session close publishes the loss first and works from on_lost; hostile
+              chunk sizes, TTLs and revisions are refused; cancel cannot be lost.
        0.1.1  faster handover: a waiter watches its predecessor and own key with one watcher
               and wins without another read when the predecessor was the last key ahead;
               a contended campaign learns its predecessor from its own txn.
@@ -130,9 +167,9 @@
 #endif
 
 #define ETCDE_VERSION_MAJOR 0
-#define ETCDE_VERSION_MINOR 1
-#define ETCDE_VERSION_PATCH 1
-#define ETCDE_VERSION_STRING "0.1.1"
+#define ETCDE_VERSION_MINOR 2
+#define ETCDE_VERSION_PATCH 0
+#define ETCDE_VERSION_STRING "0.2.0"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -245,7 +282,9 @@ typedef struct etcde_session_options {
     int64_t lease_id;     /* 0: grant a new lease; else re-attach to this existing lease */
     int guard_ms;         /* the session counts as lost this long before the lease can expire
                              at etcd (default TTL/10, between 100 and 1000 ms) */
-    etcde_lost_fn on_lost; /* optional; runs once, on the keepalive thread, at loss */
+    etcde_lost_fn on_lost; /* optional; runs once at loss: on the keepalive thread, or on the
+                              thread of a failed campaign that had to end the session.
+                              Not run for etcde_session_close. */
     void *user_data;
 } etcde_session_options;
 
@@ -282,19 +321,24 @@ ETCDE_API const char *etcde_version_string(void);
 /* ---- client -------------------------------------------------------------------------- */
 
 /* Creates a client; no connection is made until the first request. `opts` may be NULL.
-   Returns ETCDE_ERR_INVALID_ARGS for a bad endpoint list or half an allocator. */
+   Returns ETCDE_ERR_INVALID_ARGS for a bad endpoint list or half an allocator; then
+   etcde_client_errmsg(NULL) says which part is bad and where the list came from. */
 ETCDE_API etcde_result etcde_client_create(const etcde_options *opts, etcde_client **out);
 /* Closes connections and frees the client. Destroy its sessions and elections first. */
 ETCDE_API void etcde_client_destroy(etcde_client *c);
-/* Makes every blocking call on `c` (campaign, observe, proclaim, leader, session create)
-   return ETCDE_ERR_CANCELLED promptly, now and until etcde_client_uncancel. Cleanup calls
-   (resign, session destroy) still run, bounded by request_timeout_ms, and keepalives go
-   on. Async-signal-safe: meant to be called from a SIGINT handler. */
+/* Makes every blocking call on `c` (campaign, lock, observe, proclaim, leader, fenced
+   writes, session create) return ETCDE_ERR_CANCELLED promptly, now and until
+   etcde_client_uncancel. A cancelled campaign first deletes the key it made (at most
+   1 s; see ERRORS). Cleanup calls (resign, unlock, session close/destroy) still run,
+   bounded by request_timeout_ms, and keepalives go on. Async-signal-safe: meant to be
+   called from a SIGINT handler. Cancel and uncancel may race from any threads and
+   signal handlers: the later one wins, and no wakeup is lost. */
 ETCDE_API void etcde_client_cancel(etcde_client *c);
 /* Clears the cancellation. Not async-signal-safe. */
 ETCDE_API void etcde_client_uncancel(etcde_client *c);
-/* The detail of the last failed etcde_session_create / etcde_election_create on `c`
-   (the latest of any thread). Never NULL. */
+/* The message of the calling thread's last failed etcde_client_create,
+   etcde_session_create, etcde_election_create or etcde_mutex_create (`c` may be NULL).
+   Thread-local: threads never see each other's. Never NULL. */
 ETCDE_API const char *etcde_client_errmsg(const etcde_client *c);
 
 /* ---- session ------------------------------------------------------------------------- */
@@ -304,11 +348,13 @@ ETCDE_API const char *etcde_client_errmsg(const etcde_client *c);
    says why. */
 ETCDE_API etcde_result etcde_session_create(etcde_client *c, const etcde_session_options *opts,
                                             etcde_session **out);
-/* Ends the session now: revokes the lease, which deletes every key on it in one request
-   (resigns all its elections and unlocks all its mutexes at one revision: the quickest
-   hand-over), and stops the keepalive thread. Bounded by request_timeout_ms. Afterwards
-   the session counts as lost (etcde_session_errmsg: "session closed", or why the revoke
-   failed) and destroy/orphan only free it. */
+/* Ends the session now: first it counts as lost (etcde_is_leader/_is_locked turn 0
+   before anything is sent), then the lease is revoked, which deletes every key on it in
+   one request (resigns all its elections and unlocks all its mutexes at one revision:
+   the quickest hand-over), and the keepalive thread stops. Bounded by
+   request_timeout_ms. etcde_session_errmsg: "session closed", or why the revoke failed.
+   May be called from on_lost (the thread is then joined by destroy). Destroy/orphan
+   afterwards only free it. */
 ETCDE_API etcde_result etcde_session_close(etcde_session *s);
 /* Closes the session (as etcde_session_close, if not done yet) and frees it. NULL is a
    no-op. */
@@ -342,16 +388,22 @@ ETCDE_API etcde_result etcde_election_create(etcde_client *c, etcde_session *s, 
 ETCDE_API void etcde_election_destroy(etcde_election *e);
 
 /* Puts `value` up as a candidate and blocks until this candidate leads.
-   timeout_ms: -1 waits until cancelled. Returns ETCDE_OK once elected (own key verified
-   at the revision where no predecessor remained, session alive); ETCDE_ERR_TIMEOUT or
-   ETCDE_ERR_CANCELLED (own key deleted, fenced); ETCDE_ERR_SESSION_LOST (the session died
-   while waiting: never reported as leader); or another error. Transient network errors
-   while waiting are retried until the timeout or session loss. Campaigning again on the
-   same session keeps the queue position (same key), as in Go. */
+   timeout_ms: -1 waits until cancelled; the first transaction always runs to its reply
+   (bounded by request_timeout_ms), so even 0 knows whether it made a key. Returns
+   ETCDE_OK once elected (own key verified at the revision where no predecessor remained,
+   session alive); ETCDE_ERR_TIMEOUT or ETCDE_ERR_CANCELLED; ETCDE_ERR_SESSION_LOST (the
+   session died while waiting: never reported as leader); ETCDE_ERR_TOO_BIG before
+   sending when value and key exceed max_request_bytes; or another error. On failure the
+   key this call made is deleted, fenced, or the session is ended (see ERRORS). Transient
+   network errors while waiting are retried until the timeout or session loss.
+   Campaigning again on the same session keeps the queue position (same key), as in Go;
+   a leader campaigning again sets the new value and stays leader (if that fails, it
+   still leads, and the message says so). */
 ETCDE_API etcde_result etcde_campaign(etcde_election *e, const void *value, size_t len,
                                       int timeout_ms);
 /* Sets a new value on the leader key, fenced on its create revision. ETCDE_ERR_NOT_LEADER
-   (and nothing written) if this candidate no longer holds its key. */
+   (and nothing written) if this candidate no longer holds its key; other errors after
+   the request went out are ambiguous (see ERRORS). */
 ETCDE_API etcde_result etcde_proclaim(etcde_election *e, const void *value, size_t len);
 /* Deletes the own key, fenced on its create revision (never a newer key), so the next
    candidate takes over at once. ETCDE_OK when there is nothing to resign. Not cancellable. */
@@ -387,9 +439,9 @@ ETCDE_API etcde_result etcde_mutex_create(etcde_client *c, etcde_session *s, con
 ETCDE_API void etcde_mutex_destroy(etcde_mutex *m);
 /* Blocks until the lock is held; waits on the predecessor only and re-verifies the own
    key at the revision where none remains (never granted on an expired lease).
-   timeout_ms -1 waits until cancelled. On timeout/cancel/loss the waiting key is deleted.
-   Re-entrant on one session: locking again returns at once with the same key and rev;
-   one unlock releases it. */
+   timeout_ms -1 waits until cancelled. On any failure the waiting key is deleted, or the
+   session ended (see ERRORS). Re-entrant: on a lock this handle holds it returns OK at
+   once; another handle on the same session shares the key; one unlock releases both. */
 ETCDE_API etcde_result etcde_lock(etcde_mutex *m, int timeout_ms);
 /* Takes the lock if free, else ETCDE_ERR_LOCKED, leaving no key behind. */
 ETCDE_API etcde_result etcde_trylock(etcde_mutex *m);
@@ -2291,6 +2343,12 @@ static etcde_result etcde__fits(etcde_election *e, const char *call, size_t keys
                        (unsigned long long)(need - lim));
 }
 
+/* The own key (or, with `name`, the election name) for a message: quoted, at most 150
+   bytes, since names are the caller's bytes. */
+static const char *etcde__qkey(const etcde_election *e, char *buf, size_t cap, int name) {
+    return etcde__quote(buf, cap, name ? e->prefix : e->key, name ? e->plen - 1 : strlen(e->key));
+}
+
 /* One session and one name share one key, as in Go: every handle standing on the same
    incarnation of it (same create revision; any, when that is unknown) loses its claim
    together, before the key is deleted or given up, so none reports holding a key that
@@ -2371,11 +2429,12 @@ static void etcde__abandon(etcde_election *e, etcde_result r) {
     if (e->fresh == ETCDE__KEY_OLD || !e->key[0]) {
         if (etcde_is_leader(e)) {
             memcpy(msg, e->err.msg, sizeof msg);
-            etcde__fail(&e->err, r, "%.300s; still the leader: key %.150s stands", msg, e->key);
+            char q[160];
+            etcde__fail(&e->err, r, "%.300s; still the leader: key %s stands", msg, etcde__qkey(e, q, sizeof q, 0));
         }
         return;
     }
-    snprintf(msg, sizeof msg, "%.150s", e->key);
+    etcde__qkey(e, msg, 160, 0);
     dr = etcde__delete_own(e, ETCDE__MIN(e->c->o.request_timeout_ms, ETCDE__CLEANUP_MS), &deleted, &derr);
     /* deleted, or known never to have been made: etcd is as it was */
     if (dr == ETCDE_OK && (deleted || !maybe)) return;
@@ -2577,6 +2636,8 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
         etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0);
         etcde__buf_str(&e->req, "}]}");
         r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, &tw, &e->err);
+        if ((r == ETCDE_ERR_ETCD || r == ETCDE_ERR_AUTH) && e->fresh == ETCDE__KEY_MAYBE)
+            e->fresh = ETCDE__KEY_OLD; /* etcd answered and refused it: nothing was made */
         if (r) return r;
         if (etcde__jtrue(j, etcde__jget(j, 0, "succeeded"))) {
             int rr = etcde__jpath(j, 0, "responses.1.response_range");
@@ -2620,6 +2681,7 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
 /* One read of the queue: own key (must still have create revision e->rev) and the
    immediate predecessor, in one read-only txn, i.e. at one revision. */
 static etcde_result etcde__campaign_check(etcde_election *e, const etcde__wait *w, etcde__queue_pos *pos) {
+    char q[160];
     etcde__json *j = &e->resp.j;
     etcde_result r;
     int own, pred;
@@ -2636,7 +2698,8 @@ static etcde_result etcde__campaign_check(etcde_election *e, const etcde__wait *
     own = etcde__jpath(j, 0, "responses.0.response_range.kvs.0");
     if (own < 0 || etcde__jint(j, etcde__jget(j, own, "create_revision"), 0) != e->rev)
         return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST,
-                           "own key %s is gone (lease expired or key deleted) while waiting: not elected", e->key);
+                           "own key %s is gone (lease expired or key deleted) while waiting: not elected",
+                           etcde__qkey(e, q, sizeof q, 0));
     pred = etcde__jpath(j, 0, "responses.1.response_range.kvs.0");
     pos->pred = pred >= 0 ? pred : ETCDE__LEADS;
     pos->first = !etcde__jtrue(j, etcde__jpath(j, 0, "responses.1.response_range.more"));
@@ -2957,7 +3020,7 @@ ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_sessio
     etcde__err err;
     etcde_result r;
     int64_t sent, ttl = 0;
-    if (!c || !out) return ETCDE_ERR_INVALID_ARGS;
+    if (!c || !out) return etcde__create_fail((etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "session: client or out is NULL"), &err));
     *out = NULL;
     if (opts) so = *opts;
     else memset(&so, 0, sizeof so);
@@ -3076,7 +3139,8 @@ ETCDE__DEF etcde_result etcde_election_create(etcde_client *c, etcde_session *s,
     etcde_election *e;
     etcde__err err;
     size_t n;
-    if (!c || !name || !out) return ETCDE_ERR_INVALID_ARGS;
+    if (!c || !name || !out)
+        return etcde__create_fail((etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "election: client, name or out is NULL"), &err));
     *out = NULL;
     e = (etcde_election *)etcde__alloc(&c->al, sizeof *e);
     if (!e) {
@@ -3193,7 +3257,8 @@ static etcde_result etcde__campaign_run(etcde_election *e, const void *value, si
 
 ETCDE__DEF etcde_result etcde_campaign(etcde_election *e, const void *value, size_t len, int timeout_ms) {
     etcde_result r;
-    if (!e || (!value && len)) return ETCDE_ERR_INVALID_ARGS;
+    if (!e) return ETCDE_ERR_INVALID_ARGS;
+    if (!value && len) return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS, "campaign: value is NULL but len is not 0");
     if (!e->s) return etcde__fail(&e->err, ETCDE_ERR_STATE, "campaign needs an election created with a session");
     if ((r = etcde__begin(e, "campaign", 1)) != ETCDE_OK) return r;
     if (!etcde_session_alive(e->s))
@@ -3207,9 +3272,11 @@ ETCDE__DEF etcde_result etcde_campaign(etcde_election *e, const void *value, siz
 }
 
 ETCDE__DEF etcde_result etcde_proclaim(etcde_election *e, const void *value, size_t len) {
+    char q[160];
     etcde__wait w;
     etcde_result r;
-    if (!e || (!value && len)) return ETCDE_ERR_INVALID_ARGS;
+    if (!e) return ETCDE_ERR_INVALID_ARGS;
+    if (!value && len) return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS, "proclaim: value is NULL but len is not 0");
     if ((r = etcde__begin(e, "proclaim", 1)) != ETCDE_OK) return r;
     if (!etcde_is_leader(e)) return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "proclaim: not the leader; nothing was sent");
     if ((r = etcde__fits(e, "proclaim", 2 * strlen(e->key), len)) != ETCDE_OK) return r;
@@ -3225,7 +3292,7 @@ ETCDE__DEF etcde_result etcde_proclaim(etcde_election *e, const void *value, siz
     if (!etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, 0, "succeeded"))) {
         etcde__release_all(e);
         return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "proclaim: key %s is gone (lease expired or key deleted); "
-                           "nothing was written", e->key);
+                           "nothing was written", etcde__qkey(e, q, sizeof q, 0));
     }
     return ETCDE_OK;
 }
@@ -3246,10 +3313,12 @@ ETCDE__DEF etcde_result etcde_resign(etcde_election *e) {
 }
 
 ETCDE__DEF etcde_result etcde_leader(etcde_election *e, etcde_kv *out) {
+    char q[160];
     etcde__wait w;
     etcde_result r;
     int kv;
-    if (!e || !out) return ETCDE_ERR_INVALID_ARGS;
+    if (!e) return ETCDE_ERR_INVALID_ARGS;
+    if (!out) return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS, "leader: out is NULL");
     if ((r = etcde__begin(e, "leader", 1)) != ETCDE_OK) return r;
     memset(&w, 0, sizeof w);
     w.deadline = etcde__now_ms() + e->c->o.request_timeout_ms;
@@ -3261,7 +3330,7 @@ ETCDE__DEF etcde_result etcde_leader(etcde_election *e, etcde_kv *out) {
     kv = etcde__jpath(&e->resp.j, 0, "kvs.0");
     if (kv < 0) {
         memset(out, 0, sizeof *out);
-        return etcde__fail(&e->err, ETCDE_ERR_NO_LEADER, "election %.*s has no leader", (int)e->plen - 1, e->prefix);
+        return etcde__fail(&e->err, ETCDE_ERR_NO_LEADER, "election %s has no leader", etcde__qkey(e, q, sizeof q, 1));
     }
     return etcde__kv_from(&e->resp.j, kv, out, &e->err);
 }
@@ -3270,7 +3339,8 @@ static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, v
 
 ETCDE__DEF etcde_result etcde_observe(etcde_election *e, etcde_observe_fn fn, void *user_data, int timeout_ms) {
     etcde_result r;
-    if (!e || !fn) return ETCDE_ERR_INVALID_ARGS;
+    if (!e) return ETCDE_ERR_INVALID_ARGS;
+    if (!fn) return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS, "observe: fn is NULL");
     if ((r = etcde__begin(e, "observe", 1)) != ETCDE_OK) return r;
     e->busy = 1;
     r = etcde__observe_run(e, fn, user_data, timeout_ms);
@@ -3343,9 +3413,12 @@ ETCDE__DEF const char *etcde_election_errmsg(const etcde_election *e) { return e
 /* put (value != NULL) or delete `key`, if the own key still has create revision e->rev. */
 static etcde_result etcde__fenced_write(etcde_election *e, const char *key, const void *value, size_t len,
                                         int put, const char *role) {
+    char q[160];
     etcde__wait w;
     etcde_result r;
-    if (!key || (put && !value && len)) return ETCDE_ERR_INVALID_ARGS;
+    if (!key || (put && !value && len))
+        return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS, "fenced %s: %s", put ? "put" : "delete",
+                           key ? "value is NULL but len is not 0" : "key is NULL");
     if ((r = etcde__begin(e, put ? "fenced put" : "fenced delete", 1)) != ETCDE_OK) return r;
     if (!etcde_is_leader(e))
         return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "write refused: this %s does not hold its key; "
@@ -3373,7 +3446,7 @@ static etcde_result etcde__fenced_write(etcde_election *e, const char *key, cons
     if (!etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, 0, "succeeded"))) {
         etcde__release_all(e);
         return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "write refused by etcd: key %s is gone, this %s no "
-                           "longer holds it; nothing was written", e->key, role);
+                           "longer holds it; nothing was written", etcde__qkey(e, q, sizeof q, 0), role);
     }
     return ETCDE_OK;
 }
@@ -3397,7 +3470,8 @@ ETCDE__DEF etcde_result etcde_mutex_create(etcde_client *c, etcde_session *s, co
     etcde_mutex *m;
     etcde__err err;
     etcde_result r;
-    if (!c || !s || !name || !out) return ETCDE_ERR_INVALID_ARGS;
+    if (!c || !s || !name || !out)
+        return etcde__create_fail((etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "mutex: client, session, name or out is NULL"), &err));
     *out = NULL;
     m = (etcde_mutex *)etcde__alloc(&c->al, sizeof *m);
     if (!m) {

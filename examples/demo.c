@@ -78,7 +78,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if ((r = etcde_client_create(&o, &client)) != ETCDE_OK) {
-        fprintf(stderr, "client: %s\n", etcde_strerror(r));
+        fprintf(stderr, "client: %s\n", etcde_client_errmsg(NULL));
         return 1;
     }
     memset(&sa, 0, sizeof sa);

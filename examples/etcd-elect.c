@@ -53,6 +53,8 @@ static const char usage_text[] =
     "  --dial-timeout=DUR      TCP connect timeout per endpoint (default 2s)\n"
     "  --command-timeout=DUR   timeout of one request (default 5s)\n"
     "  --user=NAME[:PASS]      authenticate; --password=PASS if not given in --user\n"
+    "  --max-request-bytes=N   etcd's --max-request-bytes, if raised there (default 1572864);\n"
+    "                          values and keys up to it are written and read\n"
     "  -h, --help              this text\n"
     "DUR: 500ms, 2s, 1m, 1m30s, 1.5s; a bare number means seconds.\n";
 
@@ -64,6 +66,7 @@ typedef struct cli {
     char **cmd; /* argv after "--", NULL without CMD */
     const char *endpoints, *user, *password;
     int ttl, dial_ms, cmd_ms;
+    long max_request;
 } cli;
 
 /* ---- arguments ---------------------------------------------------------------------- */
@@ -110,8 +113,8 @@ static int parse_duration(const char *s, int *out_ms) {
 
 /* Returns 0 to run, 2 on bad usage (reported), 3 after printing the help. */
 static int parse_args(int argc, char **argv, cli *o) {
-    static const char *const flags[] = {"--endpoints", "--ttl",  "--dial-timeout",
-                                        "--command-timeout", "--user", "--password"};
+    static const char *const flags[] = {"--endpoints", "--ttl",  "--dial-timeout", "--command-timeout",
+                                        "--user", "--password", "--max-request-bytes"};
     const char *pos[3];
     int npos = 0, listen = 0, i;
     memset(o, 0, sizeof *o);
@@ -156,6 +159,13 @@ static int parse_args(int argc, char **argv, cli *o) {
         else if (k == 3 && parse_duration(val, &o->cmd_ms)) return bad("bad --command-timeout duration: ", val);
         else if (k == 4) o->user = val;
         else if (k == 5) o->password = val;
+        else if (k == 6) {
+            char *end;
+            long b = strtol(val, &end, 10);
+            if (!*val || *end || b < 1024 || b > (1L << 28))
+                return bad("--max-request-bytes wants a byte count (1024..268435456), not ", val);
+            o->max_request = b;
+        }
     }
     if (npos == 0) return bad("missing command: elect or lock", NULL);
     if (!strcmp(pos[0], "elect")) {
@@ -239,7 +249,7 @@ typedef struct holder {
     etcde_election *e; /* elect */
     etcde_mutex *m;    /* lock */
     const char *what;  /* "leadership" or "lock" */
-    char key[512];
+    char *key; /* own key, any length (the name is the user's) */
     int64_t rev;
     pid_t child;
     int grace_ms, lost;
@@ -260,7 +270,7 @@ static int on_watch(etcde_event_type type, const etcde_kv *kv, int64_t rev, void
     if (type == ETCDE_EVENT_LEADER && kv->create_rev == h->rev) return 0; /* still ours */
     if (type == ETCDE_EVENT_LEADER)
         snprintf(h->watch_why, sizeof h->watch_why, "own key %s is gone (deleted or lease revoked); %.*s holds it now",
-                 h->key, (int)(kv->key_len > 300 ? 300 : kv->key_len), kv->key);
+                 h->key, (int)(kv->key_len > 300 ? 300 : kv->key_len), kv->key); /* both cut to fit */
     else
         snprintf(h->watch_why, sizeof h->watch_why, "own key %s is gone (deleted or lease revoked)", h->key);
     w = write(h->watch_pipe[1], "x", 1);
@@ -426,7 +436,7 @@ static int run_observe(const cli *o) {
     etcde_result r;
     int rc = 0;
     if ((r = etcde_election_create(client, NULL, o->name, &e)) != ETCDE_OK) {
-        fprintf(stderr, PROG ": %s: %s\n", etcde_strerror(r), etcde_client_errmsg(client));
+        fprintf(stderr, PROG ": %s\n", etcde_client_errmsg(client));
         return 1;
     }
     /* One bounded read first, so an unreachable etcd is an error, not a silent wait.
@@ -434,7 +444,7 @@ static int run_observe(const cli *o) {
     r = etcde_leader(e, &kv);
     if (r == ETCDE_OK || r == ETCDE_ERR_NO_LEADER) r = etcde_observe(e, on_observe, NULL, -1);
     if (r != ETCDE_OK && r != ETCDE_ERR_CANCELLED) { /* SIGINT: exit 0, like etcdctl */
-        fprintf(stderr, PROG ": observe %s: %s: %s\n", o->name, etcde_strerror(r), etcde_election_errmsg(e));
+        fprintf(stderr, PROG ": observe %s: %s\n", o->name, etcde_election_errmsg(e));
         rc = 1;
     }
     etcde_election_destroy(e);
@@ -465,13 +475,13 @@ static int run_hold(const cli *o) {
        for ever. */
     if ((r = etcde_session_create(client, &so, &h.s)) != ETCDE_OK) {
         if (r == ETCDE_ERR_CANCELLED) fprintf(stderr, PROG ": interrupted\n");
-        else fprintf(stderr, PROG ": cannot create a session: %s: %s\n", etcde_strerror(r), etcde_client_errmsg(client));
+        else fprintf(stderr, PROG ": cannot create a session: %s\n", etcde_client_errmsg(client));
         return 1;
     }
     if (o->mode == ELECT) r = etcde_election_create(client, h.s, o->name, &h.e);
     else r = etcde_mutex_create(client, h.s, o->name, &h.m);
     if (r != ETCDE_OK) {
-        fprintf(stderr, PROG ": %s: %s\n", etcde_strerror(r), etcde_client_errmsg(client));
+        fprintf(stderr, PROG ": %s\n", etcde_client_errmsg(client));
         etcde_session_destroy(h.s);
         return 1;
     }
@@ -485,13 +495,18 @@ static int run_hold(const cli *o) {
             fprintf(stderr, PROG ": interrupted while waiting for the %s of %s; gave up the place in the queue\n",
                     h.e ? "leadership" : "lock", o->name);
         else
-            fprintf(stderr, PROG ": %s %s: %s: %s\n", h.e ? "campaign" : "lock", o->name, etcde_strerror(r),
+            fprintf(stderr, PROG ": %s %s: %s\n", h.e ? "campaign" : "lock", o->name,
                     h.e ? etcde_election_errmsg(h.e) : etcde_mutex_errmsg(h.m));
         rc = 1;
         goto out;
     }
     waiting = 0;
-    snprintf(h.key, sizeof h.key, "%s", h.e ? etcde_election_key(h.e) : etcde_mutex_key(h.m));
+    h.key = strdup(h.e ? etcde_election_key(h.e) : etcde_mutex_key(h.m));
+    if (!h.key) {
+        fprintf(stderr, PROG ": out of memory\n");
+        rc = 1;
+        goto release;
+    }
     /* The key's create revision: the fencing token. etcdctl: ETCD_LOCK_REV is the
        revision of the lock response header, which differs from it when contended. */
     h.rev = h.e ? etcde_election_rev(h.e) : etcde_mutex_rev(h.m);
@@ -534,6 +549,7 @@ release:
     }
     stop_watcher(&h);
 out:
+    free(h.key);
     etcde_election_destroy(h.obs);
     etcde_election_destroy(h.e);
     etcde_mutex_destroy(h.m);
@@ -562,9 +578,10 @@ int main(int argc, char **argv) {
     opts.request_timeout_ms = o.cmd_ms;
     opts.user = o.user;
     opts.password = o.password;
+    opts.max_request_bytes = (size_t)o.max_request;
     if ((r = etcde_client_create(&opts, &c)) != ETCDE_OK) {
-        if (r == ETCDE_ERR_INVALID_ARGS) return bad("bad endpoint list: ", o.endpoints ? o.endpoints : getenv("ETCDCTL_ENDPOINTS"));
-        fprintf(stderr, PROG ": %s\n", etcde_strerror(r));
+        if (r == ETCDE_ERR_INVALID_ARGS) return bad(etcde_client_errmsg(NULL), NULL);
+        fprintf(stderr, PROG ": %s\n", etcde_client_errmsg(NULL));
         return 1;
     }
     client = c;

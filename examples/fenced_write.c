@@ -20,7 +20,7 @@
 static etcde_election *reader; /* observer on DATA_DIR: its "leader" is the data key */
 
 static int failed(const char *what, etcde_result r, const char *detail) {
-    fprintf(stderr, "%s: %s: %s\n", what, etcde_strerror(r), detail);
+    fprintf(stderr, "%s: %s\n", what, detail[0] ? detail : etcde_strerror(r));
     return 1;
 }
 
@@ -48,7 +48,7 @@ int main(int argc, char **argv) {
 
     memset(&o, 0, sizeof o);
     o.endpoints = argc > 1 ? argv[1] : NULL; /* NULL: $ETCDCTL_ENDPOINTS or 127.0.0.1:2379 */
-    if ((r = etcde_client_create(&o, &c)) != ETCDE_OK) return failed("client", r, "check the endpoint list");
+    if ((r = etcde_client_create(&o, &c)) != ETCDE_OK) return failed("client", r, etcde_client_errmsg(NULL));
     if ((r = etcde_session_create(c, NULL, &s)) != ETCDE_OK) { failed("session", r, etcde_client_errmsg(c)); goto out; }
     if ((r = etcde_election_create(c, s, ELECTION, &e)) || (r = etcde_election_create(c, NULL, DATA_DIR, &reader))) {
         failed("election", r, etcde_client_errmsg(c));

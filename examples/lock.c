@@ -14,7 +14,7 @@
 #include <time.h>
 
 static int failed(const char *what, etcde_result r, const char *detail) {
-    fprintf(stderr, "%s: %s: %s\n", what, etcde_strerror(r), detail);
+    fprintf(stderr, "%s: %s\n", what, detail[0] ? detail : etcde_strerror(r));
     return 1;
 }
 
@@ -30,7 +30,7 @@ int main(int argc, char **argv) {
 
     memset(&o, 0, sizeof o);
     o.endpoints = argc > 1 ? argv[1] : NULL; /* NULL: $ETCDCTL_ENDPOINTS or 127.0.0.1:2379 */
-    if ((r = etcde_client_create(&o, &c)) != ETCDE_OK) return failed("client", r, "check the endpoint list");
+    if ((r = etcde_client_create(&o, &c)) != ETCDE_OK) return failed("client", r, etcde_client_errmsg(NULL));
     memset(&so, 0, sizeof so);
     so.ttl_s = 10; /* if this process dies, the lock frees itself within 10 s */
     /* two sessions stand for two processes competing for the lock */

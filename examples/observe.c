@@ -43,7 +43,7 @@ int main(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     o.endpoints = argc > 1 ? argv[1] : NULL; /* NULL: $ETCDCTL_ENDPOINTS or 127.0.0.1:2379 */
     if ((r = etcde_client_create(&o, &client)) != ETCDE_OK) {
-        fprintf(stderr, "client: %s (check the endpoint list)\n", etcde_strerror(r));
+        fprintf(stderr, "client: %s\n", etcde_client_errmsg(NULL));
         return 1;
     }
     memset(&sa, 0, sizeof sa);
@@ -52,14 +52,14 @@ int main(int argc, char **argv) {
 
     /* NULL session: an observer. It may call etcde_leader and etcde_observe only. */
     if ((r = etcde_election_create(client, NULL, name, &e)) != ETCDE_OK) {
-        fprintf(stderr, "election: %s: %s\n", etcde_strerror(r), etcde_client_errmsg(client));
+        fprintf(stderr, "election: %s\n", etcde_client_errmsg(client));
         etcde_client_destroy(client);
         return 1;
     }
     printf("observing %s (Ctrl-C to stop)\n", name);
     r = etcde_observe(e, on_change, NULL, -1); /* -1: until cancelled */
     if (r == ETCDE_ERR_CANCELLED) printf("stopped\n");
-    else fprintf(stderr, "observe: %s: %s\n", etcde_strerror(r), etcde_election_errmsg(e));
+    else fprintf(stderr, "observe: %s\n", etcde_election_errmsg(e));
 
     etcde_election_destroy(e);
     etcde_client_destroy(client);

@@ -130,11 +130,11 @@ int main(int argc, char **argv) {
     o.transport = &t;
     so.ttl_s = 10;
     if ((r = etcde_client_create(&o, &c)) != ETCDE_OK) {
-        fprintf(stderr, "client: %s\n", etcde_strerror(r));
+        fprintf(stderr, "client: %s\n", etcde_client_errmsg(NULL));
         return 1;
     }
     if ((r = etcde_session_create(c, &so, &s)) != ETCDE_OK) {
-        fprintf(stderr, "session: %s: %s\n", etcde_strerror(r), etcde_client_errmsg(c));
+        fprintf(stderr, "session: %s\n", etcde_client_errmsg(c));
         etcde_client_destroy(c);
         SSL_CTX_free(ctx);
         return 1;
@@ -145,7 +145,7 @@ int main(int argc, char **argv) {
         printf("%s\n%lld\n", etcde_election_key(e), (long long)etcde_election_rev(e));
         r = etcde_resign(e);
     }
-    if (r != ETCDE_OK) fprintf(stderr, "campaign: %s: %s\n", etcde_strerror(r), etcde_election_errmsg(e));
+    if (r != ETCDE_OK) fprintf(stderr, "campaign: %s\n", etcde_election_errmsg(e));
     etcde_election_destroy(e);
     etcde_session_destroy(s);
     etcde_client_destroy(c);

@@ -29,6 +29,9 @@ for cxx in g++ clang++; do
   check "$cxx-c++17-O2" $cxx -x c++ -std=c++17 $W -O2 -I. "$tmp/impl.c" -o "$tmp/a" -pthread
 done
 check "gnu99-after-stdio" gcc -std=gnu99 $W -I. -include stdio.h "$tmp/impl.c" -o "$tmp/a" -pthread
+# strict C99 with a system header first hides POSIX: one #error that names the fix
+check "c99-after-stdio-says-why" sh -c "! gcc -std=c99 -I. -include stdio.h $tmp/impl.c -o $tmp/a -pthread 2>$tmp/err &&
+  grep -q 'include etcd_elect.h first in this file, or define _POSIX_C_SOURCE=200809L' $tmp/err"
 # the QUICK START in the header's doc block is a complete program
 sed -n '/^   QUICK START$/,/^   OBJECTS$/p' etcd_elect.h | sed '1d;$d' | sed 's/^       //' > "$tmp/quick.c"
 check quick-start-compiles sh -c "grep -q 'int main' $tmp/quick.c && gcc -std=c99 -pedantic $WC -I. $tmp/quick.c -o $tmp/q -pthread"

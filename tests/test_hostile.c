@@ -955,10 +955,14 @@ static void campaign_case(int mode, etcde_result want, const char *needle, int t
         CHECKF(ms <= max_ms, "mode %d: campaign returned after %lld ms, want <= %d", mode, (long long)ms, max_ms);
         CHECK(!etcde_is_leader(e));
         CHECK(fake_count(&f, &f.bad_requests) >= 1);
-        /* the key may stand: it was deleted (impossible here) or its session ended */
-        CHECKF(!etcde_session_alive(s), "mode %d: the session still renews a key that may stand", mode);
-        CHECKF(strstr(etcde_session_errmsg(s), "could not be deleted"), "mode %d: session message \"%s\"", mode,
-               etcde_session_errmsg(s));
+        if (want == ETCDE_ERR_ETCD) { /* etcd answered and refused: nothing was made */
+            CHECKF(etcde_session_alive(s), "mode %d: a refused txn ended the session: %s", mode,
+                   etcde_session_errmsg(s));
+        } else { /* the key may stand: it was deleted (impossible here) or its session ended */
+            CHECKF(!etcde_session_alive(s), "mode %d: the session still renews a key that may stand", mode);
+            CHECKF(strstr(etcde_session_errmsg(s), "may stand"), "mode %d: session message \"%s\"", mode,
+                   etcde_session_errmsg(s));
+        }
     }
     etcde_election_destroy(e);
     etcde_session_destroy(s);
