@@ -1612,6 +1612,57 @@ static void c_free(void *p, void *ud) {
     free(p);
 }
 
+/* 0.1.1 wiped `len` bytes of the auth body after a failed append: len was max + 1, a write
+   past the block. A password of any length, all of it escaped, now fits and is wiped. */
+ETCDT_TEST(auth_body_of_any_password_is_built_and_wiped) {
+    static const size_t lens[] = {4070, 4071, 4095, 20000};
+    size_t i;
+    for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        etcde_options o;
+        etcde_client *c = NULL;
+        etcde_session *s = NULL;
+        char *pw = (char *)malloc(lens[i] + 1);
+        etcde_result r;
+        REQUIRE(pw != NULL);
+        memset(pw, '"', lens[i]); /* every byte doubles when escaped */
+        pw[lens[i]] = 0;
+        memset(&o, 0, sizeof o);
+        o.endpoints = "127.0.0.1:1"; /* refused: the body is built, then wiped unsent */
+        o.user = "u";
+        o.password = pw;
+        o.dial_timeout_ms = 200;
+        o.request_timeout_ms = 300;
+        REQUIRE(etcde_client_create(&o, &c) == ETCDE_OK);
+        r = etcde_session_create(c, NULL, &s);
+        CHECKF(r == ETCDE_ERR_IO || r == ETCDE_ERR_UNAVAILABLE, "password of %u bytes: %s: %s", (unsigned)lens[i],
+               etcde_strerror(r), etcde_client_errmsg(c));
+        CHECK(strstr(etcde_client_errmsg(c), "127.0.0.1:1") != NULL);
+        etcde_session_destroy(s);
+        etcde_client_destroy(c);
+        free(pw);
+    }
+}
+
+ETCDT_TEST(creation_errors_say_what_and_where) {
+    etcde_options o;
+    etcde_client *c = NULL;
+    memset(&o, 0, sizeof o);
+    o.endpoints = "a:1 b:2";
+    CHECK(etcde_client_create(&o, &c) == ETCDE_ERR_INVALID_ARGS && !c);
+    CHECKF(strstr(etcde_client_errmsg(NULL), "blanks") && strstr(etcde_client_errmsg(NULL), "etcde_options.endpoints"),
+           "message: %s", etcde_client_errmsg(NULL));
+    o.endpoints = "https://127.0.0.1:2379";
+    CHECK(etcde_client_create(&o, &c) == ETCDE_ERR_INVALID_ARGS && !c);
+    CHECKF(strstr(etcde_client_errmsg(NULL), "transport"), "message: %s", etcde_client_errmsg(NULL));
+    o.endpoints = "h:99999";
+    CHECK(etcde_client_create(&o, &c) == ETCDE_ERR_INVALID_ARGS);
+    CHECKF(strstr(etcde_client_errmsg(NULL), "port"), "message: %s", etcde_client_errmsg(NULL));
+    o.endpoints = NULL;
+    o.allocator.alloc_fn = c_alloc;
+    CHECK(etcde_client_create(&o, &c) == ETCDE_ERR_INVALID_ARGS);
+    CHECKF(strstr(etcde_client_errmsg(NULL), "free_fn"), "message: %s", etcde_client_errmsg(NULL));
+}
+
 ETCDT_TEST(client_custom_allocator) {
     etcde_options o;
     etcde_client *c = NULL;
@@ -1715,6 +1766,8 @@ int main(int argc, char **argv) {
         ETCDT_CASE(endpoints_default_and_environment),
         ETCDT_CASE(strerror_texts),
         ETCDT_CASE(client_custom_allocator),
+        ETCDT_CASE(auth_body_of_any_password_is_built_and_wiped),
+        ETCDT_CASE(creation_errors_say_what_and_where),
     };
     return etcdt_run("unit", cases, (int)(sizeof cases / sizeof cases[0]), argc, argv);
 }
