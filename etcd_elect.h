@@ -3024,6 +3024,9 @@ ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_sessio
     *out = NULL;
     if (opts) so = *opts;
     else memset(&so, 0, sizeof so);
+    if (etcde__cancelled(c)) /* a reply already buffered would never reach the poll */
+        return etcde__create_fail((etcde__fail(&err, ETCDE_ERR_CANCELLED, "session: the client is cancelled "
+                                               "(etcde_client_cancel; etcde_client_uncancel clears it)"), &err));
     if (so.ttl_s < 0 || so.guard_ms < 0 || so.lease_id < 0) {
         etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "session: negative ttl_s, guard_ms or lease_id");
         return etcde__create_fail(&err);
