@@ -2018,6 +2018,7 @@ static etcde_result etcde__request(etcde_client *c, const char *path, const etcd
 
 static etcde_result etcde__authenticate(etcde_client *c, const etcde__wait *w, int64_t deadline,
                                         etcde__err *err) {
+    char qu[160];
     etcde__buf b;
     etcde__resp resp;
     etcde_result r;
@@ -2033,15 +2034,16 @@ static etcde_result etcde__authenticate(etcde_client *c, const etcde__wait *w, i
     etcde__buf_str(&b, "}");
     r = etcde__request(c, "/v3/auth/authenticate", &b, &resp, NULL, w, deadline, err);
     etcde__buf_free(&b);
+    etcde__quote(qu, sizeof qu, c->user, strlen(c->user)); /* the caller's bytes */
     if (r == ETCDE_OK) {
         etcde__jstr(&resp.j, etcde__jget(&resp.j, 0, "token"), tok, sizeof tok);
         if (!tok[0]) {
             r = etcde__fail(err, ETCDE_ERR_AUTH, "authentication of user '%s' returned no token (is auth enabled?)",
-                            c->user);
+                            qu);
         } else if (strspn(tok, "!#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`"
                                "abcdefghijklmnopqrstuvwxyz{|}~") != strlen(tok)) {
             r = etcde__fail(err, ETCDE_ERR_AUTH, "authentication of user '%s' returned a token with bytes not "
-                            "allowed in an HTTP header", c->user);
+                            "allowed in an HTTP header", qu);
         } else {
             int stored;
             pthread_mutex_lock(&c->mu);
@@ -2054,7 +2056,7 @@ static etcde_result etcde__authenticate(etcde_client *c, const etcde__wait *w, i
     } else if (r == ETCDE_ERR_AUTH || r == ETCDE_ERR_ETCD) {
         char m[sizeof err->msg];
         memcpy(m, err->msg, sizeof m);
-        r = etcde__fail(err, ETCDE_ERR_AUTH, "authentication as user '%s' failed: %s", c->user, m);
+        r = etcde__fail(err, ETCDE_ERR_AUTH, "authentication as user '%s' failed: %.300s", qu, m);
     }
     etcde__resp_free(&resp);
     return r;
@@ -2578,7 +2580,8 @@ static int etcde__on_queue_event(etcde_election *e, etcde__json *j, int ev, int6
     size_t kl;
     (void)hdr_rev;
     if (!etcde__jeq(j, etcde__jget(j, ev, "type"), "DELETE")) return 0;
-    if (etcde__jb64(j, etcde__jpath(j, ev, "kv.key"), &k, &kl)) return ETCDE_ERR_JSON;
+    if (etcde__jb64(j, etcde__jpath(j, ev, "kv.key"), &k, &kl))
+        return etcde__fail(&e->err, ETCDE_ERR_JSON, "watch event with a key that is not base64");
     if (etcde__same_bytes(k, kl, e->key, strlen(e->key))) {
         q->lead = 0; /* own key gone: the next read reports it */
         return 1;
@@ -3219,6 +3222,7 @@ static etcde_result etcde__begin(etcde_election *e, const char *call, int cancel
 static etcde_result etcde__ambiguous(etcde_election *e, etcde_result r, const char *what) {
     char msg[sizeof e->err.msg];
     if (r == ETCDE_ERR_ETCD || r == ETCDE_ERR_AUTH || r == ETCDE_ERR_NOT_LEADER) return r; /* etcd refused it */
+    if (r == ETCDE_ERR_SESSION_LOST && etcde_session_alive(e->s)) return r; /* etcd's "lease not found" reply */
     if (r == ETCDE_ERR_SESSION_LOST && !etcde_session_alive(e->s))
         snprintf(msg, sizeof msg, "%s", etcde_session_errmsg(e->s));
     else snprintf(msg, sizeof msg, "%s", e->err.msg);
@@ -3329,6 +3333,8 @@ ETCDE__DEF etcde_result etcde_leader(etcde_election *e, etcde_kv *out) {
     etcde__buf_clear(&e->req);
     etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0);
     r = etcde__call(e->c, "/v3/kv/range", &e->req, &e->resp, &w, &e->err);
+    if (r == ETCDE_ERR_TIMEOUT)
+        return etcde__fail(&e->err, r, "leader: timed out, no reply within request_timeout_ms (%d ms)", e->c->o.request_timeout_ms);
     if (r) return r;
     kv = etcde__jpath(&e->resp.j, 0, "kvs.0");
     if (kv < 0) {

@@ -5,9 +5,9 @@
    and script the fake server; the rest is a sequence of API calls on up to 2 sessions,
    3 elections and 2 mutexes: create, campaign, proclaim, resign, leader, observe, fenced
    puts and deletes, lock, trylock, unlock, state queries, cancel/uncancel (also from a
-   timer thread), close, orphan, destroy. Names run from "" to ~10 KiB, with '/', spaces,
-   UTF-8 and binary bytes; values sit around every size limit (built by repetition, since
-   inputs are at most 8 KiB).
+   timer thread), close, orphan, destroy, and a rare pause up to a 1 s lease's renewal or
+   deadline. Names run from "" to ~10 KiB, with '/', spaces, UTF-8 and binary bytes;
+   values sit around every size limit (built by repetition: inputs are at most 8 KiB).
 
    The fake is an etcd JSON gateway on 127.0.0.1, started once per process. Every request
    but keepalives takes the next script byte, which picks an etcd-shaped success (shaped
@@ -16,17 +16,18 @@
    HTTP shape, or a success with one number replaced (0, -1, INT64_MAX, "abc", ...).
    Keepalives follow one per-input mode instead, since they come from another thread.
 
-   Checks (abort on violation; ASan, UBSan and LeakSanitizer add theirs):
+   Checks (abort on violation; ASan, UBSan (made fatal) and LeakSanitizer add theirs):
      - every result is ETCDE_OK or a code etcde_strerror knows;
      - every failure leaves a non-empty message on its object: printable ASCII (but see
-       FUZZ_API_NAME_BYTES_IN_MESSAGES), not repeating a code text ("cancelled:
-       cancelled"), not showing the password or token; log lines show neither either;
+       FUZZ_API_USER_BYTES_IN_MESSAGES), not repeating a code text ("cancelled:
+       cancelled"), not showing the password or token (nor may any log line);
      - a failed campaign or lock on a handle that did not lead leaves it not leading; a
        leading handle always has its own key and a positive fencing token; a fenced write
-       or proclaim by a non-leader fails and sends nothing;
-     - observe's callback gets consistent arguments and is not called after it stopped,
-       and a call on the same handle from inside it fails cleanly; on_lost runs at most
-       once, with a readable reason;
+       or proclaim by a non-leader fails and sends nothing; a resign or unlock releases
+       the other handles on the same session, name and key;
+     - observe's callback gets consistent arguments and is not called after it stopped;
+       calls from inside it (on the same handle, refused; on another) return cleanly;
+       on_lost runs at most once, with a readable reason;
      - every call returns within its own timeouts plus SLACK_MS, not counting the time
        its thread waited for a CPU;
      - every request is well-formed HTTP/1.1 with known headers and a JSON body;
@@ -41,6 +42,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -61,18 +63,18 @@
 #define FUZZ_API_MISUSE 1 /* calls with a NULL value and a length, NULL key, NULL session */
 #endif
 #ifndef FUZZ_API_MISUSE_MESSAGES
-#define FUZZ_API_MISUSE_MESSAGES 0 /* 1: their INVALID_ARGS must leave a message too (it
-                                      does not yet) */
+#define FUZZ_API_MISUSE_MESSAGES 1 /* 1: their INVALID_ARGS must leave a message too */
 #endif
-#ifndef FUZZ_API_HOSTILE_TOKENS
-#define FUZZ_API_HOSTILE_TOKENS 1 /* auth tokens with CR/LF or control bytes */
+#ifndef FUZZ_API_WATCH_BAD_KEY
+#define FUZZ_API_WATCH_BAD_KEY 0 /* 1: a watch DELETE whose key is not base64 (a waiting
+                                    campaign or lock must fail with a message; off by default: it ends most waits early) */
 #endif
-#ifndef FUZZ_API_NAME_BYTES_IN_MESSAGES
-#define FUZZ_API_NAME_BYTES_IN_MESSAGES 1 /* 1: a message may show bytes of the caller's own
-                                             names and user, unquoted (it does now) */
+#ifndef FUZZ_API_USER_BYTES_IN_MESSAGES
+#define FUZZ_API_USER_BYTES_IN_MESSAGES 0 /* 1: tolerate user-name bytes shown unquoted in
+                                             auth messages (0: they must be quoted) */
 #endif
 
-#define BUDGET_MS 100  /* no new call starts after this much of an input */
+#define BUDGET_MS 60   /* no new call starts after this much of an input */
 #define SLACK_MS 400   /* a call may overrun its own timeouts by this much (ASan), besides
                           the time its thread waited for a CPU */
 #define MAX_OPS 32
@@ -109,13 +111,15 @@ static int64_t now_ms(void) {
 
 /* Milliseconds this thread has waited on a run queue (Linux schedstat; 0 elsewhere): a
    loaded machine stalls the caller, and that is not the library overrunning a deadline. */
+static int SCHEDSTAT = -1; /* the fuzzing thread's, opened once; re-read with pread */
+
 static int64_t queued_ms(void) {
     char b[96];
     long long cpu = 0, wait = 0;
-    FILE *f = fopen("/proc/thread-self/schedstat", "r");
-    if (!f) return 0;
-    if (!fgets(b, sizeof b, f) || sscanf(b, "%lld %lld", &cpu, &wait) != 2) wait = 0;
-    fclose(f);
+    ssize_t n = SCHEDSTAT >= 0 ? pread(SCHEDSTAT, b, sizeof b - 1, 0) : -1;
+    if (n <= 0) return 0;
+    b[n] = 0;
+    if (sscanf(b, "%lld %lld", &cpu, &wait) != 2) return 0;
     return wait / 1000000;
 }
 
@@ -249,23 +253,23 @@ typedef struct own_rec {
     int64_t cr;
 } own_rec;
 
-#define WORKERS 48 /* connection threads, made once: per-connection threads would leave
-                      thread bookkeeping allocated across inputs, and libFuzzer would re-run
-                      every input to look for a leak */
+#define WORKERS 48 /* connection threads, made once: no thread starts or ends during an
+                      input, so libFuzzer's per-input malloc/free count stays balanced */
 #define QUEUE 256
 
 static struct fake {
     int lfd, port, dead_port;
     pthread_t accept_th, workers[WORKERS];
     pthread_mutex_t mu;
-    pthread_cond_t queued;
+    pthread_cond_t queued, idle; /* a connection was queued; none is open */
     int queue[QUEUE]; /* accepted connections waiting for a worker */
     unsigned qhead, qtail;
     int active; /* connections accepted and not yet closed */
     /* per input, under mu */
     unsigned char script[SCRIPT_MAX];
     size_t nscript;
-    unsigned k; /* scripted requests so far */
+    unsigned k;    /* scripted requests so far */
+    unsigned live; /* of those, the ones whose client still waited for the answer */
     int ka_mode, ttl_mode, id_mode;
     size_t max_resp;
     int64_t rev, grants, ttl_granted, leader_cr, pred_cr;
@@ -344,10 +348,11 @@ static int check_head(const char *h, size_t hlen, req *q, size_t *clen) {
     int have_len = 0, first = 1;
     while (line < end && (eol = find(line, (size_t)(end - line), "\r\n", 2)) != NULL) {
         size_t n = (size_t)(eol - line), i;
+        int show = n < 80 ? (int)n : 80; /* of the line, in a complaint */
         if (n == 0) break;
         for (i = 0; i < n; i++)
             if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f) {
-                flag_bad("control byte 0x%02x in request head line \"%.60s\"", (unsigned char)line[i], line);
+                flag_bad("control byte 0x%02x in request head line \"%.*s\"", (unsigned char)line[i], show, line);
                 return 0;
             }
         if (first) {
@@ -355,7 +360,7 @@ static int check_head(const char *h, size_t hlen, req *q, size_t *clen) {
             first = 0;
             if (n < 15 || memcmp(line, "POST /v3/", 9) != 0 || !sp || (size_t)(sp - line - 5) >= sizeof q->path ||
                 (size_t)(eol - sp) != 9 || memcmp(sp, " HTTP/1.1", 9) != 0) {
-                flag_bad("bad request line \"%.80s\"", line);
+                flag_bad("bad request line \"%.*s\"", show, line);
                 return 0;
             }
             memcpy(q->path, line + 5, (size_t)(sp - line - 5));
@@ -364,7 +369,7 @@ static int check_head(const char *h, size_t hlen, req *q, size_t *clen) {
             const char *colon = (const char *)memchr(line, ':', n), *v;
             size_t nl;
             if (!colon) {
-                flag_bad("request header line without a colon: \"%.60s\"", line);
+                flag_bad("request header line without a colon: \"%.*s\"", show, line);
                 return 0;
             }
             nl = (size_t)(colon - line);
@@ -373,15 +378,16 @@ static int check_head(const char *h, size_t hlen, req *q, size_t *clen) {
             if (ieq(line, nl, "content-length")) {
                 size_t k = 0;
                 *clen = 0;
-                for (; v + k < eol && v[k] >= '0' && v[k] <= '9' && k < 10; k++) *clen = *clen * 10 + (size_t)(v[k] - '0');
+                for (; v + k < eol && v[k] >= '0' && v[k] <= '9' && k < 10; k++)
+                    *clen = *clen * 10 + (size_t)(v[k] - '0');
                 if (k == 0 || v + k != eol || have_len) {
-                    flag_bad("bad or repeated Content-Length \"%.40s\"", line);
+                    flag_bad("bad or repeated Content-Length \"%.*s\"", show, line);
                     return 0;
                 }
                 have_len = 1;
             } else if (!ieq(line, nl, "host") && !ieq(line, nl, "content-type") && !ieq(line, nl, "authorization") &&
                        !ieq(line, nl, "grpc-metadata-hasleader")) {
-                flag_bad("unexpected request header \"%.60s\"", line);
+                flag_bad("unexpected request header \"%.*s\"", show, line);
                 return 0;
             }
         }
@@ -608,7 +614,8 @@ static const char *suffix(unsigned sel) {
     }
 }
 
-/* base64 of (the prefix of the key in b64 up to and including its last '/') + suffix. */
+/* Another candidate's key beside the base64 key b64: base64 of the decoded key up to and
+   including its last '/', then suffix(sel). */
 static size_t sibling(const char *b64, size_t n, unsigned sel, char *out) {
     static unsigned char raw[KEY_CAP];
     long m = n < KEY_CAP ? b64dec(b64, n, raw) : -1;
@@ -648,7 +655,7 @@ static void own_put(const char *k, size_t kn, int64_t cr) {
     }
 }
 
-/* The OK body of a unary call; sel varies it. fixed mutex held. */
+/* The OK body of a unary call; v varies it. Called with F.mu held. */
 static void ok_body(const req *q, unsigned v, rep *r) {
     const char *k = "", *val = "";
     size_t kn = 0, vn = 0, pos = 0;
@@ -674,8 +681,8 @@ static void ok_body(const req *q, unsigned v, rep *r) {
     } else if (strcmp(q->path, "/v3/auth/authenticate") == 0) {
         sb_str(&r->b, "{\"header\":");
         rhdr(r, rev);
-        switch (FUZZ_API_HOSTILE_TOKENS ? v : v % 12) {
-        case 10: break; /* no token */
+        switch (v) { /* good; none; long; bytes that do not belong in an HTTP header */
+        case 10: break;
         case 11:
             sb_str(&r->b, ",\"token\":\"faketok.");
             sb_rep(&r->b, 'a', 1500);
@@ -709,7 +716,8 @@ static void ok_body(const req *q, unsigned v, rep *r) {
             F.leader_cr = cr;
             sb_str(&r->b, ",\"kvs\":[");
             if (v == 13 || v == 14) { /* a value that brings the body just under / over the cap */
-                size_t tail = 60, room = F.max_resp > r->b.n + ln + tail + 200 ? F.max_resp - r->b.n - ln - tail - 200 : 0;
+                size_t used = r->b.n + ln + 260; /* 260: the rest of the body, roughly */
+                size_t room = F.max_resp > used ? F.max_resp - used : 0;
                 if (room > ((size_t)2 << 20)) room = (size_t)2 << 20;
                 if (v == 14) room += 400;
                 room &= ~(size_t)3;
@@ -826,7 +834,7 @@ static void ok_body(const req *q, unsigned v, rep *r) {
             sb_str(&r->b, "}");
         }
     } else {
-        flag_bad("request to unknown path %s", q->path);
+        if (!F.bad[0]) snprintf(F.bad, sizeof F.bad, "request to unknown path %s", q->path); /* mu is held */
         sb_str(&r->b, "{\"code\":12,\"message\":\"Not Implemented\"}");
     }
 }
@@ -857,7 +865,7 @@ static void truncated(sb *out, const sb *body, unsigned v) {
     free(full.p);
 }
 
-/* Legal or near-legal HTTP shapes etcd does not use. Returns what follows. */
+/* Legal or near-legal HTTP shapes etcd does not use (v: 0-31). Returns what follows. */
 static int odd(sb *out, const sb *body, unsigned v) {
     size_t i;
     switch (v) {
@@ -917,10 +925,48 @@ static int odd(sb *out, const sb *body, unsigned v) {
         sb_add(out, body->p, body->n);
         return T_CLOSE;
     case 14:
-        sb_fmt(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: %lu\r\n\r\n", (unsigned long)body->n);
+        sb_fmt(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: %lu\r\n\r\n",
+               (unsigned long)body->n);
         sb_add(out, body->p, body->n);
         return T_CLOSE;
-    default: http_json(out, 200, "{\"header\":{}}", 13); return T_KEEP;
+    case 15: http_json(out, 200, "{\"header\":{}}", 13); return T_KEEP;
+    case 16: /* a header line over the 8 KiB line limit */
+        sb_str(out, "HTTP/1.1 200 OK\r\nX-Long: ");
+        sb_rep(out, 'a', 9000);
+        sb_str(out, "\r\n");
+        http_json(out, 200, body->p, body->n); /* what follows no longer matters */
+        return T_CLOSE;
+    case 17: case 21: /* 70 header lines; 70 trailer lines */
+        sb_str(out, "HTTP/1.1 200 OK\r\n");
+        if (v == 17)
+            for (i = 0; i < 70; i++) sb_fmt(out, "X-H%lu: v\r\n", (unsigned long)i);
+        sb_str(out, "Transfer-Encoding: chunked\r\n\r\n");
+        chunk(out, body->p, body->n);
+        sb_str(out, "0\r\n");
+        if (v == 21)
+            for (i = 0; i < 70; i++) sb_fmt(out, "X-T%lu: v\r\n", (unsigned long)i);
+        sb_str(out, "\r\n");
+        return T_KEEP;
+    case 18: sb_str(out, "HTTP/1.1 200 OK\r\nno colon in this header line\r\n\r\n"); return T_CLOSE;
+    case 19: case 20: /* a chunk size that is not hex; one past any real size */
+        sb_str(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        sb_str(out, v == 19 ? "zz\r\n" : "fffffffffffffffffff\r\n");
+        sb_add(out, body->p, body->n);
+        return T_CLOSE;
+    case 22: /* a close-delimited body one byte over the cap (or 1 MiB) */
+        sb_str(out, "HTTP/1.0 200 OK\r\n\r\n");
+        sb_rep(out, ' ', (F.max_resp < ((size_t)1 << 20) ? F.max_resp : (size_t)1 << 20) + 1);
+        return T_CLOSE;
+    case 23:
+        for (i = 0; i < 9; i++) sb_str(out, "HTTP/1.1 100 Continue\r\n\r\n");
+        http_json(out, 200, body->p, body->n);
+        return T_KEEP;
+    default: /* a body that arrives in 1-byte chunks */
+        sb_str(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        for (i = 0; i < body->n && i < 4096; i++) chunk(out, body->p + i, 1);
+        if (i < body->n) chunk(out, body->p + i, body->n - i);
+        sb_str(out, "0\r\n\r\n");
+        return T_KEEP;
     }
 }
 
@@ -947,14 +993,14 @@ static void wevents_open(rep *m, int64_t rev) {
 
 /* A watch stream: "created", then events chosen by v; held open unless it ends. */
 static int watch_ok(const req *q, unsigned v, unsigned extra, rep *m, sb *out) {
-    const char *k = "";
-    size_t kn = 0, pos = 0, i;
-    const char *pk = F.npred_key ? F.pred_key : k, *ok = F.nown_key ? F.own_key : k;
-    size_t pkn = F.npred_key ? F.npred_key : 0, okn = F.nown_key;
+    const char *k = "", *pk, *ok; /* the watched key; the predecessor's; the client's own */
+    size_t kn = 0, pkn, okn, pos = 0, i;
     int64_t rev = F.rev;
     jfield(q, &pos, "key", &k, &kn);
-    if (!F.npred_key) pk = k, pkn = kn;
-    if (!F.nown_key) ok = k, okn = kn;
+    pk = F.npred_key ? F.pred_key : k;
+    pkn = F.npred_key ? F.npred_key : kn;
+    ok = F.nown_key ? F.own_key : k;
+    okn = F.nown_key ? F.nown_key : kn;
     sb_str(out, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nGrpc-Metadata-Content-Type: "
                 "application/grpc\r\nTransfer-Encoding: chunked\r\n\r\n");
     if (v != 13) {
@@ -1040,9 +1086,10 @@ static int watch_ok(const req *q, unsigned v, unsigned extra, rep *m, sb *out) {
         wmsg(out, m);
         return T_HOLD;
     }
-    case 12:
+    case 12: /* a key that is not base64, or (switched off) an unrelated one */
         wevents_open(m, ++F.rev);
-        wdelete(m, "!!!!", 4, F.rev);
+        if (FUZZ_API_WATCH_BAD_KEY) wdelete(m, "!!!!", 4, F.rev);
+        else wdelete(m, "b3RoZXI=", 8, F.rev);
         sb_str(&m->b, "]}}");
         wmsg(out, m);
         return T_HOLD;
@@ -1054,6 +1101,9 @@ static int watch_ok(const req *q, unsigned v, unsigned extra, rep *m, sb *out) {
     }
 }
 
+/* A renewal's answer, by the input's keepalive mode: 0-9 renewed, 10 without TTL (the
+   lease is gone), 11 "lease not found", 14 TTL INT64_MAX, 15 TTL -1 (12 and 13, silence
+   and close, are answer()'s). */
 static void keepalive_reply(const req *q, sb *out) {
     rep r;
     size_t pos = 0, idn = 0;
@@ -1080,8 +1130,19 @@ static void keepalive_reply(const req *q, sb *out) {
     free(r.b.p);
 }
 
-/* Decides and builds the answer to one request. */
-static int answer(const req *q, sb *out) {
+/* Whether the client still waits: one that gave up on a request has closed the
+   connection, and its request must not count as sent by a later call. */
+static int client_waits(int fd) {
+    char ch;
+    return recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) != 0;
+}
+
+/* Decides and builds the answer to one request on connection fd. The script byte's mode
+   (bits 0-3): 0-8 an etcd-shaped success, 9 an etcd 3.4 error, 10 an etcd 3.6 error,
+   11 a truncated reply, 12 silence until the client gives up, 13 a close, 14 a success
+   with one number replaced (which and by what: the next script byte), 15 odd HTTP (the
+   next byte's bit 0 picks a second set); its variant (bits 4-7) shapes each. */
+static int answer(const req *q, int fd, sb *out) {
     unsigned b, extra, mode, v;
     int then = T_KEEP, watch = strcmp(q->path, "/v3/watch") == 0;
     rep r;
@@ -1098,6 +1159,7 @@ static int answer(const req *q, sb *out) {
     b = F.nscript ? F.script[F.k % F.nscript] : 0;
     extra = F.nscript ? F.script[(F.k + 1) % F.nscript] : 0;
     F.k++;
+    F.live += client_waits(fd); /* under mu: a caller reading `live` sees this or the close */
     mode = b & 15;
     v = b >> 4;
     if (mode == 14) {
@@ -1131,7 +1193,7 @@ static int answer(const req *q, sb *out) {
                 truncated(out, &r.b, v);
                 then = T_CLOSE;
             } else {
-                then = odd(out, &r.b, v);
+                then = odd(out, &r.b, v | (extra & 1) << 4);
             }
         }
         break;
@@ -1182,7 +1244,7 @@ static void serve(conn *c) {
         sb out = {NULL, 0, 0};
         int then;
         if (!read_req(c, &q)) break;
-        then = answer(&q, &out);
+        then = answer(&q, c->fd, &out);
         free(q.body);
         if (out.n && send_all(c->fd, out.p, out.n)) then = T_CLOSE;
         free(out.p);
@@ -1203,7 +1265,7 @@ static void *worker_main(void *arg) {
         serve(c);
         close(c->fd);
         pthread_mutex_lock(&F.mu);
-        F.active--;
+        if (--F.active == 0) pthread_cond_broadcast(&F.idle);
         pthread_mutex_unlock(&F.mu);
     }
     return NULL;
@@ -1253,6 +1315,7 @@ static void fake_start(void) {
     intptr_t i;
     pthread_mutex_init(&F.mu, NULL);
     pthread_cond_init(&F.queued, NULL);
+    pthread_cond_init(&F.idle, NULL);
     for (i = 0; i < WORKERS; i++)
         if (pthread_create(&F.workers[i], NULL, worker_main, (void *)i) != 0) die("cannot start the fake server");
     F.lfd = bind_loopback(&F.port);
@@ -1263,9 +1326,17 @@ static void fake_start(void) {
     if (pthread_create(&F.accept_th, NULL, accept_main, NULL) != 0) die("cannot start the fake server");
 }
 
-static int fake_active(void) {
+/* Waits until every connection to the fake is closed; the number still open after ms. */
+static int fake_wait_idle(int ms) {
+    struct timespec until;
     int n;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
     pthread_mutex_lock(&F.mu);
+    while (F.active > 0 && pthread_cond_timedwait(&F.idle, &F.mu, &until) == 0) {
+    }
     n = F.active;
     pthread_mutex_unlock(&F.mu);
     return n;
@@ -1274,7 +1345,7 @@ static int fake_active(void) {
 static unsigned fake_requests(void) {
     unsigned n;
     pthread_mutex_lock(&F.mu);
-    n = F.k;
+    n = F.live;
     pthread_mutex_unlock(&F.mu);
     return n;
 }
@@ -1300,15 +1371,17 @@ typedef struct run {
     int64_t born[2]; /* when each session was created */
     int lost[2];     /* on_lost calls per session slot */
     etcde_election *e[3];
-    int es[3]; /* session slot of each election, -1: none */
+    int es[3];          /* session slot of each election, -1: none */
+    uint64_t ename[3];  /* hash of each election's name */
     etcde_mutex *m[2];
     int ms[2];
+    uint64_t mname[2];
     pthread_t canceller;
     int cancelling, cancel_ms;
     int rt;             /* request timeout in effect */
-    int64_t budget;     /* ms of the input in which new calls may start */
+    int64_t t0, budget; /* start of the input; ms from it in which new calls may start */
     size_t mreq, mresp; /* request and response caps in effect */
-    unsigned char odd[32]; /* bytes outside printable ASCII used in names or the user */
+    unsigned char odd[32]; /* bytes outside printable ASCII in the user name */
 } run;
 
 static unsigned char *BIG; /* BIG_CAP bytes of a fixed pattern: large values */
@@ -1337,11 +1410,11 @@ static void note_odd(unsigned char *odd, const char *s) {
         if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) odd[(unsigned char)*s >> 3] |= 1 << (*s & 7);
 }
 
-/* Printable ASCII, or (if tolerated) bytes the caller's own names contain. */
+/* Printable ASCII, or (if tolerated) bytes of the user name. */
 static int readable(const unsigned char *odd, const char *m) {
     for (; *m; m++) {
         unsigned char ch = (unsigned char)*m;
-        if ((ch < 0x20 || ch > 0x7e) && !(FUZZ_API_NAME_BYTES_IN_MESSAGES && (odd[ch >> 3] >> (ch & 7) & 1))) return 0;
+        if ((ch < 0x20 || ch > 0x7e) && !(FUZZ_API_USER_BYTES_IN_MESSAGES && (odd[ch >> 3] >> (ch & 7) & 1))) return 0;
     }
     return 1;
 }
@@ -1389,6 +1462,9 @@ static void check_result(const run *R, const char *what, etcde_result r, const c
 
 /* A call with a NULL argument: INVALID_ARGS, and (if required) a message. */
 static void check_misuse(const run *R, const char *what, etcde_result r, const char *msg) {
+#ifdef FUZZ_API_TRACE
+    fprintf(stderr, "  %-16s %-9s %s (NULL argument)\n", what, r ? etcde_strerror(r) : "ok", r ? shown(msg) : "");
+#endif
     if (r != ETCDE_ERR_INVALID_ARGS) die("%s with a NULL argument returned %s", what, etcde_strerror(r));
     if (FUZZ_API_MISUSE_MESSAGES) check_text(R, what, r, msg);
 }
@@ -1431,18 +1507,18 @@ static void on_log(int level, const char *msg, void *ud) {
 
 typedef struct obs {
     const run *R;
-    etcde_election *e;
+    etcde_election *e, *other; /* the observing handle; another one, or NULL */
     int events, stop_after, nested;
 } obs;
-
-static void check_result(const run *R, const char *what, etcde_result r, const char *msg);
 
 static int on_observe(etcde_event_type type, const etcde_kv *kv, int64_t rev, void *ud) {
     obs *o = (obs *)ud;
     (void)rev;
-    if (o->nested) { /* a call on the observing handle itself, from its callback */
+    if (o->nested) { /* from the callback: a call on the observing handle, refused, or on
+                        another handle, allowed */
+        etcde_election *h = o->other ? o->other : o->e;
         etcde_kv other;
-        check_result(o->R, "leader in observe", etcde_leader(o->e, &other), etcde_election_errmsg(o->e));
+        check_result(o->R, "leader in observe", etcde_leader(h, &other), etcde_election_errmsg(h));
         (void)etcde_is_leader(o->e);
     }
     if (o->events >= o->stop_after) die("observe called its callback after it asked to stop");
@@ -1468,8 +1544,9 @@ static void join_canceller(run *R) {
 }
 
 /* A name: "", 1 byte, short, ~1-10 KiB, with '/', spaces, UTF-8, binary, or "el". */
-static void gen_name(rd *in, char *out, run *R) {
-    static const char *const fixed[] = {"svc/leader//x/", " my election ", "\xc3\xa9lection-\xe6\x97\xa5\xe6\x9c\xac/\xf0\x9f\x99\x82"};
+static void gen_name(rd *in, char *out) {
+    static const char *const fixed[] = {"svc/leader//x/", " my election ",
+                                        "\xc3\xa9lection-\xe6\x97\xa5\xe6\x9c\xac/\xf0\x9f\x99\x82"};
     unsigned k = u8(in) % 12, c;
     size_t n = 0, i, len;
     unsigned char pat[3];
@@ -1507,7 +1584,6 @@ static void gen_name(rd *in, char *out, run *R) {
         n = 2;
     }
     out[n] = 0;
-    note_odd(R->odd, out);
 }
 
 typedef struct val {
@@ -1595,8 +1671,8 @@ enum {
 
 static const int TTLS[8] = {0, 1, 2, 5, 60, INT_MAX, -1, 1000000};
 static const int GUARDS[4] = {0, 50, 100000, -1};
-static const int CAMPAIGN_MS[8] = {0, 1, 5, 15, 30, 60, 90, 10};
-static const int OBSERVE_MS[4] = {0, 1, 15, 40};
+static const int CAMPAIGN_MS[8] = {0, 1, 5, 10, 20, 40, 60, 10};
+static const int OBSERVE_MS[4] = {0, 1, 10, 30};
 
 static void op_session_create(run *R, rd *in) {
     unsigned a = u8(in), b = u8(in);
@@ -1625,24 +1701,30 @@ static void op_session_create(run *R, rd *in) {
     check_time("session_create", t, R->rt);
     R->born[slot] = now_ms();
     check_result(R, "session_create", r, etcde_client_errmsg(R->c));
-    if ((r == ETCDE_OK) != (R->s[slot] != NULL)) die("session_create returned %d with *out %p", (int)r, (void *)R->s[slot]);
+    if ((r == ETCDE_OK) != (R->s[slot] != NULL))
+        die("session_create returned %d with *out %p", (int)r, (void *)R->s[slot]);
     if (r == ETCDE_OK && (etcde_session_lease(R->s[slot]) <= 0 || etcde_session_ttl(R->s[slot]) <= 0))
         die("session_create succeeded with lease %lld, TTL %d", (long long)etcde_session_lease(R->s[slot]),
             etcde_session_ttl(R->s[slot]));
 }
 
+/* Not alive <=> a loss message <=> nothing remains. A renewal processed just after the
+   local deadline moves it forward again, so each pair is compared only when `alive` reads
+   0 both before and after the other value. */
 static void op_session_query(run *R, int slot) {
     etcde_session *s = R->s[slot];
-    int alive;
+    int alive, again;
     const char *m;
     int64_t left;
     if (!s) return;
     alive = etcde_session_alive(s);
     m = etcde_session_errmsg(s);
     left = etcde_session_remaining_ms(s);
-    if (!alive && !m[0]) die("session not alive, but its message is empty");
-    if (!alive && left != 0) die("session not alive, but %lld ms remain", (long long)left);
-    if (left < 0 || etcde_session_fd(s) < 0) die("session remaining %lld ms, fd %d", (long long)left, etcde_session_fd(s));
+    again = etcde_session_alive(s);
+    if (!alive && !again && !m[0]) die("session not alive, but its message is empty");
+    if (!alive && !again && left != 0) die("session not alive, but %lld ms remain", (long long)left);
+    if (left < 0 || etcde_session_fd(s) < 0)
+        die("session remaining %lld ms, fd %d", (long long)left, etcde_session_fd(s));
     if (m[0]) check_text(R, "session_errmsg", ETCDE_ERR_SESSION_LOST, m);
 }
 
@@ -1652,31 +1734,43 @@ static void op_election_create(run *R, rd *in) {
     int slot = (int)(a % 3), ss = (int)((a >> 2) % 3);
     etcde_result r;
     etcde_session *s = ss < 2 ? R->s[ss] : NULL;
-    gen_name(in, name, R);
+    gen_name(in, name);
     drop_election(R, slot);
     r = etcde_election_create(R->c, s, name, &R->e[slot]);
     check_result(R, "election_create", r, etcde_client_errmsg(R->c));
     if ((r == ETCDE_OK) != (R->e[slot] != NULL)) die("election_create returned %d with *out set wrongly", (int)r);
     R->es[slot] = s ? ss : -1;
+    R->ename[slot] = fnv(name, strlen(name));
 }
+
+/* A session past its local deadline that a late renewal revived (see op_session_query):
+   a handle on it may then lead again without a call of its own. */
+static int revived(const run *R, int slot, int alive_before) {
+    return slot >= 0 && R->s[slot] && !alive_before && etcde_session_alive(R->s[slot]);
+}
+
+static int alive_now(const run *R, int slot) { return slot >= 0 && R->s[slot] && etcde_session_alive(R->s[slot]); }
 
 static void op_campaign(run *R, rd *in) {
     unsigned a = u8(in);
-    etcde_election *e = R->e[a % 3];
+    int slot = (int)(a % 3);
+    etcde_election *e = R->e[slot];
     unsigned char small[64];
     val v = gen_value(in, R, small);
-    int T = CAMPAIGN_MS[(a >> 2) & 7], was, misuse = FUZZ_API_MISUSE && !v.p && (a & 0x80);
+    int T = CAMPAIGN_MS[(a >> 2) & 7], was, was_alive, misuse = FUZZ_API_MISUSE && !v.p && (a & 0x80);
     stamp t;
     etcde_result r;
     if (!e) return;
     v.n = misuse ? 3 : v.p ? v.n : 0;
+    was_alive = alive_now(R, R->es[slot]);
     was = etcde_is_leader(e);
     t = stamp_now();
     r = etcde_campaign(e, v.p, v.n, T);
     check_time("campaign", t, T + R->rt);
     if (misuse) check_misuse(R, "campaign", r, etcde_election_errmsg(e));
     else check_result(R, "campaign", r, etcde_election_errmsg(e));
-    if (r != ETCDE_OK && !was && etcde_is_leader(e)) die("campaign failed (%s) but is_leader is 1", etcde_strerror(r));
+    if (r != ETCDE_OK && !was && etcde_is_leader(e) && !revived(R, R->es[slot], was_alive))
+        die("campaign failed (%s) but is_leader is 1", etcde_strerror(r));
     if (r == ETCDE_OK && (etcde_election_rev(e) <= 0 || !etcde_election_key(e)[0]))
         die("campaign won with key \"%s\" and fencing token %lld", shown(etcde_election_key(e)),
             (long long)etcde_election_rev(e));
@@ -1684,33 +1778,55 @@ static void op_campaign(run *R, rd *in) {
 }
 
 static void op_proclaim(run *R, rd *in) {
-    etcde_election *e = R->e[u8(in) % 3];
+    int slot = (int)(u8(in) % 3);
+    etcde_election *e = R->e[slot];
     unsigned char small[64];
     val v = gen_value(in, R, small);
     unsigned k0;
-    int was;
+    int was, was_alive;
     stamp t;
     etcde_result r;
     if (!e) return;
     if (!v.p) v.n = 0;
+    was_alive = alive_now(R, R->es[slot]);
     was = etcde_is_leader(e);
     k0 = fake_requests();
     t = stamp_now();
     r = etcde_proclaim(e, v.p, v.n);
     check_time("proclaim", t, R->rt);
     check_result(R, "proclaim", r, etcde_election_errmsg(e));
-    if (!was && (r == ETCDE_OK || fake_requests() != k0))
+    if (!was && (r == ETCDE_OK || fake_requests() != k0) && !revived(R, R->es[slot], was_alive))
         die("proclaim by a non-leader returned %s after %u requests", etcde_strerror(r), fake_requests() - k0);
     check_holds("proclaim", e);
 }
 
+/* Handles on one session and one name share one key: a resign or unlock through one
+   (`self`, election slot or 3 + mutex slot) releases the others standing on the same
+   incarnation of it (create revision `rev`; any, when it was not known). */
+static void check_released(const run *R, int self, int ss, uint64_t name, int64_t rev, const char *what) {
+    int i;
+    if (ss < 0) return;
+    for (i = 0; i < 3; i++)
+        if (i != self && R->e[i] && R->es[i] == ss && R->ename[i] == name &&
+            (rev <= 0 || etcde_election_rev(R->e[i]) == rev) && etcde_is_leader(R->e[i]))
+            die("after %s, another election handle on the same session and name still leads", what);
+    for (i = 0; i < 2; i++)
+        if (3 + i != self && R->m[i] && R->ms[i] == ss && R->mname[i] == name &&
+            (rev <= 0 || etcde_mutex_rev(R->m[i]) == rev) && etcde_is_locked(R->m[i]))
+            die("after %s, a mutex handle on the same session and name still holds the lock", what);
+}
+
 static void op_resign(run *R, rd *in) {
-    etcde_election *e = R->e[u8(in) % 3];
+    int slot = (int)(u8(in) % 3);
+    etcde_election *e = R->e[slot];
+    int64_t rev;
     stamp t;
     etcde_result r;
     if (!e) return;
+    rev = etcde_election_rev(e);
     t = stamp_now();
     r = etcde_resign(e);
+    check_released(R, slot, R->es[slot], R->ename[slot], rev, "resign");
     check_time("resign", t, R->rt);
     check_result(R, "resign", r, etcde_election_errmsg(e));
     if (etcde_is_leader(e)) die("is_leader is 1 after resign (%s)", etcde_strerror(r));
@@ -1743,12 +1859,13 @@ static void op_observe(run *R, rd *in) {
     if (!e) return;
     o.R = R;
     o.e = e;
+    o.other = (a & 0x80) ? R->e[(a + 1) % 3] : NULL;
     o.events = 0;
     o.stop_after = 1 + (int)((a >> 4) & 3);
     o.nested = (a & 0x40) != 0;
     t = stamp_now();
     r = etcde_observe(e, on_observe, &o, T);
-    check_time("observe", t, T);
+    check_time("observe", t, T + (o.nested && o.other ? o.stop_after * R->rt : 0)); /* + nested calls */
     check_result(R, "observe", r, etcde_election_errmsg(e));
     if (r == ETCDE_OK && o.events != o.stop_after)
         die("observe returned OK after %d events; the callback stops after %d", o.events, o.stop_after);
@@ -1765,14 +1882,15 @@ static void fenced(run *R, rd *in, int on_mutex, int put) {
     const char *k = key;
     val v;
     unsigned k0;
-    int was;
+    int was, was_alive, ss = on_mutex ? R->ms[a & 1] : R->es[a % 3]; /* session slot */
     stamp t;
     etcde_result r;
-    gen_name(in, key, R);
+    gen_name(in, key);
     v = gen_value(in, R, small);
     if (!e && !m) return;
     if (!v.p) v.n = 0;
     if (FUZZ_API_MISUSE && (a & 0x80)) k = NULL;
+    was_alive = alive_now(R, ss);
     was = on_mutex ? etcde_is_locked(m) : etcde_is_leader(e);
     k0 = fake_requests();
     t = stamp_now();
@@ -1781,7 +1899,7 @@ static void fenced(run *R, rd *in, int on_mutex, int put) {
     check_time(what, t, R->rt);
     if (!k) check_misuse(R, what, r, on_mutex ? etcde_mutex_errmsg(m) : etcde_election_errmsg(e));
     else check_result(R, what, r, on_mutex ? etcde_mutex_errmsg(m) : etcde_election_errmsg(e));
-    if (!was && k && (r == ETCDE_OK || fake_requests() != k0))
+    if (!was && k && (r == ETCDE_OK || fake_requests() != k0) && !revived(R, ss, was_alive))
         die("%s by a non-holder returned %s after %u requests", what, etcde_strerror(r), fake_requests() - k0);
     if (on_mutex) check_mutex_holds(what, m);
     else check_holds(what, e);
@@ -1792,11 +1910,12 @@ static void op_mutex_create(run *R, rd *in) {
     unsigned a = u8(in);
     int slot = (int)(a & 1), ss = (int)((a >> 1) & 1);
     etcde_result r;
-    gen_name(in, name, R);
+    gen_name(in, name);
     drop_mutex(R, slot);
     if (!R->s[ss]) { /* a lock needs a session */
         if (FUZZ_API_MISUSE && (a & 0x80)) {
-            check_misuse(R, "mutex_create", etcde_mutex_create(R->c, NULL, name, &R->m[slot]), etcde_client_errmsg(R->c));
+            r = etcde_mutex_create(R->c, NULL, name, &R->m[slot]);
+            check_misuse(R, "mutex_create", r, etcde_client_errmsg(R->c));
             if (R->m[slot]) die("mutex_create without a session set *out");
         }
         return;
@@ -1805,22 +1924,25 @@ static void op_mutex_create(run *R, rd *in) {
     check_result(R, "mutex_create", r, etcde_client_errmsg(R->c));
     if ((r == ETCDE_OK) != (R->m[slot] != NULL)) die("mutex_create returned %d with *out set wrongly", (int)r);
     R->ms[slot] = ss;
+    R->mname[slot] = fnv(name, strlen(name));
 }
 
 static void op_lock(run *R, rd *in, int try_only) {
     unsigned a = u8(in);
     etcde_mutex *m = R->m[a & 1];
-    int T = CAMPAIGN_MS[(a >> 1) & 7], was;
+    int T = CAMPAIGN_MS[(a >> 1) & 7], was, was_alive;
     const char *what = try_only ? "trylock" : "lock";
     stamp t;
     etcde_result r;
     if (!m) return;
+    was_alive = alive_now(R, R->ms[a & 1]);
     was = etcde_is_locked(m);
     t = stamp_now();
     r = try_only ? etcde_trylock(m) : etcde_lock(m, T);
     check_time(what, t, try_only ? 2 * R->rt : T + R->rt);
     check_result(R, what, r, etcde_mutex_errmsg(m));
-    if (r != ETCDE_OK && !was && etcde_is_locked(m)) die("%s failed (%s) but is_locked is 1", what, etcde_strerror(r));
+    if (r != ETCDE_OK && !was && etcde_is_locked(m) && !revived(R, R->ms[a & 1], was_alive))
+        die("%s failed (%s) but is_locked is 1", what, etcde_strerror(r));
     if (r == ETCDE_OK && (etcde_mutex_rev(m) <= 0 || !etcde_mutex_key(m)[0]))
         die("%s succeeded with key \"%s\" and fencing token %lld", what, shown(etcde_mutex_key(m)),
             (long long)etcde_mutex_rev(m));
@@ -1828,12 +1950,16 @@ static void op_lock(run *R, rd *in, int try_only) {
 }
 
 static void op_unlock(run *R, rd *in) {
-    etcde_mutex *m = R->m[u8(in) & 1];
+    int slot = (int)(u8(in) & 1);
+    etcde_mutex *m = R->m[slot];
+    int64_t rev;
     stamp t;
     etcde_result r;
     if (!m) return;
+    rev = etcde_mutex_rev(m);
     t = stamp_now();
     r = etcde_unlock(m);
+    check_released(R, 3 + slot, R->ms[slot], R->mname[slot], rev, "unlock");
     check_time("unlock", t, R->rt);
     check_result(R, "unlock", r, etcde_mutex_errmsg(m));
     if (etcde_is_locked(m)) die("is_locked is 1 after unlock (%s)", etcde_strerror(r));
@@ -1859,16 +1985,18 @@ static void op_query(run *R) {
 }
 
 /* Sleeps until shortly before the first renewal of a session with a 1 s TTL (at TTL/3),
-   so that the next calls overlap a renewal, or a loss the keepalive mode scripts. The
-   input's call budget grows by the sleep. Rare and slow, hence only for that TTL. */
+   or once that is past, before its local deadline: the next calls then overlap a renewal,
+   or a loss that the keepalive mode scripts. Calls get a fresh budget after it. Slow,
+   hence only for that TTL, at most 400 ms, and not past 600 ms into the input. */
 static void pause_for_keepalive(run *R) {
     int i;
     for (i = 0; i < 2; i++)
         if (R->s[i] && etcde_session_ttl(R->s[i]) == 1) {
             int64_t left = R->born[i] + 333 - 15 - now_ms();
-            if (left > 0 && left < 400) {
+            if (left <= 0) left = etcde_session_remaining_ms(R->s[i]) - 15;
+            if (left > 0 && left < 400 && now_ms() - R->t0 < 600) {
                 sleep_ms((int)left);
-                R->budget += left;
+                R->budget = now_ms() - R->t0 + 2 * BUDGET_MS;
             }
             return;
         }
@@ -1940,13 +2068,21 @@ static int open_fds(void) {
     return n - 1; /* the directory's own */
 }
 
-static const int REQ_MS[8] = {12, 20, 30, 40, 60, 80, 25, 50};
+static const int REQ_MS[8] = {10, 15, 20, 30, 40, 60, 25, 50};
 static const int DIAL_MS[4] = {10, 30, 100, 300};
 static const size_t RESP_CAP[8] = {0, 300, 1024, 4096, 65536, (size_t)1 << 20, 100, (size_t)2 << 30};
 static const int TOKENS[4] = {0, 0, 16, 200};
 static const size_t REQ_CAP[8] = {0, 64, 1024, 4096, 65536, (size_t)1 << 20, 1572865, (size_t)1 << 29};
 
-/* Bytes 0-4: options, fake modes, script length. */
+/* The input's first bytes:
+     0  request timeout (bits 0-2), dial timeout (3-4), endpoint list (5-7; 7: invalid)
+     1  response cap (0-2), JSON token cap (3-4), credentials (5-7)
+     2  request cap (0-2), log callback (3), the TTL the fake grants (4-7)
+     3  keepalive reply mode (0-3), lease ids the fake grants (4-5), 3 in 6-7: an invalid
+        option
+     4  script length (mod 65), then that many script bytes: per request, mode (bits 0-3)
+        and variant (4-7), see answer()
+   Then operations: one byte (mod OP_COUNT) each, with their argument bytes. */
 static void decode_options(rd *in, run *R, etcde_options *o, char *eps, size_t epcap) {
     unsigned b0 = u8(in), b1 = u8(in), b2 = u8(in), b3 = u8(in), ns = u8(in) % (SCRIPT_MAX + 1), i;
     memset(o, 0, sizeof *o);
@@ -1992,7 +2128,7 @@ static void decode_options(rd *in, run *R, etcde_options *o, char *eps, size_t e
     F.max_resp = R->mresp;
     F.nscript = ns;
     for (i = 0; i < ns; i++) F.script[i] = (unsigned char)u8(in);
-    F.k = 0;
+    F.k = F.live = 0;
     F.rev = 100;
     F.grants = 0;
     F.ttl_granted = 60;
@@ -2024,12 +2160,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     etcde_options o;
     char eps[96];
     rd in;
-    int fds0 = open_fds(), fds1 = 0, i, ops = 0;
-    stamp t0 = stamp_now(), t;
-    int64_t since;
+    int fds0, fds1 = 0, i, ops = 0;
+    stamp t0, t;
     etcde_result r;
+    if (SCHEDSTAT < 0) SCHEDSTAT = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    fds0 = open_fds(); /* each time: libFuzzer opens some between inputs (symbolizer) */
+    t0 = stamp_now();
     memset(&R, 0, sizeof R);
     R.es[0] = R.es[1] = R.es[2] = R.ms[0] = R.ms[1] = -1;
+    R.t0 = t0.at;
     R.budget = BUDGET_MS;
     in.p = data;
     in.n = size;
@@ -2040,19 +2179,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         die("client_create returned %d", (int)r);
     if ((r == ETCDE_OK) != (R.c != NULL)) die("client_create returned %d with *out set wrongly", (int)r);
     if (r == ETCDE_OK) {
-        while (in.i < in.n && ops++ < MAX_OPS && now_ms() - t0.at < R.budget) step(&R, &in);
-        join_canceller(&R);
+        while (in.i < in.n && ops++ < MAX_OPS && now_ms() - R.t0 < R.budget) step(&R, &in);
         for (i = 0; i < 3; i++) drop_election(&R, i);
         for (i = 0; i < 2; i++) drop_mutex(&R, i);
-        drop_session(&R, 0, 0);
+        drop_session(&R, 0, 0); /* a pending cancel may land in these revokes */
         drop_session(&R, 1, 0);
+        join_canceller(&R);
         t = stamp_now();
         etcde_client_destroy(R.c);
         check_time("client_destroy", t, 0);
     }
     /* every connection closed: the fake's threads see EOF and end */
-    for (since = now_ms(); fake_active() > 0; sleep_ms(1))
-        if (now_ms() - since > 5000) die("%d connections to the fake stayed open after client_destroy", fake_active());
+    if ((i = fake_wait_idle(5000)) > 0) die("%d connections to the fake stayed open after client_destroy", i);
     pthread_mutex_lock(&F.mu);
     if (F.bad[0]) {
         char why[sizeof F.bad];

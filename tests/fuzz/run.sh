@@ -21,7 +21,7 @@ cd "$root" || exit 2
 secs=${FUZZ_SECONDS:-20}
 cc=${FUZZ_CC:-clang}
 out=build/fuzz
-flags=(-std=c99 -g -O1 -fsanitize=fuzzer,address,undefined -I.)
+flags=(-std=c99 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I.)
 
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=(http chunked json api); fi
 
@@ -93,7 +93,7 @@ for t in "${targets[@]}"; do
         echo "ok   fuzz_$t: ${runs:-?} runs, ${cov:-no coverage line}"
         passed=$((passed + 1))
     else
-        grep -E 'ERROR:|SUMMARY:|differ|says|counts|failed|ended cleanly|^==[0-9]+==' "$work/run-$t.log" | head -15
+        grep -E 'ERROR:|SUMMARY:|differ|says|counts|failed|ended cleanly|^==[0-9]+==|^fuzz_[a-z]+: ' "$work/run-$t.log" | head -15
         if [ -n "$repro" ]; then
             echo "reproducer: $art/$repro ($(wc -c <"$art/$repro") bytes), first bytes:"
             od -An -c -N 256 "$art/$repro" | head -12
