@@ -2430,8 +2430,8 @@ static void etcde__abandon(etcde_election *e, etcde_result r) {
     }
     if (e->fresh == ETCDE__KEY_OLD || !e->key[0]) {
         if (etcde_is_leader(e)) {
-            memcpy(msg, e->err.msg, sizeof msg);
             char q[160];
+            memcpy(msg, e->err.msg, sizeof msg);
             etcde__fail(&e->err, r, "%.300s; still the leader: key %s stands", msg, etcde__qkey(e, q, sizeof q, 0));
         }
         return;
@@ -3229,6 +3229,14 @@ static etcde_result etcde__ambiguous(etcde_election *e, etcde_result r, const ch
     return etcde__fail(&e->err, r, "%.300s; the %s may or may not have been applied (read it back to tell)", msg, what);
 }
 
+/* Before a key is put up: the session is alive, and the campaign txn -- which names the
+   own key 3 times and the prefix 4 times -- fits etcd's request limit. */
+static etcde_result etcde__can_enter(etcde_election *e, const char *call, size_t len) {
+    if (!etcde_session_alive(e->s))
+        return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
+    return etcde__fits(e, call, 3 * (e->plen + 16) + 4 * e->plen, len);
+}
+
 /* The campaign proper, for campaign and lock: enter the queue, wait for every key ahead
    to go, verify. On failure the key is given up as etcde__abandon says. */
 static etcde_result etcde__campaign_run(etcde_election *e, const void *value, size_t len, int timeout_ms,
@@ -3267,11 +3275,8 @@ ETCDE__DEF etcde_result etcde_campaign(etcde_election *e, const void *value, siz
     if (!e) return ETCDE_ERR_INVALID_ARGS;
     if (!value && len) return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS, "campaign: value is NULL but len is not 0");
     if (!e->s) return etcde__fail(&e->err, ETCDE_ERR_STATE, "campaign needs an election created with a session");
-    if ((r = etcde__begin(e, "campaign", 1)) != ETCDE_OK) return r;
-    if (!etcde_session_alive(e->s))
-        return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
-    /* the campaign txn names the own key 3 times and the prefix 4 times */
-    if ((r = etcde__fits(e, "campaign", 3 * (e->plen + 16) + 4 * e->plen, len)) != ETCDE_OK) return r;
+    if ((r = etcde__begin(e, "campaign", 1)) != ETCDE_OK || (r = etcde__can_enter(e, "campaign", len)) != ETCDE_OK)
+        return r;
     e->busy = 1;
     r = etcde__campaign_run(e, value, len, timeout_ms, "campaign");
     e->busy = 0;
@@ -3511,9 +3516,7 @@ ETCDE__DEF etcde_result etcde_lock(etcde_mutex *m, int timeout_ms) {
     e = m->e;
     if ((r = etcde__begin(e, "lock", 1)) != ETCDE_OK) return r;
     if (etcde_is_leader(e)) return ETCDE_OK; /* held: re-entrant */
-    if (!etcde_session_alive(e->s))
-        return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
-    if ((r = etcde__fits(e, "lock", 3 * (e->plen + 16) + 4 * e->plen, 0)) != ETCDE_OK) return r;
+    if ((r = etcde__can_enter(e, "lock", 0)) != ETCDE_OK) return r;
     e->busy = 1;
     r = etcde__campaign_run(e, "", 0, timeout_ms, "lock");
     e->busy = 0;
@@ -3529,9 +3532,7 @@ ETCDE__DEF etcde_result etcde_trylock(etcde_mutex *m) {
     e = m->e;
     if ((r = etcde__begin(e, "trylock", 1)) != ETCDE_OK) return r;
     if (etcde_is_leader(e)) return ETCDE_OK; /* held: re-entrant */
-    if (!etcde_session_alive(e->s))
-        return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
-    if ((r = etcde__fits(e, "trylock", 3 * (e->plen + 16) + 4 * e->plen, 0)) != ETCDE_OK) return r;
+    if ((r = etcde__can_enter(e, "trylock", 0)) != ETCDE_OK) return r;
     e->busy = 1;
     etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
     r = etcde__campaign_enter(e, "", 0, &w, &pos);
