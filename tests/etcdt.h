@@ -1503,8 +1503,9 @@ ETCDT_FN void etcdt_proc_free(etcdt_proc *p)
  * ==================================================================== */
 
 /* Run `etcdctl --endpoints=<cluster endpoints> argv...` (argv NULL-
- * terminated, without "etcdctl") with ETCDCTL_API=3 (other ETCDCTL_*
- * variables are removed from the environment).  stdout+stderr go to out
+ * terminated, without "etcdctl") with every ETCDCTL_* variable removed
+ * from the environment (etcdctl speaks v3 by default from 3.4 on, and 3.6
+ * warns about ETCDCTL_API on stderr).  stdout+stderr go to out
  * (NUL-terminated, truncated to outcap; out may be NULL).  Killed after
  * timeout_ms.  Returns the exit status, -1 on timeout or spawn error.
  * cl may be NULL: then no --endpoints flag is added (pass your own, e.g.
@@ -1514,7 +1515,6 @@ ETCDT_FN int etcdt_etcdctlv(etcdt_cluster *cl, char *out, size_t outcap,
                             int timeout_ms, char *const argv[])
 {
     static const char *const drop[] = {"ETCDCTL_", NULL};
-    char *env_extra[] = {(char *)"ETCDCTL_API=3", NULL};
     char epflag[1024];
     char **full;
     size_t n = 0, i, k = 0;
@@ -1534,7 +1534,7 @@ ETCDT_FN int etcdt_etcdctlv(etcdt_cluster *cl, char *out, size_t outcap,
     for (i = 0; i < n; i++)
         full[k++] = argv[i];
     full[k] = NULL;
-    p = etcdt__spawn(full, env_extra, drop, 1);
+    p = etcdt__spawn(full, NULL, drop, 1);
     free(full);
     if (!p)
         return -1;

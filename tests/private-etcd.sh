@@ -24,7 +24,7 @@ start_private_etcd() {
   ETCD_PID=$!
   for _ in $(seq 200); do
     # shellcheck disable=SC2086
-    ETCDCTL_API=3 etcdctl --endpoints="$scheme://$ETCD_EP" ${ETCDCTL_ARGS:-} endpoint health >/dev/null 2>&1 && return 0
+    etcdctl --endpoints="$scheme://$ETCD_EP" ${ETCDCTL_ARGS:-} endpoint health >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   echo "etcd did not start; its log:" >&2

@@ -122,9 +122,11 @@ static void *camp_main(void *p) {
 }
 
 ETCDT_TEST(expired_tokens_are_renewed_during_waits_and_keepalives) {
-    /* Tokens live 2 s here. The leader holds for 7 s (keepalives every TTL/3 = 1 s need a
-       valid token from etcd 3.4.42 on); the waiter sits in a watch the whole time, then
-       must be elected on the resign with a fresh token. */
+    /* Tokens live 2 s here, counted from their last use. The session TTL is 9 s, so the
+       keepalives (every TTL/3 = 3 s) leave the token idle past its TTL: on etcd 3.4.42,
+       3.5.28, 3.6.9 and later, where keepalives carry the token, each renewal meets an
+       expired one. The leader holds for 8 s; the waiter sits in a watch the whole time,
+       then must be elected on the resign with a fresh token. */
     etcde_client *ca = client_as("root", PASSWORD), *cb = client_as("root", PASSWORD);
     etcde_session_options so = {0};
     etcde_session *sa, *sb;
@@ -133,7 +135,7 @@ ETCDT_TEST(expired_tokens_are_renewed_during_waits_and_keepalives) {
     pthread_t th;
     int i, held = 1;
     REQUIRE(ca && cb);
-    so.ttl_s = 3;
+    so.ttl_s = 9;
     REQUIRE(etcde_session_create(ca, &so, &sa) == ETCDE_OK);
     REQUIRE(etcde_session_create(cb, &so, &sb) == ETCDE_OK);
     REQUIRE(etcde_election_create(ca, sa, "auth-long", &ea) == ETCDE_OK);
@@ -142,7 +144,7 @@ ETCDT_TEST(expired_tokens_are_renewed_during_waits_and_keepalives) {
     w.e = eb;
     w.r = ETCDE_ERR_STATE;
     pthread_create(&th, NULL, camp_main, &w);
-    for (i = 0; i < 70; i++) { /* 7 s: tokens expire three times over */
+    for (i = 0; i < 80; i++) { /* 8 s: tokens expire three times over */
         etcdt_sleep_ms(100);
         held &= etcde_is_leader(ea) && etcde_session_alive(sb);
     }

@@ -71,7 +71,6 @@ static etcdt_proc *cli_env(char *const *env, const char *a0, ...) {
 
 /* etcdctl --endpoints=<member> ARGS... (a long-running one: elect, lock) */
 static etcdt_proc *ctl(const char *a0, ...) {
-    static char *env[] = {(char *)"ETCDCTL_API=3", NULL};
     char *argv[64];
     int n = 0;
     const char *a;
@@ -83,7 +82,7 @@ static etcdt_proc *ctl(const char *a0, ...) {
     while (n < 63 && (a = va_arg(ap, const char *)) != NULL) argv[n++] = (char *)a;
     va_end(ap);
     argv[n] = NULL;
-    return etcdt_spawn(argv, env);
+    return etcdt_spawn(argv, NULL);
 }
 
 /* Reads lines until one equals `want`; 1 if found in time. */

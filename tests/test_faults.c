@@ -373,27 +373,24 @@ ETCDT_TEST(leader_and_waiter_survive_etcd_restart) {
 
 /* ---- 4. member loss ------------------------------------------------------------------ */
 
-/* Index of the raft leader among the members (etcdctl endpoint status), or -1; fills
-   ids[i] with member i's id (hex) when given. */
+/* Index of the raft leader among the members (etcdctl endpoint status -w json: its table
+   gained columns in 3.6), or -1; fills ids[i] with member i's id (hex) when given. */
 static int raft_leader(etcdt_cluster *c3, char ids[][32]) {
-    char out[4096], *line, *save = NULL;
+    char out[8192];
+    const char *p = out;
     int i, who = -1;
-    if (etcdt_etcdctl(c3, out, sizeof out, 10000, "endpoint", "status", NULL) != 0) return -1;
-    for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        /* 127.0.0.1:P, ID, VERSION, DB SIZE, IS LEADER, IS LEARNER, ... */
-        char *f[6];
-        int col;
-        f[0] = line;
-        for (col = 1; col < 6 && f[col - 1]; col++) {
-            f[col] = strchr(f[col - 1], ',');
-            if (f[col]) f[col] += 2;
-        }
-        if (col < 6 || !f[5]) continue;
+    if (etcdt_etcdctl(c3, out, sizeof out, 10000, "endpoint", "status", "-w", "json", NULL) != 0) return -1;
+    /* one {"Endpoint":"127.0.0.1:P","Status":{"header":{..."member_id":M...},..."leader":L...}} each */
+    while ((p = strstr(p, "\"Endpoint\":\"")) != NULL) {
+        const char *ep = p + 12, *mid = strstr(ep, "\"member_id\":"), *lead = strstr(ep, "\"leader\":");
+        unsigned long long m, l;
+        p = ep;
+        if (!mid || !lead || sscanf(mid + 12, "%llu", &m) != 1 || sscanf(lead + 9, "%llu", &l) != 1) continue;
         for (i = 0; i < etcdt_member_count(c3); i++) {
             size_t el = strlen(etcdt_member_endpoint(c3, i));
-            if (strncmp(line, etcdt_member_endpoint(c3, i), el) != 0 || line[el] != ',') continue;
-            if (ids) sscanf(f[1], "%31[0-9a-f]", ids[i]);
-            if (!strncmp(f[4], "true", 4)) who = i;
+            if (strncmp(ep, etcdt_member_endpoint(c3, i), el) != 0 || ep[el] != '"') continue;
+            if (ids) snprintf(ids[i], 32, "%llx", m);
+            if (m == l) who = i;
         }
     }
     return who;

@@ -317,9 +317,8 @@ ETCDT_TEST(single_member)
         char ep[600];
         char *argv[] = {(char *)"etcdctl", ep, (char *)"elect",
                         (char *)"demo", (char *)"A", NULL};
-        char *env[] = {(char *)"ETCDCTL_API=3", NULL};
         snprintf(ep, sizeof ep, "--endpoints=%s", etcdt_endpoints(cl));
-        p = etcdt_spawn(argv, env);
+        p = etcdt_spawn(argv, NULL);
         REQUIRE(p != NULL);
         st = etcdt_proc_readline(p, line, sizeof line, 10000);
         CHECKF(st == 1, "readline %d, stderr: %s", st, etcdt_proc_stderr(p));

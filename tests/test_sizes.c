@@ -509,7 +509,6 @@ done:
 static void cli_observe_case(const scase *sc, const char *key, const char *val, size_t vlen) {
     char ep[256], why[300] = "", xwhy[300] = "";
     char *argv[6];
-    static char *ctl_env[] = {(char *)"ETCDCTL_API=3", NULL};
     etcdt_proc *p = cli_run(sc, sc->lim, "elect", "-l", sc->name, NULL), *x;
     int ok = p && read_leader(p, sc, key, val, vlen, NULL, why, sizeof why), st = -1;
     if (p) {
@@ -527,7 +526,7 @@ static void cli_observe_case(const scase *sc, const char *key, const char *val, 
     argv[3] = (char *)"-l";
     argv[4] = (char *)sc->name;
     argv[5] = NULL;
-    x = etcdt_spawn(argv, ctl_env);
+    x = etcdt_spawn(argv, NULL);
     CHECKF(x && read_leader(x, sc, key, val, vlen, NULL, xwhy, sizeof xwhy), "%s: etcdctl elect -l: %s; stderr: %.300s",
            sc->label, xwhy, x ? etcdt_proc_stderr(x) : "(not started)");
     etcdt_proc_free(x);

@@ -57,7 +57,7 @@ if printf '%s' "$key" | grep -Eq '^tls-el/[0-9a-f]+$' && [ "${rev:-0}" -gt 0 ] 2
 else bad campaign-over-tls "printed '$out', stderr: $(cat "$tmp/err")"; fi
 
 # queued behind etcdctl elect over TLS: elected only after etcdctl resigns
-ETCDCTL_API=3 etcdctl --endpoints="$ep" --cacert="$tmp/ca.pem" elect tls-q X > "$tmp/x.out" 2>&1 &
+etcdctl --endpoints="$ep" --cacert="$tmp/ca.pem" elect tls-q X > "$tmp/x.out" 2>&1 &
 xpid=$! # etcdctl itself (background jobs ignore SIGINT: it is stopped with SIGTERM)
 for _ in $(seq 50); do grep -q '^X$' "$tmp/x.out" && break; sleep 0.1; done
 build/tls_openssl --cacert "$tmp/ca.pem" --endpoints "$ep" tls-q Y > "$tmp/y.out" 2>&1 &
