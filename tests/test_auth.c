@@ -166,6 +166,31 @@ ETCDT_TEST(expired_tokens_are_renewed_during_waits_and_keepalives) {
     etcde_client_destroy(cb);
 }
 
+ETCDT_TEST(lease_grant_reattach_and_revoke_carry_the_token) {
+    /* etcd 3.4.42, 3.5.28, 3.6.9 and later check the token on lease grant and revoke. Each
+       call here also meets a token left idle past its 2 s TTL. */
+    etcde_client *c = client_as("root", PASSWORD);
+    etcde_session_options so = {0};
+    etcde_session *s, *again;
+    etcde_election *e;
+    char out[4096];
+    REQUIRE(c != NULL);
+    so.ttl_s = 30;
+    REQUIRE(etcde_session_create(c, &so, &s) == ETCDE_OK);
+    REQUIRE(etcde_election_create(c, s, "auth-lease", &e) == ETCDE_OK);
+    CHECKF(etcde_campaign(e, "A", 1, 5000) == ETCDE_OK, "%s", etcde_election_errmsg(e));
+    etcdt_sleep_ms(3100);
+    so.lease_id = etcde_session_lease(s);
+    CHECKF(etcde_session_create(c, &so, &again) == ETCDE_OK, "re-attach: %s", etcde_client_errmsg(c));
+    etcdt_sleep_ms(3100);
+    CHECKF(etcde_session_close(s) == ETCDE_OK, "revoke: %s", etcde_session_errmsg(s));
+    CHECK(root_etcdctl(out, sizeof out, "get", "--prefix", "auth-lease/") == 0 && out[0] == 0);
+    etcde_election_destroy(e);
+    etcde_session_destroy(again);
+    etcde_session_destroy(s);
+    etcde_client_destroy(c);
+}
+
 ETCDT_TEST(no_secret_in_logs) {
     pthread_mutex_lock(&logmu);
     CHECK(strstr(logbuf, PASSWORD) == NULL);
@@ -180,6 +205,7 @@ int main(int argc, char **argv) {
         ETCDT_CASE(wrong_password_is_a_clear_error),
         ETCDT_CASE(no_credentials_is_a_clear_error),
         ETCDT_CASE(expired_tokens_are_renewed_during_waits_and_keepalives),
+        ETCDT_CASE(lease_grant_reattach_and_revoke_carry_the_token),
         ETCDT_CASE(no_secret_in_logs),
     };
     char out[4096];
