@@ -142,7 +142,10 @@
        as JSON strings. Key layout: NAME "/" lower-case unpadded hex of the lease id, value =
        the proposal; the leader is the key of NAME/ with the smallest create revision.
        Keepalive every TTL/3; after a failure, retry every 500 ms on the next endpoint
-       until the deadline; each renewal waits at most TTL/6 for its reply.
+       until the deadline; each renewal waits at most TTL/6 for its reply. A renewal etcd
+       refuses for want of credentials, with no user configured, ends the session at once.
+       etcd 3.6+'s gateway shapes are read too: errors without "error", spaced bodies,
+       and its own 404/501 for an unknown path or method (HTTP, not an etcd error).
 
    DOES NOT
        speak TLS by itself (plug one in with etcde_options.transport), gRPC, or etcd v2.
@@ -1681,9 +1684,17 @@ static etcde_result etcde__resp_error(etcde__resp *r, etcde__err *err) {
         char raw[200];
         etcde__jstr(j, k_msg, raw, sizeof raw);
         etcde__quote(msg, sizeof msg, raw, sizeof raw);
+        /* etcd 3.6+'s gateway answers an unknown path or method itself, with these fixed
+           texts: no etcd call ran (3.4 said the same in text/plain, an HTTP error too) */
+        if (e < 0 && ((code == 5 && strcmp(raw, "Not Found") == 0) ||
+                      (code == 12 && strcmp(raw, "Method Not Allowed") == 0)))
+            return etcde__fail(err, ETCDE_ERR_HTTP, "HTTP %d (code %d): %s: the server has no such gateway "
+                               "endpoint (not etcd's v3 JSON gateway?)", (int)http, (int)code, msg);
     }
-    if (code == 14 || http == 503 || strstr(msg, "deadline exceeded") || strstr(msg, "request timed out") ||
-        strstr(msg, "no leader"))
+    /* code 1 (cancelled, HTTP 408 or 499) never comes from this client: the member
+       dropped the call, e.g. while shutting down -- another endpoint may serve it */
+    if (code == 14 || code == 1 || http == 503 || strstr(msg, "deadline exceeded") ||
+        strstr(msg, "request timed out") || strstr(msg, "no leader"))
         rc = ETCDE_ERR_UNAVAILABLE;
     else if (code == 16 || code == 7 || strstr(msg, "authentication failed") || strstr(msg, "user name is empty"))
         rc = ETCDE_ERR_AUTH;
@@ -2006,6 +2017,11 @@ static etcde_result etcde__request(etcde_client *c, const char *path, const etcd
             k--;
             continue;
         }
+        if (r == ETCDE_ERR_AUTH && !c->user) { /* no retry can help: say what is missing */
+            char m[sizeof err->msg];
+            memcpy(m, err->msg, sizeof m);
+            return etcde__fail(err, r, "%.400s (etcd requires authentication; no user is configured)", m);
+        }
         if (!etcde__transient(r) || (w && etcde__now_ms() >= w->deadline)) return r;
         /* this endpoint failed on its own (refused, reset, silent, no leader): the next
            call starts at the next one, and this call tries it if time is left */
@@ -2153,6 +2169,7 @@ static void *etcde__keepalive_main(void *arg) {
     etcde__wait w;
     int64_t period = s->ttl * 1000 / 3, next = etcde__now_ms() + period;
     int64_t per_try = ETCDE__MAX(s->ttl * 1000 / 6, 200);
+    char last[260] = ""; /* why the last renewal failed, for the loss message */
     memset(&w, 0, sizeof w);
     w.deadline = ETCDE__NEVER;
     etcde__wait_add(&w, s->stop_pipe[0], ETCDE_ERR_CANCELLED);
@@ -2160,18 +2177,25 @@ static void *etcde__keepalive_main(void *arg) {
         int64_t dl = ETCDE__LOAD(&s->deadline), sent, ttl = 0;
         etcde__err err;
         etcde_result r;
-        char msg[400];
+        char msg[512];
         r = etcde__sleep(&w, ETCDE__MIN(next, dl), &err);
         if (r) return NULL; /* stopped */
         sent = etcde__now_ms();
         if (sent >= dl) {
             snprintf(msg, sizeof msg, "session lost: lease %llx not renewed in time (its local deadline, "
-                     "last acknowledged renewal + TTL - guard, passed)", (unsigned long long)s->lease);
+                     "last acknowledged renewal + TTL - guard, passed)%s%s", (unsigned long long)s->lease,
+                     last[0] ? "; last renewal failure: " : "", last);
             etcde__session_lose(s, msg, !ETCDE__LOAD(&s->closing));
             return NULL;
         }
         r = etcde__keepalive_once(s, &w, ETCDE__MIN(dl, sent + per_try), &ttl, &err);
         if (r == ETCDE_ERR_CANCELLED) return NULL;
+        if (r == ETCDE_ERR_AUTH && !c->user) { /* nothing to authenticate with: no renewal can succeed */
+            snprintf(msg, sizeof msg, "session lost: lease %llx cannot be renewed: %.300s",
+                     (unsigned long long)s->lease, err.msg);
+            etcde__session_lose(s, msg, !ETCDE__LOAD(&s->closing));
+            return NULL;
+        }
         if (r == ETCDE_OK && ttl > 0) {
             int64_t ndl = sent + ttl * 1000 - s->guard_ms;
             if (ndl > dl) ETCDE__STORE(&s->deadline, ndl);
@@ -2186,6 +2210,7 @@ static void *etcde__keepalive_main(void *arg) {
         }
         etcde__log(c, ETCDE_LOG_WARN, "keepalive of lease %llx failed: %s; retrying",
                    (unsigned long long)s->lease, err.msg);
+        snprintf(last, sizeof last, "%.250s", err.msg);
         next = ETCDE__MAX(sent + 500, etcde__now_ms() + 50); /* attempts start ~500 ms apart */
     }
 }
@@ -2257,6 +2282,7 @@ struct etcde_election {
     int64_t released; /* atomic: times another handle on the same key gave it up */
     etcde_election *next_handle; /* in the session's list, under its mu */
     etcde__err err;
+    char retried[208]; /* the last watch failure this call retried: a timeout names it */
     etcde__buf req;
     etcde__resp resp;
 };
@@ -2552,6 +2578,15 @@ static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen
     return r;
 }
 
+/* After a watch that failed to open or broke: note why, pause 500 ms, read again. */
+static etcde_result etcde__watch_pause(etcde_election *e, const etcde__wait *w) {
+    etcde__err serr;
+    etcde_result s;
+    snprintf(e->retried, sizeof e->retried, "%.200s", e->err.msg);
+    s = etcde__sleep(w, etcde__now_ms() + 500, &serr);
+    return s ? etcde__fail(&e->err, s, "%s", serr.msg) : ETCDE_OK;
+}
+
 static int etcde__same_bytes(const char *a, size_t an, const void *b, size_t bn) {
     return an == bn && (an == 0 || memcmp(a, b, an) == 0);
 }
@@ -2762,11 +2797,7 @@ static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w
         if (r == ETCDE_OK && q.lead) return ETCDE_OK;
         if (q.noise >= ETCDE__QUEUE_NOISE_MAX) exact = 1;
         if (r && !etcde__transient(r)) return r;
-        if (r) { /* watch could not open: pause, then read again */
-            etcde__err serr;
-            etcde_result s = etcde__sleep(w, etcde__now_ms() + 500, &serr);
-            if (s) return etcde__fail(&e->err, s, "%s", serr.msg);
-        }
+        if (r && (r = etcde__watch_pause(e, w)) != ETCDE_OK) return r;
     }
 }
 
@@ -3247,6 +3278,7 @@ static etcde_result etcde__campaign_run(etcde_election *e, const void *value, si
     etcde_session *s = e->s;
     int64_t gen;
     etcde__wait_init(&w, e, etcde__deadline(timeout_ms), 1);
+    e->retried[0] = 0;
     do {
         gen = ETCDE__LOAD(&e->released);
         r = etcde__campaign_enter(e, value, len, &w, &pos);
@@ -3263,7 +3295,8 @@ static etcde_result etcde__campaign_run(etcde_election *e, const void *value, si
     if (r == ETCDE_ERR_SESSION_LOST && !etcde_session_alive(s))
         etcde__fail(&e->err, r, "%s", etcde_session_errmsg(s));
     else if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() >= w.deadline)
-        etcde__fail(&e->err, r, "%s timed out after %d ms", call, timeout_ms);
+        etcde__fail(&e->err, r, "%s timed out after %d ms%s%s", call, timeout_ms,
+                    e->retried[0] ? "; last watch failure: " : "", e->retried);
     else if (r == ETCDE_ERR_CANCELLED)
         etcde__fail(&e->err, r, "%s cancelled (etcde_client_cancel)", call);
     etcde__abandon(e, r);
@@ -3367,6 +3400,7 @@ static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, v
     etcde__wait w;
     etcde_result r;
     memset(&ob, 0, sizeof ob);
+    e->retried[0] = 0;
     ob.fn = fn;
     ob.user_data = user_data;
     memset(&w, 0, sizeof w);
@@ -3403,14 +3437,11 @@ static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, v
         }
         if (ob.stop) return ETCDE_OK;
         if (r && !etcde__transient(r)) break;
-        if (r) {
-            etcde__err serr;
-            etcde_result s = etcde__sleep(&w, etcde__now_ms() + 500, &serr);
-            if (s) { r = etcde__fail(&e->err, s, "%s", serr.msg); break; }
-        }
+        if (r && (r = etcde__watch_pause(e, &w)) != ETCDE_OK) break;
     }
     if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() >= w.deadline)
-        etcde__fail(&e->err, r, "observe ended after %d ms", timeout_ms);
+        etcde__fail(&e->err, r, "observe ended after %d ms%s%s", timeout_ms,
+                    e->retried[0] ? "; last watch failure: " : "", e->retried);
     return r;
 }
 

@@ -210,6 +210,39 @@ ETCDT_TEST(json_whitespace_between_every_token) {
     jdoc_free(&d);
 }
 
+/* etcd 3.6/3.7 bodies, byte for byte (protocol notes section 7). H is their header. */
+#define ETCD36_H                                                                           \
+    "{\"cluster_id\":\"14841639068965178418\",\"member_id\":\"10276657743932975437\",\"revision\":\"5\"," \
+    "\"raft_term\":\"2\"}"
+
+/* protojson may put one space after every comma outside strings */
+ETCDT_TEST(json_etcd36_spaced_range_and_keepalive_without_ttl) {
+    static const char range[] =
+        "{\"header\":{\"cluster_id\":\"14841639068965178418\", \"member_id\":\"10276657743932975437\", "
+        "\"revision\":\"5\", \"raft_term\":\"2\"}, \"kvs\":[{\"key\":\"Zm9v\", \"create_revision\":\"2\", "
+        "\"mod_revision\":\"5\", \"version\":\"2\", \"value\":\"YmFy\", \"lease\":\"7587863229436470000\"}], "
+        "\"count\":\"1\"}";
+    static const char keepalive[] = "{\"result\":{\"header\":" ETCD36_H ",\"ID\":\"7587863229436470000\"}}\n";
+    jdoc d;
+    const char *p;
+    size_t n;
+    REQUIRE(jdoc_parse(&d, range) > 0);
+    CHECK(d.t[0].size == 3 && d.t[etcde__jpath(&d.j, 0, "kvs.0")].size == 6);
+    CHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "header.revision"), -1) == 5);
+    CHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "header.raft_term"), -1) == 2);
+    CHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "count"), -1) == 1);
+    CHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "kvs.0.create_revision"), -1) == 2);
+    CHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "kvs.0.mod_revision"), -1) == 5);
+    CHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "kvs.0.lease"), -1) == 7587863229436470000LL);
+    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kvs.0.key"), &p, &n) == 0 && n == 3 && !memcmp(p, "foo", 4));
+    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kvs.0.value"), &p, &n) == 0 && n == 3 && !memcmp(p, "bar", 4));
+    jdoc_free(&d);
+    REQUIRE(jdoc_parse(&d, keepalive) > 0);
+    CHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "result.ID"), -1) == 7587863229436470000LL);
+    CHECK(etcde__jpath(&d.j, 0, "result.TTL") == -1); /* absent: the lease is gone */
+    jdoc_free(&d);
+}
+
 ETCDT_TEST(json_empty_containers_and_scalars) {
     jdoc d;
     REQUIRE(jdoc_parse(&d, "{}") == 1);
@@ -1443,6 +1476,76 @@ ETCDT_TEST(error_replies_map_to_results) {
     etcde_client_destroy(c);
 }
 
+/* A message a person can read: says something, one line, no control bytes. */
+static int one_line(const char *m) {
+    if (strlen(m) < 12) return 0;
+    for (; *m; m++)
+        if ((unsigned char)*m < 0x20 || *m == 0x7f) return 0;
+    return 1;
+}
+
+ETCDT_TEST(error_replies_etcd36_bytes) {
+    /* each reply must map to `want` with a readable message containing `has` */
+    static const struct {
+        int status;
+        const char *body;
+        etcde_result want;
+        const char *has;
+    } cases[] = {
+        /* unary errors: no "error" member, maybe a space after the comma */
+        {404, "{\"code\":5,\"message\":\"etcdserver: requested lease not found\"}", ETCDE_ERR_SESSION_LOST,
+         "etcd 404 (code 5): etcdserver: requested lease not found"},
+        {404, "{\"code\":5, \"message\":\"etcdserver: requested lease not found\"}", ETCDE_ERR_SESSION_LOST,
+         "etcd 404 (code 5): etcdserver: requested lease not found"},
+        {503, "{\"code\":14,\"message\":\"etcdserver: no leader\"}", ETCDE_ERR_UNAVAILABLE,
+         "etcd 503 (code 14): etcdserver: no leader"},
+        {400, "{\"code\":3,\"message\":\"etcdserver: user name is empty\"}", ETCDE_ERR_AUTH,
+         "etcd 400 (code 3): etcdserver: user name is empty"},
+        {401, "{\"code\":16,\"message\":\"etcdserver: invalid auth token\"}", ETCDE_ERR_AUTH,
+         "etcd 401 (code 16): etcdserver: invalid auth token"},
+        /* cancelled by the member (3.6: 499, 3.4: 408): another endpoint may serve the call */
+        {499, "{\"code\":1,\"message\":\"context canceled\"}", ETCDE_ERR_UNAVAILABLE,
+         "etcd 499 (code 1): context canceled"},
+        {408, "{\"error\":\"context canceled\",\"code\":1,\"message\":\"context canceled\"}", ETCDE_ERR_UNAVAILABLE,
+         "etcd 408 (code 1): context canceled"},
+        /* the gateway's routing errors: not an etcd error, and 404's code 5 is no lost lease */
+        {501, "{\"code\":12,\"message\":\"Method Not Allowed\"}", ETCDE_ERR_HTTP,
+         "HTTP 501 (code 12): Method Not Allowed: the server has no such gateway endpoint"},
+        {404, "{\"code\":5,\"message\":\"Not Found\"}", ETCDE_ERR_HTTP,
+         "HTTP 404 (code 5): Not Found: the server has no such gateway endpoint"},
+        {404, "{\"code\":5, \"message\":\"Not Found\"}", ETCDE_ERR_HTTP, "no such gateway endpoint"},
+        /* etcd's own code-5 and code-12 errors stay etcd errors */
+        {404, "{\"code\":5,\"message\":\"etcdserver: key not found\"}", ETCDE_ERR_ETCD,
+         "etcd 404 (code 5): etcdserver: key not found"},
+        {501, "{\"code\":12,\"message\":\"unknown method Foo\"}", ETCDE_ERR_ETCD,
+         "etcd 501 (code 12): unknown method Foo"},
+        /* stream errors: {"error":{"code","message"}} and a newline, mid-stream or before
+           the first message */
+        {200, "{\"error\":{\"code\":14,\"message\":\"etcdserver: no leader\"}}\n", ETCDE_ERR_UNAVAILABLE,
+         "(code 14): etcdserver: no leader"},
+        {503, "{\"error\":{\"code\":14,\"message\":\"etcdserver: no leader\"}}\n", ETCDE_ERR_UNAVAILABLE,
+         "etcd 503 (code 14): etcdserver: no leader"},
+        {400, "{\"error\":{\"code\":3,\"message\":\"etcdserver: user name is empty\"}}\n", ETCDE_ERR_AUTH,
+         "etcd 400 (code 3): etcdserver: user name is empty"},
+        {200, "{\"error\":{\"code\":5,\"message\":\"etcdserver: requested lease not found\"}}\n",
+         ETCDE_ERR_SESSION_LOST, "(code 5): etcdserver: requested lease not found"},
+        /* a keepalive of an unknown lease is no error: the missing TTL says it */
+        {200, "{\"result\":{\"header\":" ETCD36_H ",\"ID\":\"7587863229436470000\"}}\n", ETCDE_OK, NULL},
+    };
+    etcde_client *c = offline_client();
+    size_t i;
+    REQUIRE(c != NULL);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mapped m = map_reply(c, cases[i].status, cases[i].body);
+        CHECKF(m.mapped == cases[i].want, "HTTP %d %s: got %s (%d) \"%s\", want %s", cases[i].status, cases[i].body,
+               etcde_strerror(m.mapped), (int)m.mapped, m.msg, etcde_strerror(cases[i].want));
+        CHECKF(!cases[i].has || (one_line(m.msg) && strstr(m.msg, cases[i].has)),
+               "HTTP %d %s: message \"%s\" lacks \"%s\"", cases[i].status, cases[i].body, m.msg,
+               cases[i].has ? cases[i].has : "");
+    }
+    etcde_client_destroy(c);
+}
+
 ETCDT_TEST(error_reply_parse_failures) {
     etcde_options o;
     etcde_client *c = NULL;
@@ -1730,6 +1833,7 @@ int main(int argc, char **argv) {
         ETCDT_CASE(json_range_response_members_after_nested_values),
         ETCDT_CASE(json_watch_line),
         ETCDT_CASE(json_whitespace_between_every_token),
+        ETCDT_CASE(json_etcd36_spaced_range_and_keepalive_without_ttl),
         ETCDT_CASE(json_empty_containers_and_scalars),
         ETCDT_CASE(json_sizes_count_members_and_elements),
         ETCDT_CASE(json_numbers_and_literals),
@@ -1759,6 +1863,7 @@ int main(int argc, char **argv) {
         ETCDT_CASE(http_buffers_balance_allocations),
         ETCDT_CASE(http_stream_line_of_exactly_max_bytes),
         ETCDT_CASE(error_replies_map_to_results),
+        ETCDT_CASE(error_replies_etcd36_bytes),
         ETCDT_CASE(error_reply_parse_failures),
         ETCDT_CASE(endpoints_valid_lists),
         ETCDT_CASE(endpoints_invalid_lists),
