@@ -2318,7 +2318,7 @@ static void etcde__req_put(etcde__buf *b, const char *key, const void *v, size_t
 /* The range body over the election prefix, first (ASCEND) or last (DESCEND; before
    max_create_revision if > 0) by create revision, `limit` keys. */
 static void etcde__req_prefix_range(etcde__buf *b, const etcde_election *e, const char *order, int limit,
-                                    int64_t max_create) {
+                                    int64_t max_create, int64_t at_rev) {
     etcde__buf_str(b, "{");
     etcde__buf_jb64(b, "key", e->prefix, e->plen);
     etcde__buf_str(b, ",");
@@ -2331,6 +2331,11 @@ static void etcde__req_prefix_range(etcde__buf *b, const etcde_election *e, cons
     if (max_create > 0) {
         etcde__buf_str(b, ",\"max_create_revision\":\"");
         etcde__buf_i64(b, max_create);
+        etcde__buf_str(b, "\"");
+    }
+    if (at_rev > 0) { /* the state as of that revision, not the newest */
+        etcde__buf_str(b, ",\"revision\":\"");
+        etcde__buf_i64(b, at_rev);
         etcde__buf_str(b, "\"");
     }
     etcde__buf_str(b, "}");
@@ -2667,11 +2672,11 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
         etcde__buf_str(&e->req, "],\"success\":[");
         etcde__req_put(&e->req, e->key, value, len, s->lease);
         etcde__buf_str(&e->req, ",{\"request_range\":");
-        etcde__req_prefix_range(&e->req, e, "DESCEND", 2, 0);
+        etcde__req_prefix_range(&e->req, e, "DESCEND", 2, 0, 0);
         etcde__buf_str(&e->req, "}],\"failure\":[{\"request_range\":{");
         etcde__buf_jb64(&e->req, "key", e->key, strlen(e->key));
         etcde__buf_str(&e->req, "}},{\"request_range\":");
-        etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0);
+        etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0, 0);
         etcde__buf_str(&e->req, "}]}");
         r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, &tw, &e->err);
         if ((r == ETCDE_ERR_ETCD || r == ETCDE_ERR_AUTH) && e->fresh == ETCDE__KEY_MAYBE)
@@ -2727,7 +2732,7 @@ static etcde_result etcde__campaign_check(etcde_election *e, const etcde__wait *
     etcde__buf_str(&e->req, "{\"success\":[{\"request_range\":{");
     etcde__buf_jb64(&e->req, "key", e->key, strlen(e->key));
     etcde__buf_str(&e->req, "}},{\"request_range\":");
-    etcde__req_prefix_range(&e->req, e, "DESCEND", 1, e->rev - 1);
+    etcde__req_prefix_range(&e->req, e, "DESCEND", 1, e->rev - 1, 0);
     etcde__buf_str(&e->req, "}]}");
     r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, w, &e->err);
     if (r) return r;
@@ -2808,6 +2813,7 @@ typedef struct etcde__observer {
     void *user_data;
     int have_last; /* something was emitted */
     int64_t last_create, last_mod; /* what: 0/0 for NO_LEADER */
+    int64_t at; /* the revision of the event that ended the watch: read the state there */
     int stop;
 } etcde__observer;
 
@@ -2821,19 +2827,24 @@ static void etcde__observe_emit(etcde__observer *ob, const etcde_kv *kv, int64_t
     if (ob->fn(kv ? ETCDE_EVENT_LEADER : ETCDE_EVENT_NO_LEADER, kv, rev, ob->user_data)) ob->stop = 1;
 }
 
-/* Leader-key events: a PUT is a proclamation (emit), a DELETE ends the reign (re-read). */
+/* Leader-key events: a PUT is a proclamation (emit), a DELETE ends the reign (re-read at
+   its revision, so a successor that proclaims at once is still reported first). */
 static int etcde__on_leader_event(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev, void *ud) {
     etcde__observer *ob = (etcde__observer *)ud;
     etcde_kv kv;
-    if (etcde__jeq(j, etcde__jget(j, ev, "type"), "DELETE")) return 1;
+    if (etcde__jeq(j, etcde__jget(j, ev, "type"), "DELETE")) {
+        ob->at = etcde__jrev(j, etcde__jpath(j, ev, "kv.mod_revision"));
+        return 1;
+    }
     if (etcde__kv_from(j, etcde__jget(j, ev, "kv"), &kv, &e->err)) return ETCDE_ERR_JSON;
     etcde__observe_emit(ob, &kv, hdr_rev);
     return ob->stop;
 }
 
-/* Prefix events while nobody leads: any change means read again. */
+/* Prefix events while nobody leads: any change means read again, at its revision. */
 static int etcde__on_any_event(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev, void *ud) {
-    (void)e; (void)j; (void)ev; (void)hdr_rev; (void)ud;
+    (void)e; (void)hdr_rev;
+    ((etcde__observer *)ud)->at = etcde__jrev(j, etcde__jpath(j, ev, "kv.mod_revision"));
     return 1;
 }
 
@@ -3369,7 +3380,7 @@ ETCDE__DEF etcde_result etcde_leader(etcde_election *e, etcde_kv *out) {
     w.deadline = etcde__now_ms() + e->c->o.request_timeout_ms;
     etcde__wait_add(&w, e->c->cancel_pipe[0], ETCDE_ERR_CANCELLED);
     etcde__buf_clear(&e->req);
-    etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0);
+    etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0, 0);
     r = etcde__call(e->c, "/v3/kv/range", &e->req, &e->resp, &w, &e->err);
     if (r == ETCDE_ERR_TIMEOUT)
         return etcde__fail(&e->err, r, "leader: timed out, no reply within request_timeout_ms (%d ms)", e->c->o.request_timeout_ms);
@@ -3412,10 +3423,15 @@ static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, v
         int64_t hdr;
         etcde_kv kv;
         etcde__buf_clear(&e->req);
-        etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0);
+        etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0, ob.at);
         r = etcde__call_retry(e->c, "/v3/kv/range", &e->req, &e->resp, &w, &e->err);
+        if (r && ob.at > 0 && r != ETCDE_ERR_CANCELLED && r != ETCDE_ERR_TIMEOUT) {
+            ob.at = 0; /* compacted already (or refused): the newest state will do */
+            continue;
+        }
         if (r) break;
-        hdr = etcde__jrev(j, etcde__jpath(j, 0, "header.revision"));
+        hdr = ob.at > 0 ? ob.at : etcde__jrev(j, etcde__jpath(j, 0, "header.revision"));
+        ob.at = 0;
         if (hdr < 0) { r = etcde__fail(&e->err, ETCDE_ERR_JSON, "range reply without a valid revision"); break; }
         kvt = etcde__jpath(j, 0, "kvs.0");
         if (kvt < 0) {

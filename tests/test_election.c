@@ -193,30 +193,58 @@ static int obs_cb(etcde_event_type t, const etcde_kv *kv, int64_t rev, void *ud)
     return l->n >= l->want;
 }
 
+/* An observer on its own thread that stops after `want` reports. If gated, its callback
+   holds it up after report 1 and report 3 until go[n] is set, so that the election can
+   move two steps at once behind its back. */
 typedef struct obs_arg {
     etcde_election *e;
     obs_log log;
+    int gated;
+    int held[8], go[8]; /* atomic, by report count */
     etcde_result r;
 } obs_arg;
 
+static int obs_gate_cb(etcde_event_type t, const etcde_kv *kv, int64_t rev, void *ud) {
+    obs_arg *a = (obs_arg *)ud;
+    int stop = obs_cb(t, kv, rev, &a->log), n = a->log.n;
+    if (a->gated && (n == 1 || n == 3)) {
+        __atomic_store_n(&a->held[n], 1, __ATOMIC_RELEASE);
+        while (!__atomic_load_n(&a->go[n], __ATOMIC_ACQUIRE)) etcdt_sleep_ms(2);
+    }
+    return stop;
+}
+
 static void *obs_main(void *p) {
     obs_arg *a = (obs_arg *)p;
-    a->r = etcde_observe(a->e, obs_cb, &a->log, 20000);
+    a->r = etcde_observe(a->e, obs_gate_cb, a, 20000);
     return NULL;
 }
 
-ETCDT_TEST(observe_sees_every_leader_change) {
+/* Candidates A and B on a fresh election, and an observer of it that stops after 5 reports
+   (on *th). 0 or -1. */
+static int obs_setup(obs_arg *oa, cand *a, cand *b, pthread_t *th, int gated) {
     char name[64];
+    fresh_name(name, sizeof name);
+    memset(oa, 0, sizeof *oa);
+    oa->log.want = 5;
+    oa->gated = gated;
+    if (cand_open(a, name, "A", 10) || cand_open(b, name, "B", 10) ||
+        etcde_election_create(a->c, NULL, name, &oa->e) != ETCDE_OK)
+        return -1;
+    return pthread_create(th, NULL, obs_main, oa) == 0 ? 0 : -1;
+}
+
+static int wait_flag(int *flag, int timeout_ms) {
+    int64_t end = etcdt_now_ms() + timeout_ms;
+    while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE) && etcdt_now_ms() < end) etcdt_sleep_ms(2);
+    return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
+}
+
+ETCDT_TEST(observe_sees_every_leader_change) {
     cand a, b;
     obs_arg oa;
     pthread_t th;
-    fresh_name(name, sizeof name);
-    REQUIRE(cand_open(&a, name, "A", 10) == 0);
-    REQUIRE(cand_open(&b, name, "B", 10) == 0);
-    memset(&oa, 0, sizeof oa);
-    oa.log.want = 5;
-    REQUIRE(etcde_election_create(a.c, NULL, name, &oa.e) == ETCDE_OK);
-    pthread_create(&th, NULL, obs_main, &oa);
+    REQUIRE(obs_setup(&oa, &a, &b, &th, 0) == 0);
     etcdt_sleep_ms(300);
     CHECK(etcde_campaign(a.e, "A", 1, 5000) == ETCDE_OK);
     cand_start(&b);
@@ -238,6 +266,38 @@ ETCDT_TEST(observe_sees_every_leader_change) {
     CHECK(oa.log.rev[3] > oa.log.rev[1]);
     CHECK(oa.log.type[4] == ETCDE_EVENT_NO_LEADER);
     etcde_election_destroy(oa.e);
+    cand_close(&b);
+    cand_close(&a);
+}
+
+ETCDT_TEST(observe_reports_states_that_change_before_it_reads) {
+    /* A wins and proclaims A2 before the observer's next read; then A resigns and B wins
+       and proclaims B2 before it. Each intermediate state stood at a revision of its own
+       and must be reported: the observer reads at the revision of the event it saw. */
+    cand a, b;
+    obs_arg g;
+    pthread_t th;
+    REQUIRE(obs_setup(&g, &a, &b, &th, 1) == 0);
+    CHECK(wait_flag(&g.held[1], 5000));
+    CHECK(cand_lead_and_queue(&a, &b) == 0);
+    CHECK(etcde_proclaim(a.e, "A2", 2) == ETCDE_OK);
+    __atomic_store_n(&g.go[1], 1, __ATOMIC_RELEASE);
+    CHECK(wait_flag(&g.held[3], 5000));
+    CHECK(etcde_resign(a.e) == ETCDE_OK);
+    CHECK(cand_wait(&b, 5000) && b.result == ETCDE_OK);
+    CHECK(etcde_proclaim(b.e, "B2", 2) == ETCDE_OK);
+    __atomic_store_n(&g.go[3], 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    CHECKF(g.r == ETCDE_OK, "observe: %s", etcde_election_errmsg(g.e));
+    CHECKF(g.log.n == 5, "%d reports", g.log.n);
+    if (g.log.n == 5) {
+        CHECK(g.log.type[0] == ETCDE_EVENT_NO_LEADER);
+        CHECKF(!strcmp(g.log.value[1], "A") && !strcmp(g.log.value[2], "A2"), "reports 2-3: %s, %s", g.log.value[1],
+               g.log.value[2]);
+        CHECKF(!strcmp(g.log.value[3], "B") && !strcmp(g.log.value[4], "B2"), "reports 4-5: %s, %s", g.log.value[3],
+               g.log.value[4]);
+    }
+    etcde_election_destroy(g.e);
     cand_close(&b);
     cand_close(&a);
 }
@@ -881,6 +941,7 @@ int main(int argc, char **argv) {
         ETCDT_CASE(proclaim_changes_what_etcdctl_observer_prints),
         ETCDT_CASE(leader_and_no_leader),
         ETCDT_CASE(observe_sees_every_leader_change),
+        ETCDT_CASE(observe_reports_states_that_change_before_it_reads),
         ETCDT_CASE(killed_leader_replaced_after_ttl),
         ETCDT_CASE(expired_waiter_never_reports_leadership),
         ETCDT_CASE(waiter_gives_up_when_its_lease_is_revoked),
