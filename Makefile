@@ -7,6 +7,9 @@
 #   make valgrind    demo and CLI runs under valgrind: no leaks, no errors
 #   make bench       etcd-elect against etcdctl on one private etcd: a table of ratios
 #   make fuzz        libFuzzer targets for the HTTP, chunked and JSON readers (FUZZ_SECONDS each)
+#   make etcd-versions  etcd and etcdctl 3.5.33, 3.6.14, 3.7.1 and the Go peer from etcd's Go
+#                    modules into build/etcd-<version>/ (needs Go; the build cache is kept)
+#   make compat      the suites that need a real etcd, on 3.4.23, 3.5.33, 3.6.14 and 3.7.1
 #   make check       all of the above but the demo (what CI runs)
 #   make install     PREFIX=/usr/local: header, etcd-elect, pkg-config file, man page
 #   make static      a static, stripped build/etcd-elect-static, and its size
@@ -66,7 +69,15 @@ $(B)/bench/bench: tests/bench/bench.c tests/etcdt.h
 bench: need-etcd $(B)/etcd-elect $(B)/bench/bench
 	@$(B)/bench/bench $(BENCH_ARGS)
 
-check: test sanitize tsan valgrind fuzz
+ETCD_VERSIONS := 3.5.33 3.6.14 3.7.1
+
+etcd-versions:
+	@bash tests/go/build.sh $(ETCD_VERSIONS)
+
+compat: need-etcd etcd-versions $(EXAMPLES) $(TESTS) $(B)/tests/interop_go
+	@bash tests/compat.sh
+
+check: test sanitize tsan valgrind fuzz compat
 
 install: $(B)/etcd-elect
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
@@ -93,4 +104,4 @@ demo: need-etcd $(B)/demo
 clean:
 	rm -rf $(B)
 
-.PHONY: all test run-tests sanitize tsan valgrind fuzz bench check install static demo clean need-etcd
+.PHONY: all test run-tests sanitize tsan valgrind fuzz bench etcd-versions compat check install static demo clean need-etcd

@@ -14,7 +14,7 @@
  *   - a raw-socket HTTP/1.0 client: etcdt_http_post
  *   - a private etcd cluster launcher: etcdt_cluster_*, etcdt_member_*
  *   - an etcdctl runner: etcdt_etcdctl, etcdt_etcdctlv
- *   - a child process helper: etcdt_spawn, etcdt_proc_*
+ *   - a child process helper: etcdt_spawn, etcdt_spawn_piped, etcdt_proc_*
  *   - etcdt_self_path
  *
  * Safety net: every live cluster member and every spawned process is
@@ -451,6 +451,7 @@ typedef struct etcdt_proc {
     int status; /* exit code in etcdt_proc_wait convention, once reaped */
     int out_fd; /* -1 after EOF */
     int err_fd; /* -1 after EOF */
+    int in_fd;  /* write end of the child's stdin; -1 unless piped or once closed */
     char *out;
     size_t out_len, out_cap;
     char *err;
@@ -1195,14 +1196,17 @@ ETCDT_FN void etcdt_cluster_stop(etcdt_cluster *cl)
 
 /* Spawn argv (argv[0] searched on PATH unless it contains '/') in its own
  * process group with stdout and stderr on separate pipes; stdin is
- * /dev/null.  envp_extra: NULL-terminated "K=V" strings added to (and
- * overriding) the environment, may be NULL.  If merge_stderr, stderr goes
- * to the stdout pipe.  drop: env prefixes to remove (may be NULL). */
-ETCDT_FN etcdt_proc *etcdt__spawn(char *const argv[], char *const envp_extra[],
-                                  const char *const *drop, int merge_stderr)
+ * /dev/null, or a pipe written with etcdt_proc_write if pipe_stdin.
+ * envp_extra: NULL-terminated "K=V" strings added to (and overriding) the
+ * environment, may be NULL.  If merge_stderr, stderr goes to the stdout
+ * pipe.  drop: env prefixes to remove (may be NULL). */
+ETCDT_FN etcdt_proc *etcdt__spawn_io(char *const argv[],
+                                     char *const envp_extra[],
+                                     const char *const *drop, int merge_stderr,
+                                     int pipe_stdin)
 {
     char exe[PATH_MAX];
-    int op[2] = {-1, -1}, ep[2] = {-1, -1};
+    int op[2] = {-1, -1}, ep[2] = {-1, -1}, ip[2] = {-1, -1};
     char **env;
     etcdt_proc *p;
     pid_t pid, parent = getpid();
@@ -1221,10 +1225,20 @@ ETCDT_FN etcdt_proc *etcdt__spawn(char *const argv[], char *const envp_extra[],
         close(op[1]);
         return NULL;
     }
+    if (pipe_stdin && pipe2(ip, O_CLOEXEC) != 0) {
+        close(op[0]);
+        close(op[1]);
+        if (ep[0] >= 0) {
+            close(ep[0]);
+            close(ep[1]);
+        }
+        return NULL;
+    }
     p = (etcdt_proc *)etcdt__xmalloc(sizeof *p);
     memset(p, 0, sizeof *p);
     p->out_fd = op[0];
     p->err_fd = ep[0];
+    p->in_fd = ip[1];
     p->status = -1;
     env = etcdt__mkenv(drop, envp_extra);
     pdeath = etcdt__is_main_thread();
@@ -1241,6 +1255,10 @@ ETCDT_FN etcdt_proc *etcdt__spawn(char *const argv[], char *const envp_extra[],
             close(ep[0]);
             close(ep[1]);
         }
+        if (ip[0] >= 0) {
+            close(ip[0]);
+            close(ip[1]);
+        }
         free(env);
         free(p);
         return NULL;
@@ -1248,10 +1266,12 @@ ETCDT_FN etcdt_proc *etcdt__spawn(char *const argv[], char *const envp_extra[],
     if (pid == 0) {
         int nullfd;
         etcdt__child_setup(pdeath, parent);
-        nullfd = open("/dev/null", O_RDONLY);
+        nullfd = ip[0] >= 0 ? ip[0] : open("/dev/null", O_RDONLY);
         if (nullfd >= 0 && nullfd != 0) {
             dup2(nullfd, 0);
             close(nullfd);
+        } else if (nullfd == 0) {
+            fcntl(0, F_SETFD, 0); /* the stdin pipe is O_CLOEXEC */
         }
         dup2(op[1], 1);
         dup2(merge_stderr ? op[1] : ep[1], 2);
@@ -1269,6 +1289,8 @@ ETCDT_FN etcdt_proc *etcdt__spawn(char *const argv[], char *const envp_extra[],
     close(op[1]);
     if (ep[1] >= 0)
         close(ep[1]);
+    if (ip[0] >= 0)
+        close(ip[0]);
     fcntl(p->out_fd, F_SETFL, fcntl(p->out_fd, F_GETFL) | O_NONBLOCK);
     if (p->err_fd >= 0)
         fcntl(p->err_fd, F_SETFL, fcntl(p->err_fd, F_GETFL) | O_NONBLOCK);
@@ -1276,9 +1298,23 @@ ETCDT_FN etcdt_proc *etcdt__spawn(char *const argv[], char *const envp_extra[],
     return p;
 }
 
+ETCDT_FN etcdt_proc *etcdt__spawn(char *const argv[], char *const envp_extra[],
+                                  const char *const *drop, int merge_stderr)
+{
+    return etcdt__spawn_io(argv, envp_extra, drop, merge_stderr, 0);
+}
+
 ETCDT_FN etcdt_proc *etcdt_spawn(char *const argv[], char *const envp_extra[])
 {
     return etcdt__spawn(argv, envp_extra, NULL, 0);
+}
+
+/* etcdt_spawn with the child's stdin on a pipe: feed it with
+ * etcdt_proc_write, end it with etcdt_proc_close_stdin. */
+ETCDT_FN etcdt_proc *etcdt_spawn_piped(char *const argv[],
+                                       char *const envp_extra[])
+{
+    return etcdt__spawn_io(argv, envp_extra, NULL, 0, 1);
 }
 
 ETCDT_FN pid_t etcdt_proc_pid(etcdt_proc *p) { return p->pid; }
@@ -1411,6 +1447,34 @@ ETCDT_FN const char *etcdt_proc_stderr(etcdt_proc *p)
     return p->err ? p->err : "";
 }
 
+/* Write all of s to the child's stdin (etcdt_spawn_piped); blocks while the
+ * pipe is full.  Returns 0, or -1 if stdin is not piped or the child stopped
+ * reading (EPIPE: ignore SIGPIPE in the test, as the suites do). */
+ETCDT_FN int etcdt_proc_write(etcdt_proc *p, const char *s)
+{
+    size_t len = strlen(s), off = 0;
+    if (p->in_fd < 0)
+        return -1;
+    while (off < len) {
+        ssize_t w = write(p->in_fd, s + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        off += (size_t)w;
+    }
+    return 0;
+}
+
+/* Close the child's stdin so that it reads EOF.  Idempotent. */
+ETCDT_FN void etcdt_proc_close_stdin(etcdt_proc *p)
+{
+    if (p->in_fd >= 0) {
+        close(p->in_fd);
+        p->in_fd = -1;
+    }
+}
+
 /* Send sig to the child process (not its group).  Returns 0 or -1 (also
  * if it has already been reaped). */
 ETCDT_FN int etcdt_proc_signal(etcdt_proc *p, int sig)
@@ -1489,6 +1553,7 @@ ETCDT_FN void etcdt_proc_free(etcdt_proc *p)
         p->reaped = 1;
     }
     etcdt__unregister_proc(p);
+    etcdt_proc_close_stdin(p);
     if (p->out_fd >= 0)
         close(p->out_fd);
     if (p->err_fd >= 0)
