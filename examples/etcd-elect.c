@@ -15,7 +15,8 @@
    2 bad usage; with CMD the child's status.
 
    Where it differs from etcdctl 3.4 (marked "etcdctl:" below): the child is stopped when
-   leadership/the lock is lost; its exit status is passed on; the lease is revoked on
+   leadership/the lock is lost, and dies with us even when we are killed with SIGKILL;
+   its exit status is passed on; the lease is revoked on
    exit; an unreachable etcd is an error after the timeouts instead of a hang; a deleted
    own key or revoked lease is noticed at once, not at the next keepalive; SIGHUP
    releases. */
@@ -36,6 +37,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #define PROG "etcd-elect"
 
@@ -252,6 +256,7 @@ typedef struct holder {
     char *key; /* own key, any length (the name is the user's) */
     int64_t rev;
     pid_t child;
+    int guard_fd; /* write end of the guard's pipe, or -1 */
     int grace_ms, lost;
     /* the watcher thread observes the election: our key deleted (etcdctl del, lease
        revoke) is loss at once, not at the next keepalive */
@@ -381,7 +386,7 @@ static void put_env(const char *k, const char *v) {
 /* fork + exec CMD in its own process group; returns 0 or -1 (reported). */
 static int start_child(holder *h, char **cmd) {
     sigset_t all, old;
-    pid_t pid;
+    pid_t pid, parent = getpid();
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old); /* no handler runs in the child before exec */
     pid = fork();
@@ -392,6 +397,14 @@ static int start_child(holder *h, char **cmd) {
         memset(&dfl, 0, sizeof dfl);
         dfl.sa_handler = SIG_DFL;
         setpgid(0, 0);
+#ifdef __linux__
+        /* if we die without a word (kill -9, the OOM killer), the kernel kills the child;
+           start_guard covers the rest of its group */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(1); /* we died already */
+#else
+        (void)parent;
+#endif
         for (i = 0; i < NFWD; i++) sigaction(fwd_sigs[i], &dfl, NULL);
         sigaction(SIGCHLD, &dfl, NULL);
         sigaction(SIGPIPE, &dfl, NULL);
@@ -413,6 +426,61 @@ static int start_child(holder *h, char **cmd) {
         return -1;
     }
     return 0;
+}
+
+/* A guard process outlives a kill -9 of ours, which no code of ours survives: it holds the
+   read end of a pipe whose write end only we hold. End of file without a byte first means
+   we died without stopping the child, and the guard SIGKILLs the child's whole group at
+   once -- long before the lease can expire at etcd and a successor start its own child.
+   It ignores the signals meant for us (a terminal's SIGINT reaches our whole group). */
+static void start_guard(holder *h) {
+    int p[2], fd, maxfd = (int)sysconf(_SC_OPEN_MAX);
+    sigset_t all, old;
+    pid_t pid;
+    if (maxfd < 0 || maxfd > 65536) maxfd = 65536;
+    if (pipe(p) != 0) {
+        fprintf(stderr, PROG ": warning: no guard for the child (pipe: %s)\n", strerror(errno));
+        return;
+    }
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    pid = fork();
+    if (pid == 0) { /* only async-signal-safe calls from here on */
+        struct sigaction ign;
+        char b;
+        ssize_t n;
+        int i;
+        memset(&ign, 0, sizeof ign);
+        ign.sa_handler = SIG_IGN;
+        for (i = 1; i <= SIGRTMAX; i++)
+            if (i != SIGKILL && i != SIGSTOP) sigaction(i, &ign, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        for (fd = 0; fd < maxfd; fd++) /* no copy of our etcd connections, stdout or pipes */
+            if (fd != p[0]) close(fd);
+        while ((n = read(p[0], &b, 1)) < 0 && errno == EINTR) {
+        }
+        if (n == 0) kill(-h->child, SIGKILL);
+        _exit(0);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(p[0]);
+    if (pid < 0) {
+        fprintf(stderr, PROG ": warning: no guard for the child (fork: %s)\n", strerror(errno));
+        close(p[1]);
+        return;
+    }
+    fcntl(p[1], F_SETFD, FD_CLOEXEC);
+    h->guard_fd = p[1];
+}
+
+/* The child is reaped and its group stopped: the guard may go without killing anything. */
+static void stop_guard(holder *h) {
+    ssize_t w;
+    if (h->guard_fd < 0) return;
+    w = write(h->guard_fd, "x", 1);
+    (void)w;
+    close(h->guard_fd);
+    h->guard_fd = -1;
 }
 
 /* ---- the three commands -------------------------------------------------------------- */
@@ -460,6 +528,7 @@ static int run_hold(const cli *o) {
     ssize_t n;
     memset(&h, 0, sizeof h);
     h.watch_pipe[0] = h.watch_pipe[1] = -1;
+    h.guard_fd = -1;
     h.what = o->mode == LOCK ? "lock" : "leadership";
     /* The session counts as lost `guard` ms before etcd can expire the lease; at that
        moment the child gets SIGTERM, and SIGKILL `grace` ms later. grace < guard, so
@@ -534,6 +603,7 @@ static int run_hold(const cli *o) {
             rc = 1;
             goto release;
         }
+        start_guard(&h);
     }
     start_watcher(&h, o->name);
     rc = hold(&h);
@@ -549,6 +619,7 @@ release:
     }
     stop_watcher(&h);
 out:
+    if (h.child == 0) stop_guard(&h); /* else it is still needed: it kills the group as we go */
     free(h.key);
     etcde_election_destroy(h.obs);
     etcde_election_destroy(h.e);

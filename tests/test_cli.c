@@ -570,6 +570,58 @@ ETCDT_TEST(deleted_key_is_loss_at_once) {
     etcdt_proc_free(p);
 }
 
+/* 1 if pid is gone, or a zombie its new parent has not reaped yet. */
+static int pid_dead(pid_t pid) {
+    char path[64], buf[512], *rp;
+    FILE *f;
+    size_t n;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    if (!(f = fopen(path, "r"))) return 1;
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    rp = strrchr(buf, ')'); /* "pid (comm) S ...": comm may hold anything */
+    return !rp || rp[1] == 0 || rp[2] == 'Z' || rp[2] == 'X';
+}
+
+ETCDT_TEST(child_group_dies_with_a_killed_cli) {
+    /* kill -9 of etcd-elect alone, as the OOM killer does it: the child and everything in
+       its process group must be gone before the lease can expire at etcd, i.e. before the
+       next candidate is elected and starts its own child. */
+    char name[64], line[512];
+    etcdt_proc *p, *q;
+    long child = 0, grandchild = 0;
+    int64_t t_kill, t_dead = -1, t_next = -1;
+    fresh_name(name, sizeof name);
+    p = cli(epflag, "--ttl=3", "elect", name, "A", "--", "sh", "-c", "sleep 300 & echo $$ $!; wait", NULL);
+    REQUIRE(p && etcdt_proc_readline(p, line, sizeof line, 10000) == 1);
+    REQUIRE(sscanf(line, "%ld %ld", &child, &grandchild) == 2 && child > 0 && grandchild > 0);
+    q = cli(epflag, "elect", name, "B", NULL);
+    REQUIRE(q != NULL);
+    CHECK(wait_keys(name, 2, 5000));
+    t_kill = etcdt_now_ms();
+    CHECK(kill(etcdt_proc_pid(p), SIGKILL) == 0);
+    while (etcdt_now_ms() < t_kill + 8000 && (t_dead < 0 || t_next < 0)) {
+        if (t_dead < 0 && pid_dead((pid_t)child) && pid_dead((pid_t)grandchild)) t_dead = etcdt_now_ms();
+        if (t_next < 0 && etcdt_proc_readline(q, line, sizeof line, 5) == 1) t_next = etcdt_now_ms();
+    }
+    CHECKF(t_dead >= 0 && (t_next < 0 || t_dead < t_next),
+           "child %s, grandchild %s %lld ms after the kill; next candidate elected after %lld ms",
+           pid_dead((pid_t)child) ? "gone" : "alive", pid_dead((pid_t)grandchild) ? "gone" : "alive",
+           (long long)(t_dead < 0 ? etcdt_now_ms() - t_kill : t_dead - t_kill),
+           (long long)(t_next < 0 ? -1 : t_next - t_kill));
+    CHECKF(t_next >= 0, "the next candidate was not elected within 8 s");
+    if (t_dead >= 0 && t_next >= 0)
+        printf("     kill -9 of the CLI: its child's group gone %lld ms after, the next candidate elected %lld ms "
+               "after\n", (long long)(t_dead - t_kill), (long long)(t_next - t_kill));
+    if (!pid_dead((pid_t)child)) kill((pid_t)child, SIGKILL);
+    if (!pid_dead((pid_t)grandchild)) kill((pid_t)grandchild, SIGKILL);
+    etcdt_proc_free(p);
+    etcdt_proc_signal(q, SIGINT);
+    CHECK(etcdt_proc_wait(q, 5000) == 0);
+    etcdt_proc_free(q);
+}
+
 int main(int argc, char **argv) {
     struct etcdt_case cases[] = {
         ETCDT_CASE(elect_interop_with_etcdctl_both_ways),
@@ -583,6 +635,7 @@ int main(int argc, char **argv) {
         ETCDT_CASE(elect_child_stopped_on_loss_before_successor),
         ETCDT_CASE(lock_child_stopped_on_loss_before_successor),
         ETCDT_CASE(deleted_key_is_loss_at_once),
+        ETCDT_CASE(child_group_dies_with_a_killed_cli),
     };
     const char *self = etcdt_self_path();
     const char *slash = self ? strrchr(self, '/') : NULL;
