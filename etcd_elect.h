@@ -210,7 +210,12 @@ extern "C" {
     X(ETCDE_ERR_STATE, -16, "call not valid in this state")
 
 #define ETCDE__ENUM_ITEM(name, value, text) name = value,
-typedef enum etcde_result { ETCDE__RESULTS(ETCDE__ENUM_ITEM) ETCDE__RESULT_MIN = -17 } etcde_result;
+#define ETCDE__COUNT_ITEM(name, value, text) +1
+/* codes run 0, -1, -2, ...: RESULT_MIN, one below the last, makes every code a valid value */
+typedef enum etcde_result {
+    ETCDE__RESULTS(ETCDE__ENUM_ITEM) ETCDE__RESULT_MIN = -(0 ETCDE__RESULTS(ETCDE__COUNT_ITEM))
+} etcde_result;
+#undef ETCDE__COUNT_ITEM
 #undef ETCDE__ENUM_ITEM
 
 typedef struct etcde_client etcde_client;
@@ -2491,11 +2496,11 @@ static void etcde__abandon(etcde_election *e, etcde_result r) {
     etcde__forget_key(e);
 }
 
-/* Event handler for a watch: returns 0 to keep watching, 1 to stop (the caller
-   re-reads), ETCDE__EV_AFTER to stop once the rest of this response's events were seen
-   (one of them may still return 1), or an error. */
+/* What an event handler tells its watch: keep watching; stop (the caller re-reads); or stop
+   once the rest of this response's events were seen (one of them may still say STOP). A
+   negative return is an etcde_result error. */
+enum { ETCDE__EV_KEEP = 0, ETCDE__EV_STOP = 1, ETCDE__EV_AFTER = 2 };
 typedef int (*etcde__event_fn)(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev, void *ud);
-#define ETCDE__EV_AFTER 2
 
 /* Watches [key, range_end) -- and key2 too, if given -- from start_rev on its own
    connection, calling fn per event; `noput` asks etcd for deletes only.
@@ -2562,14 +2567,15 @@ static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen
             break;
         }
         evs = etcde__jget(&e->resp.j, res, "events");
-        for (i = 0, res = 0, after = 0; res == 0 && evs >= 0 && i < e->resp.j.t[evs].size; i++) {
+        res = ETCDE__EV_KEEP;
+        for (i = 0, after = 0; res == ETCDE__EV_KEEP && evs >= 0 && i < e->resp.j.t[evs].size; i++) {
             res = fn(e, &e->resp.j, etcde__jat(&e->resp.j, evs, i), hdr_rev, ud);
-            if (res == ETCDE__EV_AFTER) after = 1, res = 0;
+            if (res == ETCDE__EV_AFTER) after = 1, res = ETCDE__EV_KEEP;
         }
-        if (!res && after) res = 1;
-        if (res) {
-            r = res > 0 ? ETCDE_OK : (etcde_result)res;
-            stopped = res > 0;
+        if (res == ETCDE__EV_KEEP && after) res = ETCDE__EV_STOP;
+        if (res != ETCDE__EV_KEEP) {
+            r = res == ETCDE__EV_STOP ? ETCDE_OK : (etcde_result)res;
+            stopped = res == ETCDE__EV_STOP;
             break;
         }
     }
@@ -2619,19 +2625,20 @@ static int etcde__on_queue_event(etcde_election *e, etcde__json *j, int ev, int6
     const char *k;
     size_t kl;
     (void)hdr_rev;
-    if (!etcde__jeq(j, etcde__jget(j, ev, "type"), "DELETE")) return 0;
+    if (!etcde__jeq(j, etcde__jget(j, ev, "type"), "DELETE")) return ETCDE__EV_KEEP;
     if (etcde__jb64(j, etcde__jpath(j, ev, "kv.key"), &k, &kl))
         return etcde__fail(&e->err, ETCDE_ERR_JSON, "watch event with a key that is not base64");
     if (etcde__same_bytes(k, kl, e->key, strlen(e->key))) {
         q->lead = 0; /* own key gone: the next read reports it */
-        return 1;
+        return ETCDE__EV_STOP;
     }
     if (etcde__same_bytes(k, kl, q->pk, q->pklen)) {
-        if (!q->first) return 1; /* others may be ahead: read again */
+        if (!q->first) return ETCDE__EV_STOP; /* others may be ahead: read again */
         q->lead = 1;
         return ETCDE__EV_AFTER; /* an own-key delete at the same revision still wins */
     }
-    return ++q->noise >= ETCDE__QUEUE_NOISE_MAX; /* another candidate's key in the range */
+    /* another candidate's key in the range */
+    return ++q->noise >= ETCDE__QUEUE_NOISE_MAX ? ETCDE__EV_STOP : ETCDE__EV_KEEP;
 }
 
 /* Where a candidate stands in the queue, as of one read. */
@@ -2834,18 +2841,18 @@ static int etcde__on_leader_event(etcde_election *e, etcde__json *j, int ev, int
     etcde_kv kv;
     if (etcde__jeq(j, etcde__jget(j, ev, "type"), "DELETE")) {
         ob->at = etcde__jrev(j, etcde__jpath(j, ev, "kv.mod_revision"));
-        return 1;
+        return ETCDE__EV_STOP;
     }
     if (etcde__kv_from(j, etcde__jget(j, ev, "kv"), &kv, &e->err)) return ETCDE_ERR_JSON;
     etcde__observe_emit(ob, &kv, hdr_rev);
-    return ob->stop;
+    return ob->stop ? ETCDE__EV_STOP : ETCDE__EV_KEEP;
 }
 
 /* Prefix events while nobody leads: any change means read again, at its revision. */
 static int etcde__on_any_event(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev, void *ud) {
     (void)e; (void)hdr_rev;
     ((etcde__observer *)ud)->at = etcde__jrev(j, etcde__jpath(j, ev, "kv.mod_revision"));
-    return 1;
+    return ETCDE__EV_STOP;
 }
 
 /* >>public ============================================================================ */
