@@ -1885,13 +1885,21 @@ static etcde_result etcde__send_all(etcde__conn *cn, const char *p, size_t n, co
     return ETCDE_OK;
 }
 
+/* One request, as the connection layer sends it. */
+typedef struct etcde__req {
+    const char *path;
+    const etcde__buf *body;
+    etcde__conn **stream; /* NULL: a unary call; else open a stream and leave its connection here */
+    int anon;             /* without the token: the authentication request itself */
+} etcde__req;
+
 /* Sends one request on endpoint ep and reads the response head. A pooled connection
    that turns out dead before any response byte is replaced by a fresh one once. A small
    body goes out in one write with the head; a large one is sent after it, not copied. */
-static etcde_result etcde__exchange(etcde_client *c, int ep, const char *path, const etcde__buf *body,
-                                    int stream, const etcde__wait *w, int64_t deadline, etcde__conn **out,
-                                    etcde__err *err) {
+static etcde_result etcde__exchange(etcde_client *c, int ep, const etcde__req *rq, const etcde__wait *w,
+                                    int64_t deadline, etcde__conn **out, etcde__err *err) {
     enum { INLINE_BODY = 16384 };
+    const etcde__buf *body = rq->body;
     etcde__buf req;
     etcde_result r = ETCDE_OK;
     int attempt, inline_body = body->len <= INLINE_BODY;
@@ -1901,15 +1909,15 @@ static etcde_result etcde__exchange(etcde_client *c, int ep, const char *path, c
     etcde__buf_init(&req, &c->al, 4096 + 1024 + INLINE_BODY);
     req.wipe = body->wipe;
     etcde__buf_str(&req, "POST ");
-    etcde__buf_str(&req, path);
+    etcde__buf_str(&req, rq->path);
     etcde__buf_str(&req, " HTTP/1.1\r\nHost: ");
     etcde__buf_str(&req, c->eps[ep].hostport);
     etcde__buf_str(&req, "\r\nContent-Type: application/json\r\nContent-Length: ");
     etcde__buf_i64(&req, (int64_t)body->len);
     etcde__buf_str(&req, "\r\n");
-    if (stream) etcde__buf_str(&req, "Grpc-Metadata-Hasleader: true\r\n");
+    if (rq->stream) etcde__buf_str(&req, "Grpc-Metadata-Hasleader: true\r\n");
     pthread_mutex_lock(&c->mu);
-    if (c->token && strcmp(path, "/v3/auth/authenticate") != 0) {
+    if (c->token && !rq->anon) {
         etcde__buf_str(&req, "Authorization: ");
         etcde__buf_str(&req, c->token);
         etcde__buf_str(&req, "\r\n");
@@ -1922,7 +1930,7 @@ static etcde_result etcde__exchange(etcde_client *c, int ep, const char *path, c
         return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory building a request");
     }
     for (attempt = 0; attempt < 2; attempt++) {
-        etcde__conn *cn = stream ? NULL : etcde__pool_get(c, ep);
+        etcde__conn *cn = rq->stream ? NULL : etcde__pool_get(c, ep);
         if (!cn) {
             r = etcde__dial(c, ep, w, deadline, &cn, err);
             if (r) break;
@@ -1956,26 +1964,14 @@ static void etcde__ep_failed(etcde_client *c, int ep) {
                                 __ATOMIC_ACQUIRE);
 }
 
-static etcde_result etcde__authenticate(etcde_client *c, const etcde__wait *w, int64_t deadline,
-                                        etcde__err *err);
-
 /* One request, tried on each endpoint in turn: a unary call (resp gets the parsed body),
-   or with `stream` the opening of a stream (*stream_out gets the connection, positioned
-   at the start of a 200 body). Re-authenticates once on an expired token. */
-static etcde_result etcde__request(etcde_client *c, const char *path, const etcde__buf *body,
-                                   etcde__resp *resp, etcde__conn **stream_out, const etcde__wait *w,
-                                   int64_t deadline, etcde__err *err) {
-    int start = ETCDE__LOAD(&c->cur_ep), k, reauthed = 0, need_token = 0;
+   or the opening of a stream (*rq->stream gets the connection, positioned at the start of
+   a 200 body). */
+static etcde_result etcde__try_endpoints(etcde_client *c, const etcde__req *rq, etcde__resp *resp,
+                                         const etcde__wait *w, int64_t deadline, etcde__err *err) {
+    const char *path = rq->path;
+    int start = ETCDE__LOAD(&c->cur_ep), k;
     etcde_result r = ETCDE_ERR_UNAVAILABLE;
-    if (c->user && strcmp(path, "/v3/auth/authenticate") != 0) {
-        pthread_mutex_lock(&c->mu); /* another thread may be replacing the token */
-        need_token = !c->token;
-        pthread_mutex_unlock(&c->mu);
-    }
-    if (need_token) {
-        r = etcde__authenticate(c, w, deadline, err);
-        if (r) return r;
-    }
     for (k = 0; k < c->neps; k++) {
         int ep = (start + k) % c->neps;
         etcde__conn *cn = NULL;
@@ -1984,11 +1980,11 @@ static etcde_result etcde__request(etcde_client *c, const char *path, const etcd
            one attempt gets at most half of what is left */
         if (k + 1 < c->neps && deadline != ETCDE__NEVER && deadline - t0 > 400) dl = t0 + (deadline - t0) / 2;
         resp->status = 0;
-        r = etcde__exchange(c, ep, path, body, stream_out != NULL, w, dl, &cn, err);
+        r = etcde__exchange(c, ep, rq, w, dl, &cn, err);
         if (r == ETCDE_OK) {
             resp->status = cn->status;
-            if (stream_out && cn->status == 200) {
-                *stream_out = cn;
+            if (rq->stream && cn->status == 200) {
+                *rq->stream = cn;
                 return ETCDE_OK;
             }
             r = etcde__http_read_all(cn, &resp->body, w, dl, err);
@@ -2010,23 +2006,6 @@ static etcde_result etcde__request(etcde_client *c, const char *path, const etcd
         if (r == ETCDE_ERR_TIMEOUT && (!w || etcde__now_ms() < w->deadline))
             etcde__fail(err, r, "%s%s: timed out, no reply within %lld ms", c->eps[ep].hostport, path,
                         (long long)(etcde__now_ms() - t0));
-        if (r == ETCDE_ERR_AUTH && c->user && !reauthed && resp->status == 401) {
-            reauthed = 1; /* token expired: fetch a new one and retry here */
-            etcde__log(c, ETCDE_LOG_INFO, "%s: auth token rejected; authenticating again", path);
-            pthread_mutex_lock(&c->mu);
-            etcde__free(&c->al, c->token);
-            c->token = NULL;
-            pthread_mutex_unlock(&c->mu);
-            r = etcde__authenticate(c, w, deadline, err);
-            if (r) return r;
-            k--;
-            continue;
-        }
-        if (r == ETCDE_ERR_AUTH && !c->user) { /* no retry can help: say what is missing */
-            char m[sizeof err->msg];
-            memcpy(m, err->msg, sizeof m);
-            return etcde__fail(err, r, "%.400s (etcd requires authentication; no user is configured)", m);
-        }
         if (!etcde__transient(r) || (w && etcde__now_ms() >= w->deadline)) return r;
         /* this endpoint failed on its own (refused, reset, silent, no leader): the next
            call starts at the next one, and this call tries it if time is left */
@@ -2037,9 +2016,11 @@ static etcde_result etcde__request(etcde_client *c, const char *path, const etcd
     return r;
 }
 
+/* Fetches a token for the configured user. */
 static etcde_result etcde__authenticate(etcde_client *c, const etcde__wait *w, int64_t deadline,
                                         etcde__err *err) {
     char qu[160];
+    etcde__req rq;
     etcde__buf b;
     etcde__resp resp;
     etcde_result r;
@@ -2053,7 +2034,11 @@ static etcde_result etcde__authenticate(etcde_client *c, const etcde__wait *w, i
     etcde__buf_str(&b, ",\"password\":");
     etcde__buf_jstr(&b, c->password ? c->password : "");
     etcde__buf_str(&b, "}");
-    r = etcde__request(c, "/v3/auth/authenticate", &b, &resp, NULL, w, deadline, err);
+    rq.path = "/v3/auth/authenticate";
+    rq.body = &b;
+    rq.stream = NULL;
+    rq.anon = 1;
+    r = etcde__try_endpoints(c, &rq, &resp, w, deadline, err);
     etcde__buf_free(&b);
     etcde__quote(qu, sizeof qu, c->user, strlen(c->user)); /* the caller's bytes */
     if (r == ETCDE_OK) {
@@ -2083,12 +2068,47 @@ static etcde_result etcde__authenticate(etcde_client *c, const etcde__wait *w, i
     return r;
 }
 
+/* A request with the token: fetched first when there is none, and fetched again once when
+   etcd rejects it as expired (401). */
+static etcde_result etcde__request(etcde_client *c, const etcde__req *rq, etcde__resp *resp, const etcde__wait *w,
+                                   int64_t deadline, etcde__err *err) {
+    int need_token = 0, again;
+    etcde_result r;
+    if (c->user) {
+        pthread_mutex_lock(&c->mu); /* another thread may be replacing the token */
+        need_token = !c->token;
+        pthread_mutex_unlock(&c->mu);
+    }
+    if (need_token && (r = etcde__authenticate(c, w, deadline, err)) != ETCDE_OK) return r;
+    for (again = 0;; again = 1) {
+        r = etcde__try_endpoints(c, rq, resp, w, deadline, err);
+        if (r != ETCDE_ERR_AUTH) return r;
+        if (!c->user) { /* no retry can help: say what is missing */
+            char m[sizeof err->msg];
+            memcpy(m, err->msg, sizeof m);
+            return etcde__fail(err, r, "%.400s (etcd requires authentication; no user is configured)", m);
+        }
+        if (again || resp->status != 401) return r;
+        etcde__log(c, ETCDE_LOG_INFO, "%s: auth token rejected; authenticating again", rq->path);
+        pthread_mutex_lock(&c->mu);
+        etcde__free(&c->al, c->token);
+        c->token = NULL;
+        pthread_mutex_unlock(&c->mu);
+        if ((r = etcde__authenticate(c, w, deadline, err)) != ETCDE_OK) return r;
+    }
+}
+
 /* Unary call with the client's request timeout, capped by the wait's deadline. */
 static etcde_result etcde__call(etcde_client *c, const char *path, const etcde__buf *body, etcde__resp *resp,
                                 const etcde__wait *w, etcde__err *err) {
     int64_t dl = etcde__now_ms() + c->o.request_timeout_ms;
+    etcde__req rq;
+    rq.path = path;
+    rq.body = body;
+    rq.stream = NULL;
+    rq.anon = 0;
     if (w && w->deadline < dl) dl = w->deadline;
-    return etcde__request(c, path, body, resp, NULL, w, dl, err);
+    return etcde__request(c, &rq, resp, w, dl, err);
 }
 
 /* A call retried every 500 ms on transient errors until the wait ends. */
@@ -2159,9 +2179,11 @@ static void etcde__req_lease_id(etcde__buf *b, int64_t lease) {
 /* One renewal. Sets *ttl to the TTL etcd echoed (0: the lease is gone). */
 static etcde_result etcde__keepalive_once(etcde_session *s, const etcde__wait *w, int64_t deadline, int64_t *ttl,
                                           etcde__err *err) {
+    etcde__req rq = {"/v3/lease/keepalive", NULL, NULL, 0};
     etcde_result r;
+    rq.body = &s->req;
     etcde__req_lease_id(&s->req, s->lease);
-    r = etcde__request(s->c, "/v3/lease/keepalive", &s->req, &s->resp, NULL, w, deadline, err);
+    r = etcde__request(s->c, &rq, &s->resp, w, deadline, err);
     if (r) return r;
     *ttl = etcde__jint(&s->resp.j, etcde__jpath(&s->resp.j, 0, "result.TTL"), 0);
     *ttl = ETCDE__MIN(*ttl, ETCDE__MAX_TTL_S); /* a hostile TTL must not overflow the deadline */
@@ -2512,6 +2534,7 @@ static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen
                                  etcde__event_fn fn, void *ud, const etcde__wait *w) {
     etcde_client *c = e->c;
     etcde__conn *cn = NULL;
+    etcde__req rq;
     etcde__err *err = &e->err;
     etcde_result r;
     int64_t opened = etcde__now_ms(), refresh = opened + ETCDE_WATCH_REFRESH_MS;
@@ -2534,8 +2557,11 @@ static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen
         etcde__buf_i64(&e->req, start_rev);
         etcde__buf_str(&e->req, "\"}}");
     }
-    r = etcde__request(c, "/v3/watch", &e->req, &e->resp, &cn,
-                       w, ETCDE__MIN(w->deadline, etcde__now_ms() + c->o.request_timeout_ms), err);
+    rq.path = "/v3/watch";
+    rq.body = &e->req;
+    rq.stream = &cn;
+    rq.anon = 0;
+    r = etcde__request(c, &rq, &e->resp, w, ETCDE__MIN(w->deadline, etcde__now_ms() + c->o.request_timeout_ms), err);
     if (r) return r;
     e->resp.carry = 0;
     for (;;) {
