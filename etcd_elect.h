@@ -2314,10 +2314,40 @@ struct etcde_election {
     etcde__resp resp;
 };
 
-/* {"key":K,"target":"CREATE","result":"EQUAL","create_revision":"rev"}, or with
-   target "LEASE" the key's lease (the fence when the create revision is unknown). */
-static void etcde__req_cmp(etcde__buf *b, const char *key, const char *target, const char *field, int64_t v) {
-    etcde__buf_str(b, "{");
+/* A txn body, written in order: compares, then the ops on success, then those on failure.
+   The builder writes every bracket and comma; callers only name the pieces. */
+typedef struct etcde__txn {
+    etcde__buf *b;
+    int items; /* in the current list: the next one needs a comma */
+} etcde__txn;
+
+static void etcde__txn_start(etcde__txn *t, etcde__buf *b) {
+    t->b = b;
+    t->items = 0;
+    etcde__buf_clear(b);
+    etcde__buf_str(b, "{\"compare\":[");
+}
+
+static etcde__buf *etcde__txn_item(etcde__txn *t, const char *head) {
+    etcde__buf_str(t->b, t->items++ ? "," : "");
+    etcde__buf_str(t->b, head);
+    return t->b;
+}
+
+/* Ends the current list, opens the next: "success" or "failure". */
+static void etcde__txn_list(etcde__txn *t, const char *name) {
+    etcde__buf_str(t->b, "],\"");
+    etcde__buf_str(t->b, name);
+    etcde__buf_str(t->b, "\":[");
+    t->items = 0;
+}
+
+static void etcde__txn_end(etcde__txn *t) { etcde__buf_str(t->b, "]}"); }
+
+/* key's create revision (target CREATE) or lease (LEASE: the fence when the create
+   revision is unknown) equals v */
+static void etcde__txn_cmp(etcde__txn *t, const char *key, const char *target, const char *field, int64_t v) {
+    etcde__buf *b = etcde__txn_item(t, "{");
     etcde__buf_jb64(b, "key", key, strlen(key));
     etcde__buf_str(b, ",\"target\":\"");
     etcde__buf_str(b, target);
@@ -2328,18 +2358,28 @@ static void etcde__req_cmp(etcde__buf *b, const char *key, const char *target, c
     etcde__buf_str(b, "\"}");
 }
 
-static void etcde__req_cmp_create(etcde__buf *b, const char *key, int64_t rev) {
-    etcde__req_cmp(b, key, "CREATE", "create_revision", rev);
+static void etcde__txn_cmp_create(etcde__txn *t, const char *key, int64_t rev) {
+    etcde__txn_cmp(t, key, "CREATE", "create_revision", rev);
 }
 
-static void etcde__req_put(etcde__buf *b, const char *key, const void *v, size_t n, int64_t lease) {
-    etcde__buf_str(b, "{\"request_put\":{");
+/* lease 0: none */
+static void etcde__txn_put(etcde__txn *t, const char *key, const void *v, size_t n, int64_t lease) {
+    etcde__buf *b = etcde__txn_item(t, "{\"request_put\":{");
     etcde__buf_jb64(b, "key", key, strlen(key));
     etcde__buf_str(b, ",");
     etcde__buf_jb64(b, "value", v, n);
     etcde__buf_str(b, ",\"lease\":\"");
     etcde__buf_i64(b, lease);
     etcde__buf_str(b, "\"}}");
+}
+
+/* "request_range" or "request_delete_range" of one key */
+static void etcde__txn_key_op(etcde__txn *t, const char *op, const char *key) {
+    etcde__buf *b = etcde__txn_item(t, "{\"");
+    etcde__buf_str(b, op);
+    etcde__buf_str(b, "\":{");
+    etcde__buf_jb64(b, "key", key, strlen(key));
+    etcde__buf_str(b, "}}");
 }
 
 /* The range body over the election prefix, first (ASCEND) or last (DESCEND; before
@@ -2366,6 +2406,12 @@ static void etcde__req_prefix_range(etcde__buf *b, const etcde_election *e, cons
         etcde__buf_str(b, "\"");
     }
     etcde__buf_str(b, "}");
+}
+
+static void etcde__txn_range_prefix(etcde__txn *t, const etcde_election *e, const char *order, int limit,
+                                    int64_t max_create) {
+    etcde__req_prefix_range(etcde__txn_item(t, "{\"request_range\":"), e, order, limit, max_create, 0);
+    etcde__buf_str(t->b, "}");
 }
 
 /* Fills a kv view from a KeyValue token, decoding key and value in place. */
@@ -2451,19 +2497,19 @@ static void etcde__forget_key(etcde_election *e) {
    Leadership is withdrawn before the request goes out. Not cancellable; bounded by the
    request timeout. */
 static etcde_result etcde__delete_own(etcde_election *e, int budget_ms, int *deleted, etcde__err *err) {
+    etcde__txn t;
     etcde__wait w;
     etcde_result r;
     int64_t rev = ETCDE__LOAD(&e->rev);
     etcde__release_all(e);
     memset(&w, 0, sizeof w);
     w.deadline = etcde__now_ms() + budget_ms;
-    etcde__buf_clear(&e->req);
-    etcde__buf_str(&e->req, "{\"compare\":[");
-    if (rev > 0) etcde__req_cmp_create(&e->req, e->key, rev);
-    else etcde__req_cmp(&e->req, e->key, "LEASE", "lease", e->s->lease);
-    etcde__buf_str(&e->req, "],\"success\":[{\"request_delete_range\":{");
-    etcde__buf_jb64(&e->req, "key", e->key, strlen(e->key));
-    etcde__buf_str(&e->req, "}}]}");
+    etcde__txn_start(&t, &e->req);
+    if (rev > 0) etcde__txn_cmp_create(&t, e->key, rev);
+    else etcde__txn_cmp(&t, e->key, "LEASE", "lease", e->s->lease);
+    etcde__txn_list(&t, "success");
+    etcde__txn_key_op(&t, "request_delete_range", e->key);
+    etcde__txn_end(&t);
     r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, &w, err);
     if (r == ETCDE_OK && deleted) *deleted = etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, 0, "succeeded"));
     if (r == ETCDE_OK) etcde__forget_key(e);
@@ -2682,6 +2728,7 @@ typedef struct etcde__queue_pos {
    campaigning again) keeps its place; the txn reads the first key to see if it leads. */
 static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, size_t len, const etcde__wait *w,
                                           etcde__queue_pos *pos) {
+    etcde__txn t;
     etcde_session *s = e->s;
     etcde__wait tw;
     int held = ETCDE__LOAD(&e->rev) > 0;
@@ -2699,18 +2746,15 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
     tw.deadline = ETCDE__MAX(w->deadline, etcde__now_ms() + e->c->o.request_timeout_ms);
     for (;;) {
         int kvt;
-        etcde__buf_clear(&e->req);
-        etcde__buf_str(&e->req, "{\"compare\":[");
-        etcde__req_cmp_create(&e->req, e->key, 0);
-        etcde__buf_str(&e->req, "],\"success\":[");
-        etcde__req_put(&e->req, e->key, value, len, s->lease);
-        etcde__buf_str(&e->req, ",{\"request_range\":");
-        etcde__req_prefix_range(&e->req, e, "DESCEND", 2, 0, 0);
-        etcde__buf_str(&e->req, "}],\"failure\":[{\"request_range\":{");
-        etcde__buf_jb64(&e->req, "key", e->key, strlen(e->key));
-        etcde__buf_str(&e->req, "}},{\"request_range\":");
-        etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0, 0);
-        etcde__buf_str(&e->req, "}]}");
+        etcde__txn_start(&t, &e->req);
+        etcde__txn_cmp_create(&t, e->key, 0);
+        etcde__txn_list(&t, "success");
+        etcde__txn_put(&t, e->key, value, len, s->lease);
+        etcde__txn_range_prefix(&t, e, "DESCEND", 2, 0);
+        etcde__txn_list(&t, "failure");
+        etcde__txn_key_op(&t, "request_range", e->key);
+        etcde__txn_range_prefix(&t, e, "ASCEND", 1, 0);
+        etcde__txn_end(&t);
         r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, &tw, &e->err);
         if ((r == ETCDE_ERR_ETCD || r == ETCDE_ERR_AUTH) && e->fresh == ETCDE__KEY_MAYBE)
             e->fresh = ETCDE__KEY_OLD; /* etcd answered and refused it: nothing was made */
@@ -2741,12 +2785,11 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
         if (etcde__jint(j, etcde__jpath(j, 0, "responses.1.response_range.kvs.0.create_revision"), -1) == e->rev)
             pos->pred = ETCDE__LEADS;
         if (etcde__same_bytes(kv.value, kv.value_len, value, len)) return ETCDE_OK;
-        etcde__buf_clear(&e->req);
-        etcde__buf_str(&e->req, "{\"compare\":[");
-        etcde__req_cmp_create(&e->req, e->key, e->rev);
-        etcde__buf_str(&e->req, "],\"success\":[");
-        etcde__req_put(&e->req, e->key, value, len, s->lease);
-        etcde__buf_str(&e->req, "]}");
+        etcde__txn_start(&t, &e->req);
+        etcde__txn_cmp_create(&t, e->key, e->rev);
+        etcde__txn_list(&t, "success");
+        etcde__txn_put(&t, e->key, value, len, s->lease);
+        etcde__txn_end(&t);
         r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, w, &e->err);
         if (r) return r;
         if (etcde__jtrue(j, etcde__jget(j, 0, "succeeded"))) return ETCDE_OK;
@@ -2757,16 +2800,16 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
 /* One read of the queue: own key (must still have create revision e->rev) and the
    immediate predecessor, in one read-only txn, i.e. at one revision. */
 static etcde_result etcde__campaign_check(etcde_election *e, const etcde__wait *w, etcde__queue_pos *pos) {
+    etcde__txn t;
     char q[160];
     etcde__json *j = &e->resp.j;
     etcde_result r;
     int own, pred;
-    etcde__buf_clear(&e->req);
-    etcde__buf_str(&e->req, "{\"success\":[{\"request_range\":{");
-    etcde__buf_jb64(&e->req, "key", e->key, strlen(e->key));
-    etcde__buf_str(&e->req, "}},{\"request_range\":");
-    etcde__req_prefix_range(&e->req, e, "DESCEND", 1, e->rev - 1, 0);
-    etcde__buf_str(&e->req, "}]}");
+    etcde__txn_start(&t, &e->req); /* no compare: always "success" */
+    etcde__txn_list(&t, "success");
+    etcde__txn_key_op(&t, "request_range", e->key);
+    etcde__txn_range_prefix(&t, e, "DESCEND", 1, e->rev - 1);
+    etcde__txn_end(&t);
     r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, w, &e->err);
     if (r) return r;
     pos->rev = etcde__jrev(j, etcde__jpath(j, 0, "header.revision"));
@@ -3361,6 +3404,7 @@ ETCDE__DEF etcde_result etcde_campaign(etcde_election *e, const void *value, siz
 }
 
 ETCDE__DEF etcde_result etcde_proclaim(etcde_election *e, const void *value, size_t len) {
+    etcde__txn t;
     char q[160];
     etcde__wait w;
     etcde_result r;
@@ -3370,12 +3414,11 @@ ETCDE__DEF etcde_result etcde_proclaim(etcde_election *e, const void *value, siz
     if (!etcde_is_leader(e)) return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "proclaim: not the leader; nothing was sent");
     if ((r = etcde__fits(e, "proclaim", 2 * strlen(e->key), len)) != ETCDE_OK) return r;
     etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
-    etcde__buf_clear(&e->req);
-    etcde__buf_str(&e->req, "{\"compare\":[");
-    etcde__req_cmp_create(&e->req, e->key, e->rev);
-    etcde__buf_str(&e->req, "],\"success\":[");
-    etcde__req_put(&e->req, e->key, value, len, e->s->lease);
-    etcde__buf_str(&e->req, "]}");
+    etcde__txn_start(&t, &e->req);
+    etcde__txn_cmp_create(&t, e->key, e->rev);
+    etcde__txn_list(&t, "success");
+    etcde__txn_put(&t, e->key, value, len, e->s->lease);
+    etcde__txn_end(&t);
     r = etcde__call(e->c, "/v3/kv/txn", &e->req, &e->resp, &w, &e->err);
     if (r) return etcde__ambiguous(e, r, "new value");
     if (!etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, 0, "succeeded"))) {
@@ -3507,6 +3550,7 @@ ETCDE__DEF const char *etcde_election_errmsg(const etcde_election *e) { return e
 /* put (value != NULL) or delete `key`, if the own key still has create revision e->rev. */
 static etcde_result etcde__fenced_write(etcde_election *e, const char *key, const void *value, size_t len,
                                         int put, const char *role) {
+    etcde__txn t;
     char q[160];
     etcde__wait w;
     etcde_result r;
@@ -3520,21 +3564,12 @@ static etcde_result etcde__fenced_write(etcde_election *e, const char *key, cons
     if ((r = etcde__fits(e, put ? "fenced put" : "fenced delete", strlen(e->key) + strlen(key), len)) != ETCDE_OK)
         return r;
     etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
-    etcde__buf_clear(&e->req);
-    etcde__buf_str(&e->req, "{\"compare\":[");
-    etcde__req_cmp_create(&e->req, e->key, e->rev);
-    etcde__buf_str(&e->req, "],\"success\":[");
-    if (put) {
-        etcde__buf_str(&e->req, "{\"request_put\":{");
-        etcde__buf_jb64(&e->req, "key", key, strlen(key));
-        etcde__buf_str(&e->req, ",");
-        etcde__buf_jb64(&e->req, "value", value, len);
-        etcde__buf_str(&e->req, "}}]}");
-    } else {
-        etcde__buf_str(&e->req, "{\"request_delete_range\":{");
-        etcde__buf_jb64(&e->req, "key", key, strlen(key));
-        etcde__buf_str(&e->req, "}}]}");
-    }
+    etcde__txn_start(&t, &e->req);
+    etcde__txn_cmp_create(&t, e->key, e->rev);
+    etcde__txn_list(&t, "success");
+    if (put) etcde__txn_put(&t, key, value, len, 0);
+    else etcde__txn_key_op(&t, "request_delete_range", key);
+    etcde__txn_end(&t);
     r = etcde__call(e->c, "/v3/kv/txn", &e->req, &e->resp, &w, &e->err);
     if (r) return etcde__ambiguous(e, r, put ? "put" : "delete");
     if (!etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, 0, "succeeded"))) {
