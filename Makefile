@@ -34,7 +34,7 @@ $(B)/%: examples/%.c etcd_elect.h
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
-$(B)/tests/%: tests/%.c etcd_elect.h tests/etcdt.h tests/cand.h
+$(B)/tests/%: tests/%.c etcd_elect.h $(wildcard tests/etcdt*.h) tests/cand.h
 	@mkdir -p $(B)/tests
 	$(CC) $(TCFLAGS) -I. $< -o $@ $(LDLIBS)
 
@@ -62,7 +62,7 @@ valgrind: need-etcd $(EXAMPLES)
 fuzz:
 	@bash tests/fuzz/run.sh
 
-$(B)/bench/bench: tests/bench/bench.c tests/etcdt.h
+$(B)/bench/bench: tests/bench/bench.c $(wildcard tests/etcdt*.h)
 	@mkdir -p $(B)/bench
 	$(CC) $(TCFLAGS) -O2 $< -o $@ $(LDLIBS)
 

@@ -1,5 +1,5 @@
 /* tests/cand.h - in-process candidates for the integration tests: each has its own client,
-   session and election, and campaigns on a thread of its own. Include after etcdt.h and
+   session and election, and campaigns on a thread of its own. Include after etcdt_test.h and
    the implementation of etcd_elect.h. */
 #ifndef ETCDT_CAND_H
 #define ETCDT_CAND_H

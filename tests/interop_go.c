@@ -5,7 +5,9 @@
    The server is the `etcd` first on PATH. Not a test_*.c: `make test` must not need Go.
 
      ETCDT_GOPEERS="build/etcd-3.5.33/gopeer build/etcd-3.6.14/gopeer" build/tests/interop_go */
-#include "etcdt.h"
+#include "etcdt_test.h"
+#include "etcdt_proc.h"
+#include "etcdt_etcd.h"
 #define ETCD_ELECT_IMPLEMENTATION
 #include "../etcd_elect.h"
 #include "cand.h"

@@ -1,7 +1,8 @@
 /* Auth against a private etcd with authentication enabled (root user) and simple tokens
    that expire after 2 s: elect and lock with a password, a wrong password, tokens
    renewed during a long campaign wait and during keepalives, no secret in any message. */
-#include "etcdt.h"
+#include "etcdt_test.h"
+#include "etcdt_etcd.h"
 #define ETCD_ELECT_IMPLEMENTATION
 #include "../etcd_elect.h"
 

@@ -2,7 +2,10 @@
    interop both ways (elect, elect -l, lock), exit codes, the child's environment, signal
    forwarding, flag parsing, and -- through a partitioning proxy -- that the child is
    stopped before a second candidate is elected when leadership or the lock is lost. */
-#include "etcdt.h" /* first: it sets _GNU_SOURCE */
+#include "etcdt_test.h" /* first: it sets _GNU_SOURCE */
+#include "etcdt_proc.h"
+#include "etcdt_etcd.h"
+#include "etcdt_proxy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

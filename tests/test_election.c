@@ -1,7 +1,9 @@
 /* Elections against a private, real etcd: ordering, handover, proclaim, leader/observe,
    crashes, the expired-waiter (phantom leader) case, cancel/timeout cleanup, and
    interop with `etcdctl elect` on one name. */
-#include "etcdt.h" /* first: it sets _GNU_SOURCE */
+#include "etcdt_test.h" /* first: it sets _GNU_SOURCE */
+#include "etcdt_proc.h"
+#include "etcdt_etcd.h"
 #define ETCD_ELECT_IMPLEMENTATION
 #include "../etcd_elect.h"
 #include "cand.h"

@@ -4,7 +4,10 @@
    silent network partition through a loopback TCP proxy (the headline safety figure:
    the old leader must report loss before anyone else is elected), and the keepalive
    cadence as etcd sees it. Figures are printed on lines starting with five spaces. */
-#include "etcdt.h" /* first: it sets _GNU_SOURCE */
+#include "etcdt_test.h" /* first: it sets _GNU_SOURCE */
+#include "etcdt_proc.h"
+#include "etcdt_etcd.h"
+#include "etcdt_proxy.h"
 #define ETCD_ELECT_IMPLEMENTATION
 #include "../etcd_elect.h"
 #include "cand.h"

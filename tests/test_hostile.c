@@ -8,7 +8,7 @@
    silent server, and etcd 3.6/3.7's own bytes (errors without "error", spaced bodies,
    stream errors ending in a newline, routing errors, 401 with WWW-Authenticate). No
    etcd is needed. */
-#include "etcdt.h"
+#include "etcdt_test.h"
 #define ETCD_ELECT_IMPLEMENTATION
 #include "../etcd_elect.h"
 
@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,9 @@
 /* Locks and fenced writes against a private, real etcd: layout, trylock, timeout, FIFO,
    unlock fencing, re-entrancy, the expired-lease waiter, `etcdctl lock` interop, and
    writes that only land while the writer still leads or holds the lock. */
-#include "etcdt.h"
+#include "etcdt_test.h"
+#include "etcdt_proc.h"
+#include "etcdt_etcd.h"
 #define ETCD_ELECT_IMPLEMENTATION
 #include "../etcd_elect.h"
 

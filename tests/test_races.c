@@ -4,7 +4,9 @@
    callback, a close that must publish the loss before the revoke frees the lock, and
    re-entrant lock/campaign calls that fail or are cancelled half-way. Meant to run clean
    plain, under ThreadSanitizer and under ASan+UBSan. */
-#include "etcdt.h"
+#include "etcdt_test.h"
+#include "etcdt_etcd.h"
+#include "etcdt_proxy.h"
 #define ETCD_ELECT_IMPLEMENTATION
 #include "../etcd_elect.h"
 

@@ -4,7 +4,10 @@
    ETCDE_ERR_TOO_BIG before anything is sent (the store revision does not move), name
    max_request_bytes, its value and the excess, leave no key under NAME/, and leave the
    name free for the next candidate. Ends with a table: size x call -> outcome. */
-#include "etcdt.h"
+#include "etcdt_test.h"
+#include "etcdt_proc.h"
+#include "etcdt_etcd.h"
+#include "etcdt_http.h"
 #define ETCD_ELECT_IMPLEMENTATION
 #include "../etcd_elect.h"
 

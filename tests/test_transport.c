@@ -2,7 +2,8 @@
    elections; the same hook injects faults without any proxy -- a black hole (a silent
    partition: the leader must report loss before anyone else is elected) and a reset
    connection (the client moves to the next endpoint). */
-#include "etcdt.h"
+#include "etcdt_test.h"
+#include "etcdt_etcd.h"
 #define ETCD_ELECT_IMPLEMENTATION
 #include "../etcd_elect.h"
 

@@ -1,7 +1,7 @@
 /* Unit tests for the internals of etcd_elect.h: the JSON reader, base64, the HTTP
    response reader (fed from memory, whole or one byte per read), the mapping of etcd
    error replies, endpoint parsing, result texts and the allocator hook. No etcd needed. */
-#include "etcdt.h" /* test framework; defines _GNU_SOURCE */
+#include "etcdt_test.h" /* test framework; defines _GNU_SOURCE */
 #define ETCD_ELECT_STATIC
 #define ETCD_ELECT_IMPLEMENTATION
 #include "../etcd_elect.h"

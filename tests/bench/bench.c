@@ -11,7 +11,9 @@
 
    Usage: bench [--quick] [--handover]   (--quick: fewer runs, for a smoke test;
    --handover: the handover figure alone) */
-#include "../etcdt.h"
+#include "../etcdt_test.h"
+#include "../etcdt_proc.h"
+#include "../etcdt_etcd.h"
 
 #include <signal.h>
 #include <stdio.h>
