@@ -1,4 +1,4 @@
-/* etcd_elect.h - v0.2.0 - leader election on etcd v3, in one C header.
+/* etcd_elect.h - v0.3.0 - leader election on etcd v3, in one C header.
    Licensing: MIT, see the end of this file.
 
    A program that includes this header can campaign for leadership, know at every moment
@@ -50,10 +50,10 @@
    OBJECTS
        etcde_client    endpoints, auth, timeouts, HTTP connections. Shared between threads.
        etcde_session   one lease, kept alive by a background thread; tells when it is lost.
-       etcde_election  one candidate (or observer) in one named election.
-       etcde_mutex     one waiter/holder of one named lock (excludes `etcdctl lock`).
-       Fenced writes (etcde_election_put/_delete, etcde_mutex_put/_delete) change a key only
-       while the writer still holds its election or lock key, in one transaction.
+       etcde_election  one candidate (or observer) in one named election -- or one waiter
+                       or holder of one named lock (etcde_lock; excludes `etcdctl lock`).
+       Fenced writes (etcde_election_put/_delete) change a key only while the writer still
+       holds its election or lock key, in one transaction.
 
    THE SAFETY CORE
      * A session is alive until  send time of the last acknowledged keepalive + TTL - guard,
@@ -77,9 +77,9 @@
        etcde_client_*            safe from any thread; etcde_client_cancel is also
                                  async-signal-safe; etcde_client_errmsg is per thread.
        etcde_session_alive, etcde_session_fd, etcde_session_lease,
-       etcde_session_remaining_ms, etcde_is_leader, etcde_is_locked
+       etcde_session_remaining_ms, etcde_is_leader
                                  safe from any thread and from signal handlers.
-       etcde_election_rev, etcde_mutex_rev   safe from any thread.
+       etcde_election_rev        safe from any thread.
        everything else on one etcde_session / etcde_election: one thread at a time.
        Callbacks (on_lost, observe, log) must not destroy the object that called them;
        on_lost may call etcde_session_close; an observe callback's calls on its own
@@ -109,7 +109,7 @@
                           lease revoked, or left to expire unrenewed) and the message
                           says so: a failed call never leaves a leader being renewed.
          trylock          LOCKED (the holder is named; nothing left behind); as lock.
-         proclaim, etcde_election_put/_delete, etcde_mutex_put/_delete
+         proclaim, etcde_election_put/_delete
                           NOT_LEADER: nothing written (refused locally or by etcd).
                           TOO_BIG from the size check: nothing sent. Errors after the
                           request went out (TIMEOUT, CANCELLED, SESSION_LOST, IO, HTTP,
@@ -151,6 +151,10 @@
        speak TLS by itself (plug one in with etcde_options.transport), gRPC, or etcd v2.
 
    REVISION HISTORY
+       0.3.0  locks are elections: etcde_lock/_trylock/_unlock take an etcde_election
+              (etcde_mutex and its eight functions are gone); observe reads at the event's
+              revision and misses no state; etcd 3.6/3.7 routing errors and cancelled calls
+              are read as such. Tested on etcd 3.4.23, 3.5.33, 3.6.14 and 3.7.1.
        0.2.0  held means held: a failed campaign/lock deletes its key or ends its session;
               a lost or released key withdraws the claim on every handle first. Limits
               follow etcd (max_request_bytes); creation errors carry a message per thread;
@@ -170,9 +174,9 @@
 #endif
 
 #define ETCDE_VERSION_MAJOR 0
-#define ETCDE_VERSION_MINOR 2
+#define ETCDE_VERSION_MINOR 3
 #define ETCDE_VERSION_PATCH 0
-#define ETCDE_VERSION_STRING "0.2.0"
+#define ETCDE_VERSION_STRING "0.3.0"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -221,7 +225,6 @@ typedef enum etcde_result {
 typedef struct etcde_client etcde_client;
 typedef struct etcde_session etcde_session;
 typedef struct etcde_election etcde_election;
-typedef struct etcde_mutex etcde_mutex;
 
 /* Optional allocator: both functions or neither. Called from the creating/destroying
    thread and from the session's keepalive thread, so it must be thread-safe. */
@@ -345,7 +348,7 @@ ETCDE_API void etcde_client_cancel(etcde_client *c);
 /* Clears the cancellation. Not async-signal-safe. */
 ETCDE_API void etcde_client_uncancel(etcde_client *c);
 /* The message of the calling thread's last failed etcde_client_create,
-   etcde_session_create, etcde_election_create or etcde_mutex_create (`c` may be NULL).
+   etcde_session_create or etcde_election_create (`c` may be NULL).
    Thread-local: threads never see each other's. Never NULL. */
 ETCDE_API const char *etcde_client_errmsg(const etcde_client *c);
 
@@ -356,9 +359,9 @@ ETCDE_API const char *etcde_client_errmsg(const etcde_client *c);
    says why. */
 ETCDE_API etcde_result etcde_session_create(etcde_client *c, const etcde_session_options *opts,
                                             etcde_session **out);
-/* Ends the session now: first it counts as lost (etcde_is_leader/_is_locked turn 0
+/* Ends the session now: first it counts as lost (etcde_is_leader turns 0
    before anything is sent), then the lease is revoked, which deletes every key on it in
-   one request (resigns all its elections and unlocks all its mutexes at one revision:
+   one request (resigns all its elections and unlocks all its locks at one revision:
    the quickest hand-over), and the keepalive thread stops. Bounded by
    request_timeout_ms. etcde_session_errmsg: "session closed", or why the revoke failed.
    May be called from on_lost (the thread is then joined by destroy). Destroy/orphan
@@ -436,34 +439,24 @@ ETCDE_API int64_t etcde_election_rev(const etcde_election *e);
 /* Detail of the last failed call on e. */
 ETCDE_API const char *etcde_election_errmsg(const etcde_election *e);
 
-/* ---- mutex --------------------------------------------------------------------------- */
-/* A lock with Go's layout (NAME/<lease hex>, empty value, FIFO by create revision), so it
-   excludes `etcdctl lock NAME` and Go's concurrency.Mutex on the same name. */
+/* ---- locks --------------------------------------------------------------------------- */
+/* A lock is an election whose candidates propose the empty value: Go's layout
+   (NAME/<lease hex>, FIFO by create revision), so it excludes `etcdctl lock NAME` and Go's
+   concurrency.Mutex on the same name. Create the handle with etcde_election_create (with a
+   session); etcde_is_leader says whether it is held, etcde_election_key/_rev/_errmsg and
+   the fenced writes below work as for a leader, etcde_election_destroy frees it. */
 
-/* Creates a lock handle on session s. On failure etcde_client_errmsg(c) says why. */
-ETCDE_API etcde_result etcde_mutex_create(etcde_client *c, etcde_session *s, const char *name,
-                                          etcde_mutex **out);
-/* Frees the handle. Does not unlock (the session's revoke does). NULL is a no-op. */
-ETCDE_API void etcde_mutex_destroy(etcde_mutex *m);
 /* Blocks until the lock is held; waits on the predecessor only and re-verifies the own
    key at the revision where none remains (never granted on an expired lease).
    timeout_ms -1 waits until cancelled. On any failure the waiting key is deleted, or the
    session ended (see ERRORS). Re-entrant: on a lock this handle holds it returns OK at
    once; another handle on the same session shares the key; one unlock releases both. */
-ETCDE_API etcde_result etcde_lock(etcde_mutex *m, int timeout_ms);
+ETCDE_API etcde_result etcde_lock(etcde_election *e, int timeout_ms);
 /* Takes the lock if free, else ETCDE_ERR_LOCKED, leaving no key behind. */
-ETCDE_API etcde_result etcde_trylock(etcde_mutex *m);
+ETCDE_API etcde_result etcde_trylock(etcde_election *e);
 /* Deletes the own key, fenced on its create revision: a stale unlock never deletes a
-   newer lock. ETCDE_OK when not locked. Not cancellable. */
-ETCDE_API etcde_result etcde_unlock(etcde_mutex *m);
-/* 1 while held and the session is alive (clock checked). Async-signal-safe. */
-ETCDE_API int etcde_is_locked(const etcde_mutex *m);
-/* Own key ("" when not held or waiting). */
-ETCDE_API const char *etcde_mutex_key(const etcde_mutex *m);
-/* Create revision of the own key: the fencing token (0 when none). */
-ETCDE_API int64_t etcde_mutex_rev(const etcde_mutex *m);
-/* Detail of the last failed call on m. */
-ETCDE_API const char *etcde_mutex_errmsg(const etcde_mutex *m);
+   newer lock. ETCDE_OK when not locked. Not cancellable. The same as etcde_resign. */
+ETCDE_API etcde_result etcde_unlock(etcde_election *e);
 
 /* ---- fenced writes --------------------------------------------------------------------- */
 /* Put or delete `key` only while still the leader / lock holder: one txn comparing the
@@ -471,8 +464,6 @@ ETCDE_API const char *etcde_mutex_errmsg(const etcde_mutex *m);
    when the session is locally past its deadline: nothing is sent then). */
 ETCDE_API etcde_result etcde_election_put(etcde_election *e, const char *key, const void *value, size_t len);
 ETCDE_API etcde_result etcde_election_delete(etcde_election *e, const char *key);
-ETCDE_API etcde_result etcde_mutex_put(etcde_mutex *m, const char *key, const void *value, size_t len);
-ETCDE_API etcde_result etcde_mutex_delete(etcde_mutex *m, const char *key);
 
 #ifdef __cplusplus
 }
@@ -2306,6 +2297,7 @@ struct etcde_election {
     int leader; /* atomic */
     int fresh;  /* ETCDE__KEY_*: whether this call created the own key */
     int busy;   /* a call is running: a callback must not start another on this handle */
+    int lock;   /* used as a lock (lock, trylock): messages say "lock holder" */
     int64_t released; /* atomic: times another handle on the same key gave it up */
     etcde_election *next_handle; /* in the session's list, under its mu */
     etcde__err err;
@@ -3398,6 +3390,7 @@ ETCDE__DEF etcde_result etcde_campaign(etcde_election *e, const void *value, siz
     if ((r = etcde__begin(e, "campaign", 1)) != ETCDE_OK || (r = etcde__can_enter(e, "campaign", len)) != ETCDE_OK)
         return r;
     e->busy = 1;
+    e->lock = 0;
     r = etcde__campaign_run(e, value, len, timeout_ms, "campaign");
     e->busy = 0;
     return r;
@@ -3581,74 +3574,42 @@ static etcde_result etcde__fenced_write(etcde_election *e, const char *key, cons
 }
 
 ETCDE__DEF etcde_result etcde_election_put(etcde_election *e, const char *key, const void *value, size_t len) {
-    return e ? etcde__fenced_write(e, key, value, len, 1, "leader") : ETCDE_ERR_INVALID_ARGS;
+    return e ? etcde__fenced_write(e, key, value, len, 1, e->lock ? "lock holder" : "leader") : ETCDE_ERR_INVALID_ARGS;
 }
 
 ETCDE__DEF etcde_result etcde_election_delete(etcde_election *e, const char *key) {
-    return e ? etcde__fenced_write(e, key, NULL, 0, 0, "leader") : ETCDE_ERR_INVALID_ARGS;
+    return e ? etcde__fenced_write(e, key, NULL, 0, 0, e->lock ? "lock holder" : "leader") : ETCDE_ERR_INVALID_ARGS;
 }
 
-/* ---- mutex ---- */
+/* ---- locks ---- */
 /* A lock is an election whose candidates propose the empty value: same queue, same
    predecessor wait, same own-key verification, same fencing. */
-struct etcde_mutex {
-    etcde_election *e;
-};
 
-ETCDE__DEF etcde_result etcde_mutex_create(etcde_client *c, etcde_session *s, const char *name, etcde_mutex **out) {
-    etcde_mutex *m;
-    etcde__err err;
+ETCDE__DEF etcde_result etcde_lock(etcde_election *e, int timeout_ms) {
     etcde_result r;
-    if (!c || !s || !name || !out)
-        return etcde__create_fail((etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "mutex: client, session, name or out is NULL"), &err));
-    *out = NULL;
-    m = (etcde_mutex *)etcde__alloc(&c->al, sizeof *m);
-    if (!m) {
-        etcde__fail(&err, ETCDE_ERR_NOMEM, "out of memory");
-        return etcde__create_fail(&err);
-    }
-    r = etcde_election_create(c, s, name, &m->e);
-    if (r) {
-        etcde__free(&c->al, m);
-        return r;
-    }
-    *out = m;
-    return ETCDE_OK;
-}
-
-ETCDE__DEF void etcde_mutex_destroy(etcde_mutex *m) {
-    etcde_client *c;
-    if (!m) return;
-    c = m->e->c;
-    etcde_election_destroy(m->e);
-    etcde__free(&c->al, m);
-}
-
-ETCDE__DEF etcde_result etcde_lock(etcde_mutex *m, int timeout_ms) {
-    etcde_election *e;
-    etcde_result r;
-    if (!m) return ETCDE_ERR_INVALID_ARGS;
-    e = m->e;
+    if (!e) return ETCDE_ERR_INVALID_ARGS;
+    if (!e->s) return etcde__fail(&e->err, ETCDE_ERR_STATE, "lock needs a handle created with a session");
     if ((r = etcde__begin(e, "lock", 1)) != ETCDE_OK) return r;
     if (etcde_is_leader(e)) return ETCDE_OK; /* held: re-entrant */
     if ((r = etcde__can_enter(e, "lock", 0)) != ETCDE_OK) return r;
     e->busy = 1;
+    e->lock = 1;
     r = etcde__campaign_run(e, "", 0, timeout_ms, "lock");
     e->busy = 0;
     return r;
 }
 
-ETCDE__DEF etcde_result etcde_trylock(etcde_mutex *m) {
-    etcde_election *e;
+ETCDE__DEF etcde_result etcde_trylock(etcde_election *e) {
     etcde__wait w;
     etcde_result r;
     etcde__queue_pos pos;
-    if (!m) return ETCDE_ERR_INVALID_ARGS;
-    e = m->e;
+    if (!e) return ETCDE_ERR_INVALID_ARGS;
+    if (!e->s) return etcde__fail(&e->err, ETCDE_ERR_STATE, "trylock needs a handle created with a session");
     if ((r = etcde__begin(e, "trylock", 1)) != ETCDE_OK) return r;
     if (etcde_is_leader(e)) return ETCDE_OK; /* held: re-entrant */
     if ((r = etcde__can_enter(e, "trylock", 0)) != ETCDE_OK) return r;
     e->busy = 1;
+    e->lock = 1;
     etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
     r = etcde__campaign_enter(e, "", 0, &w, &pos);
     if (r == ETCDE_OK && pos.pred == ETCDE__UNREAD) r = etcde__campaign_check(e, &w, &pos);
@@ -3672,19 +3633,7 @@ ETCDE__DEF etcde_result etcde_trylock(etcde_mutex *m) {
     return r;
 }
 
-ETCDE__DEF etcde_result etcde_unlock(etcde_mutex *m) { return m ? etcde_resign(m->e) : ETCDE_ERR_INVALID_ARGS; }
-ETCDE__DEF int etcde_is_locked(const etcde_mutex *m) { return m && etcde_is_leader(m->e); }
-ETCDE__DEF const char *etcde_mutex_key(const etcde_mutex *m) { return m ? m->e->key : ""; }
-ETCDE__DEF int64_t etcde_mutex_rev(const etcde_mutex *m) { return m ? etcde_election_rev(m->e) : 0; }
-ETCDE__DEF const char *etcde_mutex_errmsg(const etcde_mutex *m) { return m ? m->e->err.msg : ""; }
-
-ETCDE__DEF etcde_result etcde_mutex_put(etcde_mutex *m, const char *key, const void *value, size_t len) {
-    return m ? etcde__fenced_write(m->e, key, value, len, 1, "lock holder") : ETCDE_ERR_INVALID_ARGS;
-}
-
-ETCDE__DEF etcde_result etcde_mutex_delete(etcde_mutex *m, const char *key) {
-    return m ? etcde__fenced_write(m->e, key, NULL, 0, 0, "lock holder") : ETCDE_ERR_INVALID_ARGS;
-}
+ETCDE__DEF etcde_result etcde_unlock(etcde_election *e) { return etcde_resign(e); }
 
 #endif /* ETCD_ELECT_IMPLEMENTATION_ONCE */
 #endif /* ETCD_ELECT_IMPLEMENTATION */

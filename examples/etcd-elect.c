@@ -250,8 +250,8 @@ static void sleep_ms(int ms) {
 
 typedef struct holder {
     etcde_session *s;
-    etcde_election *e; /* elect */
-    etcde_mutex *m;    /* lock */
+    etcde_election *e; /* the candidate, or the lock */
+    int lock;
     const char *what;  /* "leadership" or "lock" */
     char *key; /* own key, any length (the name is the user's) */
     int64_t rev;
@@ -266,7 +266,7 @@ typedef struct holder {
     char watch_why[700];
 } holder;
 
-static int held(const holder *h) { return h->e ? etcde_is_leader(h->e) : etcde_is_locked(h->m); }
+static int held(const holder *h) { return etcde_is_leader(h->e); }
 
 static int on_watch(etcde_event_type type, const etcde_kv *kv, int64_t rev, void *ud) {
     holder *h = (holder *)ud;
@@ -547,30 +547,30 @@ static int run_hold(const cli *o) {
         else fprintf(stderr, PROG ": cannot create a session: %s\n", etcde_client_errmsg(client));
         return 1;
     }
-    if (o->mode == ELECT) r = etcde_election_create(client, h.s, o->name, &h.e);
-    else r = etcde_mutex_create(client, h.s, o->name, &h.m);
+    h.lock = o->mode == LOCK;
+    r = etcde_election_create(client, h.s, o->name, &h.e);
     if (r != ETCDE_OK) {
         fprintf(stderr, PROG ": %s\n", etcde_client_errmsg(client));
         etcde_session_destroy(h.s);
         return 1;
     }
-    if (h.e) r = etcde_campaign(h.e, o->value, strlen(o->value), -1); /* unbounded, as etcdctl */
-    else r = etcde_lock(h.m, -1);
+    if (h.lock) r = etcde_lock(h.e, -1); /* unbounded, as etcdctl */
+    else r = etcde_campaign(h.e, o->value, strlen(o->value), -1);
     if (r != ETCDE_OK) {
         /* SIGINT/SIGTERM while waiting: the library deleted our waiting key. etcdctl 3.4
            exits 1 here ("Error: context canceled"), for both signals and both commands;
            so do we. */
         if (r == ETCDE_ERR_CANCELLED)
             fprintf(stderr, PROG ": interrupted while waiting for the %s of %s; gave up the place in the queue\n",
-                    h.e ? "leadership" : "lock", o->name);
+                    h.what, o->name);
         else
-            fprintf(stderr, PROG ": %s %s: %s\n", h.e ? "campaign" : "lock", o->name,
-                    h.e ? etcde_election_errmsg(h.e) : etcde_mutex_errmsg(h.m));
+            fprintf(stderr, PROG ": %s %s: %s\n", h.lock ? "lock" : "campaign", o->name,
+                    etcde_election_errmsg(h.e));
         rc = 1;
         goto out;
     }
     waiting = 0;
-    h.key = strdup(h.e ? etcde_election_key(h.e) : etcde_mutex_key(h.m));
+    h.key = strdup(etcde_election_key(h.e));
     if (!h.key) {
         fprintf(stderr, PROG ": out of memory\n");
         rc = 1;
@@ -578,16 +578,16 @@ static int run_hold(const cli *o) {
     }
     /* The key's create revision: the fencing token. etcdctl: ETCD_LOCK_REV is the
        revision of the lock response header, which differs from it when contended. */
-    h.rev = h.e ? etcde_election_rev(h.e) : etcde_mutex_rev(h.m);
+    h.rev = etcde_election_rev(h.e);
     if (!o->cmd) { /* etcdctl prints key and value (empty for a lock); with a CMD, nothing */
-        printf("%s\n%s\n", h.key, h.e ? o->value : "");
+        printf("%s\n%s\n", h.key, h.lock ? "" : o->value);
         fflush(stdout);
     } else {
         char num[32];
         snprintf(num, sizeof num, "%lld", (long long)h.rev);
-        put_env(h.e ? "ETCD_ELECT_KEY" : "ETCD_LOCK_KEY", h.key);
-        put_env(h.e ? "ETCD_ELECT_REV" : "ETCD_LOCK_REV", num);
-        if (h.e) {
+        put_env(h.lock ? "ETCD_LOCK_KEY" : "ETCD_ELECT_KEY", h.key);
+        put_env(h.lock ? "ETCD_LOCK_REV" : "ETCD_ELECT_REV", num);
+        if (!h.lock) {
             snprintf(num, sizeof num, "%llx", (unsigned long long)etcde_session_lease(h.s));
             put_env("ETCD_ELECT_LEASE", num);
         }
@@ -614,7 +614,7 @@ release:
        expire. */
     if (h.watching) etcde_client_cancel(client);
     if (!h.lost && etcde_session_close(h.s) != ETCDE_OK) {
-        fprintf(stderr, PROG ": %s: %s\n", h.e ? "resign" : "unlock", etcde_session_errmsg(h.s));
+        fprintf(stderr, PROG ": %s: %s\n", h.lock ? "unlock" : "resign", etcde_session_errmsg(h.s));
         if (!o->cmd) rc = 1; /* with CMD, its status wins */
     }
     stop_watcher(&h);
@@ -623,7 +623,6 @@ out:
     free(h.key);
     etcde_election_destroy(h.obs);
     etcde_election_destroy(h.e);
-    etcde_mutex_destroy(h.m);
     /* Revoked above, or lost: no revoke through a partition, which would only wait out
        --command-timeout. */
     if (etcde_session_alive(h.s)) etcde_session_destroy(h.s);

@@ -24,7 +24,7 @@ int main(int argc, char **argv) {
     etcde_session_options so;
     etcde_client *c;
     etcde_session *s1 = NULL, *s2 = NULL;
-    etcde_mutex *m1 = NULL, *m2 = NULL;
+    etcde_election *m1 = NULL, *m2 = NULL;
     etcde_result r;
     int i, rc = 1;
 
@@ -38,54 +38,54 @@ int main(int argc, char **argv) {
         failed("session", r, etcde_client_errmsg(c));
         goto out;
     }
-    if ((r = etcde_mutex_create(c, s1, name, &m1)) || (r = etcde_mutex_create(c, s2, name, &m2))) {
-        failed("mutex", r, etcde_client_errmsg(c));
+    if ((r = etcde_election_create(c, s1, name, &m1)) || (r = etcde_election_create(c, s2, name, &m2))) {
+        failed("lock handle", r, etcde_client_errmsg(c));
         goto out;
     }
     if ((r = etcde_lock(m1, 10000)) != ETCDE_OK) { /* blocks while someone else holds it */
-        failed("lock", r, etcde_mutex_errmsg(m1));
+        failed("lock", r, etcde_election_errmsg(m1));
         goto out;
     }
-    printf("locked %s as %s, fencing token %lld\n", name, etcde_mutex_key(m1), (long long)etcde_mutex_rev(m1));
+    printf("locked %s as %s, fencing token %lld\n", name, etcde_election_key(m1), (long long)etcde_election_rev(m1));
 
     r = etcde_trylock(m2); /* the other "process": does not wait */
     if (r != ETCDE_ERR_LOCKED) {
-        failed("trylock while locked (expected ETCDE_ERR_LOCKED)", r, etcde_mutex_errmsg(m2));
+        failed("trylock while locked (expected ETCDE_ERR_LOCKED)", r, etcde_election_errmsg(m2));
         goto out;
     }
-    printf("trylock from another session: %s (%s)\n", etcde_strerror(r), etcde_mutex_errmsg(m2));
+    printf("trylock from another session: %s (%s)\n", etcde_strerror(r), etcde_election_errmsg(m2));
 
-    for (i = 1; i <= 3 && etcde_is_locked(m1); i++) { /* the work */
+    for (i = 1; i <= 3 && etcde_is_leader(m1); i++) { /* the work */
         char key[128], val[32];
         struct timespec pause = {0, 200000000L};
         snprintf(key, sizeof key, "%s-data/step", name);
         snprintf(val, sizeof val, "step %d", i);
-        if ((r = etcde_mutex_put(m1, key, val, strlen(val))) != ETCDE_OK) { /* fenced */
-            failed("fenced put", r, etcde_mutex_errmsg(m1));
+        if ((r = etcde_election_put(m1, key, val, strlen(val))) != ETCDE_OK) { /* fenced */
+            failed("fenced put", r, etcde_election_errmsg(m1));
             goto out;
         }
         printf("wrote %s = %s\n", key, val);
         nanosleep(&pause, NULL);
     }
     if ((r = etcde_unlock(m1)) != ETCDE_OK) {
-        failed("unlock", r, etcde_mutex_errmsg(m1));
+        failed("unlock", r, etcde_election_errmsg(m1));
         goto out;
     }
     printf("unlocked\n");
 
     if ((r = etcde_trylock(m2)) != ETCDE_OK) { /* free now: taken at once */
-        failed("trylock after unlock", r, etcde_mutex_errmsg(m2));
+        failed("trylock after unlock", r, etcde_election_errmsg(m2));
         goto out;
     }
-    printf("trylock from another session: ok, %s holds it\n", etcde_mutex_key(m2));
+    printf("trylock from another session: ok, %s holds it\n", etcde_election_key(m2));
     if ((r = etcde_unlock(m2)) != ETCDE_OK) {
-        failed("unlock", r, etcde_mutex_errmsg(m2));
+        failed("unlock", r, etcde_election_errmsg(m2));
         goto out;
     }
     rc = 0;
 out:
-    etcde_mutex_destroy(m1);
-    etcde_mutex_destroy(m2);
+    etcde_election_destroy(m1);
+    etcde_election_destroy(m2);
     etcde_session_destroy(s1); /* revokes the lease: deletes any key left on it */
     etcde_session_destroy(s2);
     etcde_client_destroy(c);

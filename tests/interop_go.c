@@ -184,7 +184,7 @@ static void drv_key(drv *d, const char *name, char *key, size_t cap) {
 typedef struct locker {
     etcde_client *c;
     etcde_session *s;
-    etcde_mutex *m;
+    etcde_election *m;
     pthread_t th;
     int started, done; /* done: atomic */
     etcde_result result;
@@ -197,7 +197,7 @@ static int locker_open(locker *l, const char *name) {
     o.endpoints = etcdt_endpoints(cl);
     so.ttl_s = 5;
     if (etcde_client_create(&o, &l->c) || etcde_session_create(l->c, &so, &l->s)) return -1;
-    return etcde_mutex_create(l->c, l->s, name, &l->m) ? -1 : 0;
+    return etcde_election_create(l->c, l->s, name, &l->m) ? -1 : 0;
 }
 
 static void *locker_main(void *p) {
@@ -223,7 +223,7 @@ static void locker_close(locker *l) {
         etcde_client_cancel(l->c);
         pthread_join(l->th, NULL);
     }
-    etcde_mutex_destroy(l->m);
+    etcde_election_destroy(l->m);
     etcde_session_destroy(l->s);
     etcde_client_destroy(l->c);
 }
@@ -315,7 +315,7 @@ ETCDT_TEST(mutex_fifo_queue_with_go) {
     locker_start(&b);
     CHECK(wait_keys(name, 3));
     grev = create_rev(gkey);
-    CHECKF(etcde_mutex_rev(a.m) < grev, "a %lld, Go %lld", (long long)etcde_mutex_rev(a.m), (long long)grev);
+    CHECKF(etcde_election_rev(a.m) < grev, "a %lld, Go %lld", (long long)etcde_election_rev(a.m), (long long)grev);
     /* a unlocks: Go is next (FIFO by create revision), b still waits */
     CHECK(drv_result(&d, line, sizeof line, 300) == 0);
     CHECK(etcde_unlock(a.m) == ETCDE_OK);
@@ -326,8 +326,8 @@ ETCDT_TEST(mutex_fifo_queue_with_go) {
     /* Go unlocks: b gets it; b's key came after Go's */
     r = drv_cmd(&d, "unlock");
     CHECKF(!strcmp(r, "ok"), "Go Unlock: %s", r);
-    CHECK(locker_wait(&b, STEP_MS) && b.result == ETCDE_OK && etcde_is_locked(b.m));
-    CHECKF(etcde_mutex_rev(b.m) > grev, "b %lld, Go %lld", (long long)etcde_mutex_rev(b.m), (long long)grev);
+    CHECK(locker_wait(&b, STEP_MS) && b.result == ETCDE_OK && etcde_is_leader(b.m));
+    CHECKF(etcde_election_rev(b.m) > grev, "b %lld, Go %lld", (long long)etcde_election_rev(b.m), (long long)grev);
     snprintf(cmd, sizeof cmd, "trylock %s", name);
     CHECK(!strcmp(drv_cmd(&d, cmd), "locked"));
     CHECK(etcde_unlock(b.m) == ETCDE_OK);
@@ -361,14 +361,14 @@ ETCDT_TEST(go_unlock_after_its_key_was_deleted) {
     CHECK(wait_keys(name, 2));
     CHECK(etcdt_etcdctl(cl, NULL, 0, STEP_MS, "del", gkey, NULL) == 0);
     CHECK(locker_wait(&a, STEP_MS) && a.result == ETCDE_OK);
-    arev = etcde_mutex_rev(a.m);
+    arev = etcde_election_rev(a.m);
     r = drv_cmd(&d, "unlock");
     CHECKF(!strcmp(r, "ok"), "Go Unlock of a deleted key: %s", r);
-    CHECK(etcde_is_locked(a.m) && create_rev(etcde_mutex_key(a.m)) == arev);
+    CHECK(etcde_is_leader(a.m) && create_rev(etcde_election_key(a.m)) == arev);
     r = drv_cmd(&d, "unlock");
     if (cur()->minor <= 5) CHECKF(!strcmp(r, "ok"), "3.5 second Unlock: %s", r);
     else CHECKF(!strncmp(r, "err ErrLockReleased:", 20), "3.%d second Unlock: %s", cur()->minor, r);
-    CHECK(etcde_is_locked(a.m) && create_rev(etcde_mutex_key(a.m)) == arev);
+    CHECK(etcde_is_leader(a.m) && create_rev(etcde_election_key(a.m)) == arev);
     /* the waiter's side: Go queues behind us, loses its key, and is not granted the lock */
     drv_send(&d, cmd);
     CHECK(wait_keys(name, 2));

@@ -47,7 +47,7 @@ ETCDT_TEST(password_works_for_elect_and_lock) {
     etcde_session_options so = {0};
     etcde_session *s;
     etcde_election *e;
-    etcde_mutex *m;
+    etcde_election *m;
     etcde_kv kv;
     char out[4096];
     REQUIRE(c != NULL);
@@ -58,10 +58,10 @@ ETCDT_TEST(password_works_for_elect_and_lock) {
     CHECK(etcde_leader(e, &kv) == ETCDE_OK && !strcmp(kv.value, "A"));
     CHECK(root_etcdctl(out, sizeof out, "get", "--prefix", "auth-el/") == 0 && strstr(out, "\nA"));
     CHECK(etcde_resign(e) == ETCDE_OK);
-    REQUIRE(etcde_mutex_create(c, s, "auth-lk", &m) == ETCDE_OK);
-    CHECKF(etcde_lock(m, 5000) == ETCDE_OK, "%s", etcde_mutex_errmsg(m));
+    REQUIRE(etcde_election_create(c, s, "auth-lk", &m) == ETCDE_OK);
+    CHECKF(etcde_lock(m, 5000) == ETCDE_OK, "%s", etcde_election_errmsg(m));
     CHECK(etcde_unlock(m) == ETCDE_OK);
-    etcde_mutex_destroy(m);
+    etcde_election_destroy(m);
     etcde_election_destroy(e);
     etcde_session_destroy(s);
     etcde_client_destroy(c);

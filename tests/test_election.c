@@ -525,7 +525,7 @@ static void count_lost(etcde_session *s, etcde_result why, const char *detail, v
 ETCDT_TEST(session_close_releases_everything_at_once) {
     char name[64], lname[80], out[2048];
     cand a, w;
-    etcde_mutex *m = NULL;
+    etcde_election *m = NULL;
     etcde_session *s2 = NULL;
     etcde_session_options so = {0};
     fresh_name(name, sizeof name);
@@ -540,12 +540,12 @@ ETCDT_TEST(session_close_releases_everything_at_once) {
     etcde_session_destroy(a.s);
     a.s = s2;
     REQUIRE(etcde_election_create(a.c, a.s, name, &a.e) == ETCDE_OK);
-    REQUIRE(etcde_mutex_create(a.c, a.s, lname, &m) == ETCDE_OK);
+    REQUIRE(etcde_election_create(a.c, a.s, lname, &m) == ETCDE_OK);
     REQUIRE(etcde_lock(m, 5000) == ETCDE_OK);
     REQUIRE(cand_lead_and_queue(&a, &w) == 0);
     CHECK(etcde_session_close(a.s) == ETCDE_OK);
     CHECK(cand_wait(&w, 5000) && w.result == ETCDE_OK && etcde_is_leader(w.e));
-    CHECK(!etcde_is_leader(a.e) && !etcde_is_locked(m) && !etcde_session_alive(a.s));
+    CHECK(!etcde_is_leader(a.e) && !etcde_is_leader(m) && !etcde_session_alive(a.s));
     CHECK(strcmp(etcde_session_errmsg(a.s), "session closed") == 0);
     CHECK(etcde_session_close(a.s) == ETCDE_OK); /* again: nothing to do */
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", "--prefix", "--keys-only", lname, NULL) == 0);
@@ -553,7 +553,7 @@ ETCDT_TEST(session_close_releases_everything_at_once) {
     CHECK(etcdctl_keys(name, out, sizeof out) == 0 && count_lines(out) == 1 && strstr(out, etcde_election_key(w.e)));
     etcdt_sleep_ms(100);
     CHECK(__atomic_load_n(&close_lost_calls, __ATOMIC_RELAXED) == 0);
-    etcde_mutex_destroy(m);
+    etcde_election_destroy(m);
     cand_close(&w);
     cand_close(&a);
 }

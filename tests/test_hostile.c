@@ -968,7 +968,7 @@ static void round_trip(int mode) {
     etcde_client *c = NULL;
     etcde_session *s = NULL;
     etcde_election *e = NULL;
-    etcde_mutex *m = NULL;
+    etcde_election *m = NULL;
     etcde_kv kv;
     char eps[64];
     etcde_result r;
@@ -1006,14 +1006,14 @@ static void round_trip(int mode) {
         r = etcde_proclaim(e, "candidate-B", 11);
         CHECKF(r == ETCDE_OK, "proclaim: %s: %s", etcde_strerror(r), etcde_election_errmsg(e));
         CHECK(etcde_resign(e) == ETCDE_OK);
-        CHECK(etcde_mutex_create(c, s, "lk", &m) == ETCDE_OK);
+        CHECK(etcde_election_create(c, s, "lk", &m) == ETCDE_OK);
         r = etcde_lock(m, 3000);
-        CHECKF(r == ETCDE_OK, "lock: %s: %s", etcde_strerror(r), etcde_mutex_errmsg(m));
-        CHECK(etcde_is_locked(m) && etcde_mutex_rev(m) == 8);
-        CHECK(etcde_unlock(m) == ETCDE_OK && !etcde_is_locked(m));
+        CHECKF(r == ETCDE_OK, "lock: %s: %s", etcde_strerror(r), etcde_election_errmsg(m));
+        CHECK(etcde_is_leader(m) && etcde_election_rev(m) == 8);
+        CHECK(etcde_unlock(m) == ETCDE_OK && !etcde_is_leader(m));
         CHECK(etcde_session_alive(s));
     }
-    etcde_mutex_destroy(m);
+    etcde_election_destroy(m);
     etcde_election_destroy(e);
     etcde_session_destroy(s);
     etcde_client_destroy(c);

@@ -24,7 +24,7 @@ static const char *fresh_name(char *buf, size_t cap) {
 typedef struct holder {
     etcde_client *c;
     etcde_session *s;
-    etcde_mutex *m;
+    etcde_election *m;
     int timeout_ms;
     pthread_t th;
     int done;
@@ -39,7 +39,7 @@ static int holder_open(holder *h, const char *name, int ttl) {
     so.ttl_s = ttl;
     h->timeout_ms = -1;
     if (etcde_client_create(&o, &h->c) || etcde_session_create(h->c, &so, &h->s)) return -1;
-    return etcde_mutex_create(h->c, h->s, name, &h->m) ? -1 : 0;
+    return etcde_election_create(h->c, h->s, name, &h->m) ? -1 : 0;
 }
 
 static void *holder_main(void *p) {
@@ -62,7 +62,7 @@ static void holder_close(holder *h) {
         etcde_client_cancel(h->c);
         pthread_join(h->th, NULL);
     }
-    etcde_mutex_destroy(h->m);
+    etcde_election_destroy(h->m);
     etcde_session_destroy(h->s);
     etcde_client_destroy(h->c);
 }
@@ -88,19 +88,19 @@ ETCDT_TEST(lock_key_layout_and_token) {
     holder a;
     fresh_name(name, sizeof name);
     REQUIRE(holder_open(&a, name, 10) == 0);
-    CHECK(etcde_mutex_key(a.m)[0] == 0 && etcde_mutex_rev(a.m) == 0 && !etcde_is_locked(a.m));
+    CHECK(etcde_election_key(a.m)[0] == 0 && etcde_election_rev(a.m) == 0 && !etcde_is_leader(a.m));
     REQUIRE(etcde_lock(a.m, 5000) == ETCDE_OK);
-    CHECK(etcde_is_locked(a.m));
+    CHECK(etcde_is_leader(a.m));
     snprintf(want, sizeof want, "%s/%llx", name, (unsigned long long)etcde_session_lease(a.s));
-    CHECKF(!strcmp(etcde_mutex_key(a.m), want), "key %s", etcde_mutex_key(a.m));
+    CHECKF(!strcmp(etcde_election_key(a.m), want), "key %s", etcde_election_key(a.m));
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", want, "-w", "json", NULL) == 0);
     {
         char needle[64];
-        snprintf(needle, sizeof needle, "\"create_revision\":%lld", (long long)etcde_mutex_rev(a.m));
+        snprintf(needle, sizeof needle, "\"create_revision\":%lld", (long long)etcde_election_rev(a.m));
         CHECKF(strstr(out, needle) != NULL, "etcdctl: %s", out);
         CHECKF(strstr(out, "\"value\"") == NULL, "a lock key has an empty value: %s", out);
     }
-    CHECK(etcde_unlock(a.m) == ETCDE_OK && !etcde_is_locked(a.m));
+    CHECK(etcde_unlock(a.m) == ETCDE_OK && !etcde_is_leader(a.m));
     CHECK(key_count(name, out, sizeof out) == 0);
     CHECK(etcde_unlock(a.m) == ETCDE_OK); /* nothing to unlock: fine */
     holder_close(&a);
@@ -112,14 +112,14 @@ ETCDT_TEST(trylock_leaves_no_key_behind) {
     fresh_name(name, sizeof name);
     REQUIRE(holder_open(&a, name, 10) == 0);
     REQUIRE(holder_open(&b, name, 10) == 0);
-    CHECK(etcde_trylock(a.m) == ETCDE_OK && etcde_is_locked(a.m));
+    CHECK(etcde_trylock(a.m) == ETCDE_OK && etcde_is_leader(a.m));
     CHECK(etcde_trylock(b.m) == ETCDE_ERR_LOCKED);
-    CHECKF(strstr(etcde_mutex_errmsg(b.m), etcde_mutex_key(a.m)) != NULL, "msg: %s", etcde_mutex_errmsg(b.m));
-    CHECK(!etcde_is_locked(b.m) && etcde_mutex_key(b.m)[0] == 0);
+    CHECKF(strstr(etcde_election_errmsg(b.m), etcde_election_key(a.m)) != NULL, "msg: %s", etcde_election_errmsg(b.m));
+    CHECK(!etcde_is_leader(b.m) && etcde_election_key(b.m)[0] == 0);
     CHECK(key_count(name, out, sizeof out) == 1);
     CHECK(etcde_trylock(a.m) == ETCDE_OK); /* the holder may try again */
     CHECK(etcde_unlock(a.m) == ETCDE_OK);
-    CHECK(etcde_trylock(b.m) == ETCDE_OK && etcde_is_locked(b.m));
+    CHECK(etcde_trylock(b.m) == ETCDE_OK && etcde_is_leader(b.m));
     holder_close(&b);
     holder_close(&a);
 }
@@ -135,8 +135,8 @@ ETCDT_TEST(lock_timeout_deletes_the_waiting_key) {
     t0 = etcdt_now_ms();
     CHECK(etcde_lock(b.m, 600) == ETCDE_ERR_TIMEOUT);
     CHECK(etcdt_now_ms() - t0 >= 600);
-    CHECK(strstr(etcde_mutex_errmsg(b.m), "timed out") != NULL);
-    CHECK(key_count(name, out, sizeof out) == 1 && strstr(out, etcde_mutex_key(a.m)));
+    CHECK(strstr(etcde_election_errmsg(b.m), "timed out") != NULL);
+    CHECK(key_count(name, out, sizeof out) == 1 && strstr(out, etcde_election_key(a.m)));
     holder_close(&b);
     holder_close(&a);
 }
@@ -158,7 +158,7 @@ ETCDT_TEST(waiters_acquire_in_fifo_order) {
     etcdt_sleep_ms(200);
     CHECK(!__atomic_load_n(&h[2].done, __ATOMIC_ACQUIRE));
     CHECK(etcde_unlock(h[1].m) == ETCDE_OK);
-    CHECK(holder_wait(&h[2], 5000) && h[2].result == ETCDE_OK && etcde_is_locked(h[2].m));
+    CHECK(holder_wait(&h[2], 5000) && h[2].result == ETCDE_OK && etcde_is_leader(h[2].m));
     for (i = 0; i < 3; i++) holder_close(&h[i]);
 }
 
@@ -168,46 +168,46 @@ ETCDT_TEST(stale_unlock_never_deletes_a_newer_lock) {
        unlock is fenced on the old revision and must leave the new lock alone. */
     char name[64], out[4096], key[128];
     holder a;
-    etcde_mutex *m2;
+    etcde_election *m2;
     int64_t r1;
     fresh_name(name, sizeof name);
     REQUIRE(holder_open(&a, name, 10) == 0);
     REQUIRE(etcde_lock(a.m, 5000) == ETCDE_OK);
-    r1 = etcde_mutex_rev(a.m);
-    snprintf(key, sizeof key, "%s", etcde_mutex_key(a.m));
+    r1 = etcde_election_rev(a.m);
+    snprintf(key, sizeof key, "%s", etcde_election_key(a.m));
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", key, NULL) == 0);
-    REQUIRE(etcde_mutex_create(a.c, a.s, name, &m2) == ETCDE_OK);
+    REQUIRE(etcde_election_create(a.c, a.s, name, &m2) == ETCDE_OK);
     REQUIRE(etcde_lock(m2, 5000) == ETCDE_OK);
-    CHECK(!strcmp(etcde_mutex_key(m2), key) && etcde_mutex_rev(m2) > r1);
+    CHECK(!strcmp(etcde_election_key(m2), key) && etcde_election_rev(m2) > r1);
     CHECK(etcde_unlock(a.m) == ETCDE_OK); /* stale */
     CHECK(key_count(name, out, sizeof out) == 1 && strstr(out, key));
-    CHECK(etcde_is_locked(m2));
-    CHECK(etcde_mutex_put(m2, "fence-probe", "x", 1) == ETCDE_OK); /* still the holder */
+    CHECK(etcde_is_leader(m2));
+    CHECK(etcde_election_put(m2, "fence-probe", "x", 1) == ETCDE_OK); /* still the holder */
     CHECK(etcde_unlock(m2) == ETCDE_OK);
     CHECK(key_count(name, out, sizeof out) == 0);
-    etcde_mutex_destroy(m2);
+    etcde_election_destroy(m2);
     holder_close(&a);
 }
 
 ETCDT_TEST(lock_is_reentrant_on_one_session) {
     char name[64], out[4096];
     holder a;
-    etcde_mutex *m2;
+    etcde_election *m2;
     int64_t t0;
     fresh_name(name, sizeof name);
     REQUIRE(holder_open(&a, name, 10) == 0);
     REQUIRE(etcde_lock(a.m, 5000) == ETCDE_OK);
     CHECK(etcde_lock(a.m, 5000) == ETCDE_OK); /* again: same key, same token */
-    REQUIRE(etcde_mutex_create(a.c, a.s, name, &m2) == ETCDE_OK);
+    REQUIRE(etcde_election_create(a.c, a.s, name, &m2) == ETCDE_OK);
     t0 = etcdt_now_ms();
     CHECK(etcde_lock(m2, 5000) == ETCDE_OK);
     CHECK(etcdt_now_ms() - t0 < 1000);
-    CHECK(!strcmp(etcde_mutex_key(m2), etcde_mutex_key(a.m)));
-    CHECK(etcde_mutex_rev(m2) == etcde_mutex_rev(a.m));
+    CHECK(!strcmp(etcde_election_key(m2), etcde_election_key(a.m)));
+    CHECK(etcde_election_rev(m2) == etcde_election_rev(a.m));
     CHECK(key_count(name, out, sizeof out) == 1);
     CHECK(etcde_unlock(a.m) == ETCDE_OK); /* one unlock releases it, as in Go */
     CHECK(key_count(name, out, sizeof out) == 0);
-    etcde_mutex_destroy(m2);
+    etcde_election_destroy(m2);
     holder_close(&a);
 }
 
@@ -224,7 +224,7 @@ static int rival_gets_lock(const char *name) {
 
 ETCDT_TEST(reentrant_lock_failures_never_make_two_holders) {
     /* 0.1.1: a re-entrant lock(m1, 1) timed out, deleted the held key, and left
-       is_locked(m1) at 1 while another session took the lock. */
+       is_leader(m1) at 1 while another session took the lock. */
     char name[64], out[4096];
     holder a;
     etcde_result r;
@@ -236,16 +236,16 @@ ETCDT_TEST(reentrant_lock_failures_never_make_two_holders) {
         if (i == 1) etcde_client_cancel(a.c); /* as a signal handler would */
         r = i == 2 ? etcde_trylock(a.m) : etcde_lock(a.m, i == 0 ? 1 : -1);
         etcde_client_uncancel(a.c);
-        if (etcde_is_locked(a.m)) {
+        if (etcde_is_leader(a.m)) {
             CHECKF(rival_gets_lock(name) == 0, "call %d (%s): two holders", i, etcde_strerror(r));
             CHECK(key_count(name, out, sizeof out) == 1);
         } else {
             CHECKF(key_count(name, out, sizeof out) == 0, "call %d (%s): not held, keys %s", i, etcde_strerror(r), out);
         }
     }
-    CHECK(etcde_is_locked(a.m));
+    CHECK(etcde_is_leader(a.m));
     CHECK(etcde_unlock(a.m) == ETCDE_OK);
-    CHECK(!etcde_is_locked(a.m));
+    CHECK(!etcde_is_leader(a.m));
     CHECK(rival_gets_lock(name) == 1);
     holder_close(&a);
 }
@@ -254,20 +254,20 @@ ETCDT_TEST(unlock_through_one_handle_releases_every_handle) {
     /* two handles on one session share one key: after one unlock neither may claim it */
     char name[64], out[4096];
     holder a;
-    etcde_mutex *m2;
+    etcde_election *m2;
     fresh_name(name, sizeof name);
     REQUIRE(holder_open(&a, name, 10) == 0);
-    REQUIRE(etcde_mutex_create(a.c, a.s, name, &m2) == ETCDE_OK);
+    REQUIRE(etcde_election_create(a.c, a.s, name, &m2) == ETCDE_OK);
     REQUIRE(etcde_lock(a.m, 5000) == ETCDE_OK);
     REQUIRE(etcde_lock(m2, 5000) == ETCDE_OK);
-    CHECK(etcde_is_locked(m2));
+    CHECK(etcde_is_leader(m2));
     CHECK(etcde_unlock(a.m) == ETCDE_OK);
-    CHECK(!etcde_is_locked(a.m));
-    CHECK(!etcde_is_locked(m2));
-    CHECK(etcde_mutex_put(m2, "fence-probe", "x", 1) == ETCDE_ERR_NOT_LEADER);
+    CHECK(!etcde_is_leader(a.m));
+    CHECK(!etcde_is_leader(m2));
+    CHECK(etcde_election_put(m2, "fence-probe", "x", 1) == ETCDE_ERR_NOT_LEADER);
     CHECK(key_count(name, out, sizeof out) == 0);
     CHECK(rival_gets_lock(name) == 1);
-    etcde_mutex_destroy(m2);
+    etcde_election_destroy(m2);
     holder_close(&a);
 }
 
@@ -277,18 +277,18 @@ static int locker_child(const char *endpoints, const char *name, int ttl) {
     etcde_session_options so = {0};
     etcde_client *c;
     etcde_session *s;
-    etcde_mutex *m;
+    etcde_election *m;
     etcde_result r;
     o.endpoints = endpoints;
     so.ttl_s = ttl;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (etcde_client_create(&o, &c) || etcde_session_create(c, &so, &s) || etcde_mutex_create(c, s, name, &m)) {
+    if (etcde_client_create(&o, &c) || etcde_session_create(c, &so, &s) || etcde_election_create(c, s, name, &m)) {
         printf("setup failed\n");
         return 1;
     }
     printf("queued\n");
     r = etcde_lock(m, -1);
-    printf("lock %s locked=%d\n", r == ETCDE_OK ? "OK" : etcde_strerror(r), etcde_is_locked(m));
+    printf("lock %s locked=%d\n", r == ETCDE_OK ? "OK" : etcde_strerror(r), etcde_is_leader(m));
     fflush(stdout);
     for (;;) pause();
 }
@@ -349,7 +349,7 @@ ETCDT_TEST(excludes_etcdctl_lock_both_ways) {
     CHECK(!__atomic_load_n(&a.done, __ATOMIC_ACQUIRE));
     etcdt_proc_signal(x, SIGINT);
     CHECK(etcdt_proc_wait(x, 5000) == 0);
-    CHECK(holder_wait(&a, 5000) && a.result == ETCDE_OK && etcde_is_locked(a.m));
+    CHECK(holder_wait(&a, 5000) && a.result == ETCDE_OK && etcde_is_leader(a.m));
     etcdt_proc_free(x);
     holder_close(&a);
 }
@@ -401,15 +401,15 @@ ETCDT_TEST(fenced_writes_only_while_holding_the_lock) {
     REQUIRE(holder_open(&a, name, 10) == 0);
     REQUIRE(holder_open(&b, name, 10) == 0);
     REQUIRE(etcde_lock(a.m, 5000) == ETCDE_OK);
-    CHECK(etcde_mutex_put(a.m, k, "a", 1) == ETCDE_OK);
-    CHECK(etcde_mutex_put(b.m, k, "b", 1) == ETCDE_ERR_NOT_LEADER); /* b never held it */
+    CHECK(etcde_election_put(a.m, k, "a", 1) == ETCDE_OK);
+    CHECK(etcde_election_put(b.m, k, "b", 1) == ETCDE_ERR_NOT_LEADER); /* b never held it */
     CHECK(etcde_unlock(a.m) == ETCDE_OK);
     REQUIRE(etcde_lock(b.m, 5000) == ETCDE_OK);
-    CHECK(etcde_mutex_put(a.m, k, "stale", 5) == ETCDE_ERR_NOT_LEADER);
-    CHECK(strstr(etcde_mutex_errmsg(a.m), "lock holder") != NULL);
-    CHECK(etcde_mutex_put(b.m, k, "b", 1) == ETCDE_OK);
+    CHECK(etcde_election_put(a.m, k, "stale", 5) == ETCDE_ERR_NOT_LEADER);
+    CHECK(strstr(etcde_election_errmsg(a.m), "lock holder") != NULL);
+    CHECK(etcde_election_put(b.m, k, "b", 1) == ETCDE_OK);
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", k, "--print-value-only", NULL) == 0 && !strcmp(out, "b\n"));
-    CHECK(etcde_mutex_delete(b.m, k) == ETCDE_OK);
+    CHECK(etcde_election_delete(b.m, k) == ETCDE_OK);
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", k, NULL) == 0 && out[0] == 0);
     holder_close(&b);
     holder_close(&a);

@@ -143,9 +143,8 @@ static void jitter(unsigned *s, unsigned max_spins) {
 
 static etcde_client *sig_cancel_client; /* atomic: what SIGUSR1 cancels */
 static int sig_cancels;                 /* atomic: SIGUSR1 handlers finished */
-static const etcde_mutex *sig_mutex;    /* atomic: what SIGUSR2 samples ... */
-static const etcde_election *sig_election;
-static int sig_sample;                  /* atomic: ... and what it saw */
+static const etcde_election *sig_handle; /* atomic: what SIGUSR2 samples ... */
+static int sig_sample;                   /* atomic: ... and what it saw */
 static int sig_samples;                 /* atomic: SIGUSR2 handlers finished */
 
 static void on_sigusr1(int sig) {
@@ -159,24 +158,21 @@ static void on_sigusr1(int sig) {
 
 static void on_sigusr2(int sig) {
     int saved = errno;
-    const etcde_mutex *m = LOAD(&sig_mutex);
-    const etcde_election *e = LOAD(&sig_election);
+    const etcde_election *h = LOAD(&sig_handle);
     (void)sig;
-    STORE(&sig_sample, m ? etcde_is_locked(m) : e ? etcde_is_leader(e) : -1);
+    STORE(&sig_sample, h ? etcde_is_leader(h) : -1);
     BUMP(&sig_samples);
     errno = saved;
 }
 
-/* etcde_is_locked / etcde_is_leader as seen from a signal handler on this thread:
+/* etcde_is_leader as seen from a signal handler on this thread:
    0 or 1, or -1 if the handler did not run. */
-static int sampled_in_handler(const etcde_mutex *m, const etcde_election *e) {
+static int sampled_in_handler(const etcde_election *h) {
     int before = LOAD(&sig_samples), i;
-    STORE(&sig_mutex, m);
-    STORE(&sig_election, e);
+    STORE(&sig_handle, h);
     pthread_kill(pthread_self(), SIGUSR2);
     for (i = 0; i < 2000 && LOAD(&sig_samples) == before; i++) etcdt_sleep_ms(1);
-    STORE(&sig_mutex, NULL);
-    STORE(&sig_election, NULL);
+    STORE(&sig_handle, NULL);
     return LOAD(&sig_samples) == before ? -1 : LOAD(&sig_sample);
 }
 
@@ -244,7 +240,7 @@ static void auth_cycle(auth_worker *w) {
     char el[64], lk[64], data[64], v1[32], v2[32];
     etcde_session *s = NULL;
     etcde_election *e = NULL;
-    etcde_mutex *m = NULL;
+    etcde_election *m = NULL;
     etcde_kv kv;
     etcde_result r;
     snprintf(el, sizeof el, "race/el-%d", w->id);
@@ -258,7 +254,7 @@ static void auth_cycle(auth_worker *w) {
         note(&w->t, "worker %d: session create failed: %s", w->id, etcde_client_errmsg(w->c));
         return;
     }
-    if (etcde_election_create(w->c, s, el, &e) || etcde_mutex_create(w->c, s, lk, &m)) {
+    if (etcde_election_create(w->c, s, el, &e) || etcde_election_create(w->c, s, lk, &m)) {
         note(&w->t, "worker %d: election/mutex create failed: %s", w->id, etcde_client_errmsg(w->c));
         goto out;
     }
@@ -269,14 +265,14 @@ static void auth_cycle(auth_worker *w) {
              etcde_election_errmsg(e), v1);
     WANT(w, etcde_proclaim(e, v2, strlen(v2)), ETCDE_OK, etcde_election_errmsg(e));
     WANT(w, etcde_election_put(e, data, v2, strlen(v2)), ETCDE_OK, etcde_election_errmsg(e));
-    WANT(w, etcde_lock(m, 5000), ETCDE_OK, etcde_mutex_errmsg(m));
-    WANT(w, etcde_mutex_put(m, data, v1, strlen(v1)), ETCDE_OK, etcde_mutex_errmsg(m));
-    WANT(w, etcde_unlock(m), ETCDE_OK, etcde_mutex_errmsg(m));
+    WANT(w, etcde_lock(m, 5000), ETCDE_OK, etcde_election_errmsg(m));
+    WANT(w, etcde_election_put(m, data, v1, strlen(v1)), ETCDE_OK, etcde_election_errmsg(m));
+    WANT(w, etcde_unlock(m), ETCDE_OK, etcde_election_errmsg(m));
     WANT(w, etcde_resign(e), ETCDE_OK, etcde_election_errmsg(e));
     WANT(w, etcde_leader(e, &kv), ETCDE_ERR_NO_LEADER, etcde_election_errmsg(e));
     WANT(w, etcde_session_close(s), ETCDE_OK, etcde_session_errmsg(s));
 out:
-    etcde_mutex_destroy(m);
+    etcde_election_destroy(m);
     etcde_election_destroy(e);
     etcde_session_destroy(s);
 }
@@ -848,15 +844,15 @@ ETCDT_TEST(close_in_on_lost_after_partition) { close_from_on_lost(1); }
    ====================================================================================== */
 
 typedef struct next_holder {
-    etcde_mutex *m2, *m1;
+    etcde_election *m2, *m1;
     etcde_result r;
-    int m1_locked; /* what etcde_is_locked(m1) said right after m2 was granted */
+    int m1_locked; /* what etcde_is_leader(m1) said right after m2 was granted */
 } next_holder;
 
 static void *next_holder_main(void *p) {
     next_holder *h = (next_holder *)p;
     h->r = etcde_lock(h->m2, 10000);
-    h->m1_locked = etcde_is_locked(h->m1);
+    h->m1_locked = etcde_is_leader(h->m1);
     return NULL;
 }
 
@@ -864,25 +860,25 @@ ETCDT_TEST(close_publishes_loss_before_revoke) {
     etcde_client *ca = client_at(etcdt_endpoints(cl), NULL, NULL, 3000);
     etcde_client *cb = client_at(etcdt_endpoints(cl), NULL, NULL, 3000);
     etcde_session *s2 = NULL;
-    etcde_mutex *m2 = NULL;
+    etcde_election *m2 = NULL;
     char name[64];
     int i, n = SCALED(150), both = 0, reports = REPORTS();
     REQUIRE(ca && cb);
     fresh_name(name, sizeof name, "lk");
     s2 = session_on(cb, 10);
-    REQUIRE(s2 && etcde_mutex_create(cb, s2, name, &m2) == ETCDE_OK);
+    REQUIRE(s2 && etcde_election_create(cb, s2, name, &m2) == ETCDE_OK);
     for (i = 0; i < n; i++) {
         etcde_session *s1 = session_on(ca, 10);
-        etcde_mutex *m1 = NULL;
+        etcde_election *m1 = NULL;
         next_holder h;
         pthread_t th;
-        if (!s1 || etcde_mutex_create(ca, s1, name, &m1) != ETCDE_OK) {
+        if (!s1 || etcde_election_create(ca, s1, name, &m1) != ETCDE_OK) {
             CHECKF(0, "iteration %d: setup failed: %s", i, etcde_client_errmsg(ca));
             etcde_session_destroy(s1);
             break;
         }
         if (etcde_lock(m1, 5000) != ETCDE_OK) {
-            CHECKF(0, "iteration %d: lock: %s", i, etcde_mutex_errmsg(m1));
+            CHECKF(0, "iteration %d: lock: %s", i, etcde_election_errmsg(m1));
         } else {
             int64_t end = etcdt_now_ms() + 5000;
             h.m1 = m1;
@@ -892,22 +888,22 @@ ETCDT_TEST(close_publishes_loss_before_revoke) {
             pthread_create(&th, NULL, next_holder_main, &h);
             /* B's key is in the queue behind m1 once it has a create revision; its watch
                starts from that revision, so it cannot miss the delete */
-            while (etcde_mutex_rev(m2) == 0 && etcdt_now_ms() < end) nap_us(50);
-            CHECKF(etcde_mutex_rev(m2) > 0, "iteration %d: the waiter never queued", i);
+            while (etcde_election_rev(m2) == 0 && etcdt_now_ms() < end) nap_us(50);
+            CHECKF(etcde_election_rev(m2) > 0, "iteration %d: the waiter never queued", i);
             CHECKF(etcde_session_close(s1) == ETCDE_OK, "iteration %d: close: %s", i, etcde_session_errmsg(s1));
-            CHECK(!etcde_is_locked(m1));
+            CHECK(!etcde_is_leader(m1));
             pthread_join(th, NULL);
-            CHECKF(h.r == ETCDE_OK, "iteration %d: waiter: %s: %s", i, etcde_strerror(h.r), etcde_mutex_errmsg(m2));
+            CHECKF(h.r == ETCDE_OK, "iteration %d: waiter: %s: %s", i, etcde_strerror(h.r), etcde_election_errmsg(m2));
             if (h.m1_locked != 0) both++;
             CHECK(etcde_unlock(m2) == ETCDE_OK);
         }
-        etcde_mutex_destroy(m1);
+        etcde_election_destroy(m1);
         etcde_session_destroy(s1);
         if (etcdt_failed() && i >= 20) break;
     }
-    CHECKF(both == 0, "%d of %d times the new holder got the lock while etcde_is_locked(old holder) was still 1",
+    CHECKF(both == 0, "%d of %d times the new holder got the lock while etcde_is_leader(old holder) was still 1",
            both, i);
-    etcde_mutex_destroy(m2);
+    etcde_election_destroy(m2);
     etcde_session_destroy(s2);
     etcde_client_destroy(ca);
     etcde_client_destroy(cb);
@@ -921,7 +917,7 @@ ETCDT_TEST(close_publishes_loss_before_revoke) {
 typedef struct pair {
     etcde_client *ca, *cb;
     etcde_session *sa, *sb;
-    etcde_mutex *ma, *mb;    /* same lock name */
+    etcde_election *ma, *mb;    /* same lock name */
     etcde_election *ea, *eb; /* same election name */
 } pair;
 
@@ -936,15 +932,15 @@ static int pair_open(pair *p) {
     p->sa = session_on(p->ca, 10);
     p->sb = session_on(p->cb, 10);
     if (!p->sa || !p->sb) return -1;
-    if (etcde_mutex_create(p->ca, p->sa, lk, &p->ma) || etcde_mutex_create(p->cb, p->sb, lk, &p->mb)) return -1;
+    if (etcde_election_create(p->ca, p->sa, lk, &p->ma) || etcde_election_create(p->cb, p->sb, lk, &p->mb)) return -1;
     if (etcde_election_create(p->ca, p->sa, el, &p->ea) || etcde_election_create(p->cb, p->sb, el, &p->eb))
         return -1;
     return 0;
 }
 
 static void pair_close(pair *p) {
-    etcde_mutex_destroy(p->ma);
-    etcde_mutex_destroy(p->mb);
+    etcde_election_destroy(p->ma);
+    etcde_election_destroy(p->mb);
     etcde_election_destroy(p->ea);
     etcde_election_destroy(p->eb);
     etcde_session_destroy(p->sa);
@@ -957,16 +953,16 @@ static void pair_close(pair *p) {
    agree. If ma says it holds the lock, another session cannot take it; if another
    session took it, ma says it does not hold it -- from a thread and from a handler. */
 static void check_lock_consistent(pair *p, const char *what, int i) {
-    int held = etcde_is_locked(p->ma), in_handler = sampled_in_handler(p->ma, NULL);
+    int held = etcde_is_leader(p->ma), in_handler = sampled_in_handler(p->ma);
     etcde_result t = etcde_trylock(p->mb);
-    CHECKF(in_handler == held, "%s #%d: is_locked %d in a thread, %d in a signal handler", what, i, held, in_handler);
-    if (held) CHECKF(t == ETCDE_ERR_LOCKED, "%s #%d: is_locked(a) is 1, yet b's trylock gave %s", what, i, etcde_strerror(t));
+    CHECKF(in_handler == held, "%s #%d: is_leader %d in a thread, %d in a signal handler", what, i, held, in_handler);
+    if (held) CHECKF(t == ETCDE_ERR_LOCKED, "%s #%d: is_leader(a) is 1, yet b's trylock gave %s", what, i, etcde_strerror(t));
     if (t == ETCDE_OK) {
-        CHECKF(!etcde_is_locked(p->ma) && sampled_in_handler(p->ma, NULL) == 0,
-               "%s #%d: b holds the lock while is_locked(a) is 1", what, i);
+        CHECKF(!etcde_is_leader(p->ma) && sampled_in_handler(p->ma) == 0,
+               "%s #%d: b holds the lock while is_leader(a) is 1", what, i);
         CHECK(etcde_unlock(p->mb) == ETCDE_OK);
     } else {
-        CHECKF(t == ETCDE_ERR_LOCKED, "%s #%d: trylock gave %s: %s", what, i, etcde_strerror(t), etcde_mutex_errmsg(p->mb));
+        CHECKF(t == ETCDE_ERR_LOCKED, "%s #%d: trylock gave %s: %s", what, i, etcde_strerror(t), etcde_election_errmsg(p->mb));
     }
     CHECK(etcde_unlock(p->ma) == ETCDE_OK);
 }
@@ -978,7 +974,7 @@ ETCDT_TEST(reentrant_lock_timeout_stays_consistent) {
     for (i = 0; i < 16 && !etcdt_failed(); i++) {
         etcde_result r = etcde_lock(p.ma, 5000);
         if (r != ETCDE_OK) {
-            CHECKF(0, "#%d: lock: %s", i, etcde_mutex_errmsg(p.ma));
+            CHECKF(0, "#%d: lock: %s", i, etcde_election_errmsg(p.ma));
             break;
         }
         r = etcde_lock(p.ma, i % 2); /* 0 or 1 ms: usually too short for the round trip */
@@ -1056,7 +1052,7 @@ ETCDT_TEST(reentrant_lock_cancelled_by_signal_stays_consistent) { reentrant_canc
 /* The election counterpart: if a still says it leads, etcd's leader is a's key and
    b's campaign cannot win; if b won, a says it does not lead. */
 static void check_leader_consistent(pair *p, const char *what, int i, int wait_ms) {
-    int lead = etcde_is_leader(p->ea), in_handler = sampled_in_handler(NULL, p->ea);
+    int lead = etcde_is_leader(p->ea), in_handler = sampled_in_handler(p->ea);
     etcde_kv kv;
     etcde_result r;
     CHECKF(in_handler == lead, "%s #%d: is_leader %d in a thread, %d in a signal handler", what, i, lead, in_handler);
@@ -1070,7 +1066,7 @@ static void check_leader_consistent(pair *p, const char *what, int i, int wait_m
     r = etcde_campaign(p->eb, "B", 1, wait_ms);
     if (lead) CHECKF(r != ETCDE_OK, "%s #%d: is_leader(a) is 1, yet b's campaign won", what, i);
     if (r == ETCDE_OK) {
-        CHECKF(!etcde_is_leader(p->ea) && sampled_in_handler(NULL, p->ea) == 0,
+        CHECKF(!etcde_is_leader(p->ea) && sampled_in_handler(p->ea) == 0,
                "%s #%d: b leads while is_leader(a) is 1", what, i);
     } else {
         CHECKF(r == ETCDE_ERR_TIMEOUT, "%s #%d: b's campaign gave %s: %s", what, i, etcde_strerror(r),

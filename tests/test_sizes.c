@@ -318,7 +318,7 @@ typedef struct peer {
     etcde_client *c;
     etcde_session *s;
     etcde_election *e;
-    etcde_mutex *m;
+    etcde_election *m;
 } peer;
 
 /* A client (max_request_bytes = lim; 0 for the default), with a session when `session`,
@@ -346,7 +346,7 @@ static int peer_open(peer *p, const scase *sc, const char *name, int session) {
 }
 
 static void peer_close(peer *p) {
-    etcde_mutex_destroy(p->m);
+    etcde_election_destroy(p->m);
     etcde_election_destroy(p->e);
     etcde_session_destroy(p->s); /* revokes the lease: its keys go */
     etcde_client_destroy(p->c);
@@ -642,15 +642,15 @@ static void case_fits(const scase *sc) {
     check_keys(sc, 0, "after resign");
 
     /* lock on the same name and session, and a fenced put while holding it */
-    r = etcde_mutex_create(a.c, a.s, sc->name, &a.m);
+    r = etcde_election_create(a.c, a.s, sc->name, &a.m);
     if (r == ETCDE_OK) r = etcde_lock(a.m, 15000);
-    CHECKF(r == ETCDE_OK, "%s: lock: %s: %s", sc->label, etcde_strerror(r), a.m ? etcde_mutex_errmsg(a.m) : "");
+    CHECKF(r == ETCDE_OK, "%s: lock: %s: %s", sc->label, etcde_strerror(r), a.m ? etcde_election_errmsg(a.m) : "");
     if (r == ETCDE_OK) {
         check_keys(sc, 1, "while locked");
-        r = etcde_mutex_put(a.m, dkey, v4, n);
+        r = etcde_election_put(a.m, dkey, v4, n);
         ok = r == ETCDE_OK && check_ctl_value(sc, dkey, v4, n, "mutex_put");
-        CHECKF(r == ETCDE_OK, "%s: mutex_put: %s: %s", sc->label, etcde_strerror(r), etcde_mutex_errmsg(a.m));
-        CHECK(etcde_mutex_delete(a.m, dkey) == ETCDE_OK);
+        CHECKF(r == ETCDE_OK, "%s: mutex_put: %s: %s", sc->label, etcde_strerror(r), etcde_election_errmsg(a.m));
+        CHECK(etcde_election_delete(a.m, dkey) == ETCDE_OK);
         CHECK(etcde_unlock(a.m) == ETCDE_OK);
         check_keys(sc, 0, "after unlock");
     }
@@ -761,16 +761,16 @@ static void case_refused(const scase *sc) {
     }
     check_keys(sc, 0, "after resign");
 
-    r = etcde_mutex_create(a.c, a.s, sc->name, &a.m);
+    r = etcde_election_create(a.c, a.s, sc->name, &a.m);
     if (r == ETCDE_OK) r = etcde_lock(a.m, 5000);
-    CHECKF(r == ETCDE_OK, "%s: lock: %s: %s", sc->label, etcde_strerror(r), a.m ? etcde_mutex_errmsg(a.m) : "");
+    CHECKF(r == ETCDE_OK, "%s: lock: %s: %s", sc->label, etcde_strerror(r), a.m ? etcde_election_errmsg(a.m) : "");
     if (r == ETCDE_OK) {
         rev0 = etcd_rev(sc->cl);
-        r = etcde_mutex_put(a.m, dkey, v4, n);
+        r = etcde_election_put(a.m, dkey, v4, n);
         record(sc, C_LOCKPUT, outcome_of(r, 0), r);
-        check_refused(sc, "mutex_put", r, etcde_mutex_errmsg(a.m), strlen(dkey), rev0);
+        check_refused(sc, "mutex_put", r, etcde_election_errmsg(a.m), strlen(dkey), rev0);
         check_ctl_absent(sc, dkey, "after the refused mutex_put");
-        CHECKF(etcde_is_locked(a.m), "%s: a refused mutex_put cost the lock", sc->label);
+        CHECKF(etcde_is_leader(a.m), "%s: a refused mutex_put cost the lock", sc->label);
         CHECK(etcde_unlock(a.m) == ETCDE_OK);
     } else {
         record(sc, C_LOCKPUT, O_OTHER, r);
@@ -975,7 +975,7 @@ ETCDT_TEST(name_too_big_for_any_request) {
     etcde_client *c = NULL;
     etcde_session *s = NULL;
     etcde_election *e = NULL;
-    etcde_mutex *m = NULL;
+    etcde_election *m = NULL;
     etcde_kv kv;
     etcde_result r;
     long long rev0 = etcd_rev(cl);
@@ -1003,19 +1003,19 @@ ETCDT_TEST(name_too_big_for_any_request) {
             r = etcde_leader(e, &kv); /* a read: refused here or by etcd, but never a leader */
             CHECKF(r != ETCDE_OK, "leader of a 2 MiB name: OK?");
         }
-        r = etcde_mutex_create(c, s, name, &m);
+        r = etcde_election_create(c, s, name, &m);
         CHECKF(r == ETCDE_OK || r == ETCDE_ERR_TOO_BIG || r == ETCDE_ERR_INVALID_ARGS, "mutex_create: %s: %s",
                etcde_strerror(r), etcde_client_errmsg(c));
         if (m) {
             r = etcde_lock(m, 5000);
-            CHECKF(r == ETCDE_ERR_TOO_BIG, "lock: %s: %s", etcde_strerror(r), etcde_mutex_errmsg(m));
-            if (r == ETCDE_ERR_TOO_BIG) check_big_msg(&sc, "lock", etcde_mutex_errmsg(m), n + 17, 0);
+            CHECKF(r == ETCDE_ERR_TOO_BIG, "lock: %s: %s", etcde_strerror(r), etcde_election_errmsg(m));
+            if (r == ETCDE_ERR_TOO_BIG) check_big_msg(&sc, "lock", etcde_election_errmsg(m), n + 17, 0);
             r = etcde_trylock(m);
-            CHECKF(r == ETCDE_ERR_TOO_BIG, "trylock: %s: %s", etcde_strerror(r), etcde_mutex_errmsg(m));
-            CHECK(!etcde_is_locked(m));
+            CHECKF(r == ETCDE_ERR_TOO_BIG, "trylock: %s: %s", etcde_strerror(r), etcde_election_errmsg(m));
+            CHECK(!etcde_is_leader(m));
         }
     }
-    etcde_mutex_destroy(m);
+    etcde_election_destroy(m);
     etcde_election_destroy(e);
     etcde_session_destroy(s);
     etcde_client_destroy(c);
@@ -1167,7 +1167,7 @@ ETCDT_TEST(summary_table) {
     print_table("size", size_rows, NROWS);
     printf("  ok: byte-exact round trip; TOO_BIG: ETCDE_ERR_TOO_BIG, nothing sent; WRONG: data differed or the CLI\n"
            "  failed; other(N): etcde_result N; -: not run (a CLI VALUE over 128 KiB, an empty NAME for the CLI,\n"
-           "  nothing to read when nothing could be written). lock+put: lock, then etcde_mutex_put of the value.\n"
+           "  nothing to read when nothing could be written). lock+put: lock, then etcde_election_put of the value.\n"
            "  [a] etcd --max-request-bytes=5242880, client max_request_bytes=5242880\n"
            "  [b] client max_request_bytes=8 MiB above etcd's default 1.5 MiB: etcd itself refuses\n");
     print_table("name", name_rows, NNAMES);

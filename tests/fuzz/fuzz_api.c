@@ -1373,7 +1373,7 @@ typedef struct run {
     etcde_election *e[3];
     int es[3];          /* session slot of each election, -1: none */
     uint64_t ename[3];  /* hash of each election's name */
-    etcde_mutex *m[2];
+    etcde_election *m[2];
     int ms[2];
     uint64_t mname[2];
     pthread_t canceller;
@@ -1485,10 +1485,10 @@ static void check_holds(const char *what, const etcde_election *e) {
             (long long)etcde_election_rev(e));
 }
 
-static void check_mutex_holds(const char *what, const etcde_mutex *m) {
-    if (etcde_is_locked(m) && (!etcde_mutex_key(m)[0] || etcde_mutex_rev(m) <= 0))
-        die("after %s: is_locked is 1 with key \"%s\" and fencing token %lld", what, shown(etcde_mutex_key(m)),
-            (long long)etcde_mutex_rev(m));
+static void check_mutex_holds(const char *what, const etcde_election *m) {
+    if (etcde_is_leader(m) && (!etcde_election_key(m)[0] || etcde_election_rev(m) <= 0))
+        die("after %s: is_leader is 1 with key \"%s\" and fencing token %lld", what, shown(etcde_election_key(m)),
+            (long long)etcde_election_rev(m));
 }
 
 static void on_lost(etcde_session *s, etcde_result why, const char *detail, void *ud) {
@@ -1639,7 +1639,7 @@ static void drop_election(run *R, int i) {
 static void drop_mutex(run *R, int i) {
     if (!R->m[i]) return;
     check_mutex_holds("a call", R->m[i]);
-    etcde_mutex_destroy(R->m[i]);
+    etcde_election_destroy(R->m[i]);
     R->m[i] = NULL;
 }
 
@@ -1812,7 +1812,7 @@ static void check_released(const run *R, int self, int ss, uint64_t name, int64_
             die("after %s, another election handle on the same session and name still leads", what);
     for (i = 0; i < 2; i++)
         if (3 + i != self && R->m[i] && R->ms[i] == ss && R->mname[i] == name &&
-            (rev <= 0 || etcde_mutex_rev(R->m[i]) == rev) && etcde_is_locked(R->m[i]))
+            (rev <= 0 || etcde_election_rev(R->m[i]) == rev) && etcde_is_leader(R->m[i]))
             die("after %s, a mutex handle on the same session and name still holds the lock", what);
 }
 
@@ -1876,9 +1876,8 @@ static void fenced(run *R, rd *in, int on_mutex, int put) {
     static char key[NAME_CAP];
     unsigned a = u8(in);
     unsigned char small[64];
-    etcde_election *e = on_mutex ? NULL : R->e[a % 3];
-    etcde_mutex *m = on_mutex ? R->m[a & 1] : NULL;
-    const char *what = on_mutex ? (put ? "mutex_put" : "mutex_delete") : (put ? "election_put" : "election_delete");
+    etcde_election *h = on_mutex ? R->m[a & 1] : R->e[a % 3]; /* a lock or a candidate */
+    const char *what = on_mutex ? (put ? "lock put" : "lock delete") : (put ? "election_put" : "election_delete");
     const char *k = key;
     val v;
     unsigned k0;
@@ -1887,22 +1886,21 @@ static void fenced(run *R, rd *in, int on_mutex, int put) {
     etcde_result r;
     gen_name(in, key);
     v = gen_value(in, R, small);
-    if (!e && !m) return;
+    if (!h) return;
     if (!v.p) v.n = 0;
     if (FUZZ_API_MISUSE && (a & 0x80)) k = NULL;
     was_alive = alive_now(R, ss);
-    was = on_mutex ? etcde_is_locked(m) : etcde_is_leader(e);
+    was = etcde_is_leader(h);
     k0 = fake_requests();
     t = stamp_now();
-    if (on_mutex) r = put ? etcde_mutex_put(m, k, v.p, v.n) : etcde_mutex_delete(m, k);
-    else r = put ? etcde_election_put(e, k, v.p, v.n) : etcde_election_delete(e, k);
+    r = put ? etcde_election_put(h, k, v.p, v.n) : etcde_election_delete(h, k);
     check_time(what, t, R->rt);
-    if (!k) check_misuse(R, what, r, on_mutex ? etcde_mutex_errmsg(m) : etcde_election_errmsg(e));
-    else check_result(R, what, r, on_mutex ? etcde_mutex_errmsg(m) : etcde_election_errmsg(e));
+    if (!k) check_misuse(R, what, r, etcde_election_errmsg(h));
+    else check_result(R, what, r, etcde_election_errmsg(h));
     if (!was && k && (r == ETCDE_OK || fake_requests() != k0) && !revived(R, ss, was_alive))
         die("%s by a non-holder returned %s after %u requests", what, etcde_strerror(r), fake_requests() - k0);
-    if (on_mutex) check_mutex_holds(what, m);
-    else check_holds(what, e);
+    if (on_mutex) check_mutex_holds(what, h);
+    else check_holds(what, h);
 }
 
 static void op_mutex_create(run *R, rd *in) {
@@ -1914,13 +1912,13 @@ static void op_mutex_create(run *R, rd *in) {
     drop_mutex(R, slot);
     if (!R->s[ss]) { /* a lock needs a session */
         if (FUZZ_API_MISUSE && (a & 0x80)) {
-            r = etcde_mutex_create(R->c, NULL, name, &R->m[slot]);
+            r = etcde_election_create(R->c, NULL, name, &R->m[slot]);
             check_misuse(R, "mutex_create", r, etcde_client_errmsg(R->c));
             if (R->m[slot]) die("mutex_create without a session set *out");
         }
         return;
     }
-    r = etcde_mutex_create(R->c, R->s[ss], name, &R->m[slot]);
+    r = etcde_election_create(R->c, R->s[ss], name, &R->m[slot]);
     check_result(R, "mutex_create", r, etcde_client_errmsg(R->c));
     if ((r == ETCDE_OK) != (R->m[slot] != NULL)) die("mutex_create returned %d with *out set wrongly", (int)r);
     R->ms[slot] = ss;
@@ -1929,40 +1927,40 @@ static void op_mutex_create(run *R, rd *in) {
 
 static void op_lock(run *R, rd *in, int try_only) {
     unsigned a = u8(in);
-    etcde_mutex *m = R->m[a & 1];
+    etcde_election *m = R->m[a & 1];
     int T = CAMPAIGN_MS[(a >> 1) & 7], was, was_alive;
     const char *what = try_only ? "trylock" : "lock";
     stamp t;
     etcde_result r;
     if (!m) return;
     was_alive = alive_now(R, R->ms[a & 1]);
-    was = etcde_is_locked(m);
+    was = etcde_is_leader(m);
     t = stamp_now();
     r = try_only ? etcde_trylock(m) : etcde_lock(m, T);
     check_time(what, t, try_only ? 2 * R->rt : T + R->rt);
-    check_result(R, what, r, etcde_mutex_errmsg(m));
-    if (r != ETCDE_OK && !was && etcde_is_locked(m) && !revived(R, R->ms[a & 1], was_alive))
-        die("%s failed (%s) but is_locked is 1", what, etcde_strerror(r));
-    if (r == ETCDE_OK && (etcde_mutex_rev(m) <= 0 || !etcde_mutex_key(m)[0]))
-        die("%s succeeded with key \"%s\" and fencing token %lld", what, shown(etcde_mutex_key(m)),
-            (long long)etcde_mutex_rev(m));
+    check_result(R, what, r, etcde_election_errmsg(m));
+    if (r != ETCDE_OK && !was && etcde_is_leader(m) && !revived(R, R->ms[a & 1], was_alive))
+        die("%s failed (%s) but is_leader is 1", what, etcde_strerror(r));
+    if (r == ETCDE_OK && (etcde_election_rev(m) <= 0 || !etcde_election_key(m)[0]))
+        die("%s succeeded with key \"%s\" and fencing token %lld", what, shown(etcde_election_key(m)),
+            (long long)etcde_election_rev(m));
     check_mutex_holds(what, m);
 }
 
 static void op_unlock(run *R, rd *in) {
     int slot = (int)(u8(in) & 1);
-    etcde_mutex *m = R->m[slot];
+    etcde_election *m = R->m[slot];
     int64_t rev;
     stamp t;
     etcde_result r;
     if (!m) return;
-    rev = etcde_mutex_rev(m);
+    rev = etcde_election_rev(m);
     t = stamp_now();
     r = etcde_unlock(m);
     check_released(R, 3 + slot, R->ms[slot], R->mname[slot], rev, "unlock");
     check_time("unlock", t, R->rt);
-    check_result(R, "unlock", r, etcde_mutex_errmsg(m));
-    if (etcde_is_locked(m)) die("is_locked is 1 after unlock (%s)", etcde_strerror(r));
+    check_result(R, "unlock", r, etcde_election_errmsg(m));
+    if (etcde_is_leader(m)) die("is_leader is 1 after unlock (%s)", etcde_strerror(r));
 }
 
 static void op_query(run *R) {
@@ -1976,8 +1974,8 @@ static void op_query(run *R) {
         }
     for (i = 0; i < 2; i++)
         if (R->m[i]) {
-            int l = etcde_is_locked(R->m[i]);
-            if (l != 0 && l != 1) die("is_locked returned %d", l);
+            int l = etcde_is_leader(R->m[i]);
+            if (l != 0 && l != 1) die("is_leader returned %d", l);
             check_mutex_holds("a query", R->m[i]);
         }
     op_session_query(R, 0);
