@@ -10,7 +10,9 @@
 #   make etcd-versions  etcd and etcdctl 3.5.33, 3.6.14, 3.7.1 and the Go peer from etcd's Go
 #                    modules into build/etcd-<version>/ (needs Go; the build cache is kept)
 #   make compat      the suites that need a real etcd, on 3.4.23, 3.5.33, 3.6.14 and 3.7.1
-#   make check       all of the above but the demo (what CI runs)
+#   make format      clang-format the header, the examples and the tests (.clang-format)
+#   make check-format  fail if any of them differs from its clang-format layout
+#   make check       all of the above but the demo and format (what CI runs)
 #   make install     PREFIX=/usr/local: header, etcd-elect, pkg-config file, man page
 #   make static      a static, stripped build/etcd-elect-static, and its size
 CC      ?= cc
@@ -77,7 +79,15 @@ etcd-versions:
 compat: need-etcd etcd-versions $(EXAMPLES) $(TESTS) $(B)/tests/interop_go
 	@bash tests/compat.sh
 
-check: test sanitize tsan valgrind fuzz compat
+FORMATTED := etcd_elect.h $(wildcard examples/*.c)
+
+format:
+	clang-format -i $(FORMATTED)
+
+check-format:
+	@bash tests/check-format.sh $(FORMATTED)
+
+check: check-format test sanitize tsan valgrind fuzz compat
 
 install: $(B)/etcd-elect
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
@@ -104,4 +114,4 @@ demo: need-etcd $(B)/demo
 clean:
 	rm -rf $(B)
 
-.PHONY: all test run-tests sanitize tsan valgrind fuzz bench etcd-versions compat check install static demo clean need-etcd
+.PHONY: all test run-tests sanitize tsan valgrind fuzz bench etcd-versions compat format check-format check install static demo clean need-etcd

@@ -168,8 +168,8 @@
 #ifndef ETCD_ELECT_H
 #define ETCD_ELECT_H
 
-#if defined(ETCD_ELECT_IMPLEMENTATION) && !defined(_POSIX_C_SOURCE) && \
-    !defined(_GNU_SOURCE) && !defined(_XOPEN_SOURCE) && !defined(_DEFAULT_SOURCE)
+#if defined(ETCD_ELECT_IMPLEMENTATION) && !defined(_POSIX_C_SOURCE) && !defined(_GNU_SOURCE) && \
+    !defined(_XOPEN_SOURCE) && !defined(_DEFAULT_SOURCE)
 #define _POSIX_C_SOURCE 200809L
 #endif
 
@@ -194,23 +194,23 @@ extern "C" {
 #endif
 
 /* X(name, value, text): the result codes and the text etcde_strerror gives for each. */
-#define ETCDE__RESULTS(X)                                                                \
-    X(ETCDE_OK, 0, "ok")                                                                 \
-    X(ETCDE_ERR_INVALID_ARGS, -1, "invalid arguments")                                   \
-    X(ETCDE_ERR_NOMEM, -2, "out of memory")                                              \
-    X(ETCDE_ERR_IO, -3, "network error")                                                 \
-    X(ETCDE_ERR_TIMEOUT, -4, "timed out")                                                \
-    X(ETCDE_ERR_HTTP, -5, "malformed HTTP response")                                     \
-    X(ETCDE_ERR_JSON, -6, "malformed JSON response")                                     \
-    X(ETCDE_ERR_TOO_BIG, -7, "response exceeds a configured limit")                      \
-    X(ETCDE_ERR_ETCD, -8, "etcd reported an error")                                      \
-    X(ETCDE_ERR_UNAVAILABLE, -9, "no etcd endpoint could serve the request")             \
-    X(ETCDE_ERR_AUTH, -10, "authentication failed")                                      \
-    X(ETCDE_ERR_CANCELLED, -11, "cancelled")                                             \
-    X(ETCDE_ERR_SESSION_LOST, -12, "session lost: lease expired, revoked or unknown")    \
-    X(ETCDE_ERR_NOT_LEADER, -13, "not the leader")                                       \
-    X(ETCDE_ERR_NO_LEADER, -14, "election has no leader")                                \
-    X(ETCDE_ERR_LOCKED, -15, "locked by another session")                                \
+#define ETCDE__RESULTS(X)                                                             \
+    X(ETCDE_OK, 0, "ok")                                                              \
+    X(ETCDE_ERR_INVALID_ARGS, -1, "invalid arguments")                                \
+    X(ETCDE_ERR_NOMEM, -2, "out of memory")                                           \
+    X(ETCDE_ERR_IO, -3, "network error")                                              \
+    X(ETCDE_ERR_TIMEOUT, -4, "timed out")                                             \
+    X(ETCDE_ERR_HTTP, -5, "malformed HTTP response")                                  \
+    X(ETCDE_ERR_JSON, -6, "malformed JSON response")                                  \
+    X(ETCDE_ERR_TOO_BIG, -7, "response exceeds a configured limit")                   \
+    X(ETCDE_ERR_ETCD, -8, "etcd reported an error")                                   \
+    X(ETCDE_ERR_UNAVAILABLE, -9, "no etcd endpoint could serve the request")          \
+    X(ETCDE_ERR_AUTH, -10, "authentication failed")                                   \
+    X(ETCDE_ERR_CANCELLED, -11, "cancelled")                                          \
+    X(ETCDE_ERR_SESSION_LOST, -12, "session lost: lease expired, revoked or unknown") \
+    X(ETCDE_ERR_NOT_LEADER, -13, "not the leader")                                    \
+    X(ETCDE_ERR_NO_LEADER, -14, "election has no leader")                             \
+    X(ETCDE_ERR_LOCKED, -15, "locked by another session")                             \
     X(ETCDE_ERR_STATE, -16, "call not valid in this state")
 
 #define ETCDE__ENUM_ITEM(name, value, text) name = value,
@@ -278,9 +278,9 @@ typedef struct etcde_options {
     int max_json_tokens;       /* most JSON tokens in one response     (default 65536) */
     etcde_allocator allocator; /* default: malloc/free */
     const etcde_transport *transport; /* optional; copied at create. default: plain TCP */
-    etcde_log_fn log;          /* default: silent */
+    etcde_log_fn log;                 /* default: silent */
     void *log_user_data;
-    int log_level;             /* most verbose level passed to log  (default WARN) */
+    int log_level; /* most verbose level passed to log  (default WARN) */
 } etcde_options;
 
 /* Why a session was lost; passed to the on_lost callback. */
@@ -289,10 +289,10 @@ typedef void (*etcde_lost_fn)(etcde_session *s, etcde_result reason, const char 
 
 /* Session options. Zero-initialise: `etcde_session_options so = {0};`. */
 typedef struct etcde_session_options {
-    int ttl_s;            /* lease TTL in seconds (default 60; etcd raises it to its minimum, 2) */
-    int64_t lease_id;     /* 0: grant a new lease; else re-attach to this existing lease */
-    int guard_ms;         /* the session counts as lost this long before the lease can expire
-                             at etcd (default TTL/10, between 100 and 1000 ms) */
+    int ttl_s;             /* lease TTL in seconds (default 60; etcd raises it to its minimum, 2) */
+    int64_t lease_id;      /* 0: grant a new lease; else re-attach to this existing lease */
+    int guard_ms;          /* the session counts as lost this long before the lease can expire
+                              at etcd (default TTL/10, between 100 and 1000 ms) */
     etcde_lost_fn on_lost; /* optional; runs once at loss: on the keepalive thread, or on the
                               thread of a failed campaign that had to end the session.
                               Not run for etcde_session_close. */
@@ -319,8 +319,8 @@ typedef enum etcde_event_type {
 /* Observe callback: `leader` is NULL for NO_LEADER. `revision` is etcd's store revision at
    which this state was seen. Return 0 to go on observing, non-zero to stop (observe then
    returns ETCDE_OK). */
-typedef int (*etcde_observe_fn)(etcde_event_type type, const etcde_kv *leader,
-                                int64_t revision, void *user_data);
+typedef int (*etcde_observe_fn)(etcde_event_type type, const etcde_kv *leader, int64_t revision,
+                                void *user_data);
 
 /* ---- errors and version ------------------------------------------------------------ */
 
@@ -462,7 +462,8 @@ ETCDE_API etcde_result etcde_unlock(etcde_election *e);
 /* Put or delete `key` only while still the leader / lock holder: one txn comparing the
    own key's create revision. ETCDE_ERR_NOT_LEADER and nothing written otherwise (also
    when the session is locally past its deadline: nothing is sent then). */
-ETCDE_API etcde_result etcde_election_put(etcde_election *e, const char *key, const void *value, size_t len);
+ETCDE_API etcde_result etcde_election_put(etcde_election *e, const char *key, const void *value,
+                                          size_t len);
 ETCDE_API etcde_result etcde_election_delete(etcde_election *e, const char *key);
 
 #ifdef __cplusplus
@@ -552,9 +553,7 @@ static int64_t etcde__now_ms(void) {
 }
 
 /* Deadline `ms` from now; negative means never. */
-static int64_t etcde__deadline(int ms) {
-    return ms < 0 ? ETCDE__NEVER : etcde__now_ms() + ms;
-}
+static int64_t etcde__deadline(int ms) { return ms < 0 ? ETCDE__NEVER : etcde__now_ms() + ms; }
 
 /* A failure: the code plus a detail line. Every object carries one. */
 typedef struct etcde__err {
@@ -563,8 +562,13 @@ typedef struct etcde__err {
 } etcde__err;
 
 #if defined(__GNUC__) || defined(__clang__)
-__attribute__((format(printf, 3, 4)))
+#define ETCDE__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define ETCDE__PRINTF(a, b)
 #endif
+
+static etcde_result etcde__fail(etcde__err *err, etcde_result code, const char *fmt, ...)
+    ETCDE__PRINTF(3, 4);
 static etcde_result etcde__fail(etcde__err *err, etcde_result code, const char *fmt, ...) {
     va_list ap;
     if (!err) return code;
@@ -627,8 +631,14 @@ static int etcde__parse_i64(const char *s, size_t n, int64_t *out) {
 
 /* >>memory ============================================================================ */
 
-static void *etcde__default_alloc(size_t n, void *ud) { (void)ud; return malloc(n); }
-static void etcde__default_free(void *p, void *ud) { (void)ud; free(p); }
+static void *etcde__default_alloc(size_t n, void *ud) {
+    (void)ud;
+    return malloc(n);
+}
+static void etcde__default_free(void *p, void *ud) {
+    (void)ud;
+    free(p);
+}
 
 /* A growable byte buffer with a hard cap. Appends never fail loudly: the first failure
    is remembered in `failed` (TOO_BIG or NOMEM), later appends do nothing, and whoever
@@ -642,8 +652,12 @@ typedef struct etcde__buf {
     const etcde_allocator *al;
 } etcde__buf;
 
-static void *etcde__alloc(const etcde_allocator *al, size_t n) { return al->alloc_fn(n, al->user_data); }
-static void etcde__free(const etcde_allocator *al, void *p) { if (p) al->free_fn(p, al->user_data); }
+static void *etcde__alloc(const etcde_allocator *al, size_t n) {
+    return al->alloc_fn(n, al->user_data);
+}
+static void etcde__free(const etcde_allocator *al, void *p) {
+    if (p) al->free_fn(p, al->user_data);
+}
 
 static char *etcde__strdup(const etcde_allocator *al, const char *s) {
     size_t n = strlen(s) + 1;
@@ -830,8 +844,14 @@ static int etcde__json_string_end(const char *s, int len, int i) {
         if (c == '\\') {
             if (++i >= len) return -1;
             switch (s[i]) {
-            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-                break;
+            case '"':
+            case '\\':
+            case '/':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't': break;
             case 'u': {
                 int k;
                 for (k = 1; k <= 4; k++)
@@ -839,8 +859,7 @@ static int etcde__json_string_end(const char *s, int len, int i) {
                 i += 4;
                 break;
             }
-            default:
-                return -1;
+            default: return -1;
             }
         }
         i++;
@@ -854,7 +873,8 @@ static int etcde__json_prim_ok(const char *s, int n) {
         (n == 4 && !memcmp(s, "null", 4)))
         return 1;
     if (i < n && s[i] == '-') i++;
-    if (i + 1 < n && s[i] == '0' && s[i + 1] >= '0' && s[i + 1] <= '9') return 0; /* no leading zeros */
+    if (i + 1 < n && s[i] == '0' && s[i + 1] >= '0' && s[i + 1] <= '9')
+        return 0; /* no leading zeros */
     while (i < n && s[i] >= '0' && s[i] <= '9') i++, digits++;
     if (!digits) return 0;
     if (i < n && s[i] == '.') {
@@ -882,7 +902,10 @@ static int etcde__json_parse(const char *s, int len, etcde__tok *t, int cap) {
     while (i < len) {
         char c = s[i];
         int start = i, tok = -1, is_key = 0, type = 0;
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') { i++; continue; }
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            i++;
+            continue;
+        }
         if (done) return ETCDE__J_INVALID;
         if (c == '{' || c == '[') {
             if (st != V && st != V_OR_END) return ETCDE__J_INVALID;
@@ -891,7 +914,10 @@ static int etcde__json_parse(const char *s, int len, etcde__tok *t, int cap) {
             if (depth > 0 && t && stype[depth - 1] == '[') t[stack[depth - 1]].size++;
             if (t) {
                 t[n].type = c == '{' ? ETCDE__J_OBJ : ETCDE__J_ARR;
-                t[n].start = i; t[n].end = -1; t[n].size = 0; t[n].next = -1;
+                t[n].start = i;
+                t[n].end = -1;
+                t[n].size = 0;
+                t[n].next = -1;
             }
             stype[depth] = c;
             stack[depth++] = n++;
@@ -902,9 +928,13 @@ static int etcde__json_parse(const char *s, int len, etcde__tok *t, int cap) {
         if (c == '}' || c == ']') {
             char want = c == '}' ? '{' : '[';
             if (depth == 0 || stype[depth - 1] != want) return ETCDE__J_INVALID;
-            if (st != COMMA_OR_END && st != (c == '}' ? K_OR_END : V_OR_END)) return ETCDE__J_INVALID;
+            if (st != COMMA_OR_END && st != (c == '}' ? K_OR_END : V_OR_END))
+                return ETCDE__J_INVALID;
             depth--;
-            if (t) { t[stack[depth]].end = i + 1; t[stack[depth]].next = n; }
+            if (t) {
+                t[stack[depth]].end = i + 1;
+                t[stack[depth]].next = n;
+            }
             i++;
             goto after_value;
         }
@@ -923,8 +953,10 @@ static int etcde__json_parse(const char *s, int len, etcde__tok *t, int cap) {
         if (c == '"') {
             int e = etcde__json_string_end(s, len, i + 1);
             if (e < 0) return ETCDE__J_INVALID;
-            if (st == K || st == K_OR_END) is_key = 1;
-            else if (st != V && st != V_OR_END) return ETCDE__J_INVALID;
+            if (st == K || st == K_OR_END)
+                is_key = 1;
+            else if (st != V && st != V_OR_END)
+                return ETCDE__J_INVALID;
             type = ETCDE__J_STR;
             start = i + 1;
             i = e + 1;
@@ -940,8 +972,11 @@ static int etcde__json_parse(const char *s, int len, etcde__tok *t, int cap) {
         }
         if (t && n >= cap) return ETCDE__J_MANY;
         if (t) {
-            t[n].type = type; t[n].start = start; t[n].end = tok;
-            t[n].size = 0; t[n].next = n + 1;
+            t[n].type = type;
+            t[n].start = start;
+            t[n].end = tok;
+            t[n].size = 0;
+            t[n].next = n + 1;
         }
         n++;
         if (is_key) {
@@ -951,8 +986,10 @@ static int etcde__json_parse(const char *s, int len, etcde__tok *t, int cap) {
         }
         if (depth > 0 && stype[depth - 1] == '[' && t) t[stack[depth - 1]].size++;
     after_value:
-        if (depth == 0) done = 1;
-        else st = COMMA_OR_END;
+        if (depth == 0)
+            done = 1;
+        else
+            st = COMMA_OR_END;
     }
     return done ? n : ETCDE__J_INVALID;
 }
@@ -966,8 +1003,8 @@ typedef struct etcde__json {
 
 static int etcde__jeq(const etcde__json *j, int k, const char *lit) {
     size_t n = strlen(lit);
-    return k >= 0 && k < j->n && j->t[k].type == ETCDE__J_STR && (size_t)(j->t[k].end - j->t[k].start) == n &&
-           memcmp(j->s + j->t[k].start, lit, n) == 0;
+    return k >= 0 && k < j->n && j->t[k].type == ETCDE__J_STR &&
+           (size_t)(j->t[k].end - j->t[k].start) == n && memcmp(j->s + j->t[k].start, lit, n) == 0;
 }
 
 /* Value of member `key` in object token `obj`, or -1. */
@@ -984,7 +1021,9 @@ static int etcde__jget(const etcde__json *j, int obj, const char *key) {
 /* Element `idx` of array token `arr`, or -1. */
 static int etcde__jat(const etcde__json *j, int arr, int idx) {
     int i, k;
-    if (arr < 0 || arr >= j->n || j->t[arr].type != ETCDE__J_ARR || idx < 0 || idx >= j->t[arr].size) return -1;
+    if (arr < 0 || arr >= j->n || j->t[arr].type != ETCDE__J_ARR || idx < 0 ||
+        idx >= j->t[arr].size)
+        return -1;
     for (i = 0, k = arr + 1; i < idx; i++) k = j->t[k].next;
     return k;
 }
@@ -1000,7 +1039,8 @@ static int etcde__jpath(const etcde__json *j, int k, const char *path) {
         part[n] = 0;
         if (part[0] >= '0' && part[0] <= '9') /* an index: at most 9 digits, all digits */
             k = n <= 9 && strspn(part, "0123456789") == n ? etcde__jat(j, k, atoi(part)) : -1;
-        else k = etcde__jget(j, k, part);
+        else
+            k = etcde__jget(j, k, part);
         path += n + (path[n] == '.');
     }
     return k;
@@ -1010,7 +1050,8 @@ static int etcde__jpath(const etcde__json *j, int k, const char *path) {
 static int64_t etcde__jint(const etcde__json *j, int k, int64_t def) {
     int64_t v;
     if (k < 0 || (j->t[k].type != ETCDE__J_STR && j->t[k].type != ETCDE__J_PRIM)) return def;
-    if (etcde__parse_i64(j->s + j->t[k].start, (size_t)(j->t[k].end - j->t[k].start), &v)) return def;
+    if (etcde__parse_i64(j->s + j->t[k].start, (size_t)(j->t[k].end - j->t[k].start), &v))
+        return def;
     return v;
 }
 
@@ -1032,14 +1073,24 @@ static int etcde__jtrue(const etcde__json *j, int k) {
 static int etcde__utf8_put(char *out, size_t cap, size_t *o, uint32_t cp) {
     unsigned char u[4];
     size_t n, i;
-    if (cp < 0x80) { u[0] = (unsigned char)cp; n = 1; }
-    else if (cp < 0x800) { u[0] = (unsigned char)(0xC0 | cp >> 6); u[1] = (unsigned char)(0x80 | (cp & 63)); n = 2; }
-    else if (cp < 0x10000) {
-        u[0] = (unsigned char)(0xE0 | cp >> 12); u[1] = (unsigned char)(0x80 | (cp >> 6 & 63));
-        u[2] = (unsigned char)(0x80 | (cp & 63)); n = 3;
+    if (cp < 0x80) {
+        u[0] = (unsigned char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (unsigned char)(0xC0 | cp >> 6);
+        u[1] = (unsigned char)(0x80 | (cp & 63));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (unsigned char)(0xE0 | cp >> 12);
+        u[1] = (unsigned char)(0x80 | (cp >> 6 & 63));
+        u[2] = (unsigned char)(0x80 | (cp & 63));
+        n = 3;
     } else {
-        u[0] = (unsigned char)(0xF0 | cp >> 18); u[1] = (unsigned char)(0x80 | (cp >> 12 & 63));
-        u[2] = (unsigned char)(0x80 | (cp >> 6 & 63)); u[3] = (unsigned char)(0x80 | (cp & 63)); n = 4;
+        u[0] = (unsigned char)(0xF0 | cp >> 18);
+        u[1] = (unsigned char)(0x80 | (cp >> 12 & 63));
+        u[2] = (unsigned char)(0x80 | (cp >> 6 & 63));
+        u[3] = (unsigned char)(0x80 | (cp & 63));
+        n = 4;
     }
     if (*o + n + 1 > cap) return 0;
     for (i = 0; i < n; i++) out[(*o)++] = (char)u[i];
@@ -1062,11 +1113,17 @@ static size_t etcde__jstr(const etcde__json *j, int k, char *out, size_t cap) {
     size_t o = 0;
     int i;
     if (cap == 0) return 0;
-    if (k < 0 || j->t[k].type != ETCDE__J_STR) { out[0] = 0; return 0; }
+    if (k < 0 || j->t[k].type != ETCDE__J_STR) {
+        out[0] = 0;
+        return 0;
+    }
     for (i = j->t[k].start; i < j->t[k].end && o + 1 < cap; i++) {
         char c = j->s[i];
         uint32_t cp;
-        if (c != '\\') { out[o++] = c; continue; }
+        if (c != '\\') {
+            out[o++] = c;
+            continue;
+        }
         c = j->s[++i];
         switch (c) {
         case 'b': out[o++] = '\b'; break;
@@ -1086,7 +1143,8 @@ static size_t etcde__jstr(const etcde__json *j, int k, char *out, size_t cap) {
                 }
             }
             if (cp >= 0xD800 && cp < 0xE000) cp = 0xFFFD; /* lone surrogate */
-            if (!etcde__utf8_put(out, cap, &o, cp)) i = j->t[k].end; /* truncate on a whole character */
+            if (!etcde__utf8_put(out, cap, &o, cp))
+                i = j->t[k].end; /* truncate on a whole character */
             break;
         default: out[o++] = c; break;
         }
@@ -1100,7 +1158,11 @@ static size_t etcde__jstr(const etcde__json *j, int k, char *out, size_t cap) {
 static int etcde__jb64(etcde__json *j, int k, const char **p, size_t *n) {
     long m;
     char *s;
-    if (k < 0) { *p = ""; *n = 0; return 0; }
+    if (k < 0) {
+        *p = "";
+        *n = 0;
+        return 0;
+    }
     if (j->t[k].type != ETCDE__J_STR) return -1;
     s = j->s + j->t[k].start;
     if (j->t[k].size == 0) {
@@ -1155,19 +1217,24 @@ static etcde_result etcde__poll(int fd, short events, const etcde__wait *w, int6
             p[n].events = events;
             p[n++].revents = 0;
         }
-        if (deadline != ETCDE__NEVER && now >= deadline) return etcde__fail(err, ETCDE_ERR_TIMEOUT, "timed out");
+        if (deadline != ETCDE__NEVER && now >= deadline)
+            return etcde__fail(err, ETCDE_ERR_TIMEOUT, "timed out");
         left = deadline == ETCDE__NEVER ? -1 : deadline - now;
         timeout = left > INT_MAX ? INT_MAX : (int)left;
         r = poll(p, (nfds_t)n, timeout);
         if (r < 0) {
             char eb[96];
             if (errno == EINTR) continue;
-            return etcde__fail(err, ETCDE_ERR_IO, "poll: %s", etcde__errno_text(errno, eb, sizeof eb));
+            return etcde__fail(err, ETCDE_ERR_IO, "poll: %s",
+                               etcde__errno_text(errno, eb, sizeof eb));
         }
         for (i = 0; w && i < w->nfd; i++)
             if (p[i].revents)
-                return etcde__fail(err, w->codes[i], "%s", w->codes[i] == ETCDE_ERR_CANCELLED ? "cancelled by etcde_client_cancel"
-                                   : w->codes[i] == ETCDE_ERR_SESSION_LOST ? "the session was lost" : "stopped");
+                return etcde__fail(err, w->codes[i], "%s",
+                                   w->codes[i] == ETCDE_ERR_CANCELLED
+                                       ? "cancelled by etcde_client_cancel"
+                                   : w->codes[i] == ETCDE_ERR_SESSION_LOST ? "the session was lost"
+                                                                           : "stopped");
         if (fd >= 0 && p[n - 1].revents) return ETCDE_OK;
     }
 }
@@ -1229,10 +1296,10 @@ typedef long (*etcde__read_fn)(etcde__conn *cn, char *buf, size_t cap, const etc
 
 struct etcde__conn {
     int fd;
-    int ep;        /* endpoint index */
-    int reused;    /* came from the idle pool */
+    int ep;     /* endpoint index */
+    int reused; /* came from the idle pool */
     etcde__read_fn rd;
-    void *rd_user; /* for test readers */
+    void *rd_user;             /* for test readers */
     const etcde_transport *tr; /* NULL: plain socket I/O */
     void *tr_conn;
     char rbuf[ETCDE_MAX_LINE + 2];
@@ -1264,7 +1331,8 @@ static long etcde__sock_read(etcde__conn *cn, char *buf, size_t cap, const etcde
             if (n >= 0) return (long)n;
             if (errno == EINTR) continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                return etcde__fail(err, ETCDE_ERR_IO, "read: %s", etcde__errno_text(errno, eb, sizeof eb));
+                return etcde__fail(err, ETCDE_ERR_IO, "read: %s",
+                                   etcde__errno_text(errno, eb, sizeof eb));
         }
         r = etcde__poll(cn->fd, ev, w, deadline, err);
         if (r) return r;
@@ -1272,7 +1340,8 @@ static long etcde__sock_read(etcde__conn *cn, char *buf, size_t cap, const etcde
 }
 
 /* Reads more bytes into rbuf. >0: bytes added, 0: EOF, <0: error. */
-static long etcde__conn_fill(etcde__conn *cn, const etcde__wait *w, int64_t deadline, etcde__err *err) {
+static long etcde__conn_fill(etcde__conn *cn, const etcde__wait *w, int64_t deadline,
+                             etcde__err *err) {
     long n;
     if (cn->rpos == cn->rlen) cn->rpos = cn->rlen = 0;
     if (cn->rlen == sizeof cn->rbuf && cn->rpos > 0) {
@@ -1281,7 +1350,8 @@ static long etcde__conn_fill(etcde__conn *cn, const etcde__wait *w, int64_t dead
         cn->rpos = 0;
     }
     if (cn->rlen == sizeof cn->rbuf)
-        return etcde__fail(err, ETCDE_ERR_TOO_BIG, "HTTP line longer than %d bytes", ETCDE_MAX_LINE);
+        return etcde__fail(err, ETCDE_ERR_TOO_BIG, "HTTP line longer than %d bytes",
+                           ETCDE_MAX_LINE);
     n = cn->rd(cn, cn->rbuf + cn->rlen, sizeof cn->rbuf - cn->rlen, w, deadline, err);
     if (n > 0) {
         cn->rlen += (size_t)n;
@@ -1301,7 +1371,8 @@ static etcde_result etcde__conn_line(etcde__conn *cn, const etcde__wait *w, int6
             size_t l = (size_t)(nl - s);
             if (l > 0 && s[l - 1] == '\r') l--;
             if (l > ETCDE_MAX_LINE)
-                return etcde__fail(err, ETCDE_ERR_TOO_BIG, "HTTP line longer than %d bytes", ETCDE_MAX_LINE);
+                return etcde__fail(err, ETCDE_ERR_TOO_BIG, "HTTP line longer than %d bytes",
+                                   ETCDE_MAX_LINE);
             s[l] = 0;
             *line = s;
             *len = l;
@@ -1312,7 +1383,8 @@ static etcde_result etcde__conn_line(etcde__conn *cn, const etcde__wait *w, int6
         if (n < 0) return (etcde_result)n;
         if (n == 0)
             return etcde__fail(err, cn->got_bytes ? ETCDE_ERR_HTTP : ETCDE_ERR_IO,
-                               "connection closed %s", cn->got_bytes ? "mid-response" : "before any response");
+                               "connection closed %s",
+                               cn->got_bytes ? "mid-response" : "before any response");
     }
 }
 
@@ -1349,19 +1421,23 @@ static etcde_result etcde__http_head(etcde__conn *cn, const etcde__wait *w, int6
         r = etcde__conn_line(cn, w, deadline, &line, &len, err);
         if (r) return r;
         if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') ||
-            line[8] != ' ' || !isdigit((unsigned char)line[9]) || !isdigit((unsigned char)line[10]) ||
-            !isdigit((unsigned char)line[11]) || (len > 12 && line[12] != ' '))
-            return etcde__fail(err, ETCDE_ERR_HTTP, "bad HTTP status line \"%s\"", etcde__quote(q, sizeof q, line, 60));
+            line[8] != ' ' || !isdigit((unsigned char)line[9]) ||
+            !isdigit((unsigned char)line[10]) || !isdigit((unsigned char)line[11]) ||
+            (len > 12 && line[12] != ' '))
+            return etcde__fail(err, ETCDE_ERR_HTTP, "bad HTTP status line \"%s\"",
+                               etcde__quote(q, sizeof q, line, 60));
         cn->minor = line[7] - '0';
         cn->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
         if (cn->status >= 200) break;
-        if (++interim > 8) return etcde__fail(err, ETCDE_ERR_TOO_BIG, "more than 8 interim (1xx) HTTP responses");
+        if (++interim > 8)
+            return etcde__fail(err, ETCDE_ERR_TOO_BIG, "more than 8 interim (1xx) HTTP responses");
         for (;;) { /* skip the interim response's headers */
             r = etcde__conn_line(cn, w, deadline, &line, &len, err);
             if (r) return r;
             if (len == 0) break;
             if (++nhdr > ETCDE_MAX_HEADERS)
-                return etcde__fail(err, ETCDE_ERR_TOO_BIG, "more than %d HTTP header lines", ETCDE_MAX_HEADERS);
+                return etcde__fail(err, ETCDE_ERR_TOO_BIG, "more than %d HTTP header lines",
+                                   ETCDE_MAX_HEADERS);
         }
     }
     for (;;) {
@@ -1371,18 +1447,21 @@ static etcde_result etcde__http_head(etcde__conn *cn, const etcde__wait *w, int6
         if (r) return r;
         if (len == 0) break;
         if (++nhdr > ETCDE_MAX_HEADERS)
-            return etcde__fail(err, ETCDE_ERR_TOO_BIG, "more than %d HTTP header lines", ETCDE_MAX_HEADERS);
+            return etcde__fail(err, ETCDE_ERR_TOO_BIG, "more than %d HTTP header lines",
+                               ETCDE_MAX_HEADERS);
         colon = (char *)memchr(line, ':', len);
         if (!colon || colon == line)
-            return etcde__fail(err, ETCDE_ERR_HTTP, "bad HTTP header line \"%s\"", etcde__quote(q, sizeof q, line, 60));
+            return etcde__fail(err, ETCDE_ERR_HTTP, "bad HTTP header line \"%s\"",
+                               etcde__quote(q, sizeof q, line, 60));
         nl = (size_t)(colon - line);
         v = colon + 1;
         while (*v == ' ' || *v == '\t') v++;
         if (etcde__ieq(line, nl, "content-length")) {
             size_t dn = strspn(v, "0123456789");
-            if (dn == 0 || dn > 19 || v[dn + strspn(v + dn, " \t")] != 0 || etcde__parse_i64(v, dn, &clen) ||
-                (has_len && clen != cn->left))
-                return etcde__fail(err, ETCDE_ERR_HTTP, "bad Content-Length \"%s\"", etcde__quote(q, sizeof q, v, 40));
+            if (dn == 0 || dn > 19 || v[dn + strspn(v + dn, " \t")] != 0 ||
+                etcde__parse_i64(v, dn, &clen) || (has_len && clen != cn->left))
+                return etcde__fail(err, ETCDE_ERR_HTTP, "bad Content-Length \"%s\"",
+                                   etcde__quote(q, sizeof q, v, 40));
             has_len = 1;
             cn->left = clen;
         } else if (etcde__ieq(line, nl, "transfer-encoding")) {
@@ -1395,10 +1474,14 @@ static etcde_result etcde__http_head(etcde__conn *cn, const etcde__wait *w, int6
             conn_keep |= etcde__has_token(v, "keep-alive");
         }
     }
-    if (chunked) cn->body = ETCDE__CHUNK_SIZE;
-    else if (has_len) cn->body = ETCDE__BODY_LEN;
-    else if (cn->status == 204 || cn->status == 304) cn->body = ETCDE__BODY_DONE;
-    else cn->body = ETCDE__BODY_CLOSE;
+    if (chunked)
+        cn->body = ETCDE__CHUNK_SIZE;
+    else if (has_len)
+        cn->body = ETCDE__BODY_LEN;
+    else if (cn->status == 204 || cn->status == 304)
+        cn->body = ETCDE__BODY_DONE;
+    else
+        cn->body = ETCDE__BODY_CLOSE;
     cn->keep_alive = cn->body != ETCDE__BODY_CLOSE && !conn_close && (cn->minor == 1 || conn_keep);
     return ETCDE_OK;
 }
@@ -1423,8 +1506,7 @@ static long etcde__http_body(etcde__conn *cn, char *dst, size_t cap, const etcde
         long got;
         etcde_result r;
         switch (cn->body) {
-        case ETCDE__BODY_DONE:
-            return 0;
+        case ETCDE__BODY_DONE: return 0;
         case ETCDE__BODY_LEN:
         case ETCDE__CHUNK_DATA:
             if (cn->left == 0) {
@@ -1435,7 +1517,9 @@ static long etcde__http_body(etcde__conn *cn, char *dst, size_t cap, const etcde
             if (n) return (long)n;
             got = etcde__conn_fill(cn, w, deadline, err);
             if (got < 0) return got;
-            if (got == 0) return etcde__fail(err, ETCDE_ERR_HTTP, "connection closed mid-body (truncated response)");
+            if (got == 0)
+                return etcde__fail(err, ETCDE_ERR_HTTP,
+                                   "connection closed mid-body (truncated response)");
             continue;
         case ETCDE__BODY_CLOSE:
             n = etcde__conn_take(cn, dst, cap, 0);
@@ -1456,7 +1540,8 @@ static long etcde__http_body(etcde__conn *cn, char *dst, size_t cap, const etcde
                 size = size * 16 + d;
             }
             if (!digits || (i < len && line[i] != ';' && line[i] != ' ' && line[i] != '\t'))
-                return etcde__fail(err, ETCDE_ERR_HTTP, "bad chunk size line \"%s\"", etcde__quote(q, sizeof q, line, 40));
+                return etcde__fail(err, ETCDE_ERR_HTTP, "bad chunk size line \"%s\"",
+                                   etcde__quote(q, sizeof q, line, 40));
             cn->left = size;
             cn->body = size ? ETCDE__CHUNK_DATA : ETCDE__TRAILERS;
             continue;
@@ -1474,13 +1559,13 @@ static long etcde__http_body(etcde__conn *cn, char *dst, size_t cap, const etcde
                 if (r) return r;
                 if (len == 0) break;
                 if (++ntr > ETCDE_MAX_HEADERS)
-                    return etcde__fail(err, ETCDE_ERR_TOO_BIG, "more than %d HTTP trailer lines", ETCDE_MAX_HEADERS);
+                    return etcde__fail(err, ETCDE_ERR_TOO_BIG, "more than %d HTTP trailer lines",
+                                       ETCDE_MAX_HEADERS);
             }
             cn->body = ETCDE__BODY_DONE;
             continue;
         }
-        default:
-            return etcde__fail(err, ETCDE_ERR_STATE, "no HTTP response being read");
+        default: return etcde__fail(err, ETCDE_ERR_STATE, "no HTTP response being read");
         }
     }
 }
@@ -1490,8 +1575,9 @@ static etcde_result etcde__http_read_all(etcde__conn *cn, etcde__buf *b, const e
                                          int64_t deadline, etcde__err *err) {
     b->len = 0;
     if (cn->body == ETCDE__BODY_LEN && (uint64_t)cn->left > b->max)
-        return etcde__fail(err, ETCDE_ERR_TOO_BIG, "response of %lld bytes exceeds the %lu-byte limit",
-                           (long long)cn->left, (unsigned long)b->max);
+        return etcde__fail(err, ETCDE_ERR_TOO_BIG,
+                           "response of %lld bytes exceeds the %lu-byte limit", (long long)cn->left,
+                           (unsigned long)b->max);
     for (;;) {
         long n;
         if (etcde__buf_reserve(b, ETCDE__MIN(4096, b->max - b->len)) == ETCDE_ERR_NOMEM)
@@ -1501,7 +1587,8 @@ static etcde_result etcde__http_read_all(etcde__conn *cn, etcde__buf *b, const e
             n = etcde__http_body(cn, &one, 1, w, deadline, err);
             if (n < 0) return (etcde_result)n;
             if (n == 0) break;
-            return etcde__fail(err, ETCDE_ERR_TOO_BIG, "response exceeds the %lu-byte limit", (unsigned long)b->max);
+            return etcde__fail(err, ETCDE_ERR_TOO_BIG, "response exceeds the %lu-byte limit",
+                               (unsigned long)b->max);
         }
         n = etcde__http_body(cn, b->p + b->len, b->cap - 1 - b->len, w, deadline, err);
         if (n < 0) return (etcde_result)n;
@@ -1516,8 +1603,8 @@ static etcde_result etcde__http_read_all(etcde__conn *cn, etcde__buf *b, const e
    newline are kept in b past b->len for the next call (b->cap holds them; `*carry`
    counts them). Returns 1 with a line (a final line without newline counts), 0 at the
    end of the body, <0 on error. Messages are split on '\n', never on chunk boundaries. */
-static int etcde__http_next_line(etcde__conn *cn, etcde__buf *b, size_t *carry, const etcde__wait *w,
-                                 int64_t deadline, etcde__err *err) {
+static int etcde__http_next_line(etcde__conn *cn, etcde__buf *b, size_t *carry,
+                                 const etcde__wait *w, int64_t deadline, etcde__err *err) {
     size_t have = *carry, scanned = 0;
     if (have) memmove(b->p, b->p + b->len + 1, have);
     for (;;) {
@@ -1535,7 +1622,8 @@ static int etcde__http_next_line(etcde__conn *cn, etcde__buf *b, size_t *carry, 
             n = etcde__http_body(cn, &one, 1, w, deadline, err);
             if (n < 0) return (int)n;
             if (n == 1 && one != '\n')
-                return etcde__fail(err, ETCDE_ERR_TOO_BIG, "stream message exceeds the %lu-byte limit",
+                return etcde__fail(err, ETCDE_ERR_TOO_BIG,
+                                   "stream message exceeds the %lu-byte limit",
                                    (unsigned long)b->max);
             *carry = 0;
             b->len = have;
@@ -1570,7 +1658,7 @@ struct etcde_client {
     etcde_allocator al;
     etcde__ep *eps;
     int neps, eps_cap;
-    int cur_ep; /* atomic: the endpoint to try first */
+    int cur_ep;         /* atomic: the endpoint to try first */
     pthread_mutex_t mu; /* guards idle, token, errmsg */
     etcde__conn *idle;
     int nidle;
@@ -1611,11 +1699,7 @@ static void etcde__resp_free(etcde__resp *r) {
     r->tokcap = 0;
 }
 
-static void etcde__log(etcde_client *c, int level, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+static void etcde__log(etcde_client *c, int level, const char *fmt, ...) ETCDE__PRINTF(3, 4);
 static void etcde__log(etcde_client *c, int level, const char *fmt, ...) {
     char msg[320];
     va_list ap;
@@ -1632,13 +1716,16 @@ static etcde_result etcde__resp_parse(etcde_client *c, etcde__resp *r, etcde__er
     int budget = (int)ETCDE__MIN((size_t)c->o.max_json_tokens, r->body.len / 4 + 64);
     char q[256];
     if (n == ETCDE__J_DEEP)
-        return etcde__fail(err, ETCDE_ERR_TOO_BIG, "JSON nested deeper than %d levels", ETCDE_MAX_JSON_DEPTH);
+        return etcde__fail(err, ETCDE_ERR_TOO_BIG, "JSON nested deeper than %d levels",
+                           ETCDE_MAX_JSON_DEPTH);
     if (n < 0) {
-        return etcde__fail(err, ETCDE_ERR_JSON, "invalid JSON in response (HTTP %d, %lu bytes): \"%s\"",
-                           r->status, (unsigned long)r->body.len, etcde__quote(q, sizeof q, r->body.p ? r->body.p : "", 60));
+        return etcde__fail(
+            err, ETCDE_ERR_JSON, "invalid JSON in response (HTTP %d, %lu bytes): \"%s\"", r->status,
+            (unsigned long)r->body.len, etcde__quote(q, sizeof q, r->body.p ? r->body.p : "", 60));
     }
     if (n > budget) /* etcd never sends more than one token per 4 bytes: this bounds memory */
-        return etcde__fail(err, ETCDE_ERR_TOO_BIG, "JSON response has %d tokens, over the limit of %d", n, budget);
+        return etcde__fail(err, ETCDE_ERR_TOO_BIG,
+                           "JSON response has %d tokens, over the limit of %d", n, budget);
     if (n > r->tokcap) {
         etcde__tok *t = (etcde__tok *)etcde__alloc(&c->al, sizeof(etcde__tok) * (size_t)n);
         if (!t) return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory for %d JSON tokens", n);
@@ -1684,21 +1771,25 @@ static etcde_result etcde__resp_error(etcde__resp *r, etcde__err *err) {
            texts: no etcd call ran (3.4 said the same in text/plain, an HTTP error too) */
         if (e < 0 && ((code == 5 && strcmp(raw, "Not Found") == 0) ||
                       (code == 12 && strcmp(raw, "Method Not Allowed") == 0)))
-            return etcde__fail(err, ETCDE_ERR_HTTP, "HTTP %d (code %d): %s: the server has no such gateway "
-                               "endpoint (not etcd's v3 JSON gateway?)", (int)http, (int)code, msg);
+            return etcde__fail(err, ETCDE_ERR_HTTP,
+                               "HTTP %d (code %d): %s: the server has no such gateway "
+                               "endpoint (not etcd's v3 JSON gateway?)",
+                               (int)http, (int)code, msg);
     }
     /* code 1 (cancelled, HTTP 408 or 499) never comes from this client: the member
        dropped the call, e.g. while shutting down -- another endpoint may serve it */
     if (code == 14 || code == 1 || http == 503 || strstr(msg, "deadline exceeded") ||
         strstr(msg, "request timed out") || strstr(msg, "no leader"))
         rc = ETCDE_ERR_UNAVAILABLE;
-    else if (code == 16 || code == 7 || strstr(msg, "authentication failed") || strstr(msg, "user name is empty"))
+    else if (code == 16 || code == 7 || strstr(msg, "authentication failed") ||
+             strstr(msg, "user name is empty"))
         rc = ETCDE_ERR_AUTH;
     else if (code == 5 && strstr(msg, "lease not found"))
         rc = ETCDE_ERR_SESSION_LOST;
     else
         rc = ETCDE_ERR_ETCD;
-    return etcde__fail(err, rc, "etcd %d (code %d): %s", (int)http, (int)code, msg[0] ? msg : "(no message)");
+    return etcde__fail(err, rc, "etcd %d (code %d): %s", (int)http, (int)code,
+                       msg[0] ? msg : "(no message)");
 }
 
 /* ---- connections ---- */
@@ -1732,7 +1823,8 @@ static etcde_result etcde__dial(etcde_client *c, int ep, const etcde__wait *w, i
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     rc = getaddrinfo(e->host, e->port, &hints, &res);
-    if (rc != 0) return etcde__fail(err, ETCDE_ERR_IO, "resolve %s: %s", e->hostport, gai_strerror(rc));
+    if (rc != 0)
+        return etcde__fail(err, ETCDE_ERR_IO, "resolve %s: %s", e->hostport, gai_strerror(rc));
     if (!res) return etcde__fail(err, ETCDE_ERR_IO, "connect %s: no address", e->hostport);
     for (ai = res; ai; ai = ai->ai_next) {
         int soerr = 0;
@@ -1743,7 +1835,8 @@ static etcde_result etcde__dial(etcde_client *c, int ep, const etcde__wait *w, i
 #endif
             fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
         if (fd < 0) {
-            r = etcde__fail(err, ETCDE_ERR_IO, "socket: %s", etcde__errno_text(errno, eb, sizeof eb));
+            r = etcde__fail(err, ETCDE_ERR_IO, "socket: %s",
+                            etcde__errno_text(errno, eb, sizeof eb));
             continue;
         }
         fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -1771,7 +1864,8 @@ static etcde_result etcde__dial(etcde_client *c, int ep, const etcde__wait *w, i
                 continue;
             }
         }
-        r = etcde__fail(err, ETCDE_ERR_IO, "connect %s: %s", e->hostport, etcde__errno_text(errno, eb, sizeof eb));
+        r = etcde__fail(err, ETCDE_ERR_IO, "connect %s: %s", e->hostport,
+                        etcde__errno_text(errno, eb, sizeof eb));
         close(fd);
         fd = -1;
     }
@@ -1786,11 +1880,14 @@ static etcde_result etcde__dial(etcde_client *c, int ep, const etcde__wait *w, i
         char terr[160];
         int64_t left = dl - etcde__now_ms();
         terr[0] = 0;
-        if (left <= 0 || c->tr.open(c->tr.user_data, fd, e->host, (int)left, &(*out)->tr_conn, terr, sizeof terr) != 0) {
+        if (left <= 0 || c->tr.open(c->tr.user_data, fd, e->host, (int)left, &(*out)->tr_conn, terr,
+                                    sizeof terr) != 0) {
             etcde__conn_close(c, *out);
             *out = NULL;
             return etcde__fail(err, ETCDE_ERR_IO, "connect %s: transport: %s", e->hostport,
-                               left <= 0 ? "no time left" : terr[0] ? terr : "open failed");
+                               left <= 0 ? "no time left"
+                               : terr[0] ? terr
+                                         : "open failed");
         }
         (*out)->tr = &c->tr;
     }
@@ -1868,7 +1965,8 @@ static etcde_result etcde__send_all(etcde__conn *cn, const char *p, size_t n, co
             }
             if (k < 0 && errno == EINTR) continue;
             if (k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-                return etcde__fail(err, ETCDE_ERR_IO, "write: %s", etcde__errno_text(errno, eb, sizeof eb));
+                return etcde__fail(err, ETCDE_ERR_IO, "write: %s",
+                                   etcde__errno_text(errno, eb, sizeof eb));
         }
         r = etcde__poll(cn->fd, ev, w, deadline, err);
         if (r) return r;
@@ -1887,16 +1985,19 @@ typedef struct etcde__req {
 /* Sends one request on endpoint ep and reads the response head. A pooled connection
    that turns out dead before any response byte is replaced by a fresh one once. A small
    body goes out in one write with the head; a large one is sent after it, not copied. */
-static etcde_result etcde__exchange(etcde_client *c, int ep, const etcde__req *rq, const etcde__wait *w,
-                                    int64_t deadline, etcde__conn **out, etcde__err *err) {
+static etcde_result etcde__exchange(etcde_client *c, int ep, const etcde__req *rq,
+                                    const etcde__wait *w, int64_t deadline, etcde__conn **out,
+                                    etcde__err *err) {
     enum { INLINE_BODY = 16384 };
     const etcde__buf *body = rq->body;
     etcde__buf req;
     etcde_result r = ETCDE_OK;
     int attempt, inline_body = body->len <= INLINE_BODY;
-    if (body->failed == ETCDE_ERR_NOMEM) return etcde__fail(err, body->failed, "out of memory building a request");
+    if (body->failed == ETCDE_ERR_NOMEM)
+        return etcde__fail(err, body->failed, "out of memory building a request");
     if (body->failed)
-        return etcde__fail(err, body->failed, "request body exceeds its %lu-byte buffer", (unsigned long)body->max);
+        return etcde__fail(err, body->failed, "request body exceeds its %lu-byte buffer",
+                           (unsigned long)body->max);
     etcde__buf_init(&req, &c->al, 4096 + 1024 + INLINE_BODY);
     req.wipe = body->wipe;
     etcde__buf_str(&req, "POST ");
@@ -1946,7 +2047,8 @@ static etcde_result etcde__exchange(etcde_client *c, int ep, const etcde__req *r
 
 /* Errors another endpoint, or the same one a little later, may not repeat. */
 static int etcde__transient(etcde_result r) {
-    return r == ETCDE_ERR_IO || r == ETCDE_ERR_UNAVAILABLE || r == ETCDE_ERR_TIMEOUT || r == ETCDE_ERR_HTTP;
+    return r == ETCDE_ERR_IO || r == ETCDE_ERR_UNAVAILABLE || r == ETCDE_ERR_TIMEOUT ||
+           r == ETCDE_ERR_HTTP;
 }
 
 static void etcde__ep_failed(etcde_client *c, int ep) {
@@ -1969,7 +2071,8 @@ static etcde_result etcde__try_endpoints(etcde_client *c, const etcde__req *rq, 
         int64_t t0 = etcde__now_ms(), dl = deadline;
         /* a silent endpoint must not eat the time the others need: while others remain,
            one attempt gets at most half of what is left */
-        if (k + 1 < c->neps && deadline != ETCDE__NEVER && deadline - t0 > 400) dl = t0 + (deadline - t0) / 2;
+        if (k + 1 < c->neps && deadline != ETCDE__NEVER && deadline - t0 > 400)
+            dl = t0 + (deadline - t0) / 2;
         resp->status = 0;
         r = etcde__exchange(c, ep, rq, w, dl, &cn, err);
         if (r == ETCDE_OK) {
@@ -1987,22 +2090,24 @@ static etcde_result etcde__try_endpoints(etcde_client *c, const etcde__req *rq, 
                     char snip[96];
                     const char *text = resp->body.p ? resp->body.p : "";
                     etcde__quote(snip, sizeof snip, text, ETCDE__MIN(strcspn(text, "\r\n"), 60));
-                    r = etcde__fail(err, resp->status == 503 ? ETCDE_ERR_UNAVAILABLE : ETCDE_ERR_HTTP,
-                                    "%s answered HTTP %d: %s", c->eps[ep].hostport, resp->status, snip);
+                    r = etcde__fail(
+                        err, resp->status == 503 ? ETCDE_ERR_UNAVAILABLE : ETCDE_ERR_HTTP,
+                        "%s answered HTTP %d: %s", c->eps[ep].hostport, resp->status, snip);
                 }
                 if (r == ETCDE_OK) r = etcde__resp_error(resp, err);
             }
             etcde__conn_close(c, cn);
         }
         if (r == ETCDE_ERR_TIMEOUT && (!w || etcde__now_ms() < w->deadline))
-            etcde__fail(err, r, "%s%s: timed out, no reply within %lld ms", c->eps[ep].hostport, path,
-                        (long long)(etcde__now_ms() - t0));
+            etcde__fail(err, r, "%s%s: timed out, no reply within %lld ms", c->eps[ep].hostport,
+                        path, (long long)(etcde__now_ms() - t0));
         if (!etcde__transient(r) || (w && etcde__now_ms() >= w->deadline)) return r;
         /* this endpoint failed on its own (refused, reset, silent, no leader): the next
            call starts at the next one, and this call tries it if time is left */
         etcde__ep_failed(c, ep);
         if (etcde__now_ms() >= deadline) return r;
-        etcde__log(c, ETCDE_LOG_INFO, "%s: %s; trying the next endpoint", c->eps[ep].hostport, err->msg);
+        etcde__log(c, ETCDE_LOG_INFO, "%s: %s; trying the next endpoint", c->eps[ep].hostport,
+                   err->msg);
     }
     return r;
 }
@@ -2017,7 +2122,8 @@ static etcde_result etcde__authenticate(etcde_client *c, const etcde__wait *w, i
     etcde_result r;
     char tok[1024];
     /* room for every byte escaped (\u00XX); the body holds the password: wiped when freed */
-    etcde__buf_init(&b, &c->al, 6 * (strlen(c->user) + strlen(c->password ? c->password : "")) + 64);
+    etcde__buf_init(&b, &c->al,
+                    6 * (strlen(c->user) + strlen(c->password ? c->password : "")) + 64);
     b.wipe = 1;
     etcde__resp_init(&resp, c);
     etcde__buf_str(&b, "{\"name\":");
@@ -2035,12 +2141,14 @@ static etcde_result etcde__authenticate(etcde_client *c, const etcde__wait *w, i
     if (r == ETCDE_OK) {
         etcde__jstr(&resp.j, etcde__jget(&resp.j, 0, "token"), tok, sizeof tok);
         if (!tok[0]) {
-            r = etcde__fail(err, ETCDE_ERR_AUTH, "authentication of user '%s' returned no token (is auth enabled?)",
-                            qu);
+            r = etcde__fail(err, ETCDE_ERR_AUTH,
+                            "authentication of user '%s' returned no token (is auth enabled?)", qu);
         } else if (strspn(tok, "!#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`"
                                "abcdefghijklmnopqrstuvwxyz{|}~") != strlen(tok)) {
-            r = etcde__fail(err, ETCDE_ERR_AUTH, "authentication of user '%s' returned a token with bytes not "
-                            "allowed in an HTTP header", qu);
+            r = etcde__fail(err, ETCDE_ERR_AUTH,
+                            "authentication of user '%s' returned a token with bytes not "
+                            "allowed in an HTTP header",
+                            qu);
         } else {
             int stored;
             pthread_mutex_lock(&c->mu);
@@ -2061,8 +2169,8 @@ static etcde_result etcde__authenticate(etcde_client *c, const etcde__wait *w, i
 
 /* A request with the token: fetched first when there is none, and fetched again once when
    etcd rejects it as expired (401). */
-static etcde_result etcde__request(etcde_client *c, const etcde__req *rq, etcde__resp *resp, const etcde__wait *w,
-                                   int64_t deadline, etcde__err *err) {
+static etcde_result etcde__request(etcde_client *c, const etcde__req *rq, etcde__resp *resp,
+                                   const etcde__wait *w, int64_t deadline, etcde__err *err) {
     int need_token = 0, again;
     etcde_result r;
     if (c->user) {
@@ -2077,7 +2185,8 @@ static etcde_result etcde__request(etcde_client *c, const etcde__req *rq, etcde_
         if (!c->user) { /* no retry can help: say what is missing */
             char m[sizeof err->msg];
             memcpy(m, err->msg, sizeof m);
-            return etcde__fail(err, r, "%.400s (etcd requires authentication; no user is configured)", m);
+            return etcde__fail(err, r,
+                               "%.400s (etcd requires authentication; no user is configured)", m);
         }
         if (again || resp->status != 401) return r;
         etcde__log(c, ETCDE_LOG_INFO, "%s: auth token rejected; authenticating again", rq->path);
@@ -2090,8 +2199,8 @@ static etcde_result etcde__request(etcde_client *c, const etcde__req *rq, etcde_
 }
 
 /* Unary call with the client's request timeout, capped by the wait's deadline. */
-static etcde_result etcde__call(etcde_client *c, const char *path, const etcde__buf *body, etcde__resp *resp,
-                                const etcde__wait *w, etcde__err *err) {
+static etcde_result etcde__call(etcde_client *c, const char *path, const etcde__buf *body,
+                                etcde__resp *resp, const etcde__wait *w, etcde__err *err) {
     int64_t dl = etcde__now_ms() + c->o.request_timeout_ms;
     etcde__req rq;
     rq.path = path;
@@ -2139,9 +2248,9 @@ struct etcde_session {
     int close_failed;   /* atomic: close_err says why the revoke failed */
     etcde_lost_fn on_lost;
     void *user_data;
-    etcde__err lost_err;  /* written once, before `lost` is published */
-    etcde__err close_err; /* written once, before `close_failed` is published */
-    pthread_mutex_t mu;   /* guards handles */
+    etcde__err lost_err;     /* written once, before `lost` is published */
+    etcde__err close_err;    /* written once, before `close_failed` is published */
+    pthread_mutex_t mu;      /* guards handles */
     etcde_election *handles; /* the elections and locks on this session */
     etcde__buf req;
     etcde__resp resp;
@@ -2168,8 +2277,8 @@ static void etcde__req_lease_id(etcde__buf *b, int64_t lease) {
 }
 
 /* One renewal. Sets *ttl to the TTL etcd echoed (0: the lease is gone). */
-static etcde_result etcde__keepalive_once(etcde_session *s, const etcde__wait *w, int64_t deadline, int64_t *ttl,
-                                          etcde__err *err) {
+static etcde_result etcde__keepalive_once(etcde_session *s, const etcde__wait *w, int64_t deadline,
+                                          int64_t *ttl, etcde__err *err) {
     etcde__req rq = {"/v3/lease/keepalive", NULL, NULL, 0};
     etcde_result r;
     rq.body = &s->req;
@@ -2200,15 +2309,17 @@ static void *etcde__keepalive_main(void *arg) {
         if (r) return NULL; /* stopped */
         sent = etcde__now_ms();
         if (sent >= dl) {
-            snprintf(msg, sizeof msg, "session lost: lease %llx not renewed in time (its local deadline, "
-                     "last acknowledged renewal + TTL - guard, passed)%s%s", (unsigned long long)s->lease,
-                     last[0] ? "; last renewal failure: " : "", last);
+            snprintf(msg, sizeof msg,
+                     "session lost: lease %llx not renewed in time (its local deadline, "
+                     "last acknowledged renewal + TTL - guard, passed)%s%s",
+                     (unsigned long long)s->lease, last[0] ? "; last renewal failure: " : "", last);
             etcde__session_lose(s, msg, !ETCDE__LOAD(&s->closing));
             return NULL;
         }
         r = etcde__keepalive_once(s, &w, ETCDE__MIN(dl, sent + per_try), &ttl, &err);
         if (r == ETCDE_ERR_CANCELLED) return NULL;
-        if (r == ETCDE_ERR_AUTH && !c->user) { /* nothing to authenticate with: no renewal can succeed */
+        if (r == ETCDE_ERR_AUTH &&
+            !c->user) { /* nothing to authenticate with: no renewal can succeed */
             snprintf(msg, sizeof msg, "session lost: lease %llx cannot be renewed: %.300s",
                      (unsigned long long)s->lease, err.msg);
             etcde__session_lose(s, msg, !ETCDE__LOAD(&s->closing));
@@ -2222,7 +2333,8 @@ static void *etcde__keepalive_main(void *arg) {
         }
         if (r == ETCDE_OK || r == ETCDE_ERR_SESSION_LOST) {
             snprintf(msg, sizeof msg, "session lost: lease %llx %s", (unsigned long long)s->lease,
-                     r ? "not found at etcd" : "expired or was revoked (keepalive reply without TTL)");
+                     r ? "not found at etcd"
+                       : "expired or was revoked (keepalive reply without TTL)");
             etcde__session_lose(s, msg, !ETCDE__LOAD(&s->closing));
             return NULL;
         }
@@ -2265,7 +2377,8 @@ static etcde_result etcde__session_stop(etcde_session *s, int revoke, etcde__err
             etcde__resp_free(&resp);
             if (r) {
                 etcde__fail(&s->close_err, ETCDE_ERR_SESSION_LOST,
-                            "session closed, but the revoke of lease %llx failed (its keys go when it expires): %s",
+                            "session closed, but the revoke of lease %llx failed (its keys go when "
+                            "it expires): %s",
                             (unsigned long long)s->lease, err->msg);
                 ETCDE__STORE(&s->close_failed, 1);
                 etcde__log(c, ETCDE_LOG_WARN, "%s", s->close_err.msg);
@@ -2292,12 +2405,12 @@ struct etcde_election {
     size_t plen;
     char *range_end; /* prefix with its last byte + 1: the end of the prefix range */
     size_t relen;
-    char *key; /* NAME/<lease hex>, "" when not campaigning */
-    int64_t rev;    /* atomic: readable from any thread */
-    int leader; /* atomic */
-    int fresh;  /* ETCDE__KEY_*: whether this call created the own key */
-    int busy;   /* a call is running: a callback must not start another on this handle */
-    int lock;   /* used as a lock (lock, trylock): messages say "lock holder" */
+    char *key;        /* NAME/<lease hex>, "" when not campaigning */
+    int64_t rev;      /* atomic: readable from any thread */
+    int leader;       /* atomic */
+    int fresh;        /* ETCDE__KEY_*: whether this call created the own key */
+    int busy;         /* a call is running: a callback must not start another on this handle */
+    int lock;         /* used as a lock (lock, trylock): messages say "lock holder" */
     int64_t released; /* atomic: times another handle on the same key gave it up */
     etcde_election *next_handle; /* in the session's list, under its mu */
     etcde__err err;
@@ -2338,7 +2451,8 @@ static void etcde__txn_end(etcde__txn *t) { etcde__buf_str(t->b, "]}"); }
 
 /* key's create revision (target CREATE) or lease (LEASE: the fence when the create
    revision is unknown) equals v */
-static void etcde__txn_cmp(etcde__txn *t, const char *key, const char *target, const char *field, int64_t v) {
+static void etcde__txn_cmp(etcde__txn *t, const char *key, const char *target, const char *field,
+                           int64_t v) {
     etcde__buf *b = etcde__txn_item(t, "{");
     etcde__buf_jb64(b, "key", key, strlen(key));
     etcde__buf_str(b, ",\"target\":\"");
@@ -2376,8 +2490,8 @@ static void etcde__txn_key_op(etcde__txn *t, const char *op, const char *key) {
 
 /* The range body over the election prefix, first (ASCEND) or last (DESCEND; before
    max_create_revision if > 0) by create revision, `limit` keys. */
-static void etcde__req_prefix_range(etcde__buf *b, const etcde_election *e, const char *order, int limit,
-                                    int64_t max_create, int64_t at_rev) {
+static void etcde__req_prefix_range(etcde__buf *b, const etcde_election *e, const char *order,
+                                    int limit, int64_t max_create, int64_t at_rev) {
     etcde__buf_str(b, "{");
     etcde__buf_jb64(b, "key", e->prefix, e->plen);
     etcde__buf_str(b, ",");
@@ -2400,9 +2514,10 @@ static void etcde__req_prefix_range(etcde__buf *b, const etcde_election *e, cons
     etcde__buf_str(b, "}");
 }
 
-static void etcde__txn_range_prefix(etcde__txn *t, const etcde_election *e, const char *order, int limit,
-                                    int64_t max_create) {
-    etcde__req_prefix_range(etcde__txn_item(t, "{\"request_range\":"), e, order, limit, max_create, 0);
+static void etcde__txn_range_prefix(etcde__txn *t, const etcde_election *e, const char *order,
+                                    int limit, int64_t max_create) {
+    etcde__req_prefix_range(etcde__txn_item(t, "{\"request_range\":"), e, order, limit, max_create,
+                            0);
     etcde__buf_str(t->b, "}");
 }
 
@@ -2415,7 +2530,8 @@ static etcde_result etcde__kv_from(etcde__json *j, int kv, etcde_kv *out, etcde_
     out->create_rev = etcde__jint(j, etcde__jget(j, kv, "create_revision"), 0);
     out->mod_rev = etcde__jint(j, etcde__jget(j, kv, "mod_revision"), 0);
     out->lease = etcde__jint(j, etcde__jget(j, kv, "lease"), 0);
-    if (out->create_rev < 0 || out->create_rev > ETCDE__REV_MAX || out->mod_rev < 0 || out->mod_rev > ETCDE__REV_MAX)
+    if (out->create_rev < 0 || out->create_rev > ETCDE__REV_MAX || out->mod_rev < 0 ||
+        out->mod_rev > ETCDE__REV_MAX)
         return etcde__fail(err, ETCDE_ERR_JSON, "key-value from etcd with a revision out of range");
     return ETCDE_OK;
 }
@@ -2434,11 +2550,12 @@ static etcde_result etcde__fits(etcde_election *e, const char *call, size_t keys
     uint64_t lim = e->c->o.max_request_bytes, need;
     need = (uint64_t)ETCDE__MIN(vlen, (size_t)1 << 62) + ETCDE__MIN(keys, (size_t)1 << 62) + 512;
     if (need <= lim) return ETCDE_OK;
-    return etcde__fail(&e->err, ETCDE_ERR_TOO_BIG,
-                       "%s: value (%llu bytes) and keys (%llu bytes) exceed the request limit of %llu bytes "
-                       "(max_request_bytes; etcd's --max-request-bytes) by %llu bytes; nothing was sent",
-                       call, (unsigned long long)vlen, (unsigned long long)keys, (unsigned long long)lim,
-                       (unsigned long long)(need - lim));
+    return etcde__fail(
+        &e->err, ETCDE_ERR_TOO_BIG,
+        "%s: value (%llu bytes) and keys (%llu bytes) exceed the request limit of %llu bytes "
+        "(max_request_bytes; etcd's --max-request-bytes) by %llu bytes; nothing was sent",
+        call, (unsigned long long)vlen, (unsigned long long)keys, (unsigned long long)lim,
+        (unsigned long long)(need - lim));
 }
 
 /* The own key (or, with `name`, the election name) for a message: quoted, at most 150
@@ -2488,7 +2605,8 @@ static void etcde__forget_key(etcde_election *e) {
    a lost reply left the revision unknown -- so a stale call never deletes a newer key.
    Leadership is withdrawn before the request goes out. Not cancellable; bounded by the
    request timeout. */
-static etcde_result etcde__delete_own(etcde_election *e, int budget_ms, int *deleted, etcde__err *err) {
+static etcde_result etcde__delete_own(etcde_election *e, int budget_ms, int *deleted,
+                                      etcde__err *err) {
     etcde__txn t;
     etcde__wait w;
     etcde_result r;
@@ -2497,13 +2615,16 @@ static etcde_result etcde__delete_own(etcde_election *e, int budget_ms, int *del
     memset(&w, 0, sizeof w);
     w.deadline = etcde__now_ms() + budget_ms;
     etcde__txn_start(&t, &e->req);
-    if (rev > 0) etcde__txn_cmp_create(&t, e->key, rev);
-    else etcde__txn_cmp(&t, e->key, "LEASE", "lease", e->s->lease);
+    if (rev > 0)
+        etcde__txn_cmp_create(&t, e->key, rev);
+    else
+        etcde__txn_cmp(&t, e->key, "LEASE", "lease", e->s->lease);
     etcde__txn_list(&t, "success");
     etcde__txn_key_op(&t, "request_delete_range", e->key);
     etcde__txn_end(&t);
     r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, &w, err);
-    if (r == ETCDE_OK && deleted) *deleted = etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, 0, "succeeded"));
+    if (r == ETCDE_OK && deleted)
+        *deleted = etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, 0, "succeeded"));
     if (r == ETCDE_OK) etcde__forget_key(e);
     return r;
 }
@@ -2528,30 +2649,36 @@ static void etcde__abandon(etcde_election *e, etcde_result r) {
         if (etcde_is_leader(e)) {
             char q[160];
             memcpy(msg, e->err.msg, sizeof msg);
-            etcde__fail(&e->err, r, "%.300s; still the leader: key %s stands", msg, etcde__qkey(e, q, sizeof q, 0));
+            etcde__fail(&e->err, r, "%.300s; still the leader: key %s stands", msg,
+                        etcde__qkey(e, q, sizeof q, 0));
         }
         return;
     }
     etcde__qkey(e, msg, 160, 0);
-    dr = etcde__delete_own(e, ETCDE__MIN(e->c->o.request_timeout_ms, ETCDE__CLEANUP_MS), &deleted, &derr);
+    dr = etcde__delete_own(e, ETCDE__MIN(e->c->o.request_timeout_ms, ETCDE__CLEANUP_MS), &deleted,
+                           &derr);
     /* deleted, or known never to have been made: etcd is as it was */
     if (dr == ETCDE_OK && (deleted || !maybe)) return;
     /* a txn without a reply may still be applied after the delete: only the end of the
        lease rules that out (a revoke, when etcd answers; else the lease's expiry) */
     revoke = dr == ETCDE_OK;
-    if (revoke) snprintf(why, sizeof why, "its create had no reply and may still be applied");
-    else snprintf(why, sizeof why, "it could not be deleted: %.250s", derr.msg);
+    if (revoke)
+        snprintf(why, sizeof why, "its create had no reply and may still be applied");
+    else
+        snprintf(why, sizeof why, "it could not be deleted: %.250s", derr.msg);
     {
         char lost[sizeof e->err.msg];
-        snprintf(lost, sizeof lost, "session lost: lease %llx ended, because key %.150s of a failed call may stand (%.280s)",
+        snprintf(lost, sizeof lost,
+                 "session lost: lease %llx ended, because key %.150s of a failed call may stand "
+                 "(%.280s)",
                  (unsigned long long)e->s->lease, msg, why);
         etcde__session_lose(e->s, lost, 1);
     }
     dr = etcde__session_stop(e->s, revoke, &derr);
     memcpy(why, e->err.msg, ETCDE__MIN(sizeof why, sizeof e->err.msg));
     why[sizeof why - 1] = 0;
-    etcde__fail(&e->err, r, "%.200s; key %s may stand, so session lease %llx was ended: %s", why, msg,
-                (unsigned long long)e->s->lease,
+    etcde__fail(&e->err, r, "%.200s; key %s may stand, so session lease %llx was ended: %s", why,
+                msg, (unsigned long long)e->s->lease,
                 revoke && !dr ? "revoked" : "its keys go when it expires, without renewals");
     etcde__forget_key(e);
 }
@@ -2560,16 +2687,18 @@ static void etcde__abandon(etcde_election *e, etcde_result r) {
    once the rest of this response's events were seen (one of them may still say STOP). A
    negative return is an etcde_result error. */
 enum { ETCDE__EV_KEEP = 0, ETCDE__EV_STOP = 1, ETCDE__EV_AFTER = 2 };
-typedef int (*etcde__event_fn)(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev, void *ud);
+typedef int (*etcde__event_fn)(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev,
+                               void *ud);
 
 /* Watches [key, range_end) -- and key2 too, if given -- from start_rev on its own
    connection, calling fn per event; `noput` asks etcd for deletes only.
    Returns ETCDE_OK when fn stopped it, the stream ended or was cancelled by etcd
    (compaction), or it was trusted for ETCDE_WATCH_REFRESH_MS: all mean "read again".
    Errors: the wait's own (cancel, session loss, timeout) or a failure to open. */
-static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen, const char *range_end,
-                                 size_t relen, const char *key2, int noput, int64_t start_rev,
-                                 etcde__event_fn fn, void *ud, const etcde__wait *w) {
+static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen,
+                                 const char *range_end, size_t relen, const char *key2, int noput,
+                                 int64_t start_rev, etcde__event_fn fn, void *ud,
+                                 const etcde__wait *w) {
     etcde_client *c = e->c;
     etcde__conn *cn = NULL;
     etcde__req rq;
@@ -2599,24 +2728,30 @@ static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen
     rq.body = &e->req;
     rq.stream = &cn;
     rq.anon = 0;
-    r = etcde__request(c, &rq, &e->resp, w, ETCDE__MIN(w->deadline, etcde__now_ms() + c->o.request_timeout_ms), err);
+    r = etcde__request(c, &rq, &e->resp, w,
+                       ETCDE__MIN(w->deadline, etcde__now_ms() + c->o.request_timeout_ms), err);
     if (r) return r;
     e->resp.carry = 0;
     for (;;) {
-        int line = etcde__http_next_line(cn, &e->resp.body, &e->resp.carry, w, refresh, err), res, evs, i, after;
+        int line = etcde__http_next_line(cn, &e->resp.body, &e->resp.carry, w, refresh, err), res,
+            evs, i, after;
         int64_t hdr_rev;
         if (line < 0) {
             r = (etcde_result)line;
             if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() < w->deadline) r = ETCDE_OK; /* refresh */
             break;
         }
-        if (line == 0) { r = ETCDE_OK; break; } /* stream ended: read again */
+        if (line == 0) {
+            r = ETCDE_OK;
+            break;
+        } /* stream ended: read again */
         if (e->resp.body.len == 0) continue;
         r = etcde__resp_parse(c, &e->resp, err);
         if (!r) r = etcde__resp_error(&e->resp, err);
         if (r) break;
         res = etcde__jget(&e->resp.j, 0, "result");
-        hdr_rev = ETCDE__MAX(etcde__jrev(&e->resp.j, etcde__jpath(&e->resp.j, res, "header.revision")), 0);
+        hdr_rev = ETCDE__MAX(
+            etcde__jrev(&e->resp.j, etcde__jpath(&e->resp.j, res, "header.revision")), 0);
         if (etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, res, "canceled"))) {
             char why[160];
             etcde__jstr(&e->resp.j, etcde__jget(&e->resp.j, res, "cancel_reason"), why, sizeof why);
@@ -2632,7 +2767,8 @@ static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen
         }
         evs = etcde__jget(&e->resp.j, res, "events");
         res = ETCDE__EV_KEEP;
-        for (i = 0, after = 0; res == ETCDE__EV_KEEP && evs >= 0 && i < e->resp.j.t[evs].size; i++) {
+        for (i = 0, after = 0; res == ETCDE__EV_KEEP && evs >= 0 && i < e->resp.j.t[evs].size;
+             i++) {
             res = fn(e, &e->resp.j, etcde__jat(&e->resp.j, evs, i), hdr_rev, ud);
             if (res == ETCDE__EV_AFTER) after = 1, res = ETCDE__EV_KEEP;
         }
@@ -2684,7 +2820,8 @@ typedef struct etcde__queue_watch {
 
 #define ETCDE__QUEUE_NOISE_MAX 8
 
-static int etcde__on_queue_event(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev, void *ud) {
+static int etcde__on_queue_event(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev,
+                                 void *ud) {
     etcde__queue_watch *q = (etcde__queue_watch *)ud;
     const char *k;
     size_t kl;
@@ -2718,8 +2855,8 @@ typedef struct etcde__queue_pos {
    of it and the count of keys, so an uncontended candidate knows it leads after one round
    trip and a contended one knows what to watch. A key that existed (the same lease
    campaigning again) keeps its place; the txn reads the first key to see if it leads. */
-static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, size_t len, const etcde__wait *w,
-                                          etcde__queue_pos *pos) {
+static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, size_t len,
+                                          const etcde__wait *w, etcde__queue_pos *pos) {
     etcde__txn t;
     etcde_session *s = e->s;
     etcde__wait tw;
@@ -2757,7 +2894,8 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
             if (held) etcde__release_all(e); /* the key it stood on was gone: this is a new one */
             e->fresh = ETCDE__KEY_NEW;
             ETCDE__STORE(&e->rev, rev > 0 ? rev : 0);
-            if (rev <= 0) return etcde__fail(&e->err, ETCDE_ERR_JSON, "txn reply without a valid revision");
+            if (rev <= 0)
+                return etcde__fail(&e->err, ETCDE_ERR_JSON, "txn reply without a valid revision");
             pos->rev = rev;
             /* kvs.0 is the own key (created at this revision: the newest), kvs.1 the one
                ahead; count covers the whole prefix */
@@ -2772,9 +2910,13 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
         if (kvt < 0) continue; /* deleted between compare and read: try again */
         r = etcde__kv_from(j, kvt, &kv, &e->err);
         if (r) return r;
-        if (kv.create_rev <= 0) return etcde__fail(&e->err, ETCDE_ERR_JSON, "own key read back without a create revision");
-        ETCDE__STORE(&e->rev, kv.create_rev); /* same lease campaigning again: keep the queue position */
-        if (etcde__jint(j, etcde__jpath(j, 0, "responses.1.response_range.kvs.0.create_revision"), -1) == e->rev)
+        if (kv.create_rev <= 0)
+            return etcde__fail(&e->err, ETCDE_ERR_JSON,
+                               "own key read back without a create revision");
+        ETCDE__STORE(&e->rev,
+                     kv.create_rev); /* same lease campaigning again: keep the queue position */
+        if (etcde__jint(j, etcde__jpath(j, 0, "responses.1.response_range.kvs.0.create_revision"),
+                        -1) == e->rev)
             pos->pred = ETCDE__LEADS;
         if (etcde__same_bytes(kv.value, kv.value_len, value, len)) return ETCDE_OK;
         etcde__txn_start(&t, &e->req);
@@ -2791,7 +2933,8 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
 
 /* One read of the queue: own key (must still have create revision e->rev) and the
    immediate predecessor, in one read-only txn, i.e. at one revision. */
-static etcde_result etcde__campaign_check(etcde_election *e, const etcde__wait *w, etcde__queue_pos *pos) {
+static etcde_result etcde__campaign_check(etcde_election *e, const etcde__wait *w,
+                                          etcde__queue_pos *pos) {
     etcde__txn t;
     char q[160];
     etcde__json *j = &e->resp.j;
@@ -2805,12 +2948,14 @@ static etcde_result etcde__campaign_check(etcde_election *e, const etcde__wait *
     r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, w, &e->err);
     if (r) return r;
     pos->rev = etcde__jrev(j, etcde__jpath(j, 0, "header.revision"));
-    if (pos->rev < 0) return etcde__fail(&e->err, ETCDE_ERR_JSON, "range reply without a valid revision");
+    if (pos->rev < 0)
+        return etcde__fail(&e->err, ETCDE_ERR_JSON, "range reply without a valid revision");
     own = etcde__jpath(j, 0, "responses.0.response_range.kvs.0");
     if (own < 0 || etcde__jint(j, etcde__jget(j, own, "create_revision"), 0) != e->rev)
-        return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST,
-                           "own key %s is gone (lease expired or key deleted) while waiting: not elected",
-                           etcde__qkey(e, q, sizeof q, 0));
+        return etcde__fail(
+            &e->err, ETCDE_ERR_SESSION_LOST,
+            "own key %s is gone (lease expired or key deleted) while waiting: not elected",
+            etcde__qkey(e, q, sizeof q, 0));
     pred = etcde__jpath(j, 0, "responses.1.response_range.kvs.0");
     pos->pred = pred >= 0 ? pred : ETCDE__LEADS;
     pos->first = !etcde__jtrue(j, etcde__jpath(j, 0, "responses.1.response_range.more"));
@@ -2824,7 +2969,8 @@ static etcde_result etcde__campaign_check(etcde_election *e, const etcde__wait *
    that is victory without another read. Other candidates' keys in the range (etcd's lease
    ids mostly grow, so there are few) are ignored; too many, and this campaign falls back to
    two exact watchers and a read after each delete. */
-static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w, etcde__queue_pos *pos) {
+static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w,
+                                         etcde__queue_pos *pos) {
     int exact = 0;
     for (;;) {
         etcde_kv kv;
@@ -2850,11 +2996,13 @@ static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w
         pos->pred = ETCDE__UNREAD; /* whatever the watch ends in, read again */
         if (e->c->o.log && e->c->o.log_level >= ETCDE_LOG_DEBUG) {
             char q1[160], q2[160];
-            etcde__log(e->c, ETCDE_LOG_DEBUG, "%s waits for %s to go (rev %lld)", etcde__quote(q1, sizeof q1, e->key, ol),
+            etcde__log(e->c, ETCDE_LOG_DEBUG, "%s waits for %s to go (rev %lld)",
+                       etcde__quote(q1, sizeof q1, e->key, ol),
                        etcde__quote(q2, sizeof q2, pk, kv.key_len), (long long)pos->rev);
         }
         if (exact) {
-            r = etcde__watch(e, pk, kv.key_len, NULL, 0, e->key, 0, pos->rev + 1, etcde__on_queue_event, &q, w);
+            r = etcde__watch(e, pk, kv.key_len, NULL, 0, e->key, 0, pos->rev + 1,
+                             etcde__on_queue_event, &q, w);
         } else {
             int own_lo = etcde__key_less(e->key, ol, pk, kv.key_len);
             lo = own_lo ? e->key : pk;
@@ -2879,7 +3027,7 @@ static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w
 typedef struct etcde__observer {
     etcde_observe_fn fn;
     void *user_data;
-    int have_last; /* something was emitted */
+    int have_last;                 /* something was emitted */
     int64_t last_create, last_mod; /* what: 0/0 for NO_LEADER */
     int64_t at; /* the revision of the event that ended the watch: read the state there */
     int stop;
@@ -2892,12 +3040,14 @@ static void etcde__observe_emit(etcde__observer *ob, const etcde_kv *kv, int64_t
     ob->have_last = 1;
     ob->last_create = cr;
     ob->last_mod = mr;
-    if (ob->fn(kv ? ETCDE_EVENT_LEADER : ETCDE_EVENT_NO_LEADER, kv, rev, ob->user_data)) ob->stop = 1;
+    if (ob->fn(kv ? ETCDE_EVENT_LEADER : ETCDE_EVENT_NO_LEADER, kv, rev, ob->user_data))
+        ob->stop = 1;
 }
 
 /* Leader-key events: a PUT is a proclamation (emit), a DELETE ends the reign (re-read at
    its revision, so a successor that proclaims at once is still reported first). */
-static int etcde__on_leader_event(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev, void *ud) {
+static int etcde__on_leader_event(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev,
+                                  void *ud) {
     etcde__observer *ob = (etcde__observer *)ud;
     etcde_kv kv;
     if (etcde__jeq(j, etcde__jget(j, ev, "type"), "DELETE")) {
@@ -2910,15 +3060,18 @@ static int etcde__on_leader_event(etcde_election *e, etcde__json *j, int ev, int
 }
 
 /* Prefix events while nobody leads: any change means read again, at its revision. */
-static int etcde__on_any_event(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev, void *ud) {
-    (void)e; (void)hdr_rev;
+static int etcde__on_any_event(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev,
+                               void *ud) {
+    (void)e;
+    (void)hdr_rev;
     ((etcde__observer *)ud)->at = etcde__jrev(j, etcde__jpath(j, ev, "kv.mod_revision"));
     return ETCDE__EV_STOP;
 }
 
 /* >>public ============================================================================ */
 
-#define ETCDE__STR_ITEM(name, value, text) case name: return text;
+#define ETCDE__STR_ITEM(name, value, text) \
+    case name: return text;
 ETCDE__DEF const char *etcde_strerror(etcde_result r) {
     switch (r) {
         ETCDE__RESULTS(ETCDE__STR_ITEM)
@@ -2931,7 +3084,8 @@ ETCDE__DEF const char *etcde_version_string(void) { return ETCDE_VERSION_STRING;
 
 /* Splits "h:p,h:p" into endpoints ("http://" prefix, "[v6]:port", default port 2379).
    `from` names where the list came from, for the message. */
-static etcde_result etcde__parse_endpoints(etcde_client *c, const char *list, const char *from, etcde__err *err) {
+static etcde_result etcde__parse_endpoints(etcde_client *c, const char *list, const char *from,
+                                           etcde__err *err) {
     const char *p = list;
     int n = 1;
     char q[160];
@@ -2949,19 +3103,23 @@ static etcde_result etcde__parse_endpoints(etcde_client *c, const char *list, co
         while (len && (*s == ' ' || *s == '\t')) s++, len--;
         while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '/')) len--;
         if (len == 0) continue;
-        if (len > 7 && memcmp(s, "http://", 7) == 0) s += 7, len -= 7;
-        else if (len > 8 && memcmp(s, "https://", 8) == 0 && c->tr.read) s += 8, len -= 8;
+        if (len > 7 && memcmp(s, "http://", 7) == 0)
+            s += 7, len -= 7;
+        else if (len > 8 && memcmp(s, "https://", 8) == 0 && c->tr.read)
+            s += 8, len -= 8;
         else if (len >= 8 && memcmp(s, "https://", 8) == 0)
             why = "https:// needs a transport hook that speaks TLS (etcde_options.transport)";
         if (!why && (len == 0 || len >= sizeof tmp)) why = "empty or longer than 255 bytes";
         if (!why && memchr(s, '/', len)) why = "a scheme other than http:// or https://, or a path";
-        if (!why && (memchr(s, ' ', len) || memchr(s, '\t', len))) why = "blanks inside (separate endpoints with commas)";
+        if (!why && (memchr(s, ' ', len) || memchr(s, '\t', len)))
+            why = "blanks inside (separate endpoints with commas)";
         if (!why) {
             memcpy(tmp, s, len);
             tmp[len] = 0;
             if (*h == '[') { /* [v6]:port */
                 char *rb = strchr(h, ']');
-                if (!rb || (rb[1] && rb[1] != ':')) why = "an IPv6 address needs the form [addr]:port";
+                if (!rb || (rb[1] && rb[1] != ':'))
+                    why = "an IPv6 address needs the form [addr]:port";
                 else {
                     *rb = 0;
                     h++;
@@ -2969,18 +3127,22 @@ static etcde_result etcde__parse_endpoints(etcde_client *c, const char *list, co
                 }
             } else {
                 char *colon = strrchr(h, ':');
-                if (colon && strchr(h, ':') != colon) why = "an IPv6 address needs the form [addr]:port";
-                else if (colon) *colon = 0, port = colon + 1;
+                if (colon && strchr(h, ':') != colon)
+                    why = "an IPv6 address needs the form [addr]:port";
+                else if (colon)
+                    *colon = 0, port = colon + 1;
             }
         }
         if (!why && !port) port = (char *)"2379";
-        if (!why && (!*h || !*port || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port) ||
-                     atoi(port) < 1 || atoi(port) > 65535))
+        if (!why &&
+            (!*h || !*port || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port) ||
+             atoi(port) < 1 || atoi(port) > 65535))
             why = *h ? "the port is not a number in 1..65535" : "no host";
         if (why) {
             char ql[160];
             etcde__quote(ql, sizeof ql, list, 100);
-            return etcde__fail(err, ETCDE_ERR_INVALID_ARGS, "bad endpoint \"%s\" in \"%s\" (from %s): %s",
+            return etcde__fail(err, ETCDE_ERR_INVALID_ARGS,
+                               "bad endpoint \"%s\" in \"%s\" (from %s): %s",
                                etcde__quote(q, sizeof q, s, ETCDE__MIN(len, 100)), ql, from, why);
         }
         hl = strlen(h);
@@ -2991,8 +3153,9 @@ static etcde_result etcde__parse_endpoints(etcde_client *c, const char *list, co
         snprintf(e->hostport, hl + 16, strchr(h, ':') ? "[%s]:%s" : "%s:%s", h, e->port);
         c->neps++;
     }
-    if (!c->neps) return etcde__fail(err, ETCDE_ERR_INVALID_ARGS, "no endpoint in \"%s\" (from %s)",
-                                     etcde__quote(q, sizeof q, list, 100), from);
+    if (!c->neps)
+        return etcde__fail(err, ETCDE_ERR_INVALID_ARGS, "no endpoint in \"%s\" (from %s)",
+                           etcde__quote(q, sizeof q, list, 100), from);
     return ETCDE_OK;
 }
 
@@ -3043,17 +3206,24 @@ ETCDE__DEF etcde_result etcde_client_create(const etcde_options *opts, etcde_cli
     const char *eps, *from = "etcde_options.endpoints";
     etcde__err err;
     etcde_result r = ETCDE_OK;
-    if (!out) return etcde__create_fail((etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "client: out is NULL"), &err));
+    if (!out)
+        return etcde__create_fail(
+            (etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "client: out is NULL"), &err));
     *out = NULL;
-    if (opts) o = *opts;
-    else memset(&o, 0, sizeof o);
+    if (opts)
+        o = *opts;
+    else
+        memset(&o, 0, sizeof o);
     if (!o.allocator.alloc_fn != !o.allocator.free_fn)
-        r = etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "client: the allocator needs both alloc_fn and free_fn");
+        r = etcde__fail(&err, ETCDE_ERR_INVALID_ARGS,
+                        "client: the allocator needs both alloc_fn and free_fn");
     else if (o.dial_timeout_ms < 0 || o.request_timeout_ms < 0 || o.max_json_tokens < 0)
-        r = etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "client: negative dial_timeout_ms, request_timeout_ms or "
+        r = etcde__fail(&err, ETCDE_ERR_INVALID_ARGS,
+                        "client: negative dial_timeout_ms, request_timeout_ms or "
                         "max_json_tokens");
     else if (o.transport && (!o.transport->open || !o.transport->read || !o.transport->write))
-        r = etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "client: the transport needs open, read and write");
+        r = etcde__fail(&err, ETCDE_ERR_INVALID_ARGS,
+                        "client: the transport needs open, read and write");
     if (r) return etcde__create_fail(&err);
     al = o.allocator;
     if (!al.alloc_fn) {
@@ -3061,7 +3231,9 @@ ETCDE__DEF etcde_result etcde_client_create(const etcde_options *opts, etcde_cli
         al.free_fn = etcde__default_free;
     }
     c = (etcde_client *)etcde__alloc(&al, sizeof *c);
-    if (!c) return etcde__create_fail((etcde__fail(&err, ETCDE_ERR_NOMEM, "client: out of memory"), &err));
+    if (!c)
+        return etcde__create_fail(
+            (etcde__fail(&err, ETCDE_ERR_NOMEM, "client: out of memory"), &err));
     memset(c, 0, sizeof *c);
     c->al = al;
     c->cancel_pipe[0] = c->cancel_pipe[1] = -1;
@@ -3092,7 +3264,8 @@ ETCDE__DEF etcde_result etcde_client_create(const etcde_options *opts, etcde_cli
         } else if (c->user) {
             c->password = etcde__strdup(&al, o.password ? o.password : "");
         }
-        if (!c->user || !c->password) r = etcde__fail(&err, ETCDE_ERR_NOMEM, "client: out of memory");
+        if (!c->user || !c->password)
+            r = etcde__fail(&err, ETCDE_ERR_NOMEM, "client: out of memory");
     }
     if (r == ETCDE_OK && etcde__pipe(c->cancel_pipe) != 0)
         r = etcde__fail(&err, ETCDE_ERR_IO, "client: pipe: out of file descriptors");
@@ -3114,8 +3287,7 @@ ETCDE__DEF void etcde_client_cancel(etcde_client *c) {
 ETCDE__DEF void etcde_client_uncancel(etcde_client *c) {
     char b[64];
     if (!c) return;
-    while (read(c->cancel_pipe[0], b, sizeof b) > 0) {
-    }
+    while (read(c->cancel_pipe[0], b, sizeof b) > 0) {}
 }
 
 ETCDE__DEF const char *etcde_client_errmsg(const etcde_client *c) {
@@ -3133,13 +3305,20 @@ ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_sessio
     etcde__err err;
     etcde_result r;
     int64_t sent, ttl = 0;
-    if (!c || !out) return etcde__create_fail((etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "session: client or out is NULL"), &err));
+    if (!c || !out)
+        return etcde__create_fail(
+            (etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "session: client or out is NULL"), &err));
     *out = NULL;
-    if (opts) so = *opts;
-    else memset(&so, 0, sizeof so);
+    if (opts)
+        so = *opts;
+    else
+        memset(&so, 0, sizeof so);
     if (etcde__cancelled(c)) /* a reply already buffered would never reach the poll */
-        return etcde__create_fail((etcde__fail(&err, ETCDE_ERR_CANCELLED, "session: the client is cancelled "
-                                               "(etcde_client_cancel; etcde_client_uncancel clears it)"), &err));
+        return etcde__create_fail(
+            (etcde__fail(&err, ETCDE_ERR_CANCELLED,
+                         "session: the client is cancelled "
+                         "(etcde_client_cancel; etcde_client_uncancel clears it)"),
+             &err));
     if (so.ttl_s < 0 || so.guard_ms < 0 || so.lease_id < 0) {
         etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "session: negative ttl_s, guard_ms or lease_id");
         return etcde__create_fail(&err);
@@ -3170,7 +3349,8 @@ ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_sessio
         s->lease = so.lease_id;
         r = etcde__keepalive_once(s, &w, sent + c->o.request_timeout_ms, &ttl, &err);
         if (r == ETCDE_OK && ttl <= 0)
-            r = etcde__fail(&err, ETCDE_ERR_SESSION_LOST, "lease %llx does not exist (expired or revoked)",
+            r = etcde__fail(&err, ETCDE_ERR_SESSION_LOST,
+                            "lease %llx does not exist (expired or revoked)",
                             (unsigned long long)so.lease_id);
     } else {
         etcde__buf_clear(&s->req);
@@ -3225,7 +3405,9 @@ ETCDE__DEF void etcde_session_orphan(etcde_session *s) {
 }
 
 ETCDE__DEF int64_t etcde_session_lease(const etcde_session *s) { return s ? s->lease : 0; }
-ETCDE__DEF int etcde_session_ttl(const etcde_session *s) { return s ? (int)ETCDE__MIN(s->ttl, INT_MAX) : 0; }
+ETCDE__DEF int etcde_session_ttl(const etcde_session *s) {
+    return s ? (int)ETCDE__MIN(s->ttl, INT_MAX) : 0;
+}
 
 ETCDE__DEF int etcde_session_alive(const etcde_session *s) {
     return s && !ETCDE__LOAD(&s->lost) && etcde__now_ms() < ETCDE__LOAD(&s->deadline);
@@ -3244,7 +3426,8 @@ ETCDE__DEF const char *etcde_session_errmsg(const etcde_session *s) {
     if (!s) return "";
     if (ETCDE__LOAD(&s->close_failed)) return s->close_err.msg;
     if (ETCDE__LOAD(&s->lost)) return s->lost_err.msg;
-    if (etcde__now_ms() >= ETCDE__LOAD(&s->deadline)) return "session lost: local lease deadline passed";
+    if (etcde__now_ms() >= ETCDE__LOAD(&s->deadline))
+        return "session lost: local lease deadline passed";
     return "";
 }
 
@@ -3256,7 +3439,9 @@ ETCDE__DEF etcde_result etcde_election_create(etcde_client *c, etcde_session *s,
     etcde__err err;
     size_t n;
     if (!c || !name || !out)
-        return etcde__create_fail((etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "election: client, name or out is NULL"), &err));
+        return etcde__create_fail(
+            (etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "election: client, name or out is NULL"),
+             &err));
     *out = NULL;
     e = (etcde_election *)etcde__alloc(&c->al, sizeof *e);
     if (!e) {
@@ -3319,11 +3504,15 @@ ETCDE__DEF void etcde_election_destroy(etcde_election *e) {
    reuse the buffers the callback's data points into), not cancelled. */
 static etcde_result etcde__begin(etcde_election *e, const char *call, int cancellable) {
     if (e->busy)
-        return etcde__fail(&e->err, ETCDE_ERR_STATE, "%s: called from inside a callback on the same handle "
-                           "(use another handle for nested calls)", call);
+        return etcde__fail(&e->err, ETCDE_ERR_STATE,
+                           "%s: called from inside a callback on the same handle "
+                           "(use another handle for nested calls)",
+                           call);
     if (cancellable && etcde__cancelled(e->c))
-        return etcde__fail(&e->err, ETCDE_ERR_CANCELLED, "%s: the client is cancelled (etcde_client_cancel; "
-                           "etcde_client_uncancel clears it)", call);
+        return etcde__fail(&e->err, ETCDE_ERR_CANCELLED,
+                           "%s: the client is cancelled (etcde_client_cancel; "
+                           "etcde_client_uncancel clears it)",
+                           call);
     return ETCDE_OK;
 }
 
@@ -3331,12 +3520,17 @@ static etcde_result etcde__begin(etcde_election *e, const char *call, int cancel
    applied, and how to tell. */
 static etcde_result etcde__ambiguous(etcde_election *e, etcde_result r, const char *what) {
     char msg[sizeof e->err.msg];
-    if (r == ETCDE_ERR_ETCD || r == ETCDE_ERR_AUTH || r == ETCDE_ERR_NOT_LEADER) return r; /* etcd refused it */
-    if (r == ETCDE_ERR_SESSION_LOST && etcde_session_alive(e->s)) return r; /* etcd's "lease not found" reply */
+    if (r == ETCDE_ERR_ETCD || r == ETCDE_ERR_AUTH || r == ETCDE_ERR_NOT_LEADER)
+        return r; /* etcd refused it */
+    if (r == ETCDE_ERR_SESSION_LOST && etcde_session_alive(e->s))
+        return r; /* etcd's "lease not found" reply */
     if (r == ETCDE_ERR_SESSION_LOST && !etcde_session_alive(e->s))
         snprintf(msg, sizeof msg, "%s", etcde_session_errmsg(e->s));
-    else snprintf(msg, sizeof msg, "%s", e->err.msg);
-    return etcde__fail(&e->err, r, "%.300s; the %s may or may not have been applied (read it back to tell)", msg, what);
+    else
+        snprintf(msg, sizeof msg, "%s", e->err.msg);
+    return etcde__fail(&e->err, r,
+                       "%.300s; the %s may or may not have been applied (read it back to tell)",
+                       msg, what);
 }
 
 /* Before a key is put up: the session is alive, and the campaign txn -- which names the
@@ -3349,8 +3543,8 @@ static etcde_result etcde__can_enter(etcde_election *e, const char *call, size_t
 
 /* The campaign proper, for campaign and lock: enter the queue, wait for every key ahead
    to go, verify. On failure the key is given up as etcde__abandon says. */
-static etcde_result etcde__campaign_run(etcde_election *e, const void *value, size_t len, int timeout_ms,
-                                        const char *call) {
+static etcde_result etcde__campaign_run(etcde_election *e, const void *value, size_t len,
+                                        int timeout_ms, const char *call) {
     etcde__wait w;
     etcde_result r;
     etcde__queue_pos pos;
@@ -3382,12 +3576,18 @@ static etcde_result etcde__campaign_run(etcde_election *e, const void *value, si
     return r;
 }
 
-ETCDE__DEF etcde_result etcde_campaign(etcde_election *e, const void *value, size_t len, int timeout_ms) {
+ETCDE__DEF etcde_result etcde_campaign(etcde_election *e, const void *value, size_t len,
+                                       int timeout_ms) {
     etcde_result r;
     if (!e) return ETCDE_ERR_INVALID_ARGS;
-    if (!value && len) return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS, "campaign: value is NULL but len is not 0");
-    if (!e->s) return etcde__fail(&e->err, ETCDE_ERR_STATE, "campaign needs an election created with a session");
-    if ((r = etcde__begin(e, "campaign", 1)) != ETCDE_OK || (r = etcde__can_enter(e, "campaign", len)) != ETCDE_OK)
+    if (!value && len)
+        return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS,
+                           "campaign: value is NULL but len is not 0");
+    if (!e->s)
+        return etcde__fail(&e->err, ETCDE_ERR_STATE,
+                           "campaign needs an election created with a session");
+    if ((r = etcde__begin(e, "campaign", 1)) != ETCDE_OK ||
+        (r = etcde__can_enter(e, "campaign", len)) != ETCDE_OK)
         return r;
     e->busy = 1;
     e->lock = 0;
@@ -3402,9 +3602,13 @@ ETCDE__DEF etcde_result etcde_proclaim(etcde_election *e, const void *value, siz
     etcde__wait w;
     etcde_result r;
     if (!e) return ETCDE_ERR_INVALID_ARGS;
-    if (!value && len) return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS, "proclaim: value is NULL but len is not 0");
+    if (!value && len)
+        return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS,
+                           "proclaim: value is NULL but len is not 0");
     if ((r = etcde__begin(e, "proclaim", 1)) != ETCDE_OK) return r;
-    if (!etcde_is_leader(e)) return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "proclaim: not the leader; nothing was sent");
+    if (!etcde_is_leader(e))
+        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER,
+                           "proclaim: not the leader; nothing was sent");
     if ((r = etcde__fits(e, "proclaim", 2 * strlen(e->key), len)) != ETCDE_OK) return r;
     etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
     etcde__txn_start(&t, &e->req);
@@ -3416,8 +3620,10 @@ ETCDE__DEF etcde_result etcde_proclaim(etcde_election *e, const void *value, siz
     if (r) return etcde__ambiguous(e, r, "new value");
     if (!etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, 0, "succeeded"))) {
         etcde__release_all(e);
-        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "proclaim: key %s is gone (lease expired or key deleted); "
-                           "nothing was written", etcde__qkey(e, q, sizeof q, 0));
+        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER,
+                           "proclaim: key %s is gone (lease expired or key deleted); "
+                           "nothing was written",
+                           etcde__qkey(e, q, sizeof q, 0));
     }
     return ETCDE_OK;
 }
@@ -3452,19 +3658,24 @@ ETCDE__DEF etcde_result etcde_leader(etcde_election *e, etcde_kv *out) {
     etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0, 0);
     r = etcde__call(e->c, "/v3/kv/range", &e->req, &e->resp, &w, &e->err);
     if (r == ETCDE_ERR_TIMEOUT)
-        return etcde__fail(&e->err, r, "leader: timed out, no reply within request_timeout_ms (%d ms)", e->c->o.request_timeout_ms);
+        return etcde__fail(&e->err, r,
+                           "leader: timed out, no reply within request_timeout_ms (%d ms)",
+                           e->c->o.request_timeout_ms);
     if (r) return r;
     kv = etcde__jpath(&e->resp.j, 0, "kvs.0");
     if (kv < 0) {
         memset(out, 0, sizeof *out);
-        return etcde__fail(&e->err, ETCDE_ERR_NO_LEADER, "election %s has no leader", etcde__qkey(e, q, sizeof q, 1));
+        return etcde__fail(&e->err, ETCDE_ERR_NO_LEADER, "election %s has no leader",
+                           etcde__qkey(e, q, sizeof q, 1));
     }
     return etcde__kv_from(&e->resp.j, kv, out, &e->err);
 }
 
-static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, void *user_data, int timeout_ms);
+static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, void *user_data,
+                                       int timeout_ms);
 
-ETCDE__DEF etcde_result etcde_observe(etcde_election *e, etcde_observe_fn fn, void *user_data, int timeout_ms) {
+ETCDE__DEF etcde_result etcde_observe(etcde_election *e, etcde_observe_fn fn, void *user_data,
+                                      int timeout_ms) {
     etcde_result r;
     if (!e) return ETCDE_ERR_INVALID_ARGS;
     if (!fn) return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS, "observe: fn is NULL");
@@ -3475,7 +3686,8 @@ ETCDE__DEF etcde_result etcde_observe(etcde_election *e, etcde_observe_fn fn, vo
     return r;
 }
 
-static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, void *user_data, int timeout_ms) {
+static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, void *user_data,
+                                       int timeout_ms) {
     etcde__observer ob;
     etcde__wait w;
     etcde_result r;
@@ -3501,13 +3713,16 @@ static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, v
         if (r) break;
         hdr = ob.at > 0 ? ob.at : etcde__jrev(j, etcde__jpath(j, 0, "header.revision"));
         ob.at = 0;
-        if (hdr < 0) { r = etcde__fail(&e->err, ETCDE_ERR_JSON, "range reply without a valid revision"); break; }
+        if (hdr < 0) {
+            r = etcde__fail(&e->err, ETCDE_ERR_JSON, "range reply without a valid revision");
+            break;
+        }
         kvt = etcde__jpath(j, 0, "kvs.0");
         if (kvt < 0) {
             etcde__observe_emit(&ob, NULL, hdr);
             if (ob.stop) return ETCDE_OK;
-            r = etcde__watch(e, e->prefix, e->plen, e->range_end, e->relen, NULL, 0, hdr + 1, etcde__on_any_event, &ob,
-                             &w);
+            r = etcde__watch(e, e->prefix, e->plen, e->range_end, e->relen, NULL, 0, hdr + 1,
+                             etcde__on_any_event, &ob, &w);
         } else {
             char *key;
             r = etcde__kv_from(j, kvt, &kv, &e->err);
@@ -3517,7 +3732,8 @@ static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, v
             key = (char *)etcde__alloc(&e->c->al, kv.key_len + 1);
             if (!key) return etcde__fail(&e->err, ETCDE_ERR_NOMEM, "out of memory");
             memcpy(key, kv.key, kv.key_len + 1);
-            r = etcde__watch(e, key, kv.key_len, NULL, 0, NULL, 0, hdr + 1, etcde__on_leader_event, &ob, &w);
+            r = etcde__watch(e, key, kv.key_len, NULL, 0, NULL, 0, hdr + 1, etcde__on_leader_event,
+                             &ob, &w);
             etcde__free(&e->c->al, key);
         }
         if (ob.stop) return ETCDE_OK;
@@ -3535,14 +3751,18 @@ ETCDE__DEF int etcde_is_leader(const etcde_election *e) {
 }
 
 ETCDE__DEF const char *etcde_election_key(const etcde_election *e) { return e ? e->key : ""; }
-ETCDE__DEF int64_t etcde_election_rev(const etcde_election *e) { return e ? ETCDE__LOAD(&e->rev) : 0; }
-ETCDE__DEF const char *etcde_election_errmsg(const etcde_election *e) { return e ? e->err.msg : ""; }
+ETCDE__DEF int64_t etcde_election_rev(const etcde_election *e) {
+    return e ? ETCDE__LOAD(&e->rev) : 0;
+}
+ETCDE__DEF const char *etcde_election_errmsg(const etcde_election *e) {
+    return e ? e->err.msg : "";
+}
 
 /* ---- fenced writes ---- */
 
 /* put (value != NULL) or delete `key`, if the own key still has create revision e->rev. */
-static etcde_result etcde__fenced_write(etcde_election *e, const char *key, const void *value, size_t len,
-                                        int put, const char *role) {
+static etcde_result etcde__fenced_write(etcde_election *e, const char *key, const void *value,
+                                        size_t len, int put, const char *role) {
     etcde__txn t;
     char q[160];
     etcde__wait w;
@@ -3552,33 +3772,43 @@ static etcde_result etcde__fenced_write(etcde_election *e, const char *key, cons
                            key ? "value is NULL but len is not 0" : "key is NULL");
     if ((r = etcde__begin(e, put ? "fenced put" : "fenced delete", 1)) != ETCDE_OK) return r;
     if (!etcde_is_leader(e))
-        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "write refused: this %s does not hold its key; "
-                           "nothing was sent", role);
-    if ((r = etcde__fits(e, put ? "fenced put" : "fenced delete", strlen(e->key) + strlen(key), len)) != ETCDE_OK)
+        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER,
+                           "write refused: this %s does not hold its key; "
+                           "nothing was sent",
+                           role);
+    if ((r = etcde__fits(e, put ? "fenced put" : "fenced delete", strlen(e->key) + strlen(key),
+                         len)) != ETCDE_OK)
         return r;
     etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
     etcde__txn_start(&t, &e->req);
     etcde__txn_cmp_create(&t, e->key, e->rev);
     etcde__txn_list(&t, "success");
-    if (put) etcde__txn_put(&t, key, value, len, 0);
-    else etcde__txn_key_op(&t, "request_delete_range", key);
+    if (put)
+        etcde__txn_put(&t, key, value, len, 0);
+    else
+        etcde__txn_key_op(&t, "request_delete_range", key);
     etcde__txn_end(&t);
     r = etcde__call(e->c, "/v3/kv/txn", &e->req, &e->resp, &w, &e->err);
     if (r) return etcde__ambiguous(e, r, put ? "put" : "delete");
     if (!etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, 0, "succeeded"))) {
         etcde__release_all(e);
-        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER, "write refused by etcd: key %s is gone, this %s no "
-                           "longer holds it; nothing was written", etcde__qkey(e, q, sizeof q, 0), role);
+        return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER,
+                           "write refused by etcd: key %s is gone, this %s no "
+                           "longer holds it; nothing was written",
+                           etcde__qkey(e, q, sizeof q, 0), role);
     }
     return ETCDE_OK;
 }
 
-ETCDE__DEF etcde_result etcde_election_put(etcde_election *e, const char *key, const void *value, size_t len) {
-    return e ? etcde__fenced_write(e, key, value, len, 1, e->lock ? "lock holder" : "leader") : ETCDE_ERR_INVALID_ARGS;
+ETCDE__DEF etcde_result etcde_election_put(etcde_election *e, const char *key, const void *value,
+                                           size_t len) {
+    return e ? etcde__fenced_write(e, key, value, len, 1, e->lock ? "lock holder" : "leader")
+             : ETCDE_ERR_INVALID_ARGS;
 }
 
 ETCDE__DEF etcde_result etcde_election_delete(etcde_election *e, const char *key) {
-    return e ? etcde__fenced_write(e, key, NULL, 0, 0, e->lock ? "lock holder" : "leader") : ETCDE_ERR_INVALID_ARGS;
+    return e ? etcde__fenced_write(e, key, NULL, 0, 0, e->lock ? "lock holder" : "leader")
+             : ETCDE_ERR_INVALID_ARGS;
 }
 
 /* ---- locks ---- */
@@ -3588,7 +3818,8 @@ ETCDE__DEF etcde_result etcde_election_delete(etcde_election *e, const char *key
 ETCDE__DEF etcde_result etcde_lock(etcde_election *e, int timeout_ms) {
     etcde_result r;
     if (!e) return ETCDE_ERR_INVALID_ARGS;
-    if (!e->s) return etcde__fail(&e->err, ETCDE_ERR_STATE, "lock needs a handle created with a session");
+    if (!e->s)
+        return etcde__fail(&e->err, ETCDE_ERR_STATE, "lock needs a handle created with a session");
     if ((r = etcde__begin(e, "lock", 1)) != ETCDE_OK) return r;
     if (etcde_is_leader(e)) return ETCDE_OK; /* held: re-entrant */
     if ((r = etcde__can_enter(e, "lock", 0)) != ETCDE_OK) return r;
@@ -3604,7 +3835,9 @@ ETCDE__DEF etcde_result etcde_trylock(etcde_election *e) {
     etcde_result r;
     etcde__queue_pos pos;
     if (!e) return ETCDE_ERR_INVALID_ARGS;
-    if (!e->s) return etcde__fail(&e->err, ETCDE_ERR_STATE, "trylock needs a handle created with a session");
+    if (!e->s)
+        return etcde__fail(&e->err, ETCDE_ERR_STATE,
+                           "trylock needs a handle created with a session");
     if ((r = etcde__begin(e, "trylock", 1)) != ETCDE_OK) return r;
     if (etcde_is_leader(e)) return ETCDE_OK; /* held: re-entrant */
     if ((r = etcde__can_enter(e, "trylock", 0)) != ETCDE_OK) return r;
@@ -3619,7 +3852,8 @@ ETCDE__DEF etcde_result etcde_trylock(etcde_election *e) {
         e->busy = 0;
         return ETCDE_OK;
     }
-    if (r == ETCDE_OK && pos.pred == ETCDE__LEADS) r = etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
+    if (r == ETCDE_OK && pos.pred == ETCDE__LEADS)
+        r = etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
     if (r == ETCDE_OK) { /* name the holder before the delete reuses the response */
         etcde_kv kv;
         char q[256];

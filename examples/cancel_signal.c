@@ -37,8 +37,10 @@ int main(int argc, char **argv) {
 
     memset(&o, 0, sizeof o);
     o.endpoints = argc > 1 ? argv[1] : NULL; /* NULL: $ETCDCTL_ENDPOINTS or 127.0.0.1:2379 */
-    if ((r = etcde_client_create(&o, &client)) != ETCDE_OK) return failed("client", r, etcde_client_errmsg(NULL));
-    if ((r = etcde_session_create(client, NULL, &s1)) || (r = etcde_session_create(client, NULL, &s2))) {
+    if ((r = etcde_client_create(&o, &client)) != ETCDE_OK)
+        return failed("client", r, etcde_client_errmsg(NULL));
+    if ((r = etcde_session_create(client, NULL, &s1)) ||
+        (r = etcde_session_create(client, NULL, &s2))) {
         failed("session", r, etcde_client_errmsg(client));
         goto out;
     }

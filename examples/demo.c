@@ -41,15 +41,18 @@ static void *campaign_main(void *p) {
 static int on_leader(etcde_event_type type, const etcde_kv *kv, int64_t rev, void *ud) {
     (void)rev;
     (void)ud;
-    if (type == ETCDE_EVENT_LEADER) printf("get master with: %.*s\n", (int)kv->value_len, kv->value);
-    else printf("get master with: (none)\n");
+    if (type == ETCDE_EVENT_LEADER)
+        printf("get master with: %.*s\n", (int)kv->value_len, kv->value);
+    else
+        printf("get master with: (none)\n");
     return got_signal != 0;
 }
 
 static void *observe_main(void *p) {
     etcde_election *e = (etcde_election *)p;
     etcde_result r = etcde_observe(e, on_leader, NULL, -1);
-    if (r != ETCDE_OK && r != ETCDE_ERR_CANCELLED) fprintf(stderr, "observe: %s\n", etcde_election_errmsg(e));
+    if (r != ETCDE_OK && r != ETCDE_ERR_CANCELLED)
+        fprintf(stderr, "observe: %s\n", etcde_election_errmsg(e));
     return NULL;
 }
 
@@ -68,10 +71,14 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (i = 1; i + 1 < argc; i += 2) {
         const char *f = argv[i] + (argv[i][0] == '-' && argv[i][1] == '-'); /* -x or --x */
-        if (!strcmp(f, "-name")) name = argv[i + 1];
-        else if (!strcmp(f, "-endpoints")) o.endpoints = argv[i + 1];
-        else if (!strcmp(f, "-ttl")) so.ttl_s = atoi(argv[i + 1]);
-        else break;
+        if (!strcmp(f, "-name"))
+            name = argv[i + 1];
+        else if (!strcmp(f, "-endpoints"))
+            o.endpoints = argv[i + 1];
+        else if (!strcmp(f, "-ttl"))
+            so.ttl_s = atoi(argv[i + 1]);
+        else
+            break;
     }
     if (!name || i < argc) {
         fprintf(stderr, "usage: %s -name NAME [-endpoints H:P,...] [-ttl SECONDS]\n", argv[0]);
@@ -113,12 +120,15 @@ int main(int argc, char **argv) {
             printf("get master with: %.*s\n", (int)kv.value_len, kv.value);
         if (++tick % 5 == 0) printf("%s\n", etcde_is_leader(cand) ? "oh, i'm master" : "slave!");
     }
-    if (got_signal) printf("Got signal: %s\n", got_signal == SIGINT ? "interrupt" : "terminated");
-    else printf("session lost: %s\n", etcde_session_errmsg(s));
+    if (got_signal)
+        printf("Got signal: %s\n", got_signal == SIGINT ? "interrupt" : "terminated");
+    else
+        printf("session lost: %s\n", etcde_session_errmsg(s));
     etcde_client_cancel(client);
     pthread_join(tc, NULL);
     pthread_join(to, NULL);
-    if ((r = etcde_resign(cand)) != ETCDE_OK) fprintf(stderr, "resign: %s\n", etcde_election_errmsg(cand));
+    if ((r = etcde_resign(cand)) != ETCDE_OK)
+        fprintf(stderr, "resign: %s\n", etcde_election_errmsg(cand));
     etcde_election_destroy(query);
     etcde_election_destroy(watcher);
     etcde_election_destroy(cand);

@@ -44,8 +44,10 @@
 #define PROG "etcd-elect"
 
 static const char usage_text[] =
-    "usage: " PROG " [flags] elect NAME VALUE [-- CMD ARGS...]   campaign, print KEY and VALUE, hold\n"
-    "       " PROG " [flags] elect -l NAME                       print KEY and VALUE of each leader\n"
+    "usage: " PROG
+    " [flags] elect NAME VALUE [-- CMD ARGS...]   campaign, print KEY and VALUE, hold\n"
+    "       " PROG
+    " [flags] elect -l NAME                       print KEY and VALUE of each leader\n"
     "       " PROG " [flags] lock NAME [-- CMD ARGS...]          take the lock, print KEY, hold\n"
     "Without CMD: hold until SIGINT/SIGTERM, then resign/unlock. With CMD: run it while leading\n"
     "(env ETCD_ELECT_KEY, ETCD_ELECT_REV, ETCD_ELECT_LEASE) or holding (ETCD_LOCK_KEY,\n"
@@ -92,8 +94,10 @@ static const char *parse_number(const char *p, double *v) {
 
 /* etcdctl's (Go's) duration syntax: 500ms, 2s, 1m30s, 1.5s, 1h; a bare number is seconds. */
 static int parse_duration(const char *s, int *out_ms) {
-    static const struct { const char *unit; double ms; } units[] = {
-        {"ns", 1e-6}, {"us", 1e-3}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    static const struct {
+        const char *unit;
+        double ms;
+    } units[] = {{"ns", 1e-6}, {"us", 1e-3}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
     size_t i, n = sizeof units / sizeof units[0];
     double total = 0, v;
     const char *p = parse_number(s, &v);
@@ -103,8 +107,7 @@ static int parse_duration(const char *s, int *out_ms) {
     else
         for (p = s; *p;) { /* NUMBER UNIT, repeated */
             if (!(p = parse_number(p, &v))) return -1;
-            for (i = 0; i < n && strncmp(p, units[i].unit, strlen(units[i].unit)) != 0; i++) {
-            }
+            for (i = 0; i < n && strncmp(p, units[i].unit, strlen(units[i].unit)) != 0; i++) {}
             if (i == n) return -1;
             total += v * units[i].ms;
             p += strlen(units[i].unit);
@@ -117,8 +120,9 @@ static int parse_duration(const char *s, int *out_ms) {
 
 /* Returns 0 to run, 2 on bad usage (reported), 3 after printing the help. */
 static int parse_args(int argc, char **argv, cli *o) {
-    static const char *const flags[] = {"--endpoints", "--ttl",  "--dial-timeout", "--command-timeout",
-                                        "--user", "--password", "--max-request-bytes"};
+    static const char *const flags[] = {"--endpoints",        "--ttl",  "--dial-timeout",
+                                        "--command-timeout",  "--user", "--password",
+                                        "--max-request-bytes"};
     const char *pos[3];
     int npos = 0, listen = 0, i;
     memset(o, 0, sizeof *o);
@@ -147,22 +151,30 @@ static int parse_args(int argc, char **argv, cli *o) {
         }
         eq = strchr(a, '=');
         n = eq ? (size_t)(eq - a) : strlen(a);
-        for (k = 0; k < nflags && (strlen(flags[k]) != n || strncmp(a, flags[k], n)); k++) {
-        }
+        for (k = 0; k < nflags && (strlen(flags[k]) != n || strncmp(a, flags[k], n)); k++) {}
         if (k == nflags) return bad("unknown flag: ", a);
-        if (eq) val = eq + 1;
-        else if (i + 1 < argc && strcmp(argv[i + 1], "--")) val = argv[++i];
-        else return bad("flag needs a value: ", a);
-        if (k == 0) o->endpoints = val;
+        if (eq)
+            val = eq + 1;
+        else if (i + 1 < argc && strcmp(argv[i + 1], "--"))
+            val = argv[++i];
+        else
+            return bad("flag needs a value: ", a);
+        if (k == 0)
+            o->endpoints = val;
         else if (k == 1) {
             char *end;
             long t = strtol(val, &end, 10);
-            if (!*val || *end || t < 1 || t > 1000000) return bad("--ttl wants whole seconds (1..1000000), not ", val);
+            if (!*val || *end || t < 1 || t > 1000000)
+                return bad("--ttl wants whole seconds (1..1000000), not ", val);
             o->ttl = (int)t;
-        } else if (k == 2 && parse_duration(val, &o->dial_ms)) return bad("bad --dial-timeout duration: ", val);
-        else if (k == 3 && parse_duration(val, &o->cmd_ms)) return bad("bad --command-timeout duration: ", val);
-        else if (k == 4) o->user = val;
-        else if (k == 5) o->password = val;
+        } else if (k == 2 && parse_duration(val, &o->dial_ms))
+            return bad("bad --dial-timeout duration: ", val);
+        else if (k == 3 && parse_duration(val, &o->cmd_ms))
+            return bad("bad --command-timeout duration: ", val);
+        else if (k == 4)
+            o->user = val;
+        else if (k == 5)
+            o->password = val;
         else if (k == 6) {
             char *end;
             long b = strtol(val, &end, 10);
@@ -174,13 +186,16 @@ static int parse_args(int argc, char **argv, cli *o) {
     if (npos == 0) return bad("missing command: elect or lock", NULL);
     if (!strcmp(pos[0], "elect")) {
         o->mode = listen ? OBSERVE : ELECT;
-        if (listen && npos != 2) return bad(npos > 2 ? "a proposal is given but -l is set" : "elect -l needs a NAME", NULL);
+        if (listen && npos != 2)
+            return bad(npos > 2 ? "a proposal is given but -l is set" : "elect -l needs a NAME",
+                       NULL);
         if (!listen && npos != 3) return bad("elect needs NAME and VALUE (or -l NAME)", NULL);
         if (listen && o->cmd) return bad("elect -l takes no command", NULL);
         o->value = listen ? NULL : pos[2];
     } else if (!strcmp(pos[0], "lock")) {
         o->mode = LOCK;
-        if (npos != 2) return bad("lock takes one lock NAME and an optional \"-- CMD ARGS...\"", NULL);
+        if (npos != 2)
+            return bad("lock takes one lock NAME and an optional \"-- CMD ARGS...\"", NULL);
         if (listen) return bad("-l is only for elect", NULL);
     } else {
         return bad("unknown command: ", pos[0]);
@@ -252,8 +267,8 @@ typedef struct holder {
     etcde_session *s;
     etcde_election *e; /* the candidate, or the lock */
     int lock;
-    const char *what;  /* "leadership" or "lock" */
-    char *key; /* own key, any length (the name is the user's) */
+    const char *what; /* "leadership" or "lock" */
+    char *key;        /* own key, any length (the name is the user's) */
     int64_t rev;
     pid_t child;
     int guard_fd; /* write end of the guard's pipe, or -1 */
@@ -274,10 +289,12 @@ static int on_watch(etcde_event_type type, const etcde_kv *kv, int64_t rev, void
     (void)rev;
     if (type == ETCDE_EVENT_LEADER && kv->create_rev == h->rev) return 0; /* still ours */
     if (type == ETCDE_EVENT_LEADER)
-        snprintf(h->watch_why, sizeof h->watch_why, "own key %s is gone (deleted or lease revoked); %.*s holds it now",
-                 h->key, (int)(kv->key_len > 300 ? 300 : kv->key_len), kv->key); /* both cut to fit */
+        snprintf(h->watch_why, sizeof h->watch_why,
+                 "own key %s is gone (deleted or lease revoked); %.*s holds it now", h->key,
+                 (int)(kv->key_len > 300 ? 300 : kv->key_len), kv->key); /* both cut to fit */
     else
-        snprintf(h->watch_why, sizeof h->watch_why, "own key %s is gone (deleted or lease revoked)", h->key);
+        snprintf(h->watch_why, sizeof h->watch_why, "own key %s is gone (deleted or lease revoked)",
+                 h->key);
     w = write(h->watch_pipe[1], "x", 1);
     (void)w;
     return 1;
@@ -287,7 +304,8 @@ static void *watch_main(void *p) {
     holder *h = (holder *)p;
     etcde_result r = etcde_observe(h->obs, on_watch, h, -1);
     if (r != ETCDE_OK && r != ETCDE_ERR_CANCELLED) /* keep holding: the session still guards us */
-        fprintf(stderr, PROG ": warning: cannot watch own key: %s\n", etcde_election_errmsg(h->obs));
+        fprintf(stderr, PROG ": warning: cannot watch own key: %s\n",
+                etcde_election_errmsg(h->obs));
     return NULL;
 }
 
@@ -367,14 +385,17 @@ static int hold(holder *h) {
             p[i].revents = 0;
         }
         /* wake at the local deadline at the latest (and once a second to re-check) */
-        if (poll(p, (nfds_t)np, left > 1000 ? 1000 : (int)left) < 0 && errno != EINTR) return lose(h, 0);
+        if (poll(p, (nfds_t)np, left > 1000 ? 1000 : (int)left) < 0 && errno != EINTR)
+            return lose(h, 0);
         if (np == 3 && p[2].revents) return lose(h, 1);
         if (!(p[0].revents & POLLIN)) continue; /* a deadline or the session fd: checked above */
         n = read(sig_pipe[0], sigs, sizeof sigs);
         for (i = 0; i < n; i++) {
             if (sigs[i] == SIGCHLD) continue;
-            if (h->child > 0) kill(-h->child, sigs[i]); /* forward to the child's group */
-            else if (sigs[i] == SIGINT || sigs[i] == SIGTERM || sigs[i] == SIGHUP) return 0;
+            if (h->child > 0)
+                kill(-h->child, sigs[i]); /* forward to the child's group */
+            else if (sigs[i] == SIGINT || sigs[i] == SIGTERM || sigs[i] == SIGHUP)
+                return 0;
         }
     }
 }
@@ -410,10 +431,11 @@ static int start_child(holder *h, char **cmd) {
         sigaction(SIGPIPE, &dfl, NULL);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         execvp(cmd[0], cmd);
-        why = errno == ENOENT ? ": command not found\n" : errno == EACCES ? ": permission denied\n" : ": cannot execute\n";
+        why = errno == ENOENT   ? ": command not found\n"
+              : errno == EACCES ? ": permission denied\n"
+                                : ": cannot execute\n";
         if (write(2, PROG ": ", sizeof PROG + 1) > 0 && write(2, cmd[0], strlen(cmd[0])) > 0 &&
-            write(2, why, strlen(why)) > 0) {
-        }
+            write(2, why, strlen(why)) > 0) {}
         _exit(errno == ENOENT ? 127 : 126);
     }
     if (pid > 0) {
@@ -457,8 +479,7 @@ static void start_guard(holder *h) {
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         for (fd = 0; fd < maxfd; fd++) /* no copy of our etcd connections, stdout or pipes */
             if (fd != p[0]) close(fd);
-        while ((n = read(p[0], &b, 1)) < 0 && errno == EINTR) {
-        }
+        while ((n = read(p[0], &b, 1)) < 0 && errno == EINTR) {}
         if (n == 0) kill(-h->child, SIGKILL);
         _exit(0);
     }
@@ -543,8 +564,10 @@ static int run_hold(const cli *o) {
     /* bounded by --dial-timeout/--command-timeout. etcdctl: retries an unreachable etcd
        for ever. */
     if ((r = etcde_session_create(client, &so, &h.s)) != ETCDE_OK) {
-        if (r == ETCDE_ERR_CANCELLED) fprintf(stderr, PROG ": interrupted\n");
-        else fprintf(stderr, PROG ": cannot create a session: %s\n", etcde_client_errmsg(client));
+        if (r == ETCDE_ERR_CANCELLED)
+            fprintf(stderr, PROG ": interrupted\n");
+        else
+            fprintf(stderr, PROG ": cannot create a session: %s\n", etcde_client_errmsg(client));
         return 1;
     }
     h.lock = o->mode == LOCK;
@@ -554,15 +577,20 @@ static int run_hold(const cli *o) {
         etcde_session_destroy(h.s);
         return 1;
     }
-    if (h.lock) r = etcde_lock(h.e, -1); /* unbounded, as etcdctl */
-    else r = etcde_campaign(h.e, o->value, strlen(o->value), -1);
+    if (h.lock)
+        r = etcde_lock(h.e, -1); /* unbounded, as etcdctl */
+    else
+        r = etcde_campaign(h.e, o->value, strlen(o->value), -1);
     if (r != ETCDE_OK) {
         /* SIGINT/SIGTERM while waiting: the library deleted our waiting key. etcdctl 3.4
            exits 1 here ("Error: context canceled"), for both signals and both commands;
            so do we. */
         if (r == ETCDE_ERR_CANCELLED)
-            fprintf(stderr, PROG ": interrupted while waiting for the %s of %s; gave up the place in the queue\n",
-                    h.what, o->name);
+            fprintf(
+                stderr,
+                PROG
+                ": interrupted while waiting for the %s of %s; gave up the place in the queue\n",
+                h.what, o->name);
         else
             fprintf(stderr, PROG ": %s %s: %s\n", h.lock ? "lock" : "campaign", o->name,
                     etcde_election_errmsg(h.e));
@@ -625,8 +653,10 @@ out:
     etcde_election_destroy(h.e);
     /* Revoked above, or lost: no revoke through a partition, which would only wait out
        --command-timeout. */
-    if (etcde_session_alive(h.s)) etcde_session_destroy(h.s);
-    else etcde_session_orphan(h.s);
+    if (etcde_session_alive(h.s))
+        etcde_session_destroy(h.s);
+    else
+        etcde_session_orphan(h.s);
     if (h.watch_pipe[0] >= 0) {
         close(h.watch_pipe[0]);
         close(h.watch_pipe[1]);

@@ -30,7 +30,8 @@ int main(int argc, char **argv) {
 
     memset(&o, 0, sizeof o);
     o.endpoints = argc > 1 ? argv[1] : NULL; /* NULL: $ETCDCTL_ENDPOINTS or 127.0.0.1:2379 */
-    if ((r = etcde_client_create(&o, &c)) != ETCDE_OK) return failed("client", r, etcde_client_errmsg(NULL));
+    if ((r = etcde_client_create(&o, &c)) != ETCDE_OK)
+        return failed("client", r, etcde_client_errmsg(NULL));
     memset(&so, 0, sizeof so);
     so.ttl_s = 10; /* if this process dies, the lock frees itself within 10 s */
     /* two sessions stand for two processes competing for the lock */
@@ -38,7 +39,8 @@ int main(int argc, char **argv) {
         failed("session", r, etcde_client_errmsg(c));
         goto out;
     }
-    if ((r = etcde_election_create(c, s1, name, &m1)) || (r = etcde_election_create(c, s2, name, &m2))) {
+    if ((r = etcde_election_create(c, s1, name, &m1)) ||
+        (r = etcde_election_create(c, s2, name, &m2))) {
         failed("lock handle", r, etcde_client_errmsg(c));
         goto out;
     }
@@ -46,7 +48,8 @@ int main(int argc, char **argv) {
         failed("lock", r, etcde_election_errmsg(m1));
         goto out;
     }
-    printf("locked %s as %s, fencing token %lld\n", name, etcde_election_key(m1), (long long)etcde_election_rev(m1));
+    printf("locked %s as %s, fencing token %lld\n", name, etcde_election_key(m1),
+           (long long)etcde_election_rev(m1));
 
     r = etcde_trylock(m2); /* the other "process": does not wait */
     if (r != ETCDE_ERR_LOCKED) {

@@ -58,8 +58,10 @@ int main(int argc, char **argv) {
     }
     printf("observing %s (Ctrl-C to stop)\n", name);
     r = etcde_observe(e, on_change, NULL, -1); /* -1: until cancelled */
-    if (r == ETCDE_ERR_CANCELLED) printf("stopped\n");
-    else fprintf(stderr, "observe: %s\n", etcde_election_errmsg(e));
+    if (r == ETCDE_ERR_CANCELLED)
+        printf("stopped\n");
+    else
+        fprintf(stderr, "observe: %s\n", etcde_election_errmsg(e));
 
     etcde_election_destroy(e);
     etcde_client_destroy(client);

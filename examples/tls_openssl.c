@@ -20,7 +20,8 @@
 #include <time.h>
 
 /* Runs one handshake step until done, waiting on the socket as OpenSSL asks. */
-static int tls_open(void *ud, int fd, const char *host, int timeout_ms, void **conn, char *err, size_t cap) {
+static int tls_open(void *ud, int fd, const char *host, int timeout_ms, void **conn, char *err,
+                    size_t cap) {
     SSL *ssl = SSL_new((SSL_CTX *)ud);
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -44,11 +45,14 @@ static int tls_open(void *ud, int fd, const char *host, int timeout_ms, void **c
         if (r == 1) break;
         e = SSL_get_error(ssl, r);
         clock_gettime(CLOCK_MONOTONIC, &t);
-        left = timeout_ms - (int)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+        left =
+            timeout_ms - (int)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
         if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) || left <= 0) {
             unsigned long code = ERR_get_error();
             snprintf(err, cap, "TLS handshake with %s: %s", host,
-                     left <= 0 ? "timed out" : code ? ERR_reason_error_string(code) : "failed");
+                     left <= 0 ? "timed out"
+                     : code    ? ERR_reason_error_string(code)
+                               : "failed");
             SSL_free(ssl);
             return -1;
         }
@@ -98,15 +102,23 @@ int main(int argc, char **argv) {
     SSL_CTX *ctx;
     int i;
     for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--cacert") && i + 1 < argc) ca = argv[++i];
-        else if (!strcmp(argv[i], "--cert") && i + 1 < argc) cert = argv[++i];
-        else if (!strcmp(argv[i], "--key") && i + 1 < argc) key = argv[++i];
-        else if (!strcmp(argv[i], "--endpoints") && i + 1 < argc) eps = argv[++i];
-        else if (!name) name = argv[i];
-        else value = argv[i];
+        if (!strcmp(argv[i], "--cacert") && i + 1 < argc)
+            ca = argv[++i];
+        else if (!strcmp(argv[i], "--cert") && i + 1 < argc)
+            cert = argv[++i];
+        else if (!strcmp(argv[i], "--key") && i + 1 < argc)
+            key = argv[++i];
+        else if (!strcmp(argv[i], "--endpoints") && i + 1 < argc)
+            eps = argv[++i];
+        else if (!name)
+            name = argv[i];
+        else
+            value = argv[i];
     }
     if (!ca || !eps || !name || !value) {
-        fprintf(stderr, "usage: %s --cacert CA.pem [--cert C.pem --key K.pem] --endpoints https://H:P NAME VALUE\n",
+        fprintf(stderr,
+                "usage: %s --cacert CA.pem [--cert C.pem --key K.pem] --endpoints https://H:P NAME "
+                "VALUE\n",
                 argv[0]);
         return 2;
     }
