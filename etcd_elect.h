@@ -2690,14 +2690,22 @@ enum { ETCDE__EV_KEEP = 0, ETCDE__EV_STOP = 1, ETCDE__EV_AFTER = 2 };
 typedef int (*etcde__event_fn)(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev,
                                void *ud);
 
-/* Watches [key, range_end) -- and key2 too, if given -- from start_rev on its own
-   connection, calling fn per event; `noput` asks etcd for deletes only.
+/* What a watch covers, from where, and who hears its events. */
+typedef struct etcde__watch_spec {
+    const char *key, *range_end; /* [key, range_end); range_end NULL: the key alone */
+    size_t klen, relen;
+    const char *key2; /* a second key, watched on the same stream; or NULL */
+    int noput;        /* deletes only */
+    int64_t start_rev;
+    etcde__event_fn fn;
+    void *ud;
+} etcde__watch_spec;
+
+/* Watches what `ws` says on its own connection, calling ws->fn per event.
    Returns ETCDE_OK when fn stopped it, the stream ended or was cancelled by etcd
    (compaction), or it was trusted for ETCDE_WATCH_REFRESH_MS: all mean "read again".
    Errors: the wait's own (cancel, session loss, timeout) or a failure to open. */
-static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen,
-                                 const char *range_end, size_t relen, const char *key2, int noput,
-                                 int64_t start_rev, etcde__event_fn fn, void *ud,
+static etcde_result etcde__watch(etcde_election *e, const etcde__watch_spec *ws,
                                  const etcde__wait *w) {
     etcde_client *c = e->c;
     etcde__conn *cn = NULL;
@@ -2708,20 +2716,20 @@ static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen
     int stopped = 0;
     etcde__buf_clear(&e->req);
     etcde__buf_str(&e->req, "{\"create_request\":{");
-    etcde__buf_jb64(&e->req, "key", key, klen);
-    if (range_end) {
+    etcde__buf_jb64(&e->req, "key", ws->key, ws->klen);
+    if (ws->range_end) {
         etcde__buf_str(&e->req, ",");
-        etcde__buf_jb64(&e->req, "range_end", range_end, relen);
+        etcde__buf_jb64(&e->req, "range_end", ws->range_end, ws->relen);
     }
-    if (noput) etcde__buf_str(&e->req, ",\"filters\":[\"NOPUT\"]");
+    if (ws->noput) etcde__buf_str(&e->req, ",\"filters\":[\"NOPUT\"]");
     etcde__buf_str(&e->req, ",\"start_revision\":\"");
-    etcde__buf_i64(&e->req, start_rev);
+    etcde__buf_i64(&e->req, ws->start_rev);
     etcde__buf_str(&e->req, "\"}}");
-    if (key2) { /* a second watcher on the same stream: etcd accepts concatenated requests */
+    if (ws->key2) { /* a second watcher on the same stream: etcd accepts concatenated requests */
         etcde__buf_str(&e->req, "{\"create_request\":{");
-        etcde__buf_jb64(&e->req, "key", key2, strlen(key2));
+        etcde__buf_jb64(&e->req, "key", ws->key2, strlen(ws->key2));
         etcde__buf_str(&e->req, ",\"start_revision\":\"");
-        etcde__buf_i64(&e->req, start_rev);
+        etcde__buf_i64(&e->req, ws->start_rev);
         etcde__buf_str(&e->req, "\"}}");
     }
     rq.path = "/v3/watch";
@@ -2769,7 +2777,7 @@ static etcde_result etcde__watch(etcde_election *e, const char *key, size_t klen
         res = ETCDE__EV_KEEP;
         for (i = 0, after = 0; res == ETCDE__EV_KEEP && evs >= 0 && i < e->resp.j.t[evs].size;
              i++) {
-            res = fn(e, &e->resp.j, etcde__jat(&e->resp.j, evs, i), hdr_rev, ud);
+            res = ws->fn(e, &e->resp.j, etcde__jat(&e->resp.j, evs, i), hdr_rev, ws->ud);
             if (res == ETCDE__EV_AFTER) after = 1, res = ETCDE__EV_KEEP;
         }
         if (res == ETCDE__EV_KEEP && after) res = ETCDE__EV_STOP;
@@ -2975,6 +2983,7 @@ static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w
     for (;;) {
         etcde_kv kv;
         etcde__queue_watch q;
+        etcde__watch_spec ws;
         size_t ol = strlen(e->key), ml;
         char *pk, *hi;
         const char *lo, *max;
@@ -3000,9 +3009,14 @@ static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w
                        etcde__quote(q1, sizeof q1, e->key, ol),
                        etcde__quote(q2, sizeof q2, pk, kv.key_len), (long long)pos->rev);
         }
-        if (exact) {
-            r = etcde__watch(e, pk, kv.key_len, NULL, 0, e->key, 0, pos->rev + 1,
-                             etcde__on_queue_event, &q, w);
+        memset(&ws, 0, sizeof ws);
+        ws.start_rev = pos->rev + 1;
+        ws.fn = etcde__on_queue_event;
+        ws.ud = &q;
+        if (exact) { /* the predecessor and the own key, exactly */
+            ws.key = pk;
+            ws.klen = kv.key_len;
+            ws.key2 = e->key;
         } else {
             int own_lo = etcde__key_less(e->key, ol, pk, kv.key_len);
             lo = own_lo ? e->key : pk;
@@ -3011,9 +3025,13 @@ static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w
             hi = pk + kv.key_len + 1;
             memcpy(hi, max, ml);
             hi[ml] = 0;
-            r = etcde__watch(e, lo, own_lo ? ol : kv.key_len, hi, ml + 1, NULL, 1, pos->rev + 1,
-                             etcde__on_queue_event, &q, w);
+            ws.key = lo; /* [lower, higher + "\0"): deletes of both, and of any key between */
+            ws.klen = own_lo ? ol : kv.key_len;
+            ws.range_end = hi;
+            ws.relen = ml + 1;
+            ws.noput = 1;
         }
+        r = etcde__watch(e, &ws, w);
         etcde__free(&e->c->al, pk);
         if (r == ETCDE_OK && q.lead) return ETCDE_OK;
         if (q.noise >= ETCDE__QUEUE_NOISE_MAX) exact = 1;
@@ -3700,6 +3718,7 @@ static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, v
     etcde__wait_add(&w, e->c->cancel_pipe[0], ETCDE_ERR_CANCELLED);
     for (;;) {
         etcde__json *j = &e->resp.j;
+        etcde__watch_spec ws;
         int kvt;
         int64_t hdr;
         etcde_kv kv;
@@ -3718,11 +3737,18 @@ static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, v
             break;
         }
         kvt = etcde__jpath(j, 0, "kvs.0");
-        if (kvt < 0) {
+        memset(&ws, 0, sizeof ws);
+        ws.start_rev = hdr + 1;
+        ws.ud = &ob;
+        if (kvt < 0) { /* nobody leads: any change in the election */
             etcde__observe_emit(&ob, NULL, hdr);
             if (ob.stop) return ETCDE_OK;
-            r = etcde__watch(e, e->prefix, e->plen, e->range_end, e->relen, NULL, 0, hdr + 1,
-                             etcde__on_any_event, &ob, &w);
+            ws.key = e->prefix;
+            ws.klen = e->plen;
+            ws.range_end = e->range_end;
+            ws.relen = e->relen;
+            ws.fn = etcde__on_any_event;
+            r = etcde__watch(e, &ws, &w);
         } else {
             char *key;
             r = etcde__kv_from(j, kvt, &kv, &e->err);
@@ -3732,8 +3758,10 @@ static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, v
             key = (char *)etcde__alloc(&e->c->al, kv.key_len + 1);
             if (!key) return etcde__fail(&e->err, ETCDE_ERR_NOMEM, "out of memory");
             memcpy(key, kv.key, kv.key_len + 1);
-            r = etcde__watch(e, key, kv.key_len, NULL, 0, NULL, 0, hdr + 1, etcde__on_leader_event,
-                             &ob, &w);
+            ws.key = key; /* the leader's key alone */
+            ws.klen = kv.key_len;
+            ws.fn = etcde__on_leader_event;
+            r = etcde__watch(e, &ws, &w);
             etcde__free(&e->c->al, key);
         }
         if (ob.stop) return ETCDE_OK;
