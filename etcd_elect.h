@@ -55,23 +55,13 @@
        Fenced writes (etcde_election_put/_delete) change a key only while the writer still
        holds its election or lock key, in one transaction.
 
-   THE SAFETY CORE
-     * A session is alive until  send time of the last acknowledged keepalive + TTL - guard,
-       on CLOCK_MONOTONIC. etcd starts the TTL when it *processes* the renewal, which is after
-       we sent it, so our deadline always falls before etcd can delete our key. Go counts
-       from the reply instead, and notices up to a second late.
-     * Loss is pushed at the deadline: an atomic flag (etcde_session_alive), a pipe that
-       turns readable (etcde_session_fd) and a callback -- not at the next keepalive tick.
-     * A waiting candidate watches only its predecessor and its own key (no thundering
-       herd) and stops waiting when its session dies or its key goes. It reports victory
-       only with its own key verified (same create revision) at a revision where no key is
-       ahead of it, so an expired or deleted candidate is never reported as leader (Go's
-       Campaign is: etcd issues 11051, 12334, 19597). Both keys share one watcher, whose
-       events etcd delivers in revision order: when the predecessor was the last key ahead,
-       its delete arriving with no own-key delete before it is that proof, and the
-       handover costs no further request. Uncontended, the campaign is one transaction.
-     * The key's create revision is the fencing token (etcde_election_rev). Proclaim and
-       resign are transactions fenced on it, so a stale call never touches a newer key.
+   THE SAFETY CORE (the argument: README.md, "The safety core")
+     * A session is lost at  send time of the last acknowledged keepalive + TTL - guard:
+       before etcd can delete its keys. Loss is pushed then (flag, fd, callback).
+     * Victory needs the own key verified at a revision with no key ahead of it: an expired
+       or deleted candidate is never reported as leader. Waiters watch their predecessor.
+     * The key's create revision is the fencing token; proclaim, resign, unlock and the
+       fenced writes are transactions fenced on it.
 
    THREAD SAFETY
        etcde_client_*            safe from any thread; etcde_client_cancel is also
@@ -322,7 +312,7 @@ typedef enum etcde_event_type {
 typedef int (*etcde_observe_fn)(etcde_event_type type, const etcde_kv *leader, int64_t revision,
                                 void *user_data);
 
-/* ---- errors and version ------------------------------------------------------------ */
+/* ---- errors and version -------------------------------------------------------------- */
 
 /* Static text naming a result code; never NULL. Thread-safe. */
 ETCDE_API const char *etcde_strerror(etcde_result r);
@@ -458,7 +448,7 @@ ETCDE_API etcde_result etcde_trylock(etcde_election *e);
    newer lock. ETCDE_OK when not locked. Not cancellable. The same as etcde_resign. */
 ETCDE_API etcde_result etcde_unlock(etcde_election *e);
 
-/* ---- fenced writes --------------------------------------------------------------------- */
+/* ---- fenced writes ------------------------------------------------------------------- */
 /* Put or delete `key` only while still the leader / lock holder: one txn comparing the
    own key's create revision. ETCDE_ERR_NOT_LEADER and nothing written otherwise (also
    when the session is locally past its deadline: nothing is sent then). */
@@ -471,9 +461,7 @@ ETCDE_API etcde_result etcde_election_delete(etcde_election *e, const char *key)
 #endif
 #endif /* ETCD_ELECT_H */
 
-/* ======================================================================================
-   IMPLEMENTATION
-   ====================================================================================== */
+/* ---- IMPLEMENTATION ------------------------------------------------------------------ */
 #ifdef ETCD_ELECT_IMPLEMENTATION
 #ifndef ETCD_ELECT_IMPLEMENTATION_ONCE
 #define ETCD_ELECT_IMPLEMENTATION_ONCE
@@ -538,7 +526,7 @@ int pipe2(int fds[2], int flags);
 #define ETCDE__DEF
 #endif
 
-/* >>util ============================================================================== */
+/* ---- util ---------------------------------------------------------------------------- */
 
 #define ETCDE__NEVER INT64_MAX /* a deadline that never comes */
 #define ETCDE__MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -629,7 +617,7 @@ static int etcde__parse_i64(const char *s, size_t n, int64_t *out) {
     return 0;
 }
 
-/* >>memory ============================================================================ */
+/* ---- memory -------------------------------------------------------------------------- */
 
 static void *etcde__default_alloc(size_t n, void *ud) {
     (void)ud;
@@ -729,7 +717,7 @@ static void etcde__buf_i64(etcde__buf *b, int64_t v) {
     etcde__buf_str(b, t);
 }
 
-/* >>base64 ============================================================================ */
+/* ---- base64 -------------------------------------------------------------------------- */
 
 static const char etcde__b64chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -819,7 +807,7 @@ static void etcde__buf_jstr(etcde__buf *b, const char *s) {
     etcde__buf_str(b, "\"");
 }
 
-/* >>json ============================================================================== */
+/* ---- json ---------------------------------------------------------------------------- */
 /* A validating, non-allocating tokenizer in the manner of jsmn: one pass counts the
    tokens, the caller sizes the array, a second pass fills it. Each token records where
    its subtree ends (`next`), so lookups skip whole values without recursion. */
@@ -1177,7 +1165,7 @@ static int etcde__jb64(etcde__json *j, int k, const char **p, size_t *n) {
     return 0;
 }
 
-/* >>platform ========================================================================== */
+/* ---- platform ------------------------------------------------------------------------ */
 
 /* What a blocking call may be woken by besides its socket: a deadline, and up to three
    file descriptors (client cancel, session loss, thread stop), each with the result it
@@ -1276,7 +1264,7 @@ static void etcde__pipe_poke(int fd) {
     errno = saved;
 }
 
-/* >>http ============================================================================== */
+/* ---- http ---------------------------------------------------------------------------- */
 /* One HTTP/1.1 connection and an incremental response reader. The reader pulls bytes
    through `rd`, so tests can feed it from memory one byte at a time. */
 
@@ -1645,7 +1633,7 @@ static int etcde__http_next_line(etcde__conn *cn, etcde__buf *b, size_t *carry,
     }
 }
 
-/* >>client ============================================================================ */
+/* ---- client -------------------------------------------------------------------------- */
 
 typedef struct etcde__ep {
     char *host;
@@ -1792,7 +1780,7 @@ static etcde_result etcde__resp_error(etcde__resp *r, etcde__err *err) {
                        msg[0] ? msg : "(no message)");
 }
 
-/* ---- connections ---- */
+/* ---- client: connections ------------------------------------------------------------- */
 
 static void etcde__conn_close(etcde_client *c, etcde__conn *cn) {
     if (!cn) return;
@@ -2229,7 +2217,7 @@ static etcde_result etcde__call_retry(etcde_client *c, const char *path, const e
     }
 }
 
-/* >>session =========================================================================== */
+/* ---- session ------------------------------------------------------------------------- */
 
 /* etcd's longest lease TTL, in seconds: a longer one from a server is clamped to it. */
 #define ETCDE__MAX_TTL_S ((int64_t)9000000000)
@@ -2392,7 +2380,7 @@ static etcde_result etcde__session_stop(etcde_session *s, int revoke, etcde__err
     return r;
 }
 
-/* >>election ========================================================================== */
+/* ---- election ------------------------------------------------------------------------ */
 
 /* Who made the own key: a handle that stood on it before this call (a failed call leaves
    it), this call, or maybe this call (its txn went out, but no reply decided it). */
@@ -3040,7 +3028,7 @@ static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w
     }
 }
 
-/* >>observe =========================================================================== */
+/* ---- observe ------------------------------------------------------------------------- */
 
 typedef struct etcde__observer {
     etcde_observe_fn fn;
@@ -3086,7 +3074,7 @@ static int etcde__on_any_event(etcde_election *e, etcde__json *j, int ev, int64_
     return ETCDE__EV_STOP;
 }
 
-/* >>public ============================================================================ */
+/* ---- public -------------------------------------------------------------------------- */
 
 #define ETCDE__STR_ITEM(name, value, text) \
     case name: return text;
@@ -3313,7 +3301,7 @@ ETCDE__DEF const char *etcde_client_errmsg(const etcde_client *c) {
     return etcde__create_err;
 }
 
-/* ---- session ---- */
+/* ---- public: session ----------------------------------------------------------------- */
 
 ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_session_options *opts,
                                              etcde_session **out) {
@@ -3449,7 +3437,7 @@ ETCDE__DEF const char *etcde_session_errmsg(const etcde_session *s) {
     return "";
 }
 
-/* ---- election ---- */
+/* ---- public: election ---------------------------------------------------------------- */
 
 ETCDE__DEF etcde_result etcde_election_create(etcde_client *c, etcde_session *s, const char *name,
                                               etcde_election **out) {
@@ -3786,7 +3774,7 @@ ETCDE__DEF const char *etcde_election_errmsg(const etcde_election *e) {
     return e ? e->err.msg : "";
 }
 
-/* ---- fenced writes ---- */
+/* ---- public: fenced writes ----------------------------------------------------------- */
 
 /* put (value != NULL) or delete `key`, if the own key still has create revision e->rev. */
 static etcde_result etcde__fenced_write(etcde_election *e, const char *key, const void *value,
@@ -3839,7 +3827,7 @@ ETCDE__DEF etcde_result etcde_election_delete(etcde_election *e, const char *key
              : ETCDE_ERR_INVALID_ARGS;
 }
 
-/* ---- locks ---- */
+/* ---- public: locks ------------------------------------------------------------------- */
 /* A lock is an election whose candidates propose the empty value: same queue, same
    predecessor wait, same own-key verification, same fencing. */
 
