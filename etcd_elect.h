@@ -119,7 +119,7 @@
        3 x max_request_bytes + 64 KiB: the largest reply a call can legitimately get is a
        range of two such values, base64-grown by 4/3. Header count, line length, JSON
        depth and JSON tokens are capped too (max_json_tokens, default 65536, and never
-       more than one per 4 body bytes), so one response costs at most about 6 x its size.
+       more than one per 4 body bytes), so one response costs at most about 7 x its size.
        Every network wait has a deadline; a hostile or broken server yields an error,
        never a crash, a hang or unbounded memory.
 
@@ -818,8 +818,8 @@ enum { ETCDE__J_INVALID = -1, ETCDE__J_DEEP = -2, ETCDE__J_MANY = -3 };
 typedef struct etcde__tok {
     int type;
     int start, end; /* string tokens: the contents between the quotes */
-    int size;       /* objects: number of keys; arrays: number of elements; strings decoded
-                       in place from base64: their decoded length + 1 (0 = not decoded) */
+    int size;       /* objects: number of keys; arrays: number of elements */
+    int decoded;    /* strings decoded in place from base64: their length + 1 (0: not yet) */
     int next;       /* index of the first token after this value's subtree */
 } etcde__tok;
 
@@ -905,6 +905,7 @@ static int etcde__json_parse(const char *s, int len, etcde__tok *t, int cap) {
                 t[n].start = i;
                 t[n].end = -1;
                 t[n].size = 0;
+                t[n].decoded = 0;
                 t[n].next = -1;
             }
             stype[depth] = c;
@@ -964,6 +965,7 @@ static int etcde__json_parse(const char *s, int len, etcde__tok *t, int cap) {
             t[n].start = start;
             t[n].end = tok;
             t[n].size = 0;
+            t[n].decoded = 0;
             t[n].next = n + 1;
         }
         n++;
@@ -1153,13 +1155,13 @@ static int etcde__jb64(etcde__json *j, int k, const char **p, size_t *n) {
     }
     if (j->t[k].type != ETCDE__J_STR) return -1;
     s = j->s + j->t[k].start;
-    if (j->t[k].size == 0) {
+    if (j->t[k].decoded == 0) {
         m = etcde__b64_decode(s, (size_t)(j->t[k].end - j->t[k].start), (unsigned char *)s);
         if (m < 0) return -1;
         s[m] = 0; /* room: decoding shrinks, and the closing quote follows */
-        j->t[k].size = (int)m + 1;
+        j->t[k].decoded = (int)m + 1;
     }
-    m = j->t[k].size - 1;
+    m = j->t[k].decoded - 1;
     *p = s;
     *n = (size_t)m;
     return 0;
