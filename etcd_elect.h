@@ -1179,6 +1179,11 @@ typedef struct etcde__wait {
     etcde_result codes[3];
 } etcde__wait;
 
+static void etcde__wait_init(etcde__wait *w, int64_t deadline) {
+    memset(w, 0, sizeof *w);
+    w->deadline = deadline;
+}
+
 static void etcde__wait_add(etcde__wait *w, int fd, etcde_result code) {
     if (fd >= 0 && w->nfd < 3) {
         w->fds[w->nfd] = fd;
@@ -2287,8 +2292,7 @@ static void *etcde__keepalive_main(void *arg) {
     int64_t period = s->ttl * 1000 / 3, next = etcde__now_ms() + period;
     int64_t per_try = ETCDE__MAX(s->ttl * 1000 / 6, 200);
     char last[260] = ""; /* why the last renewal failed, for the loss message */
-    memset(&w, 0, sizeof w);
-    w.deadline = ETCDE__NEVER;
+    etcde__wait_init(&w, ETCDE__NEVER);
     etcde__wait_add(&w, s->stop_pipe[0], ETCDE_ERR_CANCELLED);
     for (;;) {
         int64_t dl = ETCDE__LOAD(&s->deadline), sent, ttl = 0;
@@ -2526,9 +2530,10 @@ static etcde_result etcde__kv_from(etcde__json *j, int kv, etcde_kv *out, etcde_
     return ETCDE_OK;
 }
 
-static void etcde__wait_init(etcde__wait *w, etcde_election *e, int64_t deadline, int with_cancel) {
-    memset(w, 0, sizeof *w);
-    w->deadline = deadline;
+/* An election call's wait: its deadline, a cancel (if the call can be cancelled), and the
+   loss of its session. */
+static void etcde__wait_for(etcde__wait *w, etcde_election *e, int64_t deadline, int with_cancel) {
+    etcde__wait_init(w, deadline);
     if (with_cancel) etcde__wait_add(w, e->c->cancel_pipe[0], ETCDE_ERR_CANCELLED);
     if (e->s) etcde__wait_add(w, e->s->lost_pipe[0], ETCDE_ERR_SESSION_LOST);
 }
@@ -2602,8 +2607,7 @@ static etcde_result etcde__delete_own(etcde_election *e, int budget_ms, int *del
     etcde_result r;
     int64_t rev = ETCDE__LOAD(&e->rev);
     etcde__release_all(e);
-    memset(&w, 0, sizeof w);
-    w.deadline = etcde__now_ms() + budget_ms;
+    etcde__wait_init(&w, etcde__now_ms() + budget_ms);
     etcde__txn_start(&t, &e->req);
     if (rev > 0)
         etcde__txn_cmp_create(&t, e->key, rev);
@@ -3349,8 +3353,7 @@ ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_sessio
         etcde__fail(&err, ETCDE_ERR_IO, "pipe: out of file descriptors");
         return etcde__create_fail(&err);
     }
-    memset(&w, 0, sizeof w);
-    w.deadline = ETCDE__NEVER;
+    etcde__wait_init(&w, ETCDE__NEVER);
     etcde__wait_add(&w, c->cancel_pipe[0], ETCDE_ERR_CANCELLED);
     sent = etcde__now_ms();
     if (so.lease_id) {
@@ -3558,7 +3561,7 @@ static etcde_result etcde__campaign_run(etcde_election *e, const void *value, si
     etcde__queue_pos pos;
     etcde_session *s = e->s;
     int64_t gen;
-    etcde__wait_init(&w, e, etcde__deadline(timeout_ms), 1);
+    etcde__wait_for(&w, e, etcde__deadline(timeout_ms), 1);
     e->retried[0] = 0;
     do {
         gen = ETCDE__LOAD(&e->released);
@@ -3618,7 +3621,7 @@ ETCDE__DEF etcde_result etcde_proclaim(etcde_election *e, const void *value, siz
         return etcde__fail(&e->err, ETCDE_ERR_NOT_LEADER,
                            "proclaim: not the leader; nothing was sent");
     if ((r = etcde__fits(e, "proclaim", 2 * strlen(e->key), len)) != ETCDE_OK) return r;
-    etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
+    etcde__wait_for(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
     etcde__txn_start(&t, &e->req);
     etcde__txn_cmp_create(&t, e->key, e->rev);
     etcde__txn_list(&t, "success");
@@ -3659,8 +3662,7 @@ ETCDE__DEF etcde_result etcde_leader(etcde_election *e, etcde_kv *out) {
     if (!e) return ETCDE_ERR_INVALID_ARGS;
     if (!out) return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS, "leader: out is NULL");
     if ((r = etcde__begin(e, "leader", 1)) != ETCDE_OK) return r;
-    memset(&w, 0, sizeof w);
-    w.deadline = etcde__now_ms() + e->c->o.request_timeout_ms;
+    etcde__wait_init(&w, etcde__now_ms() + e->c->o.request_timeout_ms);
     etcde__wait_add(&w, e->c->cancel_pipe[0], ETCDE_ERR_CANCELLED);
     etcde__buf_clear(&e->req);
     etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0, 0);
@@ -3703,8 +3705,7 @@ static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, v
     e->retried[0] = 0;
     ob.fn = fn;
     ob.user_data = user_data;
-    memset(&w, 0, sizeof w);
-    w.deadline = etcde__deadline(timeout_ms);
+    etcde__wait_init(&w, etcde__deadline(timeout_ms));
     etcde__wait_add(&w, e->c->cancel_pipe[0], ETCDE_ERR_CANCELLED);
     for (;;) {
         etcde__json *j = &e->resp.j;
@@ -3797,7 +3798,7 @@ static etcde_result etcde__fenced_write(etcde_election *e, const char *key, cons
     if ((r = etcde__fits(e, put ? "fenced put" : "fenced delete", strlen(e->key) + strlen(key),
                          len)) != ETCDE_OK)
         return r;
-    etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
+    etcde__wait_for(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
     etcde__txn_start(&t, &e->req);
     etcde__txn_cmp_create(&t, e->key, e->rev);
     etcde__txn_list(&t, "success");
@@ -3861,7 +3862,7 @@ ETCDE__DEF etcde_result etcde_trylock(etcde_election *e) {
     if ((r = etcde__can_enter(e, "trylock", 0)) != ETCDE_OK) return r;
     e->busy = 1;
     e->lock = 1;
-    etcde__wait_init(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
+    etcde__wait_for(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
     r = etcde__campaign_enter(e, "", 0, &w, &pos);
     if (r == ETCDE_OK && pos.pred == ETCDE__UNREAD) r = etcde__campaign_check(e, &w, &pos);
     if (r == ETCDE_OK && pos.pred == ETCDE__LEADS && etcde_session_alive(e->s)) {
