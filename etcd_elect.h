@@ -3682,21 +3682,6 @@ ETCDE__DEF etcde_result etcde_leader(etcde_election *e, etcde_kv *out) {
 }
 
 static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, void *user_data,
-                                       int timeout_ms);
-
-ETCDE__DEF etcde_result etcde_observe(etcde_election *e, etcde_observe_fn fn, void *user_data,
-                                      int timeout_ms) {
-    etcde_result r;
-    if (!e) return ETCDE_ERR_INVALID_ARGS;
-    if (!fn) return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS, "observe: fn is NULL");
-    if ((r = etcde__begin(e, "observe", 1)) != ETCDE_OK) return r;
-    e->busy = 1;
-    r = etcde__observe_run(e, fn, user_data, timeout_ms);
-    e->busy = 0;
-    return r;
-}
-
-static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, void *user_data,
                                        int timeout_ms) {
     etcde__observer ob;
     etcde__wait w;
@@ -3762,6 +3747,18 @@ static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, v
     if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() >= w.deadline)
         etcde__fail(&e->err, r, "observe ended after %d ms%s%s", timeout_ms,
                     e->retried[0] ? "; last watch failure: " : "", e->retried);
+    return r;
+}
+
+ETCDE__DEF etcde_result etcde_observe(etcde_election *e, etcde_observe_fn fn, void *user_data,
+                                      int timeout_ms) {
+    etcde_result r;
+    if (!e) return ETCDE_ERR_INVALID_ARGS;
+    if (!fn) return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS, "observe: fn is NULL");
+    if ((r = etcde__begin(e, "observe", 1)) != ETCDE_OK) return r;
+    e->busy = 1;
+    r = etcde__observe_run(e, fn, user_data, timeout_ms);
+    e->busy = 0;
     return r;
 }
 
