@@ -2,8 +2,9 @@
  * etcdt_etcd.h - private etcd clusters for the etcd_elect tests: a
  * launcher (etcdt_cluster_*, etcdt_member_*, etcdt_endpoints) that starts
  * etcd members on loopback ports, etcdt_free_port, and an etcdctl runner
- * (etcdt_etcdctl, etcdt_etcdctlv).  The members are covered by the safety
- * net of etcdt_proc.h.
+ * (etcdt_etcdctl, etcdt_etcdctlv) with the key counts built on it
+ * (etcdt_count_keys, etcdt_wait_keys).  The members are covered by the
+ * safety net of etcdt_proc.h.
  */
 #ifndef ETCDT_ETCD_H
 #define ETCDT_ETCD_H
@@ -676,6 +677,39 @@ ETCDT_FN int etcdt_etcdctl(etcdt_cluster *cl, char *out, size_t outcap,
     args[n] = NULL;
     r = etcdt_etcdctlv(cl, out, outcap, timeout_ms, (char *const *)args);
     return r;
+}
+
+/* Keys under NAME/ on `endpoints` (etcdctl get --prefix --keys-only), or -1
+ * if etcdctl failed. */
+ETCDT_FN int etcdt_count_keys(const char *endpoints, const char *name)
+{
+    char epflag[1024], pfx[512], out[16384];
+    const char *s;
+    int n = 0;
+    snprintf(epflag, sizeof epflag, "--endpoints=%s", endpoints);
+    snprintf(pfx, sizeof pfx, "%s/", name);
+    if (etcdt_etcdctl(NULL, out, sizeof out, 10000, epflag, "get", "--prefix",
+                      "--keys-only", pfx, NULL) != 0)
+        return -1;
+    for (s = out; *s; s++)
+        if (*s != '\n' && (s == out || s[-1] == '\n'))
+            n++;
+    return n;
+}
+
+/* Waits until NAME/ on `endpoints` holds n keys (a candidate queued, or its
+ * key deleted): 1 if it did within timeout_ms. */
+ETCDT_FN int etcdt_wait_keys(const char *endpoints, const char *name, int n,
+                             int timeout_ms)
+{
+    int64_t end = etcdt_now_ms() + timeout_ms;
+    for (;;) {
+        if (etcdt_count_keys(endpoints, name) == n)
+            return 1;
+        if (etcdt_now_ms() >= end)
+            return 0;
+        etcdt_sleep_ms(50);
+    }
 }
 
 #endif /* ETCDT_ETCD_H */

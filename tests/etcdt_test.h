@@ -1,8 +1,8 @@
 /*
  * etcdt_test.h - the test framework of the etcd_elect tests: ETCDT_TEST,
  * CHECK, CHECKF, REQUIRE, REQUIREF, etcdt_skip, ETCDT_CASE, etcdt_run; the
- * time helpers etcdt_now_ms, etcdt_sleep_ms; and the small helpers that the
- * other etcdt_*.h headers share.
+ * time helpers etcdt_now_ms, etcdt_sleep_ms, etcdt_wait_int; and the small
+ * helpers that the other etcdt_*.h headers share.
  *
  * C99 + POSIX, Linux only.  Every function is static, so the etcdt headers
  * can be included by any number of test programs (one translation unit
@@ -143,6 +143,19 @@ ETCDT_FN int etcdt__left(int64_t deadline)
     if (d > INT_MAX)
         return INT_MAX;
     return (int)d;
+}
+
+/* Waits until the int at p, read atomically, is at least n: 1 if it was
+ * within timeout_ms.  For the flags and counters other threads set. */
+ETCDT_FN int etcdt_wait_int(int *p, int n, int timeout_ms)
+{
+    int64_t end = etcdt_now_ms() + timeout_ms;
+    while (__atomic_load_n(p, __ATOMIC_ACQUIRE) < n) {
+        if (etcdt_now_ms() >= end)
+            return 0;
+        etcdt_sleep_ms(2);
+    }
+    return 1;
 }
 
 /* ======================================================================

@@ -62,26 +62,10 @@ static int wait_line(etcdt_proc *p, const char *want, int ms, char *last, size_t
 
 /* ---- etcdctl views of the keys ----------------------------------------------------------- */
 
-static int key_count(const char *name) {
-    char pfx[128], out[4096];
-    int n = 0, in_line = 0;
-    const char *s;
-    snprintf(pfx, sizeof pfx, "%s/", name);
-    if (etcdt_etcdctl(cl, out, sizeof out, STEP_MS, "get", "--prefix", "--keys-only", pfx, NULL) != 0) return -1;
-    for (s = out; *s; s++) {
-        if (*s == '\n') in_line = 0;
-        else if (!in_line) in_line = 1, n++;
-    }
-    return n;
-}
+static int key_count(const char *name) { return etcdt_count_keys(etcdt_endpoints(cl), name); }
 
 /* Waits until NAME/ holds n keys (a blocked waiter has put its key up). */
-static int wait_keys(const char *name, int n) {
-    int64_t end = etcdt_now_ms() + STEP_MS;
-    int k;
-    while ((k = key_count(name)) != n && etcdt_now_ms() < end) etcdt_sleep_ms(50);
-    return k == n;
-}
+static int wait_keys(const char *name, int n) { return etcdt_wait_keys(etcdt_endpoints(cl), name, n, STEP_MS); }
 
 /* create_revision of key, 0 if absent. */
 static int64_t create_rev(const char *key) {

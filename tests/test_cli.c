@@ -107,25 +107,11 @@ static int read_pair(etcdt_proc *p, char *key, size_t kcap, char *val, size_t vc
 /* ---- etcd state through etcdctl ---------------------------------------------------------- */
 
 /* Number of keys under NAME/, or -1. */
-static int count_keys(const char *name) {
-    char pfx[128], out[4096];
-    int n = 0;
-    const char *s;
-    snprintf(pfx, sizeof pfx, "%s/", name);
-    if (etcdt_etcdctl(cl, out, sizeof out, 10000, "get", "--prefix", "--keys-only", pfx, NULL) != 0) return -1;
-    for (s = out; *s; s++)
-        if (*s != '\n' && (s == out || s[-1] == '\n')) n++;
-    return n;
-}
+static int count_keys(const char *name) { return etcdt_count_keys(etcdt_endpoints(cl), name); }
 
 /* Waits until NAME/ holds n keys; 1 if it did in time. */
 static int wait_keys(const char *name, int n, int timeout_ms) {
-    int64_t end = etcdt_now_ms() + timeout_ms;
-    do {
-        if (count_keys(name) == n) return 1;
-        etcdt_sleep_ms(50);
-    } while (etcdt_now_ms() < end);
-    return 0;
+    return etcdt_wait_keys(etcdt_endpoints(cl), name, n, timeout_ms);
 }
 
 /* A number after "field": in JSON text, or -1. */

@@ -63,7 +63,7 @@ ETCDT_TEST(three_candidates_elected_in_creation_order) {
     }
     for (i = 0; i < 3; i++) { /* queue in order: each one's key exists before the next starts */
         cand_start(&k[i]);
-        etcdt_sleep_ms(300);
+        CHECK(cand_wait_queued(&k[i], i + 1, 5000));
     }
     CHECK(cand_wait(&k[0], 5000) && k[0].result == ETCDE_OK);
     CHECK(!cand_done(&k[1]) && !cand_done(&k[2]));
@@ -73,7 +73,7 @@ ETCDT_TEST(three_candidates_elected_in_creation_order) {
     CHECK(etcde_resign(k[0].e) == ETCDE_OK);
     CHECK(!etcde_is_leader(k[0].e));
     CHECK(cand_wait(&k[1], 5000) && k[1].result == ETCDE_OK);
-    etcdt_sleep_ms(200);
+    etcdt_sleep_ms(200); /* time to go wrong, if it would */
     CHECK(!cand_done(&k[2])); /* the third still waits behind the second */
     CHECK(etcde_resign(k[1].e) == ETCDE_OK);
     CHECK(cand_wait(&k[2], 5000) && k[2].result == ETCDE_OK);
@@ -92,7 +92,7 @@ ETCDT_TEST(resign_hands_over_at_once) {
         REQUIRE(cand_open(&b, name, "B", 10) == 0);
         CHECK(etcde_campaign(a.e, "A", 1, 5000) == ETCDE_OK);
         cand_start(&b);
-        etcdt_sleep_ms(200);
+        CHECK(cand_wait_queued(&b, 2, 5000));
         CHECK(!cand_done(&b));
         t0 = etcdt_now_ms();
         CHECK(etcde_resign(a.e) == ETCDE_OK);
@@ -176,7 +176,7 @@ ETCDT_TEST(leader_and_no_leader) {
 }
 
 typedef struct obs_log {
-    int n;
+    int n; /* atomic for readers on other threads */
     etcde_event_type type[16];
     char value[16][16];
     int64_t rev[16];
@@ -190,7 +190,7 @@ static int obs_cb(etcde_event_type t, const etcde_kv *kv, int64_t rev, void *ud)
         l->type[l->n] = t;
         snprintf(l->value[l->n], 16, "%s", kv ? kv->value : "-");
         l->rev[l->n] = kv ? kv->create_rev : 0;
-        l->n++;
+        __atomic_store_n(&l->n, l->n + 1, __ATOMIC_RELEASE); /* the test thread waits on it */
     }
     return l->n >= l->want;
 }
@@ -236,26 +236,22 @@ static int obs_setup(obs_arg *oa, cand *a, cand *b, pthread_t *th, int gated) {
     return pthread_create(th, NULL, obs_main, oa) == 0 ? 0 : -1;
 }
 
-static int wait_flag(int *flag, int timeout_ms) {
-    int64_t end = etcdt_now_ms() + timeout_ms;
-    while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE) && etcdt_now_ms() < end) etcdt_sleep_ms(2);
-    return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
-}
-
 ETCDT_TEST(observe_sees_every_leader_change) {
     cand a, b;
     obs_arg oa;
     pthread_t th;
     REQUIRE(obs_setup(&oa, &a, &b, &th, 0) == 0);
-    etcdt_sleep_ms(300);
+    /* each change waits for the observer's report of the state before it */
+    CHECK(etcdt_wait_int(&oa.log.n, 1, 5000));
     CHECK(etcde_campaign(a.e, "A", 1, 5000) == ETCDE_OK);
     cand_start(&b);
-    etcdt_sleep_ms(300);
+    CHECK(cand_wait_queued(&b, 2, 5000));
+    CHECK(etcdt_wait_int(&oa.log.n, 2, 5000));
     CHECK(etcde_proclaim(a.e, "A2", 2) == ETCDE_OK);
-    etcdt_sleep_ms(300);
+    CHECK(etcdt_wait_int(&oa.log.n, 3, 5000));
     CHECK(etcde_resign(a.e) == ETCDE_OK);
     CHECK(cand_wait(&b, 5000) && b.result == ETCDE_OK);
-    etcdt_sleep_ms(300);
+    CHECK(etcdt_wait_int(&oa.log.n, 4, 5000));
     CHECK(etcde_resign(b.e) == ETCDE_OK);
     pthread_join(th, NULL);
     CHECKF(oa.r == ETCDE_OK, "observe: %s", etcde_election_errmsg(oa.e));
@@ -280,11 +276,11 @@ ETCDT_TEST(observe_reports_states_that_change_before_it_reads) {
     obs_arg g;
     pthread_t th;
     REQUIRE(obs_setup(&g, &a, &b, &th, 1) == 0);
-    CHECK(wait_flag(&g.held[1], 5000));
+    CHECK(etcdt_wait_int(&g.held[1], 1, 5000));
     CHECK(cand_lead_and_queue(&a, &b) == 0);
     CHECK(etcde_proclaim(a.e, "A2", 2) == ETCDE_OK);
     __atomic_store_n(&g.go[1], 1, __ATOMIC_RELEASE);
-    CHECK(wait_flag(&g.held[3], 5000));
+    CHECK(etcdt_wait_int(&g.held[3], 1, 5000));
     CHECK(etcde_resign(a.e) == ETCDE_OK);
     CHECK(cand_wait(&b, 5000) && b.result == ETCDE_OK);
     CHECK(etcde_proclaim(b.e, "B2", 2) == ETCDE_OK);
@@ -304,53 +300,19 @@ ETCDT_TEST(observe_reports_states_that_change_before_it_reads) {
     cand_close(&a);
 }
 
-/* The child side of the crash and pause tests: campaign, report, then idle. */
-static int candidate_child(const char *endpoints, const char *name, const char *value, int ttl) {
-    etcde_options o = {0};
-    etcde_session_options so = {0};
-    etcde_client *c;
-    etcde_session *s;
-    etcde_election *e;
-    etcde_result r;
-    o.endpoints = endpoints;
-    so.ttl_s = ttl;
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    if (etcde_client_create(&o, &c) || etcde_session_create(c, &so, &s) || etcde_election_create(c, s, name, &e)) {
-        printf("setup failed\n");
-        return 1;
-    }
-    printf("queued %llx\n", (unsigned long long)etcde_session_lease(s));
-    r = etcde_campaign(e, value, strlen(value), -1);
-    printf("campaign %s leader=%d\n", r == ETCDE_OK ? "OK" : etcde_strerror(r), etcde_is_leader(e));
-    fflush(stdout);
-    for (;;) pause();
-}
-
-static etcdt_proc *spawn_candidate(const char *name, const char *value, const char *ttl) {
-    char *argv[8];
-    argv[0] = (char *)etcdt_self_path();
-    argv[1] = (char *)"--candidate";
-    argv[2] = (char *)etcdt_endpoints(cl);
-    argv[3] = (char *)name;
-    argv[4] = (char *)value;
-    argv[5] = (char *)ttl;
-    argv[6] = NULL;
-    return etcdt_spawn(argv, NULL);
-}
-
 ETCDT_TEST(killed_leader_replaced_after_ttl) {
     char name[64], line[256];
     etcdt_proc *p;
     cand b;
     int64_t killed;
     fresh_name(name, sizeof name);
-    p = spawn_candidate(name, "crashy", "2");
+    p = cand_spawn("campaign", etcdt_endpoints(cl), name, "crashy", 2);
     REQUIRE(p != NULL);
     CHECK(etcdt_proc_readline(p, line, sizeof line, 10000) == 1 && !strncmp(line, "queued ", 7));
     CHECKF(etcdt_proc_readline(p, line, sizeof line, 10000) == 1 && !strcmp(line, "campaign OK leader=1"), "%s", line);
     REQUIRE(cand_open(&b, name, "B", 10) == 0);
     cand_start(&b);
-    etcdt_sleep_ms(500);
+    CHECK(cand_wait_queued(&b, 2, 5000));
     CHECK(!cand_done(&b));
     etcdt_proc_signal(p, SIGKILL); /* no revoke, no resign: only the TTL frees the key */
     killed = etcdt_now_ms();
@@ -372,14 +334,14 @@ ETCDT_TEST(expired_waiter_never_reports_leadership) {
     fresh_name(name, sizeof name);
     REQUIRE(cand_open(&a, name, "A", 10) == 0);
     REQUIRE(etcde_campaign(a.e, "A", 1, 5000) == ETCDE_OK);
-    w = spawn_candidate(name, "W", "2");
+    w = cand_spawn("campaign", etcdt_endpoints(cl), name, "W", 2);
     REQUIRE(w != NULL);
     CHECK(etcdt_proc_readline(w, line, sizeof line, 10000) == 1 && !strncmp(line, "queued ", 7));
-    etcdt_sleep_ms(300);
+    CHECK(etcdt_wait_keys(etcdt_endpoints(cl), name, 2, 5000)); /* the waiter's key is up */
     etcdt_proc_signal(w, SIGSTOP);
     etcdt_sleep_ms(4500); /* etcd expires the waiter's lease and deletes its key */
     CHECK(etcde_resign(a.e) == ETCDE_OK); /* nobody ahead of the waiter any more */
-    etcdt_sleep_ms(200);
+    etcdt_sleep_ms(200); /* the delete event reaches the stopped waiter before it runs again */
     etcdt_proc_signal(w, SIGCONT);
     r = etcdt_proc_readline(w, line, sizeof line, 10000);
     CHECKF(r == 1 && strstr(line, "session lost") && strstr(line, "leader=0"), "waiter said: %s", r == 1 ? line : "(nothing)");
@@ -411,7 +373,7 @@ ETCDT_TEST(waiter_gives_up_when_its_lease_is_revoked) {
         CHECK(poll(&p, 1, 5000) == 1 && !etcde_session_alive(w.s)); /* the next renewal agrees */
     }
     CHECK(etcde_resign(a.e) == ETCDE_OK);
-    etcdt_sleep_ms(300);
+    etcdt_sleep_ms(300); /* time to go wrong, if it would */
     CHECK(!etcde_is_leader(w.e));
     cand_close(&w);
     cand_close(&a);
@@ -439,6 +401,7 @@ ETCDT_TEST(waiter_ignores_other_keys_between_it_and_its_predecessor) {
     snprintf(ka, sizeof ka, "%s", etcde_election_key(a.e));
     /* w's election is busy on its thread; its key follows from its lease (thread-safe) */
     snprintf(kw, sizeof kw, "%s/%llx", name, (unsigned long long)etcde_session_lease(w.s));
+    CHECK(etcdt_wait_int(&waits, 1, 5000)); /* its first read of the queue, logged after the put */
     CHECK(__atomic_load_n(&waits, __ATOMIC_RELAXED) == 1);
     /* keys that sort between the two (created after the waiter's: behind it in the queue),
        then deleted: the waiter's watch sees each delete and must ignore it */
@@ -451,14 +414,14 @@ ETCDT_TEST(waiter_ignores_other_keys_between_it_and_its_predecessor) {
         key_after(noise, sizeof noise, lo, i);
         CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", noise, NULL) == 0);
     }
-    etcdt_sleep_ms(200);
+    etcdt_sleep_ms(200); /* time to react to the deletes, if it would */
     CHECK(!cand_done(&w));
     CHECK(__atomic_load_n(&waits, __ATOMIC_RELAXED) == 1); /* ignored, no read */
     for (; i < 10; i++) {
         key_after(noise, sizeof noise, lo, i);
         CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", noise, NULL) == 0);
     }
-    etcdt_sleep_ms(300);
+    CHECK(etcdt_wait_int(&waits, 2, 5000));
     CHECK(!cand_done(&w));
     /* too many strangers: it read the queue again and now watches the two keys exactly */
     CHECK(__atomic_load_n(&waits, __ATOMIC_RELAXED) == 2);
@@ -483,10 +446,10 @@ ETCDT_TEST(waits_behind_a_long_foreign_key) {
     big[strlen(name) + 1 + 300] = 0;
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "put", big, "x", NULL) == 0);
     cand_start(&w);
-    etcdt_sleep_ms(300);
+    CHECK(cand_wait_queued(&w, 3, 5000));
     CHECK(!cand_done(&w));
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", big, NULL) == 0);
-    etcdt_sleep_ms(300);
+    etcdt_sleep_ms(300); /* time to go wrong, if it would */
     CHECK(!cand_done(&w)); /* a still leads */
     CHECK(etcde_resign(a.e) == ETCDE_OK);
     CHECK(cand_wait(&w, 5000) && w.result == ETCDE_OK && etcde_is_leader(w.e));
@@ -505,7 +468,7 @@ ETCDT_TEST(middle_candidate_leaving_elects_nobody) {
     REQUIRE(cand_lead_and_queue(&a, &b) == 0);
     cand_start(&c);
     CHECK(cand_wait(&b, 3000) && b.result == ETCDE_ERR_TIMEOUT);
-    etcdt_sleep_ms(300);
+    etcdt_sleep_ms(300); /* time to go wrong, if it would */
     /* C's predecessor went, but A is still ahead */
     CHECK(!cand_done(&c));
     CHECK(etcde_is_leader(a.e) && !etcde_is_leader(c.e));
@@ -551,7 +514,7 @@ ETCDT_TEST(session_close_releases_everything_at_once) {
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", "--prefix", "--keys-only", lname, NULL) == 0);
     CHECK(count_lines(out) == 0); /* the lock key went with the lease */
     CHECK(etcdctl_keys(name, out, sizeof out) == 0 && count_lines(out) == 1 && strstr(out, etcde_election_key(w.e)));
-    etcdt_sleep_ms(100);
+    etcdt_sleep_ms(100); /* time for a late callback, if any */
     CHECK(__atomic_load_n(&close_lost_calls, __ATOMIC_RELAXED) == 0);
     etcde_election_destroy(m);
     cand_close(&w);
@@ -610,29 +573,19 @@ ETCDT_TEST(timeout_deletes_the_waiter_key) {
     cand_close(&a);
 }
 
-typedef struct { etcde_client *c; int after_ms; } canceller;
-static void *cancel_main(void *p) {
-    canceller *k = (canceller *)p;
-    etcdt_sleep_ms(k->after_ms);
-    etcde_client_cancel(k->c);
-    return NULL;
-}
-
 ETCDT_TEST(cancel_deletes_the_waiter_key) {
     char name[64], out[1024], wkey[128];
     cand a, w;
-    pthread_t th;
-    canceller k;
     etcde_result r;
     fresh_name(name, sizeof name);
     REQUIRE(cand_open(&a, name, "A", 10) == 0);
     REQUIRE(cand_open(&w, name, "W", 10) == 0);
     REQUIRE(etcde_campaign(a.e, "A", 1, 5000) == ETCDE_OK);
-    k.c = w.c;
-    k.after_ms = 500;
-    pthread_create(&th, NULL, cancel_main, &k);
-    r = etcde_campaign(w.e, "W", 1, -1);
-    pthread_join(th, NULL);
+    cand_start(&w);
+    CHECK(cand_wait_queued(&w, 2, 5000)); /* the cancel meets a campaign that waits */
+    etcde_client_cancel(w.c);
+    CHECK(cand_wait(&w, 5000));
+    r = w.result;
     CHECKF(r == ETCDE_ERR_CANCELLED, "campaign: %s", etcde_strerror(r));
     snprintf(wkey, sizeof wkey, "%s/%llx", name, (unsigned long long)etcde_session_lease(w.s));
     CHECK(etcdctl_keys(name, out, sizeof out) == 0);
@@ -887,7 +840,7 @@ ETCDT_TEST(interop_queue_with_etcdctl_elect) {
     CHECK(etcdt_proc_readline(x, line, sizeof line, 5000) == 1 && !strcmp(line, "X"));
     REQUIRE(cand_open(&c, name, "C", 10) == 0);
     cand_start(&c);
-    etcdt_sleep_ms(500);
+    CHECK(cand_wait_queued(&c, 2, 5000));
     CHECK(!cand_done(&c));
     memcpy(ay, ax, sizeof ax);
     ay[4] = (char *)"Y";
@@ -964,7 +917,7 @@ int main(int argc, char **argv) {
         ETCDT_CASE(etcdctl_waits_behind_our_leader),
     };
     int rc;
-    if (argc == 6 && !strcmp(argv[1], "--candidate")) return candidate_child(argv[2], argv[3], argv[4], atoi(argv[5]));
+    if (argc == 7 && !strcmp(argv[1], "--cand")) return cand_child(argv + 2);
     signal(SIGPIPE, SIG_IGN);
     cl = etcdt_cluster_start(1, NULL);
     if (!cl) {

@@ -43,7 +43,8 @@ static int cand_open(cand *k, const char *endpoints, const char *name, const cha
 typedef struct sampler {
     etcde_election *e;
     etcde_session *s;
-    int stop; /* atomic */
+    int stop;    /* atomic */
+    int sampled; /* atomic: the first sample is taken */
     pthread_t th;
     pthread_mutex_t mu;
     int n, zeros;
@@ -74,17 +75,20 @@ static void *sampler_main(void *p) {
         }
         sm->prev_rem = rem;
         pthread_mutex_unlock(&sm->mu);
+        __atomic_store_n(&sm->sampled, 1, __ATOMIC_RELEASE);
         etcdt_sleep_ms(50);
     }
     return NULL;
 }
 
+/* Returns once the first sample is taken, so that what the test does next is sampled. */
 static void sampler_start(sampler *sm, etcde_election *e, etcde_session *s) {
     memset(sm, 0, sizeof *sm);
     pthread_mutex_init(&sm->mu, NULL);
     sm->e = e;
     sm->s = s;
     pthread_create(&sm->th, NULL, sampler_main, sm);
+    etcdt_wait_int(&sm->sampled, 1, 5000);
 }
 
 static void sampler_stop(sampler *sm) {
@@ -106,75 +110,7 @@ static int sampler_jump_after(sampler *sm, int64_t t) {
     return r;
 }
 
-/* ---- the child process: a leader that campaigns, then idles or reports ------------- */
-
-static void child_on_lost(etcde_session *s, etcde_result why, const char *detail, void *ud) {
-    (void)s; (void)ud;
-    printf("lost t=%lld why=%s detail=%s\n", (long long)etcdt_now_ms(), etcde_strerror(why), detail);
-    fflush(stdout);
-}
-
-/* --leader MODE ENDPOINTS NAME VALUE TTL. MODE "idle": campaign, report, pause forever.
-   MODE "loop": after winning, every 20 ms print "leader=<etcde_is_leader> t=<before>/<after>"
-   (CLOCK_MONOTONIC ms around the call), and "fd t=..." once etcde_session_fd turns
-   readable; the on_lost callback prints "lost t=...". */
-static int leader_child(const char *mode, const char *endpoints, const char *name, const char *value, int ttl) {
-    etcde_options o = {0};
-    etcde_session_options so = {0};
-    etcde_client *c;
-    etcde_session *s;
-    etcde_election *e;
-    etcde_result r;
-    int fd_seen = 0;
-    o.endpoints = endpoints;
-    so.ttl_s = ttl;
-    so.on_lost = child_on_lost;
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    if (etcde_client_create(&o, &c) || etcde_session_create(c, &so, &s) || etcde_election_create(c, s, name, &e)) {
-        printf("setup failed\n");
-        return 1;
-    }
-    printf("queued %llx\n", (unsigned long long)etcde_session_lease(s));
-    r = etcde_campaign(e, value, strlen(value), -1);
-    printf("campaign %s leader=%d\n", r == ETCDE_OK ? "OK" : etcde_strerror(r), etcde_is_leader(e));
-    fflush(stdout);
-    if (strcmp(mode, "loop") != 0)
-        for (;;) pause();
-    for (;;) {
-        int64_t t0 = etcdt_now_ms();
-        int lead = etcde_is_leader(e);
-        int64_t t1 = etcdt_now_ms();
-        printf("leader=%d t=%lld/%lld\n", lead, (long long)t0, (long long)t1);
-        fflush(stdout);
-        if (!fd_seen) {
-            struct pollfd p;
-            p.fd = etcde_session_fd(s);
-            p.events = POLLIN;
-            p.revents = 0;
-            if (poll(&p, 1, 20) == 1 && (p.revents & POLLIN)) {
-                fd_seen = 1;
-                printf("fd t=%lld\n", (long long)etcdt_now_ms());
-                fflush(stdout);
-            }
-        } else {
-            etcdt_sleep_ms(20);
-        }
-    }
-}
-
-static etcdt_proc *spawn_leader(const char *mode, const char *endpoints, const char *name, const char *value,
-                                const char *ttl) {
-    char *argv[9];
-    argv[0] = (char *)etcdt_self_path();
-    argv[1] = (char *)"--leader";
-    argv[2] = (char *)mode;
-    argv[3] = (char *)endpoints;
-    argv[4] = (char *)name;
-    argv[5] = (char *)value;
-    argv[6] = (char *)ttl;
-    argv[7] = NULL;
-    return etcdt_spawn(argv, NULL);
-}
+/* ---- the child process: a leader (cand_spawn) that campaigns, then idles or reports --- */
 
 /* Reads the child's "queued" and "campaign OK leader=1" lines. */
 static int child_elected(etcdt_proc *p) {
@@ -198,7 +134,7 @@ ETCDT_TEST(killed_leader_replaced_within_ttl_plus_1s) {
     cand b;
     int64_t killed, took;
     fresh_name(name, sizeof name);
-    p = spawn_leader("idle", etcdt_endpoints(cl), name, "crashy", "2");
+    p = cand_spawn("campaign", etcdt_endpoints(cl), name, "crashy", 2);
     REQUIRE(p != NULL);
     if (!child_elected(p)) {
         etcdt_proc_free(p);
@@ -209,7 +145,7 @@ ETCDT_TEST(killed_leader_replaced_within_ttl_plus_1s) {
         REQUIRE(0);
     }
     cand_start(&b);
-    etcdt_sleep_ms(500);
+    CHECK(cand_wait_queued(&b, 2, 5000));
     CHECK(!cand_done(&b)); /* queued behind the child */
     etcdt_proc_signal(p, SIGKILL); /* no revoke, no resign: only the TTL frees the key */
     killed = etcdt_now_ms();
@@ -238,7 +174,7 @@ ETCDT_TEST(paused_leader_reports_loss_first_thing_on_resume) {
     int64_t t_stop, t_cont, t_lost = 0, t_fd = 0, first_after = 0, end;
     int first_after_leader = -1, lines_after = 0, leader1_after = 0, pre_stop_lines = 0, r;
     fresh_name(name, sizeof name);
-    p = spawn_leader("loop", etcdt_endpoints(cl), name, "pausy", "2");
+    p = cand_spawn("loop", etcdt_endpoints(cl), name, "pausy", 2);
     REQUIRE(p != NULL);
     if (!child_elected(p)) {
         etcdt_proc_free(p);
@@ -349,7 +285,7 @@ static int64_t restart_under_leader(int sig, int ttl, int pause_ms, int worst) {
     CHECK(etcde_campaign(l.e, "L", 1, 5000) == ETCDE_OK);
     cand_start(&w);
     sampler_start(&sm, l.e, l.s);
-    etcdt_sleep_ms(400);
+    CHECK(cand_wait_queued(&w, 2, 5000));
     CHECK(!cand_done(&w)); /* waiting in a watch on the leader's key */
     /* stop etcd right after a renewal, so the outage is measured from a fresh deadline; or,
        the worst case, 300 ms before the next renewal is due, when 2/3 TTL - guard is left */
@@ -480,10 +416,9 @@ static void failover_once(etcdt_cluster *c3, const char *what, int sig) {
     }
     CHECK(etcde_campaign(l.e, "L", 1, 5000) == ETCDE_OK);
     cand_start(&w);
-    etcdt_sleep_ms(300);
+    CHECK(cand_wait_queued(&w, 2, 5000));
     CHECK(!cand_done(&w));
     sampler_start(&sm, l.e, l.s);
-    etcdt_sleep_ms(200);
     CHECK(etcdt_member_kill(c3, 0, sig) == 0);
     t_fault = etcdt_now_ms();
     etcdt_sleep_ms(2 * 3000 + 500); /* two TTLs */
@@ -596,7 +531,8 @@ ETCDT_TEST(waiter_on_member_without_quorum_does_not_hang) {
     }
     t_obs = etcdt_now_ms();
     pthread_create(&oth, NULL, obs_main, &oa);
-    etcdt_sleep_ms(500);
+    CHECK(cand_wait_queued(&q, 2, 5000));
+    CHECK(etcdt_wait_int(&oa.calls, 1, 5000));
     CHECK(!cand_done(&q));
     CHECK(__atomic_load_n(&oa.calls, __ATOMIC_ACQUIRE) == 1); /* observing L */
     CHECK(etcdt_member_kill(c3, 1, SIGKILL) == 0);
@@ -762,8 +698,7 @@ int main(int argc, char **argv) {
         ETCDT_CASE(etcd_never_sees_ttl_below_two_thirds),
     };
     int rc;
-    if (argc == 7 && !strcmp(argv[1], "--leader"))
-        return leader_child(argv[2], argv[3], argv[4], argv[5], atoi(argv[6]));
+    if (argc == 7 && !strcmp(argv[1], "--cand")) return cand_child(argv + 2);
     signal(SIGPIPE, SIG_IGN);
     cl = etcdt_cluster_start(1, NULL);
     if (!cl) {

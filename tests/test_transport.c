@@ -156,7 +156,7 @@ ETCDT_TEST(black_hole_leader_reports_loss_before_successor_is_elected) {
     REQUIRE(etcde_campaign(ea, "A", 1, 5000) == ETCDE_OK);
     k.e = eb;
     pthread_create(&th, NULL, camp_main, &k);
-    etcdt_sleep_ms(300);
+    CHECK(etcdt_wait_keys(etcdt_endpoints(cl), "tr-hole", 2, 5000)); /* the successor waits */
     __atomic_store_n(&f.mode, BLACKHOLE, __ATOMIC_RELEASE); /* partition, connections stay open */
     pthread_join(th, NULL);
     CHECKF(k.r == ETCDE_OK, "successor: %s", etcde_election_errmsg(eb));
