@@ -66,8 +66,8 @@
    THREAD SAFETY
        etcde_client_*            safe from any thread; etcde_client_cancel is also
                                  async-signal-safe; etcde_client_errmsg is per thread.
-       etcde_session_alive, etcde_session_fd, etcde_session_lease,
-       etcde_session_remaining_ms, etcde_is_leader
+       etcde_session_remaining_ms, etcde_session_fd, etcde_session_lease,
+       etcde_is_leader
                                  safe from any thread and from signal handlers.
        etcde_election_rev        safe from any thread.
        everything else on one etcde_session / etcde_election: one thread at a time.
@@ -142,7 +142,8 @@
 
    REVISION HISTORY
        0.3.0  locks are elections: etcde_lock/_trylock/_unlock take an etcde_election
-              (etcde_mutex and its eight functions are gone); observe reads at the event's
+              (etcde_mutex and its eight functions are gone); etcde_session_alive(s) is
+              etcde_session_remaining_ms(s) > 0; observe reads at the event's
               revision and misses no state; etcd 3.6/3.7 routing errors and cancelled calls
               are read as such. Tested on etcd 3.4.23, 3.5.33, 3.6.14 and 3.7.1.
        0.2.0  held means held: a failed campaign/lock deletes its key or ends its session;
@@ -367,10 +368,9 @@ ETCDE_API void etcde_session_orphan(etcde_session *s);
 ETCDE_API int64_t etcde_session_lease(const etcde_session *s);
 /* The granted TTL in seconds. */
 ETCDE_API int etcde_session_ttl(const etcde_session *s);
-/* 1 while the local deadline has not passed and no loss was seen, else 0. Checks the
-   clock itself, so it is right even before the keepalive thread runs after a pause. */
-ETCDE_API int etcde_session_alive(const etcde_session *s);
-/* Milliseconds until the local deadline (0 once lost). */
+/* Milliseconds the session is still good for: until its local deadline, 0 once lost --
+   so non-zero means alive. Checks the clock itself, so it is right even before the
+   keepalive thread runs after a pause. */
 ETCDE_API int64_t etcde_session_remaining_ms(const etcde_session *s);
 /* A file descriptor that becomes readable (and stays so) once the session is lost. For
    poll/select/epoll; do not read from it or close it. */
@@ -2251,6 +2251,10 @@ struct etcde_session {
     etcde__resp resp;
 };
 
+static int etcde__alive(const etcde_session *s) {
+    return s && !ETCDE__LOAD(&s->lost) && etcde__now_ms() < ETCDE__LOAD(&s->deadline);
+}
+
 /* Publishes the loss once -- message, flag, pipe -- then, with `notify`, runs on_lost on
    the calling thread. Nobody can see the session alive once this returns. */
 static void etcde__session_lose(etcde_session *s, const char *msg, int notify) {
@@ -3420,10 +3424,6 @@ ETCDE__DEF int etcde_session_ttl(const etcde_session *s) {
     return s ? (int)ETCDE__MIN(s->ttl, INT_MAX) : 0;
 }
 
-ETCDE__DEF int etcde_session_alive(const etcde_session *s) {
-    return s && !ETCDE__LOAD(&s->lost) && etcde__now_ms() < ETCDE__LOAD(&s->deadline);
-}
-
 ETCDE__DEF int64_t etcde_session_remaining_ms(const etcde_session *s) {
     int64_t left;
     if (!s || ETCDE__LOAD(&s->lost)) return 0;
@@ -3533,9 +3533,9 @@ static etcde_result etcde__ambiguous(etcde_election *e, etcde_result r, const ch
     char msg[sizeof e->err.msg];
     if (r == ETCDE_ERR_ETCD || r == ETCDE_ERR_AUTH || r == ETCDE_ERR_NOT_LEADER)
         return r; /* etcd refused it */
-    if (r == ETCDE_ERR_SESSION_LOST && etcde_session_alive(e->s))
+    if (r == ETCDE_ERR_SESSION_LOST && etcde__alive(e->s))
         return r; /* etcd's "lease not found" reply */
-    if (r == ETCDE_ERR_SESSION_LOST && !etcde_session_alive(e->s))
+    if (r == ETCDE_ERR_SESSION_LOST && !etcde__alive(e->s))
         snprintf(msg, sizeof msg, "%s", etcde_session_errmsg(e->s));
     else
         snprintf(msg, sizeof msg, "%s", e->err.msg);
@@ -3547,7 +3547,7 @@ static etcde_result etcde__ambiguous(etcde_election *e, etcde_result r, const ch
 /* Before a key is put up: the session is alive, and the campaign txn -- which names the
    own key 3 times and the prefix 4 times -- fits etcd's request limit. */
 static etcde_result etcde__can_enter(etcde_election *e, const char *call, size_t len) {
-    if (!etcde_session_alive(e->s))
+    if (!etcde__alive(e->s))
         return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
     return etcde__fits(e, call, 3 * (e->plen + 16) + 4 * e->plen, len);
 }
@@ -3567,7 +3567,7 @@ static etcde_result etcde__campaign_run(etcde_election *e, const void *value, si
         gen = ETCDE__LOAD(&e->released);
         r = etcde__campaign_enter(e, value, len, &w, &pos);
         if (r == ETCDE_OK && pos.pred != ETCDE__LEADS) r = etcde__campaign_wait(e, &w, &pos);
-        if (r == ETCDE_OK && !etcde_session_alive(s)) r = ETCDE_ERR_SESSION_LOST;
+        if (r == ETCDE_OK && !etcde__alive(s)) r = ETCDE_ERR_SESSION_LOST;
         if (r == ETCDE_OK) {
             ETCDE__STORE(&e->leader, 1);
             e->fresh = ETCDE__KEY_OLD;
@@ -3576,7 +3576,7 @@ static etcde_result etcde__campaign_run(etcde_election *e, const void *value, si
             ETCDE__STORE(&e->leader, 0);
         }
     } while (r == ETCDE_OK);
-    if (r == ETCDE_ERR_SESSION_LOST && !etcde_session_alive(s))
+    if (r == ETCDE_ERR_SESSION_LOST && !etcde__alive(s))
         etcde__fail(&e->err, r, "%s", etcde_session_errmsg(s));
     else if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() >= w.deadline)
         etcde__fail(&e->err, r, "%s timed out after %d ms%s%s", call, timeout_ms,
@@ -3645,7 +3645,7 @@ ETCDE__DEF etcde_result etcde_resign(etcde_election *e) {
     if ((r = etcde__begin(e, "resign", 0)) != ETCDE_OK) return r;
     etcde__release_all(e);
     if (!e->key[0]) return ETCDE_OK;
-    if (e->s && !etcde_session_alive(e->s)) { /* the key goes (or went) with the lease */
+    if (e->s && !etcde__alive(e->s)) { /* the key goes (or went) with the lease */
         etcde__forget_key(e);
         return ETCDE_OK;
     }
@@ -3763,7 +3763,7 @@ ETCDE__DEF etcde_result etcde_observe(etcde_election *e, etcde_observe_fn fn, vo
 }
 
 ETCDE__DEF int etcde_is_leader(const etcde_election *e) {
-    return e && ETCDE__LOAD(&e->leader) && etcde_session_alive(e->s);
+    return e && ETCDE__LOAD(&e->leader) && etcde__alive(e->s);
 }
 
 ETCDE__DEF const char *etcde_election_key(const etcde_election *e) { return e ? e->key : ""; }
@@ -3862,7 +3862,7 @@ ETCDE__DEF etcde_result etcde_trylock(etcde_election *e) {
     etcde__wait_for(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
     r = etcde__campaign_enter(e, "", 0, &w, &pos);
     if (r == ETCDE_OK && pos.pred == ETCDE__UNREAD) r = etcde__campaign_check(e, &w, &pos);
-    if (r == ETCDE_OK && pos.pred == ETCDE__LEADS && etcde_session_alive(e->s)) {
+    if (r == ETCDE_OK && pos.pred == ETCDE__LEADS && etcde__alive(e->s)) {
         ETCDE__STORE(&e->leader, 1);
         e->fresh = ETCDE__KEY_OLD;
         e->busy = 0;

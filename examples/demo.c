@@ -111,7 +111,7 @@ int main(int argc, char **argv) {
     pthread_create(&tc, NULL, campaign_main, &ca);
     pthread_create(&to, NULL, observe_main, watcher);
 
-    while (!got_signal && etcde_session_alive(s)) {
+    while (!got_signal && etcde_session_remaining_ms(s) > 0) {
         struct timespec one = {1, 0};
         etcde_kv kv;
         nanosleep(&one, NULL); /* a signal ends it early */

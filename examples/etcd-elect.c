@@ -653,7 +653,7 @@ out:
     etcde_election_destroy(h.e);
     /* Revoked above, or lost: no revoke through a partition, which would only wait out
        --command-timeout. */
-    if (etcde_session_alive(h.s))
+    if (etcde_session_remaining_ms(h.s) > 0)
         etcde_session_destroy(h.s);
     else
         etcde_session_orphan(h.s);

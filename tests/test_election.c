@@ -370,7 +370,7 @@ ETCDT_TEST(waiter_gives_up_when_its_lease_is_revoked) {
         struct pollfd p;
         p.fd = etcde_session_fd(w.s);
         p.events = POLLIN;
-        CHECK(poll(&p, 1, 5000) == 1 && !etcde_session_alive(w.s)); /* the next renewal agrees */
+        CHECK(poll(&p, 1, 5000) == 1 && etcde_session_remaining_ms(w.s) == 0); /* the next renewal agrees */
     }
     CHECK(etcde_resign(a.e) == ETCDE_OK);
     etcdt_sleep_ms(300); /* time to go wrong, if it would */
@@ -508,7 +508,7 @@ ETCDT_TEST(session_close_releases_everything_at_once) {
     REQUIRE(cand_lead_and_queue(&a, &w) == 0);
     CHECK(etcde_session_close(a.s) == ETCDE_OK);
     CHECK(cand_wait(&w, 5000) && w.result == ETCDE_OK && etcde_is_leader(w.e));
-    CHECK(!etcde_is_leader(a.e) && !etcde_is_leader(m) && !etcde_session_alive(a.s));
+    CHECK(!etcde_is_leader(a.e) && !etcde_is_leader(m) && etcde_session_remaining_ms(a.s) == 0);
     CHECK(strcmp(etcde_session_errmsg(a.s), "session closed") == 0);
     CHECK(etcde_session_close(a.s) == ETCDE_OK); /* again: nothing to do */
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", "--prefix", "--keys-only", lname, NULL) == 0);
@@ -590,7 +590,7 @@ ETCDT_TEST(cancel_deletes_the_waiter_key) {
     snprintf(wkey, sizeof wkey, "%s/%llx", name, (unsigned long long)etcde_session_lease(w.s));
     CHECK(etcdctl_keys(name, out, sizeof out) == 0);
     CHECKF(strstr(out, wkey) == NULL && strstr(out, etcde_election_key(a.e)), "keys: %s", out);
-    CHECK(etcde_session_alive(w.s)); /* cancel stops waits, not keepalives */
+    CHECK(etcde_session_remaining_ms(w.s) > 0); /* cancel stops waits, not keepalives */
     CHECK(etcde_campaign(w.e, "W", 1, 100) == ETCDE_ERR_CANCELLED); /* sticky */
     etcde_client_uncancel(w.c);
     CHECK(etcde_campaign(w.e, "W", 1, 300) == ETCDE_ERR_TIMEOUT);
@@ -709,7 +709,7 @@ ETCDT_TEST(campaigns_timing_out_mid_txn_leave_no_key) {
             CHECK(etcdctl_keys(name, out, sizeof out) == 0);
             CHECKF(!etcde_is_leader(a.e) && !strstr(out, akey) && count_lines(out) == 1, "run %d: keys %s", i, out);
         }
-        CHECK(etcde_session_alive(a.s)); /* every delete was confirmed: nothing to end */
+        CHECK(etcde_session_remaining_ms(a.s) > 0); /* every delete was confirmed: nothing to end */
         cand_close(&b);
     }
     cand_close(&a);
@@ -762,7 +762,7 @@ ETCDT_TEST(session_loss_fires_flag_fd_and_callback) {
     REQUIRE(etcde_client_create(&o, &c) == ETCDE_OK);
     REQUIRE(etcde_session_create(c, &so, &s) == ETCDE_OK);
     CHECK(etcde_session_ttl(s) == 5);
-    CHECK(etcde_session_alive(s));
+    CHECK(etcde_session_remaining_ms(s) > 0);
     CHECK(etcde_session_remaining_ms(s) > 3000 && etcde_session_remaining_ms(s) <= 5000);
     p.fd = etcde_session_fd(s);
     p.events = POLLIN;
@@ -773,7 +773,7 @@ ETCDT_TEST(session_loss_fires_flag_fd_and_callback) {
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "lease", "revoke", hex, NULL) == 0);
     /* the next renewal (every TTL/3) finds the lease gone */
     CHECK(poll(&p, 1, 4000) == 1);
-    CHECK(!etcde_session_alive(s));
+    CHECK(etcde_session_remaining_ms(s) == 0);
     {   /* the callback runs right after the fd turns readable */
         int64_t end = etcdt_now_ms() + 1000;
         while (!__atomic_load_n(&lost_calls, __ATOMIC_ACQUIRE) && etcdt_now_ms() < end) etcdt_sleep_ms(1);

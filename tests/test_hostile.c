@@ -1011,7 +1011,7 @@ static void round_trip(int mode) {
         CHECKF(r == ETCDE_OK, "lock: %s: %s", etcde_strerror(r), etcde_election_errmsg(m));
         CHECK(etcde_is_leader(m) && etcde_election_rev(m) == 8);
         CHECK(etcde_unlock(m) == ETCDE_OK && !etcde_is_leader(m));
-        CHECK(etcde_session_alive(s));
+        CHECK(etcde_session_remaining_ms(s) > 0);
     }
     etcde_election_destroy(m);
     etcde_election_destroy(e);
@@ -1111,10 +1111,10 @@ static void campaign_case(int mode, etcde_result want, const char *needle, int t
         CHECK(!etcde_is_leader(e));
         CHECK(fake_count(&f, &f.bad_requests) >= 1);
         if (want == ETCDE_ERR_ETCD) { /* etcd answered and refused: nothing was made */
-            CHECKF(etcde_session_alive(s), "mode %d: a refused txn ended the session: %s", mode,
+            CHECKF((etcde_session_remaining_ms(s) > 0), "mode %d: a refused txn ended the session: %s", mode,
                    etcde_session_errmsg(s));
         } else { /* the key may stand: it was deleted (impossible here) or its session ended */
-            CHECKF(!etcde_session_alive(s), "mode %d: the session still renews a key that may stand", mode);
+            CHECKF(etcde_session_remaining_ms(s) == 0, "mode %d: the session still renews a key that may stand", mode);
             CHECKF(strstr(etcde_session_errmsg(s), "may stand"), "mode %d: session message \"%s\"", mode,
                    etcde_session_errmsg(s));
         }
@@ -1277,7 +1277,7 @@ ETCDT_TEST(campaign_waiting_etcd36_stream_error_until_timeout) {
     CHECKF(ms <= 1500 + 700, "campaign returned after %lld ms", (long long)ms);
     CHECKF(watches >= 2 && watches <= 1500 / 500 + 2, "%d watch requests in %lld ms", watches, (long long)ms);
     CHECK(!etcde_is_leader(e));
-    CHECKF(etcde_session_alive(s), "session: %s", etcde_session_errmsg(s)); /* its key was deleted */
+    CHECKF((etcde_session_remaining_ms(s) > 0), "session: %s", etcde_session_errmsg(s)); /* its key was deleted */
     etcde_election_destroy(e);
     etcde_session_destroy(s);
     etcde_client_destroy(c);
@@ -1329,7 +1329,7 @@ static void keepalive_case(int mode, int at_once, const char *has) {
         CHECK(etcde_session_ttl(s) == 2);
         if (!at_once) {
             etcdt_sleep_ms(1200); /* at least one renewal has failed by now */
-            CHECKF(etcde_session_alive(s), "mode %d: lost after %lld ms, before the deadline", mode,
+            CHECKF((etcde_session_remaining_ms(s) > 0), "mode %d: lost after %lld ms, before the deadline", mode,
                    (long long)(etcdt_now_ms() - t0));
             CHECK(fake_count(&f, &f.bad_requests) >= 1);
         }
@@ -1339,7 +1339,7 @@ static void keepalive_case(int mode, int at_once, const char *has) {
         CHECKF(ln.at - t0 >= lo && ln.at - t0 <= hi,
                "mode %d: lost %lld ms after the grant, want ~%lld", mode, (long long)(ln.at - t0), (long long)want);
         CHECK(ln.why == ETCDE_ERR_SESSION_LOST);
-        CHECK(!etcde_session_alive(s));
+        CHECK(etcde_session_remaining_ms(s) == 0);
         shown(etcde_session_errmsg(s), show, sizeof show);
         CHECKF(readable(etcde_session_errmsg(s)) && strstr(show, has), "mode %d: session message \"%s\"", mode, show);
     }
@@ -1471,7 +1471,7 @@ static void cancel_case(int what) {
     CHECKF(b.r == ETCDE_ERR_CANCELLED, "what=%d: got %s \"%s\", want cancelled", what, etcde_strerror(b.r), b.msg);
     /* a campaign's txn may have created its key: the delete gets its 1 s budget first */
     CHECKF(waited < (what == 2 ? 1200 : 200), "what=%d: returned %lld ms after the cancel", what, (long long)waited);
-    if (what == 2) CHECKF(!etcde_session_alive(s), "the session still renews a key that may stand");
+    if (what == 2) CHECKF(etcde_session_remaining_ms(s) == 0, "the session still renews a key that may stand");
     CHECKF(readable(b.msg) && strstr(b.msg, "cancel"), "what=%d: message \"%s\"", what, b.msg);
     etcde_client_uncancel(c);
     etcde_election_destroy(b.e);

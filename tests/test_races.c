@@ -358,7 +358,7 @@ ETCDT_TEST(reauth_races_on_one_client) {
         CHECKF(w[i].t.n == 0, "%d unexpected result(s); first: %s", w[i].t.n, w[i].t.first);
     }
     for (i = 0; i < 2; i++) {
-        CHECKF(w[i].long_s && etcde_session_alive(w[i].long_s), "long session %d lost: %s", i,
+        CHECKF(w[i].long_s && (etcde_session_remaining_ms(w[i].long_s) > 0), "long session %d lost: %s", i,
                w[i].long_s ? etcde_session_errmsg(w[i].long_s) : "never created");
     }
     CHECKF(LOAD(&long_lost) == 0, "%d long session(s) reported lost", LOAD(&long_lost));
@@ -763,7 +763,7 @@ static void close_in_callback(etcde_session *s, etcde_result reason, const char 
     STORE(&x->closed, 1);
     /* a destroy that does not wait for this callback frees s while it sleeps */
     etcdt_sleep_ms(200);
-    x->alive_after = etcde_session_alive(s) + (etcde_session_errmsg(s)[0] == 0);
+    x->alive_after = (etcde_session_remaining_ms(s) > 0) + (etcde_session_errmsg(s)[0] == 0);
     STORE(&x->done, 1);
 }
 
@@ -810,7 +810,7 @@ static void close_from_on_lost(int how) {
         goto out;
     }
     CHECKF(x->close_ms < 1000 + 2000, "close inside on_lost took %lld ms", (long long)x->close_ms);
-    CHECK(!etcde_session_alive(s));
+    CHECK(etcde_session_remaining_ms(s) == 0);
     t = etcdt_now_ms();
     etcde_session_destroy(s);
     s = NULL;

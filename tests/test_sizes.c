@@ -715,10 +715,10 @@ static void case_refused(const scase *sc) {
     CHECKF(!etcde_is_leader(a.e), "%s: leader after a refused campaign", sc->label);
     /* refused before sending, or refused by etcd: either way no key can stand, so there
        is nothing to end the session for */
-    CHECKF(etcde_session_alive(a.s), "%s: the session did not survive the refused campaign: %s", sc->label,
+    CHECKF((etcde_session_remaining_ms(a.s) > 0), "%s: the session did not survive the refused campaign: %s", sc->label,
            etcde_session_errmsg(a.s));
     check_keys(sc, 0, "after the refused campaign");
-    if (!etcde_session_alive(a.s)) { /* go on with a fresh candidate, to cover the rest */
+    if (etcde_session_remaining_ms(a.s) == 0) { /* go on with a fresh candidate, to cover the rest */
         peer_close(&a);
         if (peer_open(&a, sc, sc->name, 1)) goto out;
     }

@@ -1708,21 +1708,18 @@ static void op_session_create(run *R, rd *in) {
             etcde_session_ttl(R->s[slot]));
 }
 
-/* Not alive <=> a loss message <=> nothing remains. A renewal processed just after the
-   local deadline moves it forward again, so each pair is compared only when `alive` reads
-   0 both before and after the other value. */
+/* Nothing remains => a loss message. A renewal processed just after the local deadline
+   moves it forward again, so the message is checked only when nothing remains both before
+   and after it is read. */
 static void op_session_query(run *R, int slot) {
     etcde_session *s = R->s[slot];
-    int alive, again;
     const char *m;
-    int64_t left;
+    int64_t left, again;
     if (!s) return;
-    alive = etcde_session_alive(s);
-    m = etcde_session_errmsg(s);
     left = etcde_session_remaining_ms(s);
-    again = etcde_session_alive(s);
-    if (!alive && !again && !m[0]) die("session not alive, but its message is empty");
-    if (!alive && !again && left != 0) die("session not alive, but %lld ms remain", (long long)left);
+    m = etcde_session_errmsg(s);
+    again = etcde_session_remaining_ms(s);
+    if (left == 0 && again == 0 && !m[0]) die("session not alive, but its message is empty");
     if (left < 0 || etcde_session_fd(s) < 0)
         die("session remaining %lld ms, fd %d", (long long)left, etcde_session_fd(s));
     if (m[0]) check_text(R, "session_errmsg", ETCDE_ERR_SESSION_LOST, m);
@@ -1746,10 +1743,10 @@ static void op_election_create(run *R, rd *in) {
 /* A session past its local deadline that a late renewal revived (see op_session_query):
    a handle on it may then lead again without a call of its own. */
 static int revived(const run *R, int slot, int alive_before) {
-    return slot >= 0 && R->s[slot] && !alive_before && etcde_session_alive(R->s[slot]);
+    return slot >= 0 && R->s[slot] && !alive_before && (etcde_session_remaining_ms(R->s[slot]) > 0);
 }
 
-static int alive_now(const run *R, int slot) { return slot >= 0 && R->s[slot] && etcde_session_alive(R->s[slot]); }
+static int alive_now(const run *R, int slot) { return slot >= 0 && R->s[slot] && (etcde_session_remaining_ms(R->s[slot]) > 0); }
 
 static void op_campaign(run *R, rd *in) {
     unsigned a = u8(in);
@@ -2013,7 +2010,7 @@ static void step(run *R, rd *in) {
         r = etcde_session_close(R->s[a]);
         check_time("session_close", t, R->rt);
         check_result(R, "session_close", r, etcde_session_errmsg(R->s[a]));
-        if (etcde_session_alive(R->s[a])) die("session alive after session_close");
+        if (etcde_session_remaining_ms(R->s[a]) > 0) die("session alive after session_close");
         break;
     case OP_SESSION_DESTROY: drop_session(R, (int)(u8(in) & 1), 0); break;
     case OP_SESSION_ORPHAN: drop_session(R, (int)(u8(in) & 1), 1); break;
