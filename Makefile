@@ -79,7 +79,7 @@ etcd-versions:
 compat: need-etcd etcd-versions $(EXAMPLES) $(TESTS) $(B)/tests/interop_go
 	@bash tests/compat.sh
 
-FORMATTED := etcd_elect.h $(wildcard examples/*.c)
+FORMATTED := etcd_elect.h $(wildcard examples/*.c tests/*.c tests/*.h tests/fuzz/*.c tests/bench/*.c)
 
 format:
 	clang-format -i $(FORMATTED)

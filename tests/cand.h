@@ -38,8 +38,8 @@ ETCDT_FN void cand_on_lost(etcde_session *s, etcde_result why, const char *detai
 
 /* A client on `endpoints` (logging down to DEBUG into `log`, if given), a session with
    `ttl`, an election `name`; 0 or -1 (said on stderr). */
-ETCDT_FN int cand_open_on(cand *k, const char *endpoints, const char *name, const char *value, int ttl,
-                          etcde_log_fn log, void *log_ud) {
+ETCDT_FN int cand_open_on(cand *k, const char *endpoints, const char *name, const char *value,
+                          int ttl, etcde_log_fn log, void *log_ud) {
     etcde_options o = {0};
     etcde_session_options so = {0};
     memset(k, 0, sizeof *k);
@@ -123,8 +123,8 @@ ETCDT_FN void cand_close(cand *k) {
 
 /* This program as `--cand MODE ENDPOINTS NAME VALUE TTL`: main hands argv + 2 to
    cand_child. */
-ETCDT_FN etcdt_proc *cand_spawn(const char *mode, const char *endpoints, const char *name, const char *value,
-                                int ttl) {
+ETCDT_FN etcdt_proc *cand_spawn(const char *mode, const char *endpoints, const char *name,
+                                const char *value, int ttl) {
     char ttls[16], *argv[8];
     snprintf(ttls, sizeof ttls, "%d", ttl);
     argv[0] = (char *)etcdt_self_path();
@@ -155,8 +155,9 @@ ETCDT_FN int cand_child(char **argv) {
     k.lock = lock;
     printf("queued %llx\n", (unsigned long long)etcde_session_lease(k.s));
     k.result = cand_campaign(&k, -1);
-    printf("%s %s %s=%d\n", lock ? "lock" : "campaign", k.result == ETCDE_OK ? "OK" : etcde_strerror(k.result),
-           lock ? "locked" : "leader", etcde_is_leader(k.e));
+    printf("%s %s %s=%d\n", lock ? "lock" : "campaign",
+           k.result == ETCDE_OK ? "OK" : etcde_strerror(k.result), lock ? "locked" : "leader",
+           etcde_is_leader(k.e));
     fflush(stdout);
     if (!cand__print_lost)
         for (;;) pause();

@@ -26,11 +26,9 @@
 #include <unistd.h>
 
 /* Recursive remove (like rm -rf), no system(). */
-ETCDT_FN void etcdt__rm_rf(const char *path)
-{
+ETCDT_FN void etcdt__rm_rf(const char *path) {
     struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
+    if (lstat(path, &st) != 0) return;
     if (S_ISDIR(st.st_mode)) {
         DIR *d = opendir(path);
         if (d) {
@@ -38,9 +36,7 @@ ETCDT_FN void etcdt__rm_rf(const char *path)
             while ((de = readdir(d)) != NULL) {
                 size_t len;
                 char *sub;
-                if (strcmp(de->d_name, ".") == 0 ||
-                    strcmp(de->d_name, "..") == 0)
-                    continue;
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
                 len = strlen(path) + strlen(de->d_name) + 2;
                 sub = (char *)etcdt__xmalloc(len);
                 snprintf(sub, len, "%s/%s", path, de->d_name);
@@ -83,17 +79,14 @@ typedef struct etcdt_cluster {
     etcdt__member m[ETCDT_MAX_MEMBERS];
 } etcdt_cluster;
 
-ETCDT_FN void etcdt__cluster_net_kill(etcdt__net_entry *e)
-{
+ETCDT_FN void etcdt__cluster_net_kill(etcdt__net_entry *e) {
     etcdt_cluster *c = (etcdt_cluster *)e;
     int i;
     for (i = 0; i < c->n; i++)
-        if (c->m[i].pid > 0)
-            kill(c->m[i].pid, SIGKILL);
+        if (c->m[i].pid > 0) kill(c->m[i].pid, SIGKILL);
 }
 
-ETCDT_FN void etcdt__cluster_net_reap(etcdt__net_entry *e)
-{
+ETCDT_FN void etcdt__cluster_net_reap(etcdt__net_entry *e) {
     etcdt_cluster *c = (etcdt_cluster *)e;
     int i;
     for (i = 0; i < c->n; i++)
@@ -101,25 +94,22 @@ ETCDT_FN void etcdt__cluster_net_reap(etcdt__net_entry *e)
             waitpid(c->m[i].pid, NULL, 0);
             c->m[i].pid = 0;
         }
-    if (c->dir[0])
-        etcdt__rm_rf(c->dir);
+    if (c->dir[0]) etcdt__rm_rf(c->dir);
 }
 
-ETCDT_VAR etcdt__net_part etcdt__clusters = {etcdt__cluster_net_kill,
-                                             etcdt__cluster_net_reap, NULL};
+ETCDT_VAR etcdt__net_part etcdt__clusters = {etcdt__cluster_net_kill, etcdt__cluster_net_reap,
+                                             NULL};
 
 /* ======================================================================
  * Ports
  * ==================================================================== */
 
 /* Bind 127.0.0.1:0; returns the bound fd (kept open) and stores the port. */
-ETCDT_FN int etcdt__bind_any(int *port)
-{
+ETCDT_FN int etcdt__bind_any(int *port) {
     struct sockaddr_in sa;
     socklen_t len = sizeof sa;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -134,12 +124,10 @@ ETCDT_FN int etcdt__bind_any(int *port)
 }
 
 /* A currently free port on 127.0.0.1 (racy by nature), or -1. */
-ETCDT_FN int etcdt_free_port(void)
-{
+ETCDT_FN int etcdt_free_port(void) {
     int port = -1;
     int fd = etcdt__bind_any(&port);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     close(fd);
     return port;
 }
@@ -152,36 +140,29 @@ ETCDT_VAR int etcdt__token_counter;
 
 ETCDT_FN const char *etcdt_endpoints(etcdt_cluster *cl) { return cl->endpoints; }
 
-ETCDT_FN const char *etcdt_member_endpoint(etcdt_cluster *cl, int i)
-{
-    if (i < 0 || i >= cl->n)
-        return NULL;
+ETCDT_FN const char *etcdt_member_endpoint(etcdt_cluster *cl, int i) {
+    if (i < 0 || i >= cl->n) return NULL;
     return cl->m[i].endpoint;
 }
 
 ETCDT_FN int etcdt_member_count(etcdt_cluster *cl) { return cl->n; }
 
-ETCDT_FN int etcdt_member_client_port(etcdt_cluster *cl, int i)
-{
+ETCDT_FN int etcdt_member_client_port(etcdt_cluster *cl, int i) {
     return (i < 0 || i >= cl->n) ? -1 : cl->m[i].client_port;
 }
-
 
 /* Directory holding data dirs and logs (<dir>/m<i>.log). */
 ETCDT_FN const char *etcdt_cluster_dir(etcdt_cluster *cl) { return cl->dir; }
 
 /* Print the last ~maxbytes of member i's log to stderr. */
-ETCDT_FN void etcdt_member_log_tail(etcdt_cluster *cl, int i, size_t maxbytes)
-{
+ETCDT_FN void etcdt_member_log_tail(etcdt_cluster *cl, int i, size_t maxbytes) {
     char buf[8192];
     struct stat st;
     off_t start = 0;
     ssize_t r;
     int fd;
-    if (i < 0 || i >= cl->n)
-        return;
-    if (maxbytes > sizeof buf - 1)
-        maxbytes = sizeof buf - 1;
+    if (i < 0 || i >= cl->n) return;
+    if (maxbytes > sizeof buf - 1) maxbytes = sizeof buf - 1;
     fd = open(cl->m[i].log_path, O_RDONLY | O_CLOEXEC);
     fflush(stdout);
     fprintf(stderr, "---- etcdt: tail of %s ----\n", cl->m[i].log_path);
@@ -189,8 +170,7 @@ ETCDT_FN void etcdt_member_log_tail(etcdt_cluster *cl, int i, size_t maxbytes)
         fprintf(stderr, "(cannot open: %s)\n", strerror(errno));
         return;
     }
-    if (fstat(fd, &st) == 0 && st.st_size > (off_t)maxbytes)
-        start = st.st_size - (off_t)maxbytes;
+    if (fstat(fd, &st) == 0 && st.st_size > (off_t)maxbytes) start = st.st_size - (off_t)maxbytes;
     if (lseek(fd, start, SEEK_SET) == start) {
         while ((r = read(fd, buf, sizeof buf - 1)) > 0) {
             buf[r] = 0;
@@ -204,11 +184,9 @@ ETCDT_FN void etcdt_member_log_tail(etcdt_cluster *cl, int i, size_t maxbytes)
 
 /* Launch member i (not waiting for readiness). state: "new"/"existing".
  * Returns 0 or -1. */
-ETCDT_FN int etcdt__member_launch(etcdt_cluster *cl, int i, const char *state)
-{
-    static const char *const drop[] = {"ETCD_DATA_DIR", "ETCD_NAME",
-                                       "ETCD_LISTEN_", "ETCD_ADVERTISE_",
-                                       "ETCD_INITIAL_", NULL};
+ETCDT_FN int etcdt__member_launch(etcdt_cluster *cl, int i, const char *state) {
+    static const char *const drop[] = {"ETCD_DATA_DIR",   "ETCD_NAME",     "ETCD_LISTEN_",
+                                       "ETCD_ADVERTISE_", "ETCD_INITIAL_", NULL};
     etcdt__member *m = &cl->m[i];
     char exe[PATH_MAX];
     char a_client[64], a_peer[64], a_adv_client[64], a_adv_peer[64];
@@ -222,11 +200,9 @@ ETCDT_FN int etcdt__member_launch(etcdt_cluster *cl, int i, const char *state)
         return -1;
     }
     snprintf(a_client, sizeof a_client, "http://127.0.0.1:%d", m->client_port);
-    snprintf(a_adv_client, sizeof a_adv_client, "http://127.0.0.1:%d",
-             m->client_port);
+    snprintf(a_adv_client, sizeof a_adv_client, "http://127.0.0.1:%d", m->client_port);
     snprintf(a_peer, sizeof a_peer, "http://127.0.0.1:%d", m->peer_port);
-    snprintf(a_adv_peer, sizeof a_adv_peer, "http://127.0.0.1:%d",
-             m->peer_port);
+    snprintf(a_adv_peer, sizeof a_adv_peer, "http://127.0.0.1:%d", m->peer_port);
     argv[k++] = "etcd";
     argv[k++] = "--name";
     argv[k++] = m->name;
@@ -246,8 +222,7 @@ ETCDT_FN int etcdt__member_launch(etcdt_cluster *cl, int i, const char *state)
     argv[k++] = state;
     argv[k++] = "--initial-cluster-token";
     argv[k++] = cl->token;
-    for (j = 0; cl->extra && cl->extra[j] && k < 63; j++)
-        argv[k++] = cl->extra[j];
+    for (j = 0; cl->extra && cl->extra[j] && k < 63; j++) argv[k++] = cl->extra[j];
     argv[k] = NULL;
 
     logfd = open(m->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -286,12 +261,10 @@ ETCDT_FN int etcdt__member_launch(etcdt_cluster *cl, int i, const char *state)
 }
 
 /* Is member i's process still alive?  Reaps it (pid=0) if it exited. */
-ETCDT_FN int etcdt__member_alive(etcdt_cluster *cl, int i)
-{
+ETCDT_FN int etcdt__member_alive(etcdt_cluster *cl, int i) {
     pid_t pid = cl->m[i].pid;
     int st;
-    if (pid <= 0)
-        return 0;
+    if (pid <= 0) return 0;
     if (waitpid(pid, &st, WNOHANG) == pid) {
         cl->m[i].pid = 0;
         return 0;
@@ -300,42 +273,33 @@ ETCDT_FN int etcdt__member_alive(etcdt_cluster *cl, int i)
 }
 
 /* pid of the member, 0 if not running (reaps it if it exited). */
-ETCDT_FN pid_t etcdt_member_pid(etcdt_cluster *cl, int i)
-{
-    if (i < 0 || i >= cl->n || !etcdt__member_alive(cl, i))
-        return 0;
+ETCDT_FN pid_t etcdt_member_pid(etcdt_cluster *cl, int i) {
+    if (i < 0 || i >= cl->n || !etcdt__member_alive(cl, i)) return 0;
     return cl->m[i].pid;
 }
 
 /* 1 if member i answers a linearizable range request with 200. */
-ETCDT_FN int etcdt_member_ready(etcdt_cluster *cl, int i, int timeout_ms)
-{
-    if (i < 0 || i >= cl->n)
-        return 0;
-    return etcdt_http_post(cl->m[i].client_port, "/v3/kv/range",
-                           "{\"key\":\"AA==\"}", NULL, 0, timeout_ms) == 200;
+ETCDT_FN int etcdt_member_ready(etcdt_cluster *cl, int i, int timeout_ms) {
+    if (i < 0 || i >= cl->n) return 0;
+    return etcdt_http_post(cl->m[i].client_port, "/v3/kv/range", "{\"key\":\"AA==\"}", NULL, 0,
+                           timeout_ms) == 200;
 }
 
 /* Wait until member i answers.  Returns 0, -1 on timeout, -2 if the
  * process exited. */
-ETCDT_FN int etcdt_member_wait_ready(etcdt_cluster *cl, int i, int timeout_ms)
-{
+ETCDT_FN int etcdt_member_wait_ready(etcdt_cluster *cl, int i, int timeout_ms) {
     int64_t deadline = etcdt_now_ms() + timeout_ms;
     for (;;) {
         int left;
-        if (!etcdt__member_alive(cl, i))
-            return -2;
+        if (!etcdt__member_alive(cl, i)) return -2;
         left = etcdt__left(deadline);
-        if (etcdt_member_ready(cl, i, left < 1000 ? left : 1000))
-            return 0;
-        if (etcdt_now_ms() >= deadline)
-            return -1;
+        if (etcdt_member_ready(cl, i, left < 1000 ? left : 1000)) return 0;
+        if (etcdt_now_ms() >= deadline) return -1;
         etcdt_sleep_ms(50);
     }
 }
 
-ETCDT_FN void etcdt__cluster_free(etcdt_cluster *cl)
-{
+ETCDT_FN void etcdt__cluster_free(etcdt_cluster *cl) {
     int i;
     for (i = 0; i < cl->n; i++) {
         pid_t pid = cl->m[i].pid;
@@ -345,8 +309,7 @@ ETCDT_FN void etcdt__cluster_free(etcdt_cluster *cl)
             cl->m[i].pid = 0;
         }
     }
-    if (cl->dir[0])
-        etcdt__rm_rf(cl->dir);
+    if (cl->dir[0]) etcdt__rm_rf(cl->dir);
     free(cl->initial_cluster);
     free(cl->endpoints);
     free(cl->extra_buf);
@@ -356,9 +319,7 @@ ETCDT_FN void etcdt__cluster_free(etcdt_cluster *cl)
 
 /* One attempt.  *early_exit is set if a member died during startup (e.g.
  * lost a port race), which is worth a retry. */
-ETCDT_FN etcdt_cluster *etcdt__cluster_try(int members, const char *extra_args,
-                                           int *early_exit)
-{
+ETCDT_FN etcdt_cluster *etcdt__cluster_try(int members, const char *extra_args, int *early_exit) {
     etcdt_cluster *cl;
     int fds[2 * ETCDT_MAX_MEMBERS];
     int nfds = 0, i, ok = 1;
@@ -373,7 +334,8 @@ ETCDT_FN etcdt_cluster *etcdt__cluster_try(int members, const char *extra_args,
     /* ETCDT_DATA_DIR picks where member data lives (e.g. a tmpfs, to take disk fsync
        out of a benchmark); default /tmp */
     snprintf(cl->dir, sizeof cl->dir, "%s/etcdt.XXXXXX",
-             getenv("ETCDT_DATA_DIR") && *getenv("ETCDT_DATA_DIR") ? getenv("ETCDT_DATA_DIR") : "/tmp");
+             getenv("ETCDT_DATA_DIR") && *getenv("ETCDT_DATA_DIR") ? getenv("ETCDT_DATA_DIR")
+                                                                   : "/tmp");
     if (!mkdtemp(cl->dir)) {
         fprintf(stderr, "etcdt: mkdtemp: %s\n", strerror(errno));
         cl->dir[0] = 0;
@@ -381,8 +343,7 @@ ETCDT_FN etcdt_cluster *etcdt__cluster_try(int members, const char *extra_args,
         return NULL;
     }
     pthread_mutex_lock(&etcdt__mu);
-    snprintf(cl->token, sizeof cl->token, "etcdt-%ld-%d", (long)getpid(),
-             etcdt__token_counter++);
+    snprintf(cl->token, sizeof cl->token, "etcdt-%ld-%d", (long)getpid(), etcdt__token_counter++);
     pthread_mutex_unlock(&etcdt__mu);
 
     /* extra args: tokenise a private copy on whitespace */
@@ -390,17 +351,13 @@ ETCDT_FN etcdt_cluster *etcdt__cluster_try(int members, const char *extra_args,
         char *p;
         int cnt = 0;
         cl->extra_buf = etcdt__xstrdup(extra_args);
-        cl->extra = (char **)etcdt__xmalloc(
-            (strlen(extra_args) / 2 + 2) * sizeof(char *));
+        cl->extra = (char **)etcdt__xmalloc((strlen(extra_args) / 2 + 2) * sizeof(char *));
         p = cl->extra_buf;
         for (;;) {
-            while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-                *p++ = 0;
-            if (!*p)
-                break;
+            while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') *p++ = 0;
+            if (!*p) break;
             cl->extra[cnt++] = p;
-            while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
-                p++;
+            while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') p++;
         }
         cl->extra[cnt] = NULL;
     }
@@ -408,15 +365,12 @@ ETCDT_FN etcdt_cluster *etcdt__cluster_try(int members, const char *extra_args,
     /* Ports: hold all sockets open while choosing so they are distinct. */
     for (i = 0; i < members; i++) {
         fds[nfds] = etcdt__bind_any(&cl->m[i].client_port);
-        if (fds[nfds++] < 0)
-            ok = 0;
+        if (fds[nfds++] < 0) ok = 0;
         fds[nfds] = etcdt__bind_any(&cl->m[i].peer_port);
-        if (fds[nfds++] < 0)
-            ok = 0;
+        if (fds[nfds++] < 0) ok = 0;
     }
     for (i = 0; i < nfds; i++)
-        if (fds[i] >= 0)
-            close(fds[i]);
+        if (fds[i] >= 0) close(fds[i]);
     if (!ok) {
         fprintf(stderr, "etcdt: cannot allocate ports\n");
         etcdt__cluster_free(cl);
@@ -434,16 +388,14 @@ ETCDT_FN etcdt_cluster *etcdt__cluster_try(int members, const char *extra_args,
         etcdt__member *m = &cl->m[i];
         size_t l;
         snprintf(m->name, sizeof m->name, "m%d", i);
-        snprintf(m->endpoint, sizeof m->endpoint, "127.0.0.1:%d",
-                 m->client_port);
+        snprintf(m->endpoint, sizeof m->endpoint, "127.0.0.1:%d", m->client_port);
         snprintf(m->data_dir, sizeof m->data_dir, "%s/m%d.etcd", dir, i);
         snprintf(m->log_path, sizeof m->log_path, "%s/m%d.log", dir, i);
         l = strlen(cl->initial_cluster);
-        snprintf(cl->initial_cluster + l, icap - l, "%s%s=http://127.0.0.1:%d",
-                 i ? "," : "", m->name, m->peer_port);
+        snprintf(cl->initial_cluster + l, icap - l, "%s%s=http://127.0.0.1:%d", i ? "," : "",
+                 m->name, m->peer_port);
         l = strlen(cl->endpoints);
-        snprintf(cl->endpoints + l, ecap - l, "%s%s", i ? "," : "",
-                 m->endpoint);
+        snprintf(cl->endpoints + l, ecap - l, "%s%s", i ? "," : "", m->endpoint);
     }
 
     /* Register before spawning so the safety net covers the members. */
@@ -461,11 +413,9 @@ ETCDT_FN etcdt_cluster *etcdt__cluster_try(int members, const char *extra_args,
         memset(ready, 0, sizeof ready);
         while (nready < members) {
             for (i = 0; i < members; i++) {
-                if (ready[i])
-                    continue;
+                if (ready[i]) continue;
                 if (!etcdt__member_alive(cl, i)) {
-                    fprintf(stderr, "etcdt: member %s exited during startup\n",
-                            cl->m[i].name);
+                    fprintf(stderr, "etcdt: member %s exited during startup\n", cl->m[i].name);
                     *early_exit = 1;
                     ok = 0;
                     break;
@@ -475,12 +425,9 @@ ETCDT_FN etcdt_cluster *etcdt__cluster_try(int members, const char *extra_args,
                     nready++;
                 }
             }
-            if (!ok || nready == members)
-                break;
+            if (!ok || nready == members) break;
             if (etcdt_now_ms() >= deadline) {
-                fprintf(stderr,
-                        "etcdt: cluster of %d not ready within 20 s\n",
-                        members);
+                fprintf(stderr, "etcdt: cluster of %d not ready within 20 s\n", members);
                 ok = 0;
                 break;
             }
@@ -489,15 +436,13 @@ ETCDT_FN etcdt_cluster *etcdt__cluster_try(int members, const char *extra_args,
     }
     if (!ok) {
         for (i = 0; i < members; i++)
-            if (cl->m[i].pid > 0)
-                kill(cl->m[i].pid, SIGKILL);
+            if (cl->m[i].pid > 0) kill(cl->m[i].pid, SIGKILL);
         for (i = 0; i < members; i++)
             if (cl->m[i].pid > 0) {
                 waitpid(cl->m[i].pid, NULL, 0);
                 cl->m[i].pid = 0;
             }
-        for (i = 0; i < members; i++)
-            etcdt_member_log_tail(cl, i, 3000);
+        for (i = 0; i < members; i++) etcdt_member_log_tail(cl, i, 3000);
         etcdt__net_remove(&etcdt__clusters, &cl->net);
         etcdt__cluster_free(cl);
         return NULL;
@@ -510,8 +455,7 @@ ETCDT_FN etcdt_cluster *etcdt__cluster_try(int members, const char *extra_args,
  * linearizable range.  extra_args: whitespace-separated extra etcd flags
  * for every member, or NULL.  Returns NULL on failure (member log tails
  * are printed to stderr). */
-ETCDT_FN etcdt_cluster *etcdt_cluster_start(int members, const char *extra_args)
-{
+ETCDT_FN etcdt_cluster *etcdt_cluster_start(int members, const char *extra_args) {
     int attempt;
     if (members < 1 || members > ETCDT_MAX_MEMBERS) {
         fprintf(stderr, "etcdt: bad member count %d\n", members);
@@ -520,12 +464,9 @@ ETCDT_FN etcdt_cluster *etcdt_cluster_start(int members, const char *extra_args)
     for (attempt = 1; attempt <= 3; attempt++) {
         int early = 0;
         etcdt_cluster *cl = etcdt__cluster_try(members, extra_args, &early);
-        if (cl)
-            return cl;
-        if (!early)
-            break;
-        fprintf(stderr, "etcdt: retrying cluster start (attempt %d)\n",
-                attempt + 1);
+        if (cl) return cl;
+        if (!early) break;
+        fprintf(stderr, "etcdt: retrying cluster start (attempt %d)\n", attempt + 1);
     }
     return NULL;
 }
@@ -533,16 +474,12 @@ ETCDT_FN etcdt_cluster *etcdt_cluster_start(int members, const char *extra_args)
 /* Send sig to member i.  For SIGKILL and SIGTERM wait for it to exit
  * (SIGTERM: escalate to SIGKILL after 10 s).  Returns 0, or -1 if the
  * member was not running. */
-ETCDT_FN int etcdt_member_kill(etcdt_cluster *cl, int i, int sig)
-{
+ETCDT_FN int etcdt_member_kill(etcdt_cluster *cl, int i, int sig) {
     pid_t pid;
-    if (i < 0 || i >= cl->n)
-        return -1;
+    if (i < 0 || i >= cl->n) return -1;
     pid = cl->m[i].pid;
-    if (pid <= 0)
-        return -1;
-    if (kill(pid, sig) != 0)
-        return -1;
+    if (pid <= 0) return -1;
+    if (kill(pid, sig) != 0) return -1;
     if (sig == SIGKILL || sig == SIGTERM) {
         int64_t deadline = etcdt_now_ms() + 10000;
         int st;
@@ -566,22 +503,17 @@ ETCDT_FN int etcdt_member_kill(etcdt_cluster *cl, int i, int sig)
 
 /* Start member i again (same name, data dir and ports, initial cluster
  * state "existing") without waiting.  Kills it first if still running. */
-ETCDT_FN int etcdt_member_start_nowait(etcdt_cluster *cl, int i)
-{
-    if (i < 0 || i >= cl->n)
-        return -1;
-    if (cl->m[i].pid > 0)
-        etcdt_member_kill(cl, i, SIGKILL);
+ETCDT_FN int etcdt_member_start_nowait(etcdt_cluster *cl, int i) {
+    if (i < 0 || i >= cl->n) return -1;
+    if (cl->m[i].pid > 0) etcdt_member_kill(cl, i, SIGKILL);
     return etcdt__member_launch(cl, i, "existing");
 }
 
 /* Restart member i and wait (20 s) until it answers.  Returns 0 or -1
  * (log tail printed). */
-ETCDT_FN int etcdt_member_restart(etcdt_cluster *cl, int i)
-{
+ETCDT_FN int etcdt_member_restart(etcdt_cluster *cl, int i) {
     int r;
-    if (etcdt_member_start_nowait(cl, i) != 0)
-        return -1;
+    if (etcdt_member_start_nowait(cl, i) != 0) return -1;
     r = etcdt_member_wait_ready(cl, i, 20000);
     if (r != 0) {
         fprintf(stderr, "etcdt: member %s %s after restart\n", cl->m[i].name,
@@ -593,10 +525,8 @@ ETCDT_FN int etcdt_member_restart(etcdt_cluster *cl, int i)
 }
 
 /* SIGKILL all members, reap, remove the temp dir, free.  NULL is ok. */
-ETCDT_FN void etcdt_cluster_stop(etcdt_cluster *cl)
-{
-    if (!cl)
-        return;
+ETCDT_FN void etcdt_cluster_stop(etcdt_cluster *cl) {
+    if (!cl) return;
     etcdt__net_remove(&etcdt__clusters, &cl->net);
     etcdt__cluster_free(cl);
 }
@@ -614,9 +544,8 @@ ETCDT_FN void etcdt_cluster_stop(etcdt_cluster *cl)
  * cl may be NULL: then no --endpoints flag is added (pass your own, e.g.
  * to talk to a single member; etcdctl APPENDS repeated --endpoints flags,
  * it does not override them). */
-ETCDT_FN int etcdt_etcdctlv(etcdt_cluster *cl, char *out, size_t outcap,
-                            int timeout_ms, char *const argv[])
-{
+ETCDT_FN int etcdt_etcdctlv(etcdt_cluster *cl, char *out, size_t outcap, int timeout_ms,
+                            char *const argv[]) {
     static const char *const drop[] = {"ETCDCTL_", NULL};
     char epflag[1024];
     char **full;
@@ -624,32 +553,26 @@ ETCDT_FN int etcdt_etcdctlv(etcdt_cluster *cl, char *out, size_t outcap,
     etcdt_proc *p;
     int st;
 
-    if (out && outcap)
-        out[0] = 0;
-    while (argv && argv[n])
-        n++;
+    if (out && outcap) out[0] = 0;
+    while (argv && argv[n]) n++;
     full = (char **)etcdt__xmalloc((n + 3) * sizeof *full);
     full[k++] = (char *)"etcdctl";
     if (cl) {
         snprintf(epflag, sizeof epflag, "--endpoints=%s", cl->endpoints);
         full[k++] = epflag;
     }
-    for (i = 0; i < n; i++)
-        full[k++] = argv[i];
+    for (i = 0; i < n; i++) full[k++] = argv[i];
     full[k] = NULL;
     p = etcdt__spawn(full, NULL, drop, 1);
     free(full);
-    if (!p)
-        return -1;
+    if (!p) return -1;
     st = etcdt_proc_wait(p, timeout_ms);
     if (st < 0)
-        fprintf(stderr, "etcdt: etcdctl %s timed out after %d ms\n",
-                n ? argv[0] : "", timeout_ms);
+        fprintf(stderr, "etcdt: etcdctl %s timed out after %d ms\n", n ? argv[0] : "", timeout_ms);
     etcdt__proc_drain(p);
     if (out && outcap) {
         size_t c = p->out_len < outcap - 1 ? p->out_len : outcap - 1;
-        if (c)
-            memcpy(out, p->out, c);
+        if (c) memcpy(out, p->out, c);
         out[c] = 0;
     }
     etcdt_proc_free(p);
@@ -657,9 +580,8 @@ ETCDT_FN int etcdt_etcdctlv(etcdt_cluster *cl, char *out, size_t outcap,
 }
 
 /* Variadic form: etcdt_etcdctl(cl, out, cap, ms, "put", "k", "v", NULL). */
-ETCDT_FN int etcdt_etcdctl(etcdt_cluster *cl, char *out, size_t outcap,
-                           int timeout_ms, const char *arg0, ...)
-{
+ETCDT_FN int etcdt_etcdctl(etcdt_cluster *cl, char *out, size_t outcap, int timeout_ms,
+                           const char *arg0, ...) {
     const char *args[64];
     int n = 0, r;
     va_list ap;
@@ -668,8 +590,7 @@ ETCDT_FN int etcdt_etcdctl(etcdt_cluster *cl, char *out, size_t outcap,
         va_start(ap, arg0);
         while (n < 63) {
             const char *a = va_arg(ap, const char *);
-            if (!a)
-                break;
+            if (!a) break;
             args[n++] = a;
         }
         va_end(ap);
@@ -681,33 +602,27 @@ ETCDT_FN int etcdt_etcdctl(etcdt_cluster *cl, char *out, size_t outcap,
 
 /* Keys under NAME/ on `endpoints` (etcdctl get --prefix --keys-only), or -1
  * if etcdctl failed. */
-ETCDT_FN int etcdt_count_keys(const char *endpoints, const char *name)
-{
+ETCDT_FN int etcdt_count_keys(const char *endpoints, const char *name) {
     char epflag[1024], pfx[512], out[16384];
     const char *s;
     int n = 0;
     snprintf(epflag, sizeof epflag, "--endpoints=%s", endpoints);
     snprintf(pfx, sizeof pfx, "%s/", name);
-    if (etcdt_etcdctl(NULL, out, sizeof out, 10000, epflag, "get", "--prefix",
-                      "--keys-only", pfx, NULL) != 0)
+    if (etcdt_etcdctl(NULL, out, sizeof out, 10000, epflag, "get", "--prefix", "--keys-only", pfx,
+                      NULL) != 0)
         return -1;
     for (s = out; *s; s++)
-        if (*s != '\n' && (s == out || s[-1] == '\n'))
-            n++;
+        if (*s != '\n' && (s == out || s[-1] == '\n')) n++;
     return n;
 }
 
 /* Waits until NAME/ on `endpoints` holds n keys (a candidate queued, or its
  * key deleted): 1 if it did within timeout_ms. */
-ETCDT_FN int etcdt_wait_keys(const char *endpoints, const char *name, int n,
-                             int timeout_ms)
-{
+ETCDT_FN int etcdt_wait_keys(const char *endpoints, const char *name, int n, int timeout_ms) {
     int64_t end = etcdt_now_ms() + timeout_ms;
     for (;;) {
-        if (etcdt_count_keys(endpoints, name) == n)
-            return 1;
-        if (etcdt_now_ms() >= end)
-            return 0;
+        if (etcdt_count_keys(endpoints, name) == n) return 1;
+        if (etcdt_now_ms() >= end) return 0;
         etcdt_sleep_ms(50);
     }
 }

@@ -19,9 +19,8 @@
  * Returns the HTTP status code, or -1 on connect/IO/timeout/parse error.
  * If resp is not NULL the response body (NUL-terminated, truncated to
  * respcap) is stored there. */
-ETCDT_FN int etcdt_http_post(int port, const char *path, const char *body,
-                             char *resp, size_t respcap, int timeout_ms)
-{
+ETCDT_FN int etcdt_http_post(int port, const char *path, const char *body, char *resp,
+                             size_t respcap, int timeout_ms) {
     int64_t deadline = etcdt_now_ms() + timeout_ms;
     struct sockaddr_in sa;
     struct pollfd pfd;
@@ -32,8 +31,7 @@ ETCDT_FN int etcdt_http_post(int port, const char *path, const char *body,
     size_t blen = strlen(body);
     char *hdr_end;
 
-    if (resp && respcap)
-        resp[0] = 0;
+    if (resp && respcap) resp[0] = 0;
     reqlen = snprintf(req, sizeof req,
                       "POST %s HTTP/1.0\r\n"
                       "Host: 127.0.0.1:%d\r\n"
@@ -42,12 +40,10 @@ ETCDT_FN int etcdt_http_post(int port, const char *path, const char *body,
                       "Connection: close\r\n"
                       "\r\n",
                       path, port, (unsigned long)blen);
-    if (reqlen < 0 || (size_t)reqlen >= sizeof req)
-        return -1;
+    if (reqlen < 0 || (size_t)reqlen >= sizeof req) return -1;
 
     fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -55,14 +51,11 @@ ETCDT_FN int etcdt_http_post(int port, const char *path, const char *body,
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         int err = 0;
         socklen_t el = sizeof err;
-        if (errno != EINPROGRESS)
-            goto out;
+        if (errno != EINPROGRESS) goto out;
         pfd.fd = fd;
         pfd.events = POLLOUT;
-        if (poll(&pfd, 1, etcdt__left(deadline)) != 1)
-            goto out;
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err)
-            goto out;
+        if (poll(&pfd, 1, etcdt__left(deadline)) != 1) goto out;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err) goto out;
     }
     /* send headers then body */
     while (sent < (size_t)reqlen + blen) {
@@ -81,31 +74,25 @@ ETCDT_FN int etcdt_http_post(int port, const char *path, const char *body,
             sent += (size_t)w;
             continue;
         }
-        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            goto out;
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) goto out;
         pfd.fd = fd;
         pfd.events = POLLOUT;
-        if (poll(&pfd, 1, etcdt__left(deadline)) != 1)
-            goto out;
+        if (poll(&pfd, 1, etcdt__left(deadline)) != 1) goto out;
     }
     /* read until EOF */
     for (;;) {
         ssize_t r;
-        if (have + 1 >= sizeof buf)
-            break; /* enough; the rest is truncated */
+        if (have + 1 >= sizeof buf) break; /* enough; the rest is truncated */
         r = recv(fd, buf + have, sizeof buf - 1 - have, 0);
         if (r > 0) {
             have += (size_t)r;
             continue;
         }
-        if (r == 0)
-            break;
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            goto out;
+        if (r == 0) break;
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) goto out;
         pfd.fd = fd;
         pfd.events = POLLIN;
-        if (poll(&pfd, 1, etcdt__left(deadline)) != 1)
-            goto out;
+        if (poll(&pfd, 1, etcdt__left(deadline)) != 1) goto out;
     }
     buf[have] = 0;
     if (sscanf(buf, "HTTP/%d.%d %d", &major, &minor, &status) != 3) {

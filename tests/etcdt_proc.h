@@ -61,61 +61,48 @@ ETCDT_VAR volatile pid_t etcdt__owner_pid;
 ETCDT_VAR int etcdt__net_installed;
 
 /* Async-signal-safe: only kill(). */
-ETCDT_FN void etcdt__net_kill(void)
-{
+ETCDT_FN void etcdt__net_kill(void) {
     etcdt__net_entry *e;
     int i;
     for (i = 0; i < etcdt__net_nparts; i++)
-        for (e = etcdt__net_parts[i]->live; e; e = e->next)
-            etcdt__net_parts[i]->kill(e);
+        for (e = etcdt__net_parts[i]->live; e; e = e->next) etcdt__net_parts[i]->kill(e);
 }
 
-ETCDT_FN void etcdt__net_on_signal(int sig)
-{
-    if (getpid() == etcdt__owner_pid)
-        etcdt__net_kill();
+ETCDT_FN void etcdt__net_on_signal(int sig) {
+    if (getpid() == etcdt__owner_pid) etcdt__net_kill();
     signal(sig, SIG_DFL);
     raise(sig);
 }
 
-ETCDT_FN void etcdt__net_atexit(void)
-{
+ETCDT_FN void etcdt__net_atexit(void) {
     etcdt__net_entry *e;
     int i;
-    if (getpid() != etcdt__owner_pid)
-        return;
+    if (getpid() != etcdt__owner_pid) return;
     etcdt__net_kill();
     for (i = 0; i < etcdt__net_nparts; i++)
-        for (e = etcdt__net_parts[i]->live; e; e = e->next)
-            etcdt__net_parts[i]->reap(e);
+        for (e = etcdt__net_parts[i]->live; e; e = e->next) etcdt__net_parts[i]->reap(e);
 }
 
 /* Install the net in this process (again in a fork()ed child, which gets
  * a net of its own).  Call with etcdt__mu held. */
-ETCDT_FN void etcdt__net_install(void)
-{
-    static const int sigs[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT, SIGALRM,
-                               SIGABRT, SIGSEGV, SIGBUS,  SIGFPE,  SIGILL};
+ETCDT_FN void etcdt__net_install(void) {
+    static const int sigs[] = {SIGINT,  SIGTERM, SIGHUP, SIGQUIT, SIGALRM,
+                               SIGABRT, SIGSEGV, SIGBUS, SIGFPE,  SIGILL};
     size_t i;
     int k;
-    if (etcdt__net_installed && etcdt__owner_pid == getpid())
-        return;
+    if (etcdt__net_installed && etcdt__owner_pid == getpid()) return;
     if (etcdt__net_installed) {
         /* a fork()ed child (no exec) of the owner: the inherited entries
          * belong to the parent; never kill or clean those up from here */
-        for (k = 0; k < etcdt__net_nparts; k++)
-            etcdt__net_parts[k]->live = NULL;
+        for (k = 0; k < etcdt__net_nparts; k++) etcdt__net_parts[k]->live = NULL;
     }
     etcdt__owner_pid = getpid();
-    if (!etcdt__net_installed)
-        atexit(etcdt__net_atexit);
+    if (!etcdt__net_installed) atexit(etcdt__net_atexit);
     etcdt__net_installed = 1;
     for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
         struct sigaction old, sa;
-        if (sigaction(sigs[i], NULL, &old) != 0)
-            continue;
-        if (old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO))
-            continue;
+        if (sigaction(sigs[i], NULL, &old) != 0) continue;
+        if (old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO)) continue;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = etcdt__net_on_signal;
         sigemptyset(&sa.sa_mask);
@@ -126,13 +113,11 @@ ETCDT_FN void etcdt__net_install(void)
 
 /* Record e in part's list (installing the net, and adding part to it, on
  * first use).  Call before e starts its first child. */
-ETCDT_FN void etcdt__net_add(etcdt__net_part *part, etcdt__net_entry *e)
-{
+ETCDT_FN void etcdt__net_add(etcdt__net_part *part, etcdt__net_entry *e) {
     int k;
     pthread_mutex_lock(&etcdt__mu);
     etcdt__net_install();
-    for (k = 0; k < etcdt__net_nparts && etcdt__net_parts[k] != part; k++) {
-    }
+    for (k = 0; k < etcdt__net_nparts && etcdt__net_parts[k] != part; k++) {}
     if (k == etcdt__net_nparts) {
         if (k == ETCDT__NET_PARTS) {
             fprintf(stderr, "etcdt: safety net full\n");
@@ -146,8 +131,7 @@ ETCDT_FN void etcdt__net_add(etcdt__net_part *part, etcdt__net_entry *e)
     pthread_mutex_unlock(&etcdt__mu);
 }
 
-ETCDT_FN void etcdt__net_remove(etcdt__net_part *part, etcdt__net_entry *e)
-{
+ETCDT_FN void etcdt__net_remove(etcdt__net_part *part, etcdt__net_entry *e) {
     etcdt__net_entry *volatile *pp;
     pthread_mutex_lock(&etcdt__mu);
     for (pp = &part->live; *pp; pp = &(*pp)->next)
@@ -164,18 +148,15 @@ ETCDT_FN void etcdt__net_remove(etcdt__net_part *part, etcdt__net_entry *e)
 
 /* Find an executable on PATH (or take name as is if it contains '/').
  * Returns 0 and fills out, or -1. */
-ETCDT_FN int etcdt__which(const char *name, char *out, size_t cap)
-{
+ETCDT_FN int etcdt__which(const char *name, char *out, size_t cap) {
     const char *path, *p;
     if (strchr(name, '/')) {
-        if (access(name, X_OK) != 0)
-            return -1;
+        if (access(name, X_OK) != 0) return -1;
         snprintf(out, cap, "%s", name);
         return 0;
     }
     path = getenv("PATH");
-    if (!path || !*path)
-        path = "/usr/local/bin:/usr/bin:/bin";
+    if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
     p = path;
     for (;;) {
         const char *e = strchr(p, ':');
@@ -185,11 +166,8 @@ ETCDT_FN int etcdt__which(const char *name, char *out, size_t cap)
             snprintf(out, cap, "./%s", name);
         else
             snprintf(out, cap, "%.*s/%s", (int)len, p, name);
-        if (stat(out, &st) == 0 && S_ISREG(st.st_mode) &&
-            access(out, X_OK) == 0)
-            return 0;
-        if (!e)
-            break;
+        if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0) return 0;
+        if (!e) break;
         p = e + 1;
     }
     return -1;
@@ -199,15 +177,11 @@ ETCDT_FN int etcdt__which(const char *name, char *out, size_t cap)
  * the drop prefixes (NULL-terminated list, may be NULL) and minus entries
  * overridden by extra, plus extra.  Free the array (not the strings) with
  * free(). */
-ETCDT_FN char **etcdt__mkenv(const char *const *drop_prefixes,
-                             char *const *extra)
-{
+ETCDT_FN char **etcdt__mkenv(const char *const *drop_prefixes, char *const *extra) {
     size_t ne = 0, nx = 0, k = 0, i, j;
     char **env;
-    while (environ && environ[ne])
-        ne++;
-    while (extra && extra[nx])
-        nx++;
+    while (environ && environ[ne]) ne++;
+    while (extra && extra[nx]) nx++;
     env = (char **)etcdt__xmalloc((ne + nx + 1) * sizeof *env);
     for (i = 0; i < ne; i++) {
         const char *e = environ[i];
@@ -216,57 +190,43 @@ ETCDT_FN char **etcdt__mkenv(const char *const *drop_prefixes,
         int keep = 1;
         for (j = 0; keep && drop_prefixes && drop_prefixes[j]; j++) {
             size_t pl = strlen(drop_prefixes[j]);
-            if (strncmp(e, drop_prefixes[j], pl) == 0)
-                keep = 0;
+            if (strncmp(e, drop_prefixes[j], pl) == 0) keep = 0;
         }
         for (j = 0; keep && j < nx; j++) {
             const char *xe = strchr(extra[j], '=');
             size_t xl = xe ? (size_t)(xe - extra[j]) : strlen(extra[j]);
-            if (xl == klen && strncmp(e, extra[j], klen) == 0)
-                keep = 0;
+            if (xl == klen && strncmp(e, extra[j], klen) == 0) keep = 0;
         }
-        if (keep)
-            env[k++] = (char *)e;
+        if (keep) env[k++] = (char *)e;
     }
-    for (j = 0; j < nx; j++)
-        env[k++] = extra[j];
+    for (j = 0; j < nx; j++) env[k++] = extra[j];
     env[k] = NULL;
     return env;
 }
 
-ETCDT_FN int etcdt__is_main_thread(void)
-{
-    return (pid_t)syscall(SYS_gettid) == getpid();
-}
+ETCDT_FN int etcdt__is_main_thread(void) { return (pid_t)syscall(SYS_gettid) == getpid(); }
 
 /* Highest fd worth closing in a child (computed before fork). */
-ETCDT_FN int etcdt__max_fd(void)
-{
+ETCDT_FN int etcdt__max_fd(void) {
     long m = sysconf(_SC_OPEN_MAX);
-    if (m < 256)
-        m = 256;
-    if (m > 65536)
-        m = 65536;
+    if (m < 256) m = 256;
+    if (m > 65536) m = 65536;
     return (int)m;
 }
 
 /* Close every fd >= 3 (the child's 0/1/2 are already in place), so that
  * children do not keep the test's or its caller's pipes open. */
-ETCDT_FN void etcdt__close_from3(int maxfd)
-{
+ETCDT_FN void etcdt__close_from3(int maxfd) {
     int fd;
 #ifdef SYS_close_range
-    if (syscall(SYS_close_range, 3u, ~0u, 0u) == 0)
-        return;
+    if (syscall(SYS_close_range, 3u, ~0u, 0u) == 0) return;
 #endif
-    for (fd = 3; fd < maxfd; fd++)
-        close(fd);
+    for (fd = 3; fd < maxfd; fd++) close(fd);
 }
 
 /* Child side, after fork: own process group, optional parent death
  * signal.  Only async-signal-safe calls. */
-ETCDT_FN void etcdt__child_setup(int pdeath, pid_t parent)
-{
+ETCDT_FN void etcdt__child_setup(int pdeath, pid_t parent) {
     /* Caught signals are reset by exec anyway; also undo SIG_IGN for the
      * ones tests send or rely on, and unblock everything. */
     static const int sigs[] = {SIGINT,  SIGTERM, SIGHUP,  SIGQUIT,
@@ -276,21 +236,16 @@ ETCDT_FN void etcdt__child_setup(int pdeath, pid_t parent)
     setpgid(0, 0);
     if (pdeath) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
+        if (getppid() != parent) _exit(127);
     }
-    for (s = 0; s < sizeof sigs / sizeof sigs[0]; s++)
-        signal(sigs[s], SIG_DFL);
+    for (s = 0; s < sizeof sigs / sizeof sigs[0]; s++) signal(sigs[s], SIG_DFL);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-ETCDT_FN int etcdt__exit_code(int status)
-{
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
+ETCDT_FN int etcdt__exit_code(int status) {
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return -1;
 }
 
@@ -303,7 +258,7 @@ ETCDT_FN int etcdt__exit_code(int status)
 
 typedef struct etcdt_proc {
     etcdt__net_entry net; /* first: the net's hooks cast it back */
-    volatile pid_t pid; /* also the process group id */
+    volatile pid_t pid;   /* also the process group id */
     volatile int reaped;
     int status; /* exit code in etcdt_proc_wait convention, once reaped */
     int out_fd; /* -1 after EOF */
@@ -315,15 +270,12 @@ typedef struct etcdt_proc {
     size_t err_len, err_cap;
 } etcdt_proc;
 
-ETCDT_FN void etcdt__proc_net_kill(etcdt__net_entry *e)
-{
+ETCDT_FN void etcdt__proc_net_kill(etcdt__net_entry *e) {
     etcdt_proc *p = (etcdt_proc *)e;
-    if (p->pid > 0 && !p->reaped)
-        kill(-p->pid, SIGKILL);
+    if (p->pid > 0 && !p->reaped) kill(-p->pid, SIGKILL);
 }
 
-ETCDT_FN void etcdt__proc_net_reap(etcdt__net_entry *e)
-{
+ETCDT_FN void etcdt__proc_net_reap(etcdt__net_entry *e) {
     etcdt_proc *p = (etcdt_proc *)e;
     if (p->pid > 0 && !p->reaped) {
         waitpid(p->pid, NULL, 0);
@@ -331,8 +283,7 @@ ETCDT_FN void etcdt__proc_net_reap(etcdt__net_entry *e)
     }
 }
 
-ETCDT_VAR etcdt__net_part etcdt__procs = {etcdt__proc_net_kill,
-                                          etcdt__proc_net_reap, NULL};
+ETCDT_VAR etcdt__net_part etcdt__procs = {etcdt__proc_net_kill, etcdt__proc_net_reap, NULL};
 
 /* Spawn argv (argv[0] searched on PATH unless it contains '/') in its own
  * process group with stdout and stderr on separate pipes; stdin is
@@ -340,11 +291,8 @@ ETCDT_VAR etcdt__net_part etcdt__procs = {etcdt__proc_net_kill,
  * envp_extra: NULL-terminated "K=V" strings added to (and overriding) the
  * environment, may be NULL.  If merge_stderr, stderr goes to the stdout
  * pipe.  drop: env prefixes to remove (may be NULL). */
-ETCDT_FN etcdt_proc *etcdt__spawn_io(char *const argv[],
-                                     char *const envp_extra[],
-                                     const char *const *drop, int merge_stderr,
-                                     int pipe_stdin)
-{
+ETCDT_FN etcdt_proc *etcdt__spawn_io(char *const argv[], char *const envp_extra[],
+                                     const char *const *drop, int merge_stderr, int pipe_stdin) {
     char exe[PATH_MAX];
     int op[2] = {-1, -1}, ep[2] = {-1, -1}, ip[2] = {-1, -1};
     char **env;
@@ -352,14 +300,12 @@ ETCDT_FN etcdt_proc *etcdt__spawn_io(char *const argv[],
     pid_t pid, parent = getpid();
     int pdeath, maxfd = etcdt__max_fd();
 
-    if (!argv || !argv[0])
-        return NULL;
+    if (!argv || !argv[0]) return NULL;
     if (etcdt__which(argv[0], exe, sizeof exe) != 0) {
         fprintf(stderr, "etcdt: %s: not found\n", argv[0]);
         return NULL;
     }
-    if (pipe2(op, O_CLOEXEC) != 0)
-        return NULL;
+    if (pipe2(op, O_CLOEXEC) != 0) return NULL;
     if (!merge_stderr && pipe2(ep, O_CLOEXEC) != 0) {
         close(op[0]);
         close(op[1]);
@@ -427,33 +373,26 @@ ETCDT_FN etcdt_proc *etcdt__spawn_io(char *const argv[],
     setpgid(pid, pid);
     p->pid = pid;
     close(op[1]);
-    if (ep[1] >= 0)
-        close(ep[1]);
-    if (ip[0] >= 0)
-        close(ip[0]);
+    if (ep[1] >= 0) close(ep[1]);
+    if (ip[0] >= 0) close(ip[0]);
     fcntl(p->out_fd, F_SETFL, fcntl(p->out_fd, F_GETFL) | O_NONBLOCK);
-    if (p->err_fd >= 0)
-        fcntl(p->err_fd, F_SETFL, fcntl(p->err_fd, F_GETFL) | O_NONBLOCK);
+    if (p->err_fd >= 0) fcntl(p->err_fd, F_SETFL, fcntl(p->err_fd, F_GETFL) | O_NONBLOCK);
     free(env);
     return p;
 }
 
 ETCDT_FN etcdt_proc *etcdt__spawn(char *const argv[], char *const envp_extra[],
-                                  const char *const *drop, int merge_stderr)
-{
+                                  const char *const *drop, int merge_stderr) {
     return etcdt__spawn_io(argv, envp_extra, drop, merge_stderr, 0);
 }
 
-ETCDT_FN etcdt_proc *etcdt_spawn(char *const argv[], char *const envp_extra[])
-{
+ETCDT_FN etcdt_proc *etcdt_spawn(char *const argv[], char *const envp_extra[]) {
     return etcdt__spawn(argv, envp_extra, NULL, 0);
 }
 
 /* etcdt_spawn with the child's stdin on a pipe: feed it with
  * etcdt_proc_write, end it with etcdt_proc_close_stdin. */
-ETCDT_FN etcdt_proc *etcdt_spawn_piped(char *const argv[],
-                                       char *const envp_extra[])
-{
+ETCDT_FN etcdt_proc *etcdt_spawn_piped(char *const argv[], char *const envp_extra[]) {
     return etcdt__spawn_io(argv, envp_extra, NULL, 0, 1);
 }
 
@@ -461,21 +400,16 @@ ETCDT_FN pid_t etcdt_proc_pid(etcdt_proc *p) { return p->pid; }
 
 /* Append up to n bytes to a growable buffer bounded by max (excess
  * dropped). */
-ETCDT_FN void etcdt__buf_add(char **buf, size_t *len, size_t *cap,
-                             const char *src, size_t n, size_t max)
-{
-    if (*len + n + 1 > max)
-        n = (*len + 1 >= max) ? 0 : max - *len - 1;
-    if (n == 0)
-        return;
+ETCDT_FN void etcdt__buf_add(char **buf, size_t *len, size_t *cap, const char *src, size_t n,
+                             size_t max) {
+    if (*len + n + 1 > max) n = (*len + 1 >= max) ? 0 : max - *len - 1;
+    if (n == 0) return;
     if (*len + n + 1 > *cap) {
         size_t nc = *cap ? *cap : 4096;
         char *nb;
-        while (nc < *len + n + 1)
-            nc *= 2;
+        while (nc < *len + n + 1) nc *= 2;
         nb = (char *)realloc(*buf, nc);
-        if (!nb)
-            return;
+        if (!nb) return;
         *buf = nb;
         *cap = nc;
     }
@@ -486,9 +420,7 @@ ETCDT_FN void etcdt__buf_add(char **buf, size_t *len, size_t *cap,
 
 /* Read whatever is available on fd (nonblocking) into the buffer; close
  * and set fd to -1 on EOF/error.  Returns bytes read. */
-ETCDT_FN size_t etcdt__drain(int *fd, char **buf, size_t *len, size_t *cap,
-                             size_t max)
-{
+ETCDT_FN size_t etcdt__drain(int *fd, char **buf, size_t *len, size_t *cap, size_t max) {
     char tmp[8192];
     size_t total = 0;
     while (*fd >= 0) {
@@ -498,27 +430,21 @@ ETCDT_FN size_t etcdt__drain(int *fd, char **buf, size_t *len, size_t *cap,
             total += (size_t)r;
             continue;
         }
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         close(*fd);
         *fd = -1;
     }
     return total;
 }
 
-ETCDT_FN void etcdt__proc_drain(etcdt_proc *p)
-{
-    etcdt__drain(&p->out_fd, &p->out, &p->out_len, &p->out_cap,
-                 ETCDT_PROC_OUTMAX);
-    etcdt__drain(&p->err_fd, &p->err, &p->err_len, &p->err_cap,
-                 ETCDT_PROC_ERRMAX);
+ETCDT_FN void etcdt__proc_drain(etcdt_proc *p) {
+    etcdt__drain(&p->out_fd, &p->out, &p->out_len, &p->out_cap, ETCDT_PROC_OUTMAX);
+    etcdt__drain(&p->err_fd, &p->err, &p->err_len, &p->err_cap, ETCDT_PROC_ERRMAX);
 }
 
 /* Wait up to ms for input on the proc's pipes (whichever are open). */
-ETCDT_FN void etcdt__proc_poll(etcdt_proc *p, int ms)
-{
+ETCDT_FN void etcdt__proc_poll(etcdt_proc *p, int ms) {
     struct pollfd pf[2];
     int n = 0;
     if (p->out_fd >= 0) {
@@ -541,17 +467,14 @@ ETCDT_FN void etcdt__proc_poll(etcdt_proc *p, int ms)
 /* Read one line from the child's stdout.  Returns 1 with the line (no
  * newline; truncated to cap-1 if longer), 0 on EOF with nothing buffered,
  * -1 on timeout.  A final unterminated line is returned at EOF. */
-ETCDT_FN int etcdt_proc_readline(etcdt_proc *p, char *buf, size_t cap,
-                                 int timeout_ms)
-{
+ETCDT_FN int etcdt_proc_readline(etcdt_proc *p, char *buf, size_t cap, int timeout_ms) {
     int64_t deadline = etcdt_now_ms() + timeout_ms;
     for (;;) {
         char *nl;
         size_t linelen, consumed;
         etcdt__proc_drain(p);
         nl = p->out_len ? (char *)memchr(p->out, '\n', p->out_len) : NULL;
-        if (nl || (p->out_fd < 0 && p->out_len > 0) ||
-            p->out_len + 1 >= ETCDT_PROC_OUTMAX) {
+        if (nl || (p->out_fd < 0 && p->out_len > 0) || p->out_len + 1 >= ETCDT_PROC_OUTMAX) {
             linelen = nl ? (size_t)(nl - p->out) : p->out_len;
             consumed = nl ? linelen + 1 : linelen;
             if (cap > 0) {
@@ -561,18 +484,15 @@ ETCDT_FN int etcdt_proc_readline(etcdt_proc *p, char *buf, size_t cap,
             }
             memmove(p->out, p->out + consumed, p->out_len - consumed);
             p->out_len -= consumed;
-            if (p->out)
-                p->out[p->out_len] = 0;
+            if (p->out) p->out[p->out_len] = 0;
             return 1;
         }
         if (p->out_fd < 0) {
-            if (cap > 0)
-                buf[0] = 0;
+            if (cap > 0) buf[0] = 0;
             return 0;
         }
         if (etcdt_now_ms() >= deadline) {
-            if (cap > 0)
-                buf[0] = 0;
+            if (cap > 0) buf[0] = 0;
             return -1;
         }
         etcdt__proc_poll(p, etcdt__left(deadline));
@@ -581,8 +501,7 @@ ETCDT_FN int etcdt_proc_readline(etcdt_proc *p, char *buf, size_t cap,
 
 /* Everything read from the child's stderr so far (drains what is
  * available now, without blocking).  Valid until the next call on p. */
-ETCDT_FN const char *etcdt_proc_stderr(etcdt_proc *p)
-{
+ETCDT_FN const char *etcdt_proc_stderr(etcdt_proc *p) {
     etcdt__proc_drain(p);
     return p->err ? p->err : "";
 }
@@ -590,25 +509,20 @@ ETCDT_FN const char *etcdt_proc_stderr(etcdt_proc *p)
 /* Write all of s to the child's stdin (etcdt_spawn_piped); blocks while the
  * pipe is full.  Returns 0, or -1 if stdin is not piped or the child stopped
  * reading (EPIPE: ignore SIGPIPE in the test, as the suites do). */
-ETCDT_FN int etcdt_proc_write(etcdt_proc *p, const char *s)
-{
+ETCDT_FN int etcdt_proc_write(etcdt_proc *p, const char *s) {
     size_t len = strlen(s), off = 0;
-    if (p->in_fd < 0)
-        return -1;
+    if (p->in_fd < 0) return -1;
     while (off < len) {
         ssize_t w = write(p->in_fd, s + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
         off += (size_t)w;
     }
     return 0;
 }
 
 /* Close the child's stdin so that it reads EOF.  Idempotent. */
-ETCDT_FN void etcdt_proc_close_stdin(etcdt_proc *p)
-{
+ETCDT_FN void etcdt_proc_close_stdin(etcdt_proc *p) {
     if (p->in_fd >= 0) {
         close(p->in_fd);
         p->in_fd = -1;
@@ -617,28 +531,22 @@ ETCDT_FN void etcdt_proc_close_stdin(etcdt_proc *p)
 
 /* Send sig to the child process (not its group).  Returns 0 or -1 (also
  * if it has already been reaped). */
-ETCDT_FN int etcdt_proc_signal(etcdt_proc *p, int sig)
-{
-    if (p->pid <= 0 || p->reaped)
-        return -1;
+ETCDT_FN int etcdt_proc_signal(etcdt_proc *p, int sig) {
+    if (p->pid <= 0 || p->reaped) return -1;
     return kill(p->pid, sig);
 }
 
 /* Send sig to the child's whole process group. */
-ETCDT_FN int etcdt_proc_signal_group(etcdt_proc *p, int sig)
-{
-    if (p->pid <= 0 || p->reaped)
-        return -1;
+ETCDT_FN int etcdt_proc_signal_group(etcdt_proc *p, int sig) {
+    if (p->pid <= 0 || p->reaped) return -1;
     return kill(-p->pid, sig);
 }
 
 /* Non-blocking: 1 if exited (status stored), 0 if running. */
-ETCDT_FN int etcdt__proc_try_reap(etcdt_proc *p)
-{
+ETCDT_FN int etcdt__proc_try_reap(etcdt_proc *p) {
     int st;
     pid_t r;
-    if (p->reaped)
-        return 1;
+    if (p->reaped) return 1;
     r = waitpid(p->pid, &st, WNOHANG);
     if (r == p->pid) {
         p->status = etcdt__exit_code(st);
@@ -658,8 +566,7 @@ ETCDT_FN int etcdt_proc_running(etcdt_proc *p) { return !etcdt__proc_try_reap(p)
 
 /* Wait for the child to exit.  Returns its exit status (or 128+signal),
  * -1 on timeout.  Output keeps being collected meanwhile. */
-ETCDT_FN int etcdt_proc_wait(etcdt_proc *p, int timeout_ms)
-{
+ETCDT_FN int etcdt_proc_wait(etcdt_proc *p, int timeout_ms) {
     int64_t deadline = etcdt_now_ms() + timeout_ms;
     for (;;) {
         etcdt__proc_drain(p);
@@ -667,37 +574,30 @@ ETCDT_FN int etcdt_proc_wait(etcdt_proc *p, int timeout_ms)
             etcdt__proc_drain(p);
             return p->status;
         }
-        if (etcdt_now_ms() >= deadline)
-            return -1;
+        if (etcdt_now_ms() >= deadline) return -1;
         {
             int left = etcdt__left(deadline);
             /* pipes may stay open (e.g. grandchildren): poll briefly */
             etcdt__proc_poll(p, left < 5 ? left : 5);
-            if (p->out_fd < 0 && p->err_fd < 0)
-                etcdt_sleep_ms(left < 5 ? left : 5);
+            if (p->out_fd < 0 && p->err_fd < 0) etcdt_sleep_ms(left < 5 ? left : 5);
         }
     }
 }
 
 /* SIGKILL the group if still running, reap, close, free.  NULL is ok. */
-ETCDT_FN void etcdt_proc_free(etcdt_proc *p)
-{
-    if (!p)
-        return;
+ETCDT_FN void etcdt_proc_free(etcdt_proc *p) {
+    if (!p) return;
     if (!etcdt__proc_try_reap(p)) {
         int st;
         kill(-p->pid, SIGKILL);
         kill(p->pid, SIGKILL);
-        if (waitpid(p->pid, &st, 0) == p->pid)
-            p->status = etcdt__exit_code(st);
+        if (waitpid(p->pid, &st, 0) == p->pid) p->status = etcdt__exit_code(st);
         p->reaped = 1;
     }
     etcdt__net_remove(&etcdt__procs, &p->net);
     etcdt_proc_close_stdin(p);
-    if (p->out_fd >= 0)
-        close(p->out_fd);
-    if (p->err_fd >= 0)
-        close(p->err_fd);
+    if (p->out_fd >= 0) close(p->out_fd);
+    if (p->err_fd >= 0) close(p->err_fd);
     free(p->out);
     free(p->err);
     free(p);
@@ -709,12 +609,10 @@ ETCDT_FN void etcdt_proc_free(etcdt_proc *p)
 
 /* Absolute path of the running executable (/proc/self/exe resolved), for
  * re-executing the test program in a helper mode.  Static storage. */
-ETCDT_FN const char *etcdt_self_path(void)
-{
+ETCDT_FN const char *etcdt_self_path(void) {
     static char path[PATH_MAX];
     ssize_t n;
-    if (path[0])
-        return path;
+    if (path[0]) return path;
     n = readlink("/proc/self/exe", path, sizeof path - 1);
     if (n <= 0) {
         path[0] = 0;

@@ -92,8 +92,10 @@ ETCDT_FN void *etcdt__proxy_main(void *arg) {
                 } else {
                     px->cfd[px->n] = fd;
                     px->sfd[px->n] = part ? -1 : etcdt__connect_loopback(px->target_port);
-                    if (!part && px->sfd[px->n] < 0) close(fd);
-                    else px->n++;
+                    if (!part && px->sfd[px->n] < 0)
+                        close(fd);
+                    else
+                        px->n++;
                 }
             }
             continue; /* indexes may have moved: poll again */
@@ -160,7 +162,9 @@ ETCDT_FN int etcdt_proxy_start(etcdt_proxy *px, int target_port) {
     return 0;
 }
 
-ETCDT_FN void etcdt_proxy_partition(etcdt_proxy *px, int on) { __atomic_store_n(&px->partitioned, on, __ATOMIC_RELEASE); }
+ETCDT_FN void etcdt_proxy_partition(etcdt_proxy *px, int on) {
+    __atomic_store_n(&px->partitioned, on, __ATOMIC_RELEASE);
+}
 
 ETCDT_FN void etcdt_proxy_stop(etcdt_proxy *px) {
     char b = 1;

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #define MAX_PEERS 8
-#define NCASES 4 /* cases per peer */
+#define NCASES 4      /* cases per peer */
 #define STEP_MS 10000 /* any single step; generous for a loaded 2-core machine */
 
 typedef struct peer {
@@ -65,7 +65,9 @@ static int wait_line(etcdt_proc *p, const char *want, int ms, char *last, size_t
 static int key_count(const char *name) { return etcdt_count_keys(etcdt_endpoints(cl), name); }
 
 /* Waits until NAME/ holds n keys (a blocked waiter has put its key up). */
-static int wait_keys(const char *name, int n) { return etcdt_wait_keys(etcdt_endpoints(cl), name, n, STEP_MS); }
+static int wait_keys(const char *name, int n) {
+    return etcdt_wait_keys(etcdt_endpoints(cl), name, n, STEP_MS);
+}
 
 /* create_revision of key, 0 if absent. */
 static int64_t create_rev(const char *key) {
@@ -91,11 +93,16 @@ static int drv_open(drv *d, int ttl) {
     char *argv[8];
     memset(d, 0, sizeof *d);
     snprintf(ttls, sizeof ttls, "%d", ttl);
-    argv[0] = (char *)cur()->path; argv[1] = (char *)"drive";
-    argv[2] = (char *)"-endpoints"; argv[3] = (char *)etcdt_endpoints(cl);
-    argv[4] = (char *)"-ttl"; argv[5] = ttls; argv[6] = NULL;
+    argv[0] = (char *)cur()->path;
+    argv[1] = (char *)"drive";
+    argv[2] = (char *)"-endpoints";
+    argv[3] = (char *)etcdt_endpoints(cl);
+    argv[4] = (char *)"-ttl";
+    argv[5] = ttls;
+    argv[6] = NULL;
     if (!(d->p = etcdt_spawn_piped(argv, NULL))) return -1;
-    if (etcdt_proc_write(d->p, "lease\n") != 0 || etcdt_proc_readline(d->p, line, sizeof line, STEP_MS) != 1) {
+    if (etcdt_proc_write(d->p, "lease\n") != 0 ||
+        etcdt_proc_readline(d->p, line, sizeof line, STEP_MS) != 1) {
         fprintf(stderr, "gopeer drive did not start: %s\n", etcdt_proc_stderr(d->p));
         return -1;
     }
@@ -154,7 +161,8 @@ static int drv_observed(drv *d, const char *value, char *got, size_t cap) {
 static void drv_close(drv *d) {
     if (!d->p) return;
     etcdt_proc_close_stdin(d->p);
-    if (etcdt_proc_wait(d->p, STEP_MS) != 0) fprintf(stderr, "gopeer drive: %s\n", etcdt_proc_stderr(d->p));
+    if (etcdt_proc_wait(d->p, STEP_MS) != 0)
+        fprintf(stderr, "gopeer drive: %s\n", etcdt_proc_stderr(d->p));
     etcdt_proc_free(d->p);
     d->p = NULL;
 }
@@ -222,12 +230,16 @@ static etcdt_proc *demo_start(int go, const char *name) {
     etcdt_proc *p;
     argv[k++] = go ? (char *)cur()->path : demo_path;
     if (go) argv[k++] = (char *)"demo";
-    argv[k++] = (char *)"-name"; argv[k++] = (char *)name;
-    argv[k++] = (char *)"-endpoints"; argv[k++] = (char *)etcdt_endpoints(cl);
-    argv[k++] = (char *)"-ttl"; argv[k++] = (char *)"5";
+    argv[k++] = (char *)"-name";
+    argv[k++] = (char *)name;
+    argv[k++] = (char *)"-endpoints";
+    argv[k++] = (char *)etcdt_endpoints(cl);
+    argv[k++] = (char *)"-ttl";
+    argv[k++] = (char *)"5";
     argv[k] = NULL;
     if (!(p = etcdt_spawn(argv, NULL))) return NULL;
-    CHECKF(etcdt_proc_readline(p, line, sizeof line, STEP_MS) == 1 && !strncmp(line, first, strlen(first)),
+    CHECKF(etcdt_proc_readline(p, line, sizeof line, STEP_MS) == 1 &&
+               !strncmp(line, first, strlen(first)),
            "%s demo: \"%s\" %s", go ? "Go" : "C", line, etcdt_proc_stderr(p));
     return p;
 }
@@ -237,17 +249,23 @@ static etcdt_proc *demo_start(int go, const char *name) {
 static void handover(etcdt_proc *first, const char *fname, etcdt_proc *second, const char *sname) {
     char want[64], line[256];
     snprintf(want, sizeof want, "get master with: %s", fname);
-    CHECKF(wait_line(second, want, STEP_MS, line, sizeof line), "follower %s: \"%s\", want \"%s\"; stderr: %s",
-           sname, line, want, etcdt_proc_stderr(second));
-    CHECKF(wait_line(first, "oh, i'm master", STEP_MS, line, sizeof line), "leader %s: \"%s\"; stderr: %s", fname,
-           line, etcdt_proc_stderr(first));
-    CHECKF(wait_line(second, "slave!", STEP_MS, line, sizeof line), "follower %s: \"%s\"", sname, line);
+    CHECKF(wait_line(second, want, STEP_MS, line, sizeof line),
+           "follower %s: \"%s\", want \"%s\"; stderr: %s", sname, line, want,
+           etcdt_proc_stderr(second));
+    CHECKF(wait_line(first, "oh, i'm master", STEP_MS, line, sizeof line),
+           "leader %s: \"%s\"; stderr: %s", fname, line, etcdt_proc_stderr(first));
+    CHECKF(wait_line(second, "slave!", STEP_MS, line, sizeof line), "follower %s: \"%s\"", sname,
+           line);
     etcdt_proc_signal(first, SIGINT);
-    CHECKF(wait_line(first, "Got signal: interrupt", STEP_MS, line, sizeof line), "%s: \"%s\"", fname, line);
-    CHECKF(etcdt_proc_wait(first, STEP_MS) == 0, "%s exits 0; stderr: %s", fname, etcdt_proc_stderr(first));
+    CHECKF(wait_line(first, "Got signal: interrupt", STEP_MS, line, sizeof line), "%s: \"%s\"",
+           fname, line);
+    CHECKF(etcdt_proc_wait(first, STEP_MS) == 0, "%s exits 0; stderr: %s", fname,
+           etcdt_proc_stderr(first));
     snprintf(want, sizeof want, "get master with: %s", sname);
-    CHECKF(wait_line(second, want, 3000, line, sizeof line), "%s not master within 3 s: \"%s\"", sname, line);
-    CHECKF(wait_line(second, "oh, i'm master", STEP_MS, line, sizeof line), "%s: \"%s\"", sname, line);
+    CHECKF(wait_line(second, want, 3000, line, sizeof line), "%s not master within 3 s: \"%s\"",
+           sname, line);
+    CHECKF(wait_line(second, "oh, i'm master", STEP_MS, line, sizeof line), "%s: \"%s\"", sname,
+           line);
 }
 
 ETCDT_TEST(demo_handover_both_ways) {
@@ -299,7 +317,8 @@ ETCDT_TEST(mutex_fifo_queue_with_go) {
     locker_start(&b);
     CHECK(wait_keys(name, 3));
     grev = create_rev(gkey);
-    CHECKF(etcde_election_rev(a.m) < grev, "a %lld, Go %lld", (long long)etcde_election_rev(a.m), (long long)grev);
+    CHECKF(etcde_election_rev(a.m) < grev, "a %lld, Go %lld", (long long)etcde_election_rev(a.m),
+           (long long)grev);
     /* a unlocks: Go is next (FIFO by create revision), b still waits */
     CHECK(drv_result(&d, line, sizeof line, 300) == 0);
     CHECK(etcde_unlock(a.m) == ETCDE_OK);
@@ -311,7 +330,8 @@ ETCDT_TEST(mutex_fifo_queue_with_go) {
     r = drv_cmd(&d, "unlock");
     CHECKF(!strcmp(r, "ok"), "Go Unlock: %s", r);
     CHECK(locker_wait(&b, STEP_MS) && b.result == ETCDE_OK && etcde_is_leader(b.m));
-    CHECKF(etcde_election_rev(b.m) > grev, "b %lld, Go %lld", (long long)etcde_election_rev(b.m), (long long)grev);
+    CHECKF(etcde_election_rev(b.m) > grev, "b %lld, Go %lld", (long long)etcde_election_rev(b.m),
+           (long long)grev);
     snprintf(cmd, sizeof cmd, "trylock %s", name);
     CHECK(!strcmp(drv_cmd(&d, cmd), "locked"));
     CHECK(etcde_unlock(b.m) == ETCDE_OK);
@@ -350,15 +370,18 @@ ETCDT_TEST(go_unlock_after_its_key_was_deleted) {
     CHECKF(!strcmp(r, "ok"), "Go Unlock of a deleted key: %s", r);
     CHECK(etcde_is_leader(a.m) && create_rev(etcde_election_key(a.m)) == arev);
     r = drv_cmd(&d, "unlock");
-    if (cur()->minor <= 5) CHECKF(!strcmp(r, "ok"), "3.5 second Unlock: %s", r);
-    else CHECKF(!strncmp(r, "err ErrLockReleased:", 20), "3.%d second Unlock: %s", cur()->minor, r);
+    if (cur()->minor <= 5)
+        CHECKF(!strcmp(r, "ok"), "3.5 second Unlock: %s", r);
+    else
+        CHECKF(!strncmp(r, "err ErrLockReleased:", 20), "3.%d second Unlock: %s", cur()->minor, r);
     CHECK(etcde_is_leader(a.m) && create_rev(etcde_election_key(a.m)) == arev);
     /* the waiter's side: Go queues behind us, loses its key, and is not granted the lock */
     drv_send(&d, cmd);
     CHECK(wait_keys(name, 2));
     CHECK(etcdt_etcdctl(cl, NULL, 0, STEP_MS, "del", gkey, NULL) == 0);
     CHECK(etcde_unlock(a.m) == ETCDE_OK);
-    CHECKF(drv_result(&d, line, sizeof line, STEP_MS) && !strncmp(line, "err ErrSessionExpired:", 22),
+    CHECKF(drv_result(&d, line, sizeof line, STEP_MS) &&
+               !strncmp(line, "err ErrSessionExpired:", 22),
            "Go Lock after its waiting key was deleted: %s", line);
     CHECK(key_count(name) == 0);
     drv_close(&d);
@@ -434,21 +457,24 @@ ETCDT_TEST(observe_both_ways) {
     drv_send(&d, cmd);
     CHECK(wait_keys(name, 2));
     CHECK(etcde_resign(a.e) == ETCDE_OK);
-    CHECKF(drv_result(&d, line, sizeof line, STEP_MS) && !strcmp(line, "ok"), "Go Campaign: %s", line);
+    CHECKF(drv_result(&d, line, sizeof line, STEP_MS) && !strcmp(line, "ok"), "Go Campaign: %s",
+           line);
     CHECKF(drv_observed(&d, "gB", got, sizeof got), "Go observed \"%s\", want gB", got);
     CHECK(obs_wait(&ol, 4));
     CHECK(!strcmp(drv_cmd(&d, "proclaim gB2"), "ok"));
     CHECKF(drv_observed(&d, "gB2", got, sizeof got), "Go observed \"%s\", want gB2", got);
     CHECK(obs_wait(&ol, 5));
-    CHECK(etcde_leader(a.e, &kv) == ETCDE_OK && !strcmp(kv.value, "gB2") && !strcmp(kv.key, drv_cmd(&d, "key")));
+    CHECK(etcde_leader(a.e, &kv) == ETCDE_OK && !strcmp(kv.value, "gB2") &&
+          !strcmp(kv.key, drv_cmd(&d, "key")));
     CHECK(!strcmp(drv_cmd(&d, "resign"), "ok"));
     CHECK(obs_wait(&ol, 6));
     snprintf(cmd, sizeof cmd, "leader %s", name);
     CHECK(!strncmp(drv_cmd(&d, cmd), "err ErrElectionNoLeader:", 24));
     CHECK(!strncmp(drv_cmd(&d, "proclaim late"), "err ErrElectionNotLeader:", 25));
     for (i = 0; i < 6; i++)
-        CHECKF(i < ol.n && !strcmp(ol.value[i], want[i]), "our observer, event %d: \"%s\", want \"%s\"", i,
-               i < ol.n ? ol.value[i] : "(none)", want[i]);
+        CHECKF(i < ol.n && !strcmp(ol.value[i], want[i]),
+               "our observer, event %d: \"%s\", want \"%s\"", i, i < ol.n ? ol.value[i] : "(none)",
+               want[i]);
     etcde_client_cancel(a.c);
     pthread_join(th, NULL);
     CHECK(ol.r == ETCDE_ERR_CANCELLED);
@@ -474,7 +500,8 @@ static void server_version(char *out, size_t cap) {
     char *argv[] = {(char *)"etcd", (char *)"--version", NULL};
     etcdt_proc *p = etcdt_spawn(argv, NULL);
     out[0] = 0;
-    if (p && etcdt_proc_readline(p, out, cap, STEP_MS) != 1) snprintf(out, cap, "(etcd --version said nothing)");
+    if (p && etcdt_proc_readline(p, out, cap, STEP_MS) != 1)
+        snprintf(out, cap, "(etcd --version said nothing)");
     etcdt_proc_free(p);
 }
 
@@ -483,11 +510,14 @@ static int peer_version(peer *pr) {
     char *argv[3];
     etcdt_proc *p;
     int major = 0, ok;
-    argv[0] = (char *)pr->path; argv[1] = (char *)"version"; argv[2] = NULL;
+    argv[0] = (char *)pr->path;
+    argv[1] = (char *)"version";
+    argv[2] = NULL;
     if (!(p = etcdt_spawn(argv, NULL))) return -1;
     ok = etcdt_proc_readline(p, pr->version, sizeof pr->version, STEP_MS) == 1 &&
          sscanf(pr->version, "%d.%d", &major, &pr->minor) == 2 && major == 3;
-    if (!ok) fprintf(stderr, "%s version: \"%s\" %s\n", pr->path, pr->version, etcdt_proc_stderr(p));
+    if (!ok)
+        fprintf(stderr, "%s version: \"%s\" %s\n", pr->path, pr->version, etcdt_proc_stderr(p));
     etcdt_proc_free(p);
     return ok ? 0 : -1;
 }
@@ -507,15 +537,18 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     list = etcdt__xstrdup(env ? env : "");
     for (tok = strtok(list, " \t"); tok; tok = strtok(NULL, " \t")) {
-        if (npeers == MAX_PEERS) return setup_failed("more peers in ETCDT_GOPEERS than %s", "8 (MAX_PEERS)");
+        if (npeers == MAX_PEERS)
+            return setup_failed("more peers in ETCDT_GOPEERS than %s", "8 (MAX_PEERS)");
         peers[npeers].path = tok;
-        if (peer_version(&peers[npeers]) != 0) return setup_failed("%s is not a working gopeer", tok);
+        if (peer_version(&peers[npeers]) != 0)
+            return setup_failed("%s is not a working gopeer", tok);
         npeers++;
     }
     if (npeers == 0) /* never a silent skip: the run was asked for and has nothing to run */
         return setup_failed("ETCDT_GOPEERS is empty: set it to the gopeer binaries to test, e.g.\n"
                             "  ETCDT_GOPEERS=\"build/etcd-3.5.33/gopeer build/etcd-3.6.14/gopeer "
-                            "build/etcd-3.7.1/gopeer\"\n  (%s builds them)", "bash tests/go/build.sh");
+                            "build/etcd-3.7.1/gopeer\"\n  (%s builds them)",
+                            "bash tests/go/build.sh");
     snprintf(self, sizeof self, "%s", etcdt_self_path());
     snprintf(demo_path, sizeof demo_path, "%s/../demo", dirname(self)); /* build/tests/.. */
     if (access(demo_path, X_OK) != 0) return setup_failed("%s is missing (run make)", demo_path);
@@ -524,7 +557,8 @@ int main(int argc, char **argv) {
     for (i = 0; i < npeers; i++) {
         printf("peer go3.%d: %s (client v%s)\n", peers[i].minor, peers[i].path, peers[i].version);
         for (j = 0; j < NCASES; j++) {
-            snprintf(case_names[ncases], sizeof case_names[0], "go3.%d.%s", peers[i].minor, per_peer[j].name);
+            snprintf(case_names[ncases], sizeof case_names[0], "go3.%d.%s", peers[i].minor,
+                     per_peer[j].name);
             case_peer[ncases] = &peers[i];
             cases[ncases].name = case_names[ncases];
             cases[ncases].fn = per_peer[j].fn;

@@ -88,8 +88,9 @@ ETCDT_TEST(wrong_password_is_a_clear_error) {
     r = etcde_session_create(c, NULL, &s);
     CHECKF(r == ETCDE_ERR_AUTH, "got %s", etcde_strerror(r));
     CHECK(s == NULL);
-    CHECKF(strstr(etcde_client_errmsg(c), "root") && strstr(etcde_client_errmsg(c), "authentication"), "msg: %s",
-           etcde_client_errmsg(c));
+    CHECKF(strstr(etcde_client_errmsg(c), "root") &&
+               strstr(etcde_client_errmsg(c), "authentication"),
+           "msg: %s", etcde_client_errmsg(c));
     CHECK(strstr(etcde_client_errmsg(c), "wrong-password") == NULL);
     REQUIRE(etcde_election_create(c, NULL, "auth-x", &e) == ETCDE_OK);
     CHECK(etcde_leader(e, &kv) == ETCDE_ERR_AUTH);
@@ -106,7 +107,8 @@ ETCDT_TEST(no_credentials_is_a_clear_error) {
     REQUIRE(etcde_election_create(c, NULL, "auth-x", &e) == ETCDE_OK);
     r = etcde_leader(e, &kv);
     CHECKF(r == ETCDE_ERR_AUTH, "got %s: %s", etcde_strerror(r), etcde_election_errmsg(e));
-    CHECKF(strstr(etcde_election_errmsg(e), "user name is empty") != NULL, "msg: %s", etcde_election_errmsg(e));
+    CHECKF(strstr(etcde_election_errmsg(e), "user name is empty") != NULL, "msg: %s",
+           etcde_election_errmsg(e));
     etcde_election_destroy(e);
     etcde_client_destroy(c);
 }
@@ -182,7 +184,8 @@ ETCDT_TEST(lease_grant_reattach_and_revoke_carry_the_token) {
     CHECKF(etcde_campaign(e, "A", 1, 5000) == ETCDE_OK, "%s", etcde_election_errmsg(e));
     etcdt_sleep_ms(3100);
     so.lease_id = etcde_session_lease(s);
-    CHECKF(etcde_session_create(c, &so, &again) == ETCDE_OK, "re-attach: %s", etcde_client_errmsg(c));
+    CHECKF(etcde_session_create(c, &so, &again) == ETCDE_OK, "re-attach: %s",
+           etcde_client_errmsg(c));
     etcdt_sleep_ms(3100);
     CHECKF(etcde_session_close(s) == ETCDE_OK, "revoke: %s", etcde_session_errmsg(s));
     CHECK(root_etcdctl(out, sizeof out, "get", "--prefix", "auth-lease/") == 0 && out[0] == 0);

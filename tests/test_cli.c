@@ -93,13 +93,15 @@ static int wait_line(etcdt_proc *p, const char *want, int timeout_ms) {
     char line[512];
     int64_t end = etcdt_now_ms() + timeout_ms;
     while (etcdt_now_ms() < end)
-        if (etcdt_proc_readline(p, line, sizeof line, (int)(end - etcdt_now_ms())) == 1 && !strcmp(line, want))
+        if (etcdt_proc_readline(p, line, sizeof line, (int)(end - etcdt_now_ms())) == 1 &&
+            !strcmp(line, want))
             return 1;
     return 0;
 }
 
 /* Reads the "KEY\nVALUE\n" pair printed on election / lock; 1 if both lines came. */
-static int read_pair(etcdt_proc *p, char *key, size_t kcap, char *val, size_t vcap, int timeout_ms) {
+static int read_pair(etcdt_proc *p, char *key, size_t kcap, char *val, size_t vcap,
+                     int timeout_ms) {
     if (etcdt_proc_readline(p, key, kcap, timeout_ms) != 1) return 0;
     return etcdt_proc_readline(p, val, vcap, 5000) == 1;
 }
@@ -124,7 +126,8 @@ static long long json_num(const char *json, const char *field) {
 }
 
 /* create_revision, lease (as lower-case hex) and value of KEY, via etcdctl. 0 if found. */
-static int key_info(const char *key, long long *create_rev, char *lease_hex, size_t lcap, char *val, size_t vcap) {
+static int key_info(const char *key, long long *create_rev, char *lease_hex, size_t lcap, char *val,
+                    size_t vcap) {
     char out[4096];
     long long lease;
     if (etcdt_etcdctl(cl, out, sizeof out, 10000, "get", key, "-w", "json", NULL) != 0) return -1;
@@ -132,7 +135,8 @@ static int key_info(const char *key, long long *create_rev, char *lease_hex, siz
     lease = json_num(out, "lease");
     if (*create_rev <= 0 || lease <= 0) return -1;
     snprintf(lease_hex, lcap, "%llx", lease);
-    if (etcdt_etcdctl(cl, out, sizeof out, 10000, "get", key, "--print-value-only", NULL) != 0) return -1;
+    if (etcdt_etcdctl(cl, out, sizeof out, 10000, "get", key, "--print-value-only", NULL) != 0)
+        return -1;
     out[strcspn(out, "\n")] = 0;
     snprintf(val, vcap, "%s", out);
     return 0;
@@ -164,20 +168,23 @@ ETCDT_TEST(elect_interop_with_etcdctl_both_ways) {
     REQUIRE(c != NULL);
     CHECK(wait_keys(name, 2, 5000));
     CHECK(etcdt_proc_readline(c, v, sizeof v, 300) == -1); /* C waits behind X */
-    cl_obs = cli(epflag, "elect", "-l", name, NULL); /* our observer sees etcdctl's leader */
-    CHECK(cl_obs && read_pair(cl_obs, ckey, sizeof ckey, v, sizeof v, 5000) && !strcmp(ckey, xkey) && !strcmp(v, "X"));
+    cl_obs = cli(epflag, "elect", "-l", name, NULL);       /* our observer sees etcdctl's leader */
+    CHECK(cl_obs && read_pair(cl_obs, ckey, sizeof ckey, v, sizeof v, 5000) &&
+          !strcmp(ckey, xkey) && !strcmp(v, "X"));
     y = ctl("elect", name, "Y", NULL);
     CHECK(wait_keys(name, 3, 5000));
     t0 = etcdt_now_ms();
     etcdt_proc_signal(x, SIGINT); /* etcdctl resigns */
     CHECK(read_pair(c, ckey, sizeof ckey, v, sizeof v, 5000) && !strcmp(v, "C"));
-    printf("    handover etcdctl -> etcd-elect: %lld ms (SIGINT to printed key)\n", (long long)(etcdt_now_ms() - t0));
+    printf("    handover etcdctl -> etcd-elect: %lld ms (SIGINT to printed key)\n",
+           (long long)(etcdt_now_ms() - t0));
     CHECK(etcdt_proc_wait(x, 5000) == 0);
     check_key_layout(name, ckey, "C");
     CHECK(etcdt_proc_readline(y, v, sizeof v, 300) == -1); /* Y is still behind us */
     CHECKF(cl_obs && wait_line(cl_obs, ckey, 5000), "our observer did not see %s", ckey);
     ol = ctl("elect", "-l", name, NULL); /* etcdctl's observer sees our leader */
-    CHECKF(ol && wait_line(ol, ckey, 5000) && etcdt_proc_readline(ol, v, sizeof v, 2000) == 1 && !strcmp(v, "C"),
+    CHECKF(ol && wait_line(ol, ckey, 5000) && etcdt_proc_readline(ol, v, sizeof v, 2000) == 1 &&
+               !strcmp(v, "C"),
            "etcdctl elect -l did not print our leader %s / C", ckey);
     t0 = etcdt_now_ms();
     etcdt_proc_signal(c, SIGINT); /* we resign */
@@ -185,7 +192,8 @@ ETCDT_TEST(elect_interop_with_etcdctl_both_ways) {
     printf("    handover etcd-elect -> etcdctl: %lld ms\n", (long long)(etcdt_now_ms() - t0));
     CHECK(etcdt_proc_wait(c, 5000) == 0);
     CHECK(ol && wait_line(ol, ykey, 5000));
-    CHECK(cl_obs && wait_line(cl_obs, ykey, 5000) && etcdt_proc_readline(cl_obs, v, sizeof v, 2000) == 1 && !strcmp(v, "Y"));
+    CHECK(cl_obs && wait_line(cl_obs, ykey, 5000) &&
+          etcdt_proc_readline(cl_obs, v, sizeof v, 2000) == 1 && !strcmp(v, "Y"));
     if (cl_obs) {
         etcdt_proc_signal(cl_obs, SIGINT);
         CHECK(etcdt_proc_wait(cl_obs, 5000) == 0);
@@ -235,7 +243,8 @@ ETCDT_TEST(lock_interop_fifo_both_ways) {
     etcdt_proc_free(l3);
 }
 
-/* ---- exit codes, release, environment, signals ------------------------------------------------ */
+/* ---- exit codes, release, environment, signals ------------------------------------------------
+ */
 
 ETCDT_TEST(exit_codes) {
     char name[64], port[64], msg[1024], line[256];
@@ -257,13 +266,15 @@ ETCDT_TEST(exit_codes) {
     CHECK(wait_keys(name, 0, 3000)); /* every run resigned / unlocked */
     p = cli(epflag, "--bogus", "lock", name, NULL);
     CHECK(p && etcdt_proc_wait(p, 5000) == 2);
-    CHECKF(p && strstr(etcdt_proc_stderr(p), "unknown flag: --bogus"), "stderr: %s", p ? etcdt_proc_stderr(p) : "");
+    CHECKF(p && strstr(etcdt_proc_stderr(p), "unknown flag: --bogus"), "stderr: %s",
+           p ? etcdt_proc_stderr(p) : "");
     etcdt_proc_free(p);
     p = cli(epflag, "elect", name, NULL); /* missing VALUE */
     CHECK(p && etcdt_proc_wait(p, 5000) == 2);
     etcdt_proc_free(p);
     p = cli("-h", NULL);
-    CHECK(p && etcdt_proc_readline(p, line, sizeof line, 5000) == 1 && !strncmp(line, "usage: etcd-elect [flags] elect NAME VALUE", 42));
+    CHECK(p && etcdt_proc_readline(p, line, sizeof line, 5000) == 1 &&
+          !strncmp(line, "usage: etcd-elect [flags] elect NAME VALUE", 42));
     CHECK(p && etcdt_proc_wait(p, 5000) == 0);
     etcdt_proc_free(p);
     /* unreachable: a free loopback port with nothing listening */
@@ -273,7 +284,8 @@ ETCDT_TEST(exit_codes) {
     CHECK(p && etcdt_proc_wait(p, 10000) == 1);
     CHECKF(etcdt_now_ms() - t0 < 5000, "took %lld ms", (long long)(etcdt_now_ms() - t0));
     snprintf(msg, sizeof msg, "%s", p ? etcdt_proc_stderr(p) : "");
-    CHECKF(!strncmp(msg, "etcd-elect: ", 12) && strstr(msg, port + 12) && strstr(msg, "refused"), "stderr: %s", msg);
+    CHECKF(!strncmp(msg, "etcd-elect: ", 12) && strstr(msg, port + 12) && strstr(msg, "refused"),
+           "stderr: %s", msg);
     etcdt_proc_free(p);
 }
 
@@ -310,10 +322,12 @@ ETCDT_TEST(signal_while_waiting_gives_up_queue_place_exit_1) {
     CHECK(wait_keys(name, 2, 5000));
     etcdt_proc_signal(w, SIGTERM);
     CHECK(etcdt_proc_wait(w, 5000) == 1);
-    CHECKF(strstr(etcdt_proc_stderr(w), "interrupted while waiting"), "stderr: %s", etcdt_proc_stderr(w));
+    CHECKF(strstr(etcdt_proc_stderr(w), "interrupted while waiting"), "stderr: %s",
+           etcdt_proc_stderr(w));
     CHECK(count_keys(name) == 1);
     etcdt_proc_free(w);
-    w = cli(epflag, "elect", name, "V", "--", "true", NULL); /* the election of the same name: same queue */
+    w = cli(epflag, "elect", name, "V", "--", "true",
+            NULL); /* the election of the same name: same queue */
     CHECK(wait_keys(name, 2, 5000));
     etcdt_proc_signal(w, SIGINT);
     CHECK(etcdt_proc_wait(w, 5000) == 1);
@@ -327,7 +341,8 @@ ETCDT_TEST(child_env_matches_etcd) {
     long long rev, got_rev;
     etcdt_proc *p;
     fresh_name(name, sizeof name);
-    p = cli(epflag, "lock", name, "--", "sh", "-c", "echo \"$ETCD_LOCK_KEY $ETCD_LOCK_REV\"; exec sleep 30", NULL);
+    p = cli(epflag, "lock", name, "--", "sh", "-c",
+            "echo \"$ETCD_LOCK_KEY $ETCD_LOCK_REV\"; exec sleep 30", NULL);
     REQUIRE(p && etcdt_proc_readline(p, line, sizeof line, 10000) == 1);
     REQUIRE(sscanf(line, "%255s %lld", key, &got_rev) == 2);
     CHECKF(key_info(key, &rev, hex, sizeof hex, val, sizeof val) == 0 && rev == got_rev,
@@ -362,7 +377,8 @@ ETCDT_TEST(signals_are_forwarded_to_the_child) {
     fresh_name(name, sizeof name);
     p = cli(epflag, "lock", name, "--", "sh", "-c",
             "trap 'echo got-USR1' USR1; trap 'echo got-TERM; exit 42' TERM; echo ready; "
-            "while :; do sleep 0.05; done", NULL);
+            "while :; do sleep 0.05; done",
+            NULL);
     REQUIRE(p && etcdt_proc_readline(p, line, sizeof line, 10000) == 1 && !strcmp(line, "ready"));
     etcdt_proc_signal(p, SIGUSR1); /* to the CLI only: it must pass it on */
     CHECK(wait_line(p, "got-USR1", 5000));
@@ -374,11 +390,13 @@ ETCDT_TEST(signals_are_forwarded_to_the_child) {
     etcdt_proc_free(p);
 }
 
-/* ---- flags ------------------------------------------------------------------------------------ */
+/* ---- flags ------------------------------------------------------------------------------------
+ */
 
 static void check_ttl(const char *key, const char *name, int ttl) {
     char out[1024], want[64];
-    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "lease", "timetolive", key + strlen(name) + 1, NULL) == 0);
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "lease", "timetolive", key + strlen(name) + 1,
+                        NULL) == 0);
     snprintf(want, sizeof want, "granted with TTL(%ds)", ttl);
     CHECKF(strstr(out, want) != NULL, "want %s: %s", want, out);
 }
@@ -393,7 +411,8 @@ ETCDT_TEST(flag_parsing) {
     static const char *const good[] = {"500ms", "2s", "1m", "1m30s", "1.5s", "3"};
     fresh_name(name, sizeof name);
     /* flags after the subcommand and its arguments, in both forms */
-    p = cli("elect", name, "V", "--ttl", "3", "--dial-timeout=500ms", epflag, "--command-timeout", "2s", NULL);
+    p = cli("elect", name, "V", "--ttl", "3", "--dial-timeout=500ms", epflag, "--command-timeout",
+            "2s", NULL);
     REQUIRE(p && read_pair(p, key, sizeof key, v, sizeof v, 10000) && !strcmp(v, "V"));
     check_ttl(key, name, 3);
     etcdt_proc_signal(p, SIGINT);
@@ -425,7 +444,8 @@ ETCDT_TEST(flag_parsing) {
     etcdt_proc_free(p);
     /* after "--" nothing is ours: the child gets --ttl=bogus verbatim */
     p = cli(epflag, "lock", name, "--", "sh", "-c", "echo \"$1\"", "x", "--ttl=bogus", NULL);
-    CHECK(p && etcdt_proc_readline(p, line, sizeof line, 10000) == 1 && !strcmp(line, "--ttl=bogus"));
+    CHECK(p && etcdt_proc_readline(p, line, sizeof line, 10000) == 1 &&
+          !strcmp(line, "--ttl=bogus"));
     CHECK(p && etcdt_proc_wait(p, 5000) == 0);
     etcdt_proc_free(p);
     /* --command-timeout bounds a request to an etcd that never answers (partitioned) */
@@ -440,8 +460,8 @@ ETCDT_TEST(flag_parsing) {
         CHECK(p && etcdt_proc_wait(p, 10000) == 1);
         took = etcdt_now_ms() - t0;
         CHECKF(took >= 400 && took < 2500, "--command-timeout=500ms took %lld ms", (long long)took);
-        CHECKF(p && strstr(etcdt_proc_stderr(p), "etcd-elect: cannot create a session"), "stderr: %s",
-               p ? etcdt_proc_stderr(p) : "");
+        CHECKF(p && strstr(etcdt_proc_stderr(p), "etcd-elect: cannot create a session"),
+               "stderr: %s", p ? etcdt_proc_stderr(p) : "");
         etcdt_proc_free(p);
         t0 = etcdt_now_ms();
         p = cli(ep, "--command-timeout", "2s", "lock", name, NULL);
@@ -454,7 +474,8 @@ ETCDT_TEST(flag_parsing) {
     CHECK(count_keys(name) == 0);
 }
 
-/* ---- loss while holding: the child stops before anyone else is elected ------------------------ */
+/* ---- loss while holding: the child stops before anyone else is elected ------------------------
+ */
 
 /* The last number in FILE (one per line), or -1. */
 static long long last_number(const char *path, int *lines) {
@@ -495,8 +516,8 @@ static void loss_case(int lock) {
     fresh_name(name, sizeof name);
     snprintf(file, sizeof file, "%s/%s.ticks", etcdt_cluster_dir(cl), name);
     snprintf(pidfile, sizeof pidfile, "%s/%s.pid", etcdt_cluster_dir(cl), name);
-    snprintf(script, sizeof script, "echo $$ > '%s'; while :; do date +%%s%%N >> '%s'; sleep 0.05; done", pidfile,
-             file);
+    snprintf(script, sizeof script,
+             "echo $$ > '%s'; while :; do date +%%s%%N >> '%s'; sleep 0.05; done", pidfile, file);
     REQUIRE(etcdt_proxy_start(&px, etcdt_member_client_port(cl, 0)) == 0);
     snprintf(ep, sizeof ep, "--endpoints=127.0.0.1:%d", px.port);
     a = lock ? cli(ep, "--ttl=3", "lock", name, "--", "sh", "-c", script, NULL)
@@ -521,14 +542,19 @@ static void loss_case(int lock) {
     CHECK(etcdt_proc_readline(b, v, sizeof v, 2000) == 1 && !strcmp(v, lock ? "" : "B"));
     st = etcdt_proc_wait(a, 5000);
     CHECKF(st == 1, "A exited with %d", st);
-    CHECKF(strstr(etcdt_proc_stderr(a), lock ? "etcd-elect: lock lost: " : "etcd-elect: leadership lost: "),
+    CHECKF(strstr(etcdt_proc_stderr(a),
+                  lock ? "etcd-elect: lock lost: " : "etcd-elect: leadership lost: "),
            "A's stderr: %s", etcdt_proc_stderr(a));
     t_last = last_number(file, &lines) / 1000000; /* ns -> ms */
     etcdt_sleep_ms(300);
-    CHECKF(last_number(file, &lines2) / 1000000 == t_last && lines2 == lines, "the child wrote after A exited");
-    CHECKF(t_b && t_last < t_b, "child's last write %lld ms AFTER B was elected", (long long)(t_last - t_b));
-    printf("    %s: child stopped %lld ms before B was elected (partition -> A's exit %lld ms; %d ticks)\n",
-           lock ? "lock" : "elect", (long long)(t_b - t_last), t_a_exit ? (long long)(t_a_exit - t_cut) : -1LL, lines);
+    CHECKF(last_number(file, &lines2) / 1000000 == t_last && lines2 == lines,
+           "the child wrote after A exited");
+    CHECKF(t_b && t_last < t_b, "child's last write %lld ms AFTER B was elected",
+           (long long)(t_last - t_b));
+    printf("    %s: child stopped %lld ms before B was elected (partition -> A's exit %lld ms; %d "
+           "ticks)\n",
+           lock ? "lock" : "elect", (long long)(t_b - t_last),
+           t_a_exit ? (long long)(t_a_exit - t_cut) : -1LL, lines);
     fflush(stdout);
     etcdt_proc_signal(b, SIGINT);
     CHECK(etcdt_proc_wait(b, 5000) == 0);
@@ -548,7 +574,8 @@ ETCDT_TEST(deleted_key_is_loss_at_once) {
     etcdt_proc *p;
     int64_t t0;
     fresh_name(name, sizeof name);
-    p = cli(epflag, "elect", name, "V", "--", "sh", "-c", "echo \"$ETCD_ELECT_KEY\"; exec sleep 30", NULL);
+    p = cli(epflag, "elect", name, "V", "--", "sh", "-c", "echo \"$ETCD_ELECT_KEY\"; exec sleep 30",
+            NULL);
     REQUIRE(p && etcdt_proc_readline(p, key, sizeof key, 10000) == 1);
     t0 = etcdt_now_ms();
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", key, NULL) == 0);
@@ -582,7 +609,8 @@ ETCDT_TEST(child_group_dies_with_a_killed_cli) {
     long child = 0, grandchild = 0;
     int64_t t_kill, t_dead = -1, t_next = -1;
     fresh_name(name, sizeof name);
-    p = cli(epflag, "--ttl=3", "elect", name, "A", "--", "sh", "-c", "sleep 300 & echo $$ $!; wait", NULL);
+    p = cli(epflag, "--ttl=3", "elect", name, "A", "--", "sh", "-c", "sleep 300 & echo $$ $!; wait",
+            NULL);
     REQUIRE(p && etcdt_proc_readline(p, line, sizeof line, 10000) == 1);
     REQUIRE(sscanf(line, "%ld %ld", &child, &grandchild) == 2 && child > 0 && grandchild > 0);
     q = cli(epflag, "elect", name, "B", NULL);
@@ -591,18 +619,23 @@ ETCDT_TEST(child_group_dies_with_a_killed_cli) {
     t_kill = etcdt_now_ms();
     CHECK(kill(etcdt_proc_pid(p), SIGKILL) == 0);
     while (etcdt_now_ms() < t_kill + 8000 && (t_dead < 0 || t_next < 0)) {
-        if (t_dead < 0 && pid_dead((pid_t)child) && pid_dead((pid_t)grandchild)) t_dead = etcdt_now_ms();
-        if (t_next < 0 && etcdt_proc_readline(q, line, sizeof line, 5) == 1) t_next = etcdt_now_ms();
+        if (t_dead < 0 && pid_dead((pid_t)child) && pid_dead((pid_t)grandchild))
+            t_dead = etcdt_now_ms();
+        if (t_next < 0 && etcdt_proc_readline(q, line, sizeof line, 5) == 1)
+            t_next = etcdt_now_ms();
     }
     CHECKF(t_dead >= 0 && (t_next < 0 || t_dead < t_next),
            "child %s, grandchild %s %lld ms after the kill; next candidate elected after %lld ms",
-           pid_dead((pid_t)child) ? "gone" : "alive", pid_dead((pid_t)grandchild) ? "gone" : "alive",
+           pid_dead((pid_t)child) ? "gone" : "alive",
+           pid_dead((pid_t)grandchild) ? "gone" : "alive",
            (long long)(t_dead < 0 ? etcdt_now_ms() - t_kill : t_dead - t_kill),
            (long long)(t_next < 0 ? -1 : t_next - t_kill));
     CHECKF(t_next >= 0, "the next candidate was not elected within 8 s");
     if (t_dead >= 0 && t_next >= 0)
-        printf("     kill -9 of the CLI: its child's group gone %lld ms after, the next candidate elected %lld ms "
-               "after\n", (long long)(t_dead - t_kill), (long long)(t_next - t_kill));
+        printf("     kill -9 of the CLI: its child's group gone %lld ms after, the next candidate "
+               "elected %lld ms "
+               "after\n",
+               (long long)(t_dead - t_kill), (long long)(t_next - t_kill));
     if (!pid_dead((pid_t)child)) kill((pid_t)child, SIGKILL);
     if (!pid_dead((pid_t)grandchild)) kill((pid_t)grandchild, SIGKILL);
     etcdt_proc_free(p);

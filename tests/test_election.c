@@ -24,7 +24,8 @@ static const char *fresh_name(char *buf, size_t cap) {
 }
 
 /* In-process candidates (tests/cand.h) on the suite's cluster. */
-static int cand_open_log(cand *k, const char *name, const char *value, int ttl, etcde_log_fn log, void *ud) {
+static int cand_open_log(cand *k, const char *name, const char *value, int ttl, etcde_log_fn log,
+                         void *ud) {
     return cand_open_on(k, etcdt_endpoints(cl), name, value, ttl, log, ud);
 }
 
@@ -43,8 +44,10 @@ static int etcdctl_keys(const char *name, char *out, size_t cap) {
 static int count_lines(const char *s) {
     int n = 0, in_line = 0;
     for (; *s; s++) {
-        if (*s == '\n') in_line = 0;
-        else if (!in_line) in_line = 1, n++;
+        if (*s == '\n')
+            in_line = 0;
+        else if (!in_line)
+            in_line = 1, n++;
     }
     return n;
 }
@@ -73,7 +76,7 @@ ETCDT_TEST(three_candidates_elected_in_creation_order) {
     CHECK(etcde_resign(k[0].e) == ETCDE_OK);
     CHECK(!etcde_is_leader(k[0].e));
     CHECK(cand_wait(&k[1], 5000) && k[1].result == ETCDE_OK);
-    etcdt_sleep_ms(200); /* time to go wrong, if it would */
+    etcdt_sleep_ms(200);      /* time to go wrong, if it would */
     CHECK(!cand_done(&k[2])); /* the third still waits behind the second */
     CHECK(etcde_resign(k[1].e) == ETCDE_OK);
     CHECK(cand_wait(&k[2], 5000) && k[2].result == ETCDE_OK);
@@ -102,8 +105,8 @@ ETCDT_TEST(resign_hands_over_at_once) {
         cand_close(&b);
         cand_close(&a);
     }
-    printf("     handover after resign (ms): %lld %lld %lld %lld %lld\n", (long long)ms[0], (long long)ms[1],
-           (long long)ms[2], (long long)ms[3], (long long)ms[4]);
+    printf("     handover after resign (ms): %lld %lld %lld %lld %lld\n", (long long)ms[0],
+           (long long)ms[1], (long long)ms[2], (long long)ms[3], (long long)ms[4]);
 }
 
 ETCDT_TEST(key_layout_matches_go_recipe) {
@@ -113,7 +116,8 @@ ETCDT_TEST(key_layout_matches_go_recipe) {
     REQUIRE(cand_open(&a, name, "hello", 10) == 0);
     CHECK(etcde_campaign(a.e, "hello", 5, 5000) == ETCDE_OK);
     snprintf(want, sizeof want, "%s/%llx", name, (unsigned long long)etcde_session_lease(a.s));
-    CHECKF(strcmp(etcde_election_key(a.e), want) == 0, "key %s, want %s", etcde_election_key(a.e), want);
+    CHECKF(strcmp(etcde_election_key(a.e), want) == 0, "key %s, want %s", etcde_election_key(a.e),
+           want);
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", want, NULL) == 0);
     CHECKF(strstr(out, want) && strstr(out, "\nhello"), "etcdctl get printed: %s", out);
     cand_close(&a);
@@ -130,15 +134,20 @@ ETCDT_TEST(proclaim_changes_what_etcdctl_observer_prints) {
     REQUIRE(etcde_campaign(a.e, "first", 5, 5000) == ETCDE_OK);
     snprintf(key, sizeof key, "%s", etcde_election_key(a.e));
     snprintf(epflag, sizeof epflag, "--endpoints=%s", etcdt_endpoints(cl));
-    argv[0] = (char *)"etcdctl"; argv[1] = epflag; argv[2] = (char *)"elect"; argv[3] = (char *)"-l";
-    argv[4] = name; argv[5] = NULL;
+    argv[0] = (char *)"etcdctl";
+    argv[1] = epflag;
+    argv[2] = (char *)"elect";
+    argv[3] = (char *)"-l";
+    argv[4] = name;
+    argv[5] = NULL;
     obs = etcdt_spawn(argv, NULL);
     REQUIRE(obs != NULL);
     CHECK(etcdt_proc_readline(obs, line, sizeof line, 10000) == 1 && strcmp(line, key) == 0);
     CHECK(etcdt_proc_readline(obs, line, sizeof line, 5000) == 1 && strcmp(line, "first") == 0);
     CHECK(etcde_proclaim(a.e, "second", 6) == ETCDE_OK);
     CHECK(etcdt_proc_readline(obs, line, sizeof line, 5000) == 1 && strcmp(line, key) == 0);
-    CHECKF(etcdt_proc_readline(obs, line, sizeof line, 5000) == 1 && strcmp(line, "second") == 0, "got %s", line);
+    CHECKF(etcdt_proc_readline(obs, line, sizeof line, 5000) == 1 && strcmp(line, "second") == 0,
+           "got %s", line);
     etcdt_proc_free(obs);
     /* a proclaim after losing the key writes nothing */
     {
@@ -290,10 +299,10 @@ ETCDT_TEST(observe_reports_states_that_change_before_it_reads) {
     CHECKF(g.log.n == 5, "%d reports", g.log.n);
     if (g.log.n == 5) {
         CHECK(g.log.type[0] == ETCDE_EVENT_NO_LEADER);
-        CHECKF(!strcmp(g.log.value[1], "A") && !strcmp(g.log.value[2], "A2"), "reports 2-3: %s, %s", g.log.value[1],
-               g.log.value[2]);
-        CHECKF(!strcmp(g.log.value[3], "B") && !strcmp(g.log.value[4], "B2"), "reports 4-5: %s, %s", g.log.value[3],
-               g.log.value[4]);
+        CHECKF(!strcmp(g.log.value[1], "A") && !strcmp(g.log.value[2], "A2"), "reports 2-3: %s, %s",
+               g.log.value[1], g.log.value[2]);
+        CHECKF(!strcmp(g.log.value[3], "B") && !strcmp(g.log.value[4], "B2"), "reports 4-5: %s, %s",
+               g.log.value[3], g.log.value[4]);
     }
     etcde_election_destroy(g.e);
     cand_close(&b);
@@ -309,7 +318,9 @@ ETCDT_TEST(killed_leader_replaced_after_ttl) {
     p = cand_spawn("campaign", etcdt_endpoints(cl), name, "crashy", 2);
     REQUIRE(p != NULL);
     CHECK(etcdt_proc_readline(p, line, sizeof line, 10000) == 1 && !strncmp(line, "queued ", 7));
-    CHECKF(etcdt_proc_readline(p, line, sizeof line, 10000) == 1 && !strcmp(line, "campaign OK leader=1"), "%s", line);
+    CHECKF(etcdt_proc_readline(p, line, sizeof line, 10000) == 1 &&
+               !strcmp(line, "campaign OK leader=1"),
+           "%s", line);
     REQUIRE(cand_open(&b, name, "B", 10) == 0);
     cand_start(&b);
     CHECK(cand_wait_queued(&b, 2, 5000));
@@ -317,7 +328,8 @@ ETCDT_TEST(killed_leader_replaced_after_ttl) {
     etcdt_proc_signal(p, SIGKILL); /* no revoke, no resign: only the TTL frees the key */
     killed = etcdt_now_ms();
     CHECK(cand_wait(&b, 8000) && b.result == ETCDE_OK);
-    printf("     elected %lld ms after kill -9 of a TTL-2 leader\n", (long long)(b.done_at - killed));
+    printf("     elected %lld ms after kill -9 of a TTL-2 leader\n",
+           (long long)(b.done_at - killed));
     CHECK(b.done_at - killed >= 1000); /* not before etcd expired the lease */
     etcdt_proc_free(p);
     cand_close(&b);
@@ -339,12 +351,13 @@ ETCDT_TEST(expired_waiter_never_reports_leadership) {
     CHECK(etcdt_proc_readline(w, line, sizeof line, 10000) == 1 && !strncmp(line, "queued ", 7));
     CHECK(etcdt_wait_keys(etcdt_endpoints(cl), name, 2, 5000)); /* the waiter's key is up */
     etcdt_proc_signal(w, SIGSTOP);
-    etcdt_sleep_ms(4500); /* etcd expires the waiter's lease and deletes its key */
+    etcdt_sleep_ms(4500);                 /* etcd expires the waiter's lease and deletes its key */
     CHECK(etcde_resign(a.e) == ETCDE_OK); /* nobody ahead of the waiter any more */
     etcdt_sleep_ms(200); /* the delete event reaches the stopped waiter before it runs again */
     etcdt_proc_signal(w, SIGCONT);
     r = etcdt_proc_readline(w, line, sizeof line, 10000);
-    CHECKF(r == 1 && strstr(line, "session lost") && strstr(line, "leader=0"), "waiter said: %s", r == 1 ? line : "(nothing)");
+    CHECKF(r == 1 && strstr(line, "session lost") && strstr(line, "leader=0"), "waiter said: %s",
+           r == 1 ? line : "(nothing)");
     {
         char out[1024];
         CHECK(etcdctl_keys(name, out, sizeof out) == 0);
@@ -370,7 +383,8 @@ ETCDT_TEST(waiter_gives_up_when_its_lease_is_revoked) {
         struct pollfd p;
         p.fd = etcde_session_fd(w.s);
         p.events = POLLIN;
-        CHECK(poll(&p, 1, 5000) == 1 && etcde_session_remaining_ms(w.s) == 0); /* the next renewal agrees */
+        CHECK(poll(&p, 1, 5000) == 1 &&
+              etcde_session_remaining_ms(w.s) == 0); /* the next renewal agrees */
     }
     CHECK(etcde_resign(a.e) == ETCDE_OK);
     etcdt_sleep_ms(300); /* time to go wrong, if it would */
@@ -387,7 +401,9 @@ static void count_waits(int level, const char *msg, void *ud) {
 
 /* The key just after `key` in etcd's order that sorts before anything that follows key
    itself: key + "/n<i>" lies between key and any larger key of the same length. */
-static void key_after(char *out, size_t cap, const char *key, int i) { snprintf(out, cap, "%s/n%d", key, i); }
+static void key_after(char *out, size_t cap, const char *key, int i) {
+    snprintf(out, cap, "%s/n%d", key, i);
+}
 
 ETCDT_TEST(waiter_ignores_other_keys_between_it_and_its_predecessor) {
     char name[64], ka[128], kw[128], noise[160], out[1024];
@@ -396,7 +412,8 @@ ETCDT_TEST(waiter_ignores_other_keys_between_it_and_its_predecessor) {
     int waits = 0, i;
     fresh_name(name, sizeof name);
     REQUIRE(cand_open(&a, name, "A", 10) == 0);
-    REQUIRE(cand_open_log(&w, name, "W", 10, count_waits, &waits) == 0); /* counts its reads of the queue */
+    REQUIRE(cand_open_log(&w, name, "W", 10, count_waits, &waits) ==
+            0); /* counts its reads of the queue */
     REQUIRE(cand_lead_and_queue(&a, &w) == 0);
     snprintf(ka, sizeof ka, "%s", etcde_election_key(a.e));
     /* w's election is busy on its thread; its key follows from its lease (thread-safe) */
@@ -449,7 +466,7 @@ ETCDT_TEST(waits_behind_a_long_foreign_key) {
     CHECK(cand_wait_queued(&w, 3, 5000));
     CHECK(!cand_done(&w));
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", big, NULL) == 0);
-    etcdt_sleep_ms(300); /* time to go wrong, if it would */
+    etcdt_sleep_ms(300);   /* time to go wrong, if it would */
     CHECK(!cand_done(&w)); /* a still leads */
     CHECK(etcde_resign(a.e) == ETCDE_OK);
     CHECK(cand_wait(&w, 5000) && w.result == ETCDE_OK && etcde_is_leader(w.e));
@@ -481,7 +498,10 @@ ETCDT_TEST(middle_candidate_leaving_elects_nobody) {
 
 static int close_lost_calls;
 static void count_lost(etcde_session *s, etcde_result why, const char *detail, void *ud) {
-    (void)s; (void)why; (void)detail; (void)ud;
+    (void)s;
+    (void)why;
+    (void)detail;
+    (void)ud;
     __atomic_add_fetch(&close_lost_calls, 1, __ATOMIC_RELAXED);
 }
 
@@ -511,9 +531,11 @@ ETCDT_TEST(session_close_releases_everything_at_once) {
     CHECK(!etcde_is_leader(a.e) && !etcde_is_leader(m) && etcde_session_remaining_ms(a.s) == 0);
     CHECK(strcmp(etcde_session_errmsg(a.s), "session closed") == 0);
     CHECK(etcde_session_close(a.s) == ETCDE_OK); /* again: nothing to do */
-    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", "--prefix", "--keys-only", lname, NULL) == 0);
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", "--prefix", "--keys-only", lname,
+                        NULL) == 0);
     CHECK(count_lines(out) == 0); /* the lock key went with the lease */
-    CHECK(etcdctl_keys(name, out, sizeof out) == 0 && count_lines(out) == 1 && strstr(out, etcde_election_key(w.e)));
+    CHECK(etcdctl_keys(name, out, sizeof out) == 0 && count_lines(out) == 1 &&
+          strstr(out, etcde_election_key(w.e)));
     etcdt_sleep_ms(100); /* time for a late callback, if any */
     CHECK(__atomic_load_n(&close_lost_calls, __ATOMIC_RELAXED) == 0);
     etcde_election_destroy(m);
@@ -624,13 +646,14 @@ ETCDT_TEST(reentrant_campaign_failures_leave_one_leader) {
         etcde_client_uncancel(a.c);
         CHECK(etcdctl_keys(name, out, sizeof out) == 0);
         if (etcde_is_leader(a.e)) {
-            CHECKF(strstr(out, etcde_election_key(a.e)) != NULL, "round %d (%s): leads, but no key: %s", round,
-                   etcde_strerror(r), out);
-            CHECKF(rival_try(name, 300) == ETCDE_ERR_TIMEOUT, "round %d: a rival won while a still leads", round);
+            CHECKF(strstr(out, etcde_election_key(a.e)) != NULL,
+                   "round %d (%s): leads, but no key: %s", round, etcde_strerror(r), out);
+            CHECKF(rival_try(name, 300) == ETCDE_ERR_TIMEOUT,
+                   "round %d: a rival won while a still leads", round);
             CHECK(etcde_proclaim(a.e, "A3", 2) == ETCDE_OK);
         } else {
-            CHECKF(count_lines(out) == 0, "round %d (%s): no leader claimed, but keys stand: %s", round,
-                   etcde_strerror(r), out);
+            CHECKF(count_lines(out) == 0, "round %d (%s): no leader claimed, but keys stand: %s",
+                   round, etcde_strerror(r), out);
             CHECK(etcde_proclaim(a.e, "A3", 2) == ETCDE_ERR_NOT_LEADER);
             CHECK(etcde_campaign(a.e, "A1", 2, 5000) == ETCDE_OK);
         }
@@ -696,8 +719,9 @@ ETCDT_TEST(campaigns_timing_out_mid_txn_leave_no_key) {
         }
     }
     CHECK(rival_try(name, 2000) == ETCDE_OK);
-    printf("     timeout_ms 1, uncontended: %d of 20 campaigns won, every other left no key\n", won);
-    {   /* behind a leader: each times out in the queue and must take its key with it */
+    printf("     timeout_ms 1, uncontended: %d of 20 campaigns won, every other left no key\n",
+           won);
+    { /* behind a leader: each times out in the queue and must take its key with it */
         cand b;
         char akey[128];
         REQUIRE(cand_open(&b, name, "B", 10) == 0);
@@ -707,7 +731,8 @@ ETCDT_TEST(campaigns_timing_out_mid_txn_leave_no_key) {
             etcde_result r = etcde_campaign(a.e, "A", 1, 1);
             CHECKF(r == ETCDE_ERR_TIMEOUT, "run %d: %s", i, etcde_strerror(r));
             CHECK(etcdctl_keys(name, out, sizeof out) == 0);
-            CHECKF(!etcde_is_leader(a.e) && !strstr(out, akey) && count_lines(out) == 1, "run %d: keys %s", i, out);
+            CHECKF(!etcde_is_leader(a.e) && !strstr(out, akey) && count_lines(out) == 1,
+                   "run %d: keys %s", i, out);
         }
         CHECK(etcde_session_remaining_ms(a.s) > 0); /* every delete was confirmed: nothing to end */
         cand_close(&b);
@@ -719,7 +744,10 @@ static etcde_election *nested_e;
 static etcde_result nested_r;
 static int nested_cb(etcde_event_type t, const etcde_kv *kv, int64_t rev, void *ud) {
     etcde_kv other;
-    (void)t; (void)kv; (void)rev; (void)ud;
+    (void)t;
+    (void)kv;
+    (void)rev;
+    (void)ud;
     nested_r = etcde_leader(nested_e, &other);
     return 1;
 }
@@ -743,7 +771,8 @@ ETCDT_TEST(nested_call_from_observe_callback_is_refused) {
 static int lost_calls;
 static char lost_detail[256];
 static void on_lost(etcde_session *s, etcde_result why, const char *detail, void *ud) {
-    (void)s; (void)ud;
+    (void)s;
+    (void)ud;
     snprintf(lost_detail, sizeof lost_detail, "%s", detail);
     if (why == ETCDE_ERR_SESSION_LOST) __atomic_add_fetch(&lost_calls, 1, __ATOMIC_ACQ_REL);
 }
@@ -774,9 +803,10 @@ ETCDT_TEST(session_loss_fires_flag_fd_and_callback) {
     /* the next renewal (every TTL/3) finds the lease gone */
     CHECK(poll(&p, 1, 4000) == 1);
     CHECK(etcde_session_remaining_ms(s) == 0);
-    {   /* the callback runs right after the fd turns readable */
+    { /* the callback runs right after the fd turns readable */
         int64_t end = etcdt_now_ms() + 1000;
-        while (!__atomic_load_n(&lost_calls, __ATOMIC_ACQUIRE) && etcdt_now_ms() < end) etcdt_sleep_ms(1);
+        while (!__atomic_load_n(&lost_calls, __ATOMIC_ACQUIRE) && etcdt_now_ms() < end)
+            etcdt_sleep_ms(1);
     }
     CHECK(etcde_session_remaining_ms(s) == 0);
     CHECK(__atomic_load_n(&lost_calls, __ATOMIC_ACQUIRE) == 1);
@@ -814,7 +844,8 @@ ETCDT_TEST(reattached_lease_keeps_queue_position) {
     CHECK(strcmp(etcde_election_key(e2), key) == 0 && etcde_election_rev(e2) == rev);
     {
         etcde_kv kv;
-        CHECK(etcde_leader(e2, &kv) == ETCDE_OK && kv.value_len == 3 && !memcmp(kv.value, "two", 3));
+        CHECK(etcde_leader(e2, &kv) == ETCDE_OK && kv.value_len == 3 &&
+              !memcmp(kv.value, "two", 3));
     }
     etcde_election_destroy(e2);
     etcde_session_destroy(s2);
@@ -833,10 +864,16 @@ ETCDT_TEST(interop_queue_with_etcdctl_elect) {
     cand c;
     fresh_name(name, sizeof name);
     snprintf(epflag, sizeof epflag, "--endpoints=%s", etcdt_endpoints(cl));
-    ax[0] = (char *)"etcdctl"; ax[1] = epflag; ax[2] = (char *)"elect"; ax[3] = name; ax[4] = (char *)"X"; ax[5] = NULL;
+    ax[0] = (char *)"etcdctl";
+    ax[1] = epflag;
+    ax[2] = (char *)"elect";
+    ax[3] = name;
+    ax[4] = (char *)"X";
+    ax[5] = NULL;
     x = etcdt_spawn(ax, NULL);
     REQUIRE(x != NULL);
-    CHECK(etcdt_proc_readline(x, xkey, sizeof xkey, 10000) == 1 && !strncmp(xkey, name, strlen(name)));
+    CHECK(etcdt_proc_readline(x, xkey, sizeof xkey, 10000) == 1 &&
+          !strncmp(xkey, name, strlen(name)));
     CHECK(etcdt_proc_readline(x, line, sizeof line, 5000) == 1 && !strcmp(line, "X"));
     REQUIRE(cand_open(&c, name, "C", 10) == 0);
     cand_start(&c);
@@ -847,7 +884,7 @@ ETCDT_TEST(interop_queue_with_etcdctl_elect) {
     y = etcdt_spawn(ay, NULL);
     REQUIRE(y != NULL);
     CHECK(etcdt_proc_readline(y, line, sizeof line, 1500) == -1); /* Y waits */
-    etcdt_proc_signal(x, SIGINT); /* etcdctl resigns */
+    etcdt_proc_signal(x, SIGINT);                                 /* etcdctl resigns */
     CHECK(etcdt_proc_wait(x, 5000) == 0);
     CHECK(cand_wait(&c, 5000) && c.result == ETCDE_OK);
     CHECK(etcdt_proc_readline(y, line, sizeof line, 700) == -1); /* still behind us */
@@ -859,7 +896,8 @@ ETCDT_TEST(interop_queue_with_etcdctl_elect) {
         etcde_election_destroy(q);
     }
     CHECK(etcde_resign(c.e) == ETCDE_OK);
-    CHECK(etcdt_proc_readline(y, line, sizeof line, 5000) == 1 && !strncmp(line, name, strlen(name)));
+    CHECK(etcdt_proc_readline(y, line, sizeof line, 5000) == 1 &&
+          !strncmp(line, name, strlen(name)));
     CHECK(etcdt_proc_readline(y, line, sizeof line, 5000) == 1 && !strcmp(line, "Y"));
     etcdt_proc_signal(y, SIGINT);
     CHECK(etcdt_proc_wait(y, 5000) == 0);
@@ -877,12 +915,18 @@ ETCDT_TEST(etcdctl_waits_behind_our_leader) {
     REQUIRE(cand_open(&c, name, "C", 10) == 0);
     REQUIRE(etcde_campaign(c.e, "C", 1, 5000) == ETCDE_OK);
     snprintf(epflag, sizeof epflag, "--endpoints=%s", etcdt_endpoints(cl));
-    ax[0] = (char *)"etcdctl"; ax[1] = epflag; ax[2] = (char *)"elect"; ax[3] = name; ax[4] = (char *)"X"; ax[5] = NULL;
+    ax[0] = (char *)"etcdctl";
+    ax[1] = epflag;
+    ax[2] = (char *)"elect";
+    ax[3] = name;
+    ax[4] = (char *)"X";
+    ax[5] = NULL;
     x = etcdt_spawn(ax, NULL);
     REQUIRE(x != NULL);
     CHECK(etcdt_proc_readline(x, line, sizeof line, 1500) == -1);
     CHECK(etcde_resign(c.e) == ETCDE_OK);
-    CHECK(etcdt_proc_readline(x, line, sizeof line, 5000) == 1 && !strncmp(line, name, strlen(name)));
+    CHECK(etcdt_proc_readline(x, line, sizeof line, 5000) == 1 &&
+          !strncmp(line, name, strlen(name)));
     CHECK(etcdt_proc_readline(x, line, sizeof line, 5000) == 1 && !strcmp(line, "X"));
     etcdt_proc_free(x);
     cand_close(&c);

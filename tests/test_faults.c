@@ -119,7 +119,8 @@ static int child_elected(etcdt_proc *p) {
         fprintf(stderr, "child said: %s / stderr: %s\n", line, etcdt_proc_stderr(p));
         return 0;
     }
-    if (etcdt_proc_readline(p, line, sizeof line, 10000) != 1 || strcmp(line, "campaign OK leader=1") != 0) {
+    if (etcdt_proc_readline(p, line, sizeof line, 10000) != 1 ||
+        strcmp(line, "campaign OK leader=1") != 0) {
         fprintf(stderr, "child said: %s / stderr: %s\n", line, etcdt_proc_stderr(p));
         return 0;
     }
@@ -146,7 +147,7 @@ ETCDT_TEST(killed_leader_replaced_within_ttl_plus_1s) {
     }
     cand_start(&b);
     CHECK(cand_wait_queued(&b, 2, 5000));
-    CHECK(!cand_done(&b)); /* queued behind the child */
+    CHECK(!cand_done(&b));         /* queued behind the child */
     etcdt_proc_signal(p, SIGKILL); /* no revoke, no resign: only the TTL frees the key */
     killed = etcdt_now_ms();
     if (!cand_wait(&b, 8000)) {
@@ -155,10 +156,13 @@ ETCDT_TEST(killed_leader_replaced_within_ttl_plus_1s) {
         cand_close(&b);
         return;
     }
-    CHECKF(b.result == ETCDE_OK, "campaign: %s (%s)", etcde_strerror(b.result), etcde_election_errmsg(b.e));
+    CHECKF(b.result == ETCDE_OK, "campaign: %s (%s)", etcde_strerror(b.result),
+           etcde_election_errmsg(b.e));
     took = b.done_at - killed;
-    printf("     crash: queued candidate elected %lld ms after kill -9 of a TTL-2 leader\n", (long long)took);
-    CHECKF(took >= 900, "elected %lld ms after the kill: before etcd could have expired the lease", (long long)took);
+    printf("     crash: queued candidate elected %lld ms after kill -9 of a TTL-2 leader\n",
+           (long long)took);
+    CHECKF(took >= 900, "elected %lld ms after the kill: before etcd could have expired the lease",
+           (long long)took);
     CHECKF(took <= 3000, "elected %lld ms after the kill: more than TTL + 1 s", (long long)took);
     CHECK(etcde_is_leader(b.e));
     etcdt_proc_free(p);
@@ -197,7 +201,8 @@ ETCDT_TEST(paused_leader_reports_loss_first_thing_on_resume) {
     t_stop = etcdt_now_ms();
     etcdt_proc_signal(p, SIGSTOP);
     etcdt_sleep_ms(4000); /* twice the TTL: etcd expires the child's lease meanwhile */
-    CHECKF(cand_done(&b) && b.result == ETCDE_OK, "second candidate not elected while the leader was stopped (%s)",
+    CHECKF(cand_done(&b) && b.result == ETCDE_OK,
+           "second candidate not elected while the leader was stopped (%s)",
            cand_done(&b) ? etcde_strerror(b.result) : "still waiting");
     t_cont = etcdt_now_ms();
     etcdt_proc_signal(p, SIGCONT);
@@ -222,7 +227,8 @@ ETCDT_TEST(paused_leader_reports_loss_first_thing_on_resume) {
             }
         } else if (sscanf(line, "lost t=%lld", &t) == 1) {
             t_lost = t;
-            CHECKF(strstr(line, "not renewed in time") || strstr(line, "deadline") || strstr(line, "lost"),
+            CHECKF(strstr(line, "not renewed in time") || strstr(line, "deadline") ||
+                       strstr(line, "lost"),
                    "lost line: %s", line);
         } else if (sscanf(line, "fd t=%lld", &t) == 1) {
             t_fd = t;
@@ -230,16 +236,23 @@ ETCDT_TEST(paused_leader_reports_loss_first_thing_on_resume) {
         if (t_lost && t_fd && lines_after >= 5) break;
     }
     CHECKF(lines_after > 0, "no line from the child after SIGCONT");
-    CHECKF(first_after_leader == 0, "first line after the resume said leader=%d", first_after_leader);
+    CHECKF(first_after_leader == 0, "first line after the resume said leader=%d",
+           first_after_leader);
     CHECKF(leader1_after == 0, "%d leader=1 lines after the resume", leader1_after);
     CHECKF(t_lost > 0, "no on_lost callback after the resume");
     CHECKF(t_fd > 0, "session fd not readable after the resume");
-    if (t_lost) CHECKF(t_lost - t_cont <= 150, "on_lost %lld ms after SIGCONT", (long long)(t_lost - t_cont));
-    if (t_fd) CHECKF(t_fd - t_cont <= 150, "fd readable %lld ms after SIGCONT", (long long)(t_fd - t_cont));
-    printf("     pause: other candidate elected %lld ms into the 4 s stop; after SIGCONT: first line %lld ms "
+    if (t_lost)
+        CHECKF(t_lost - t_cont <= 150, "on_lost %lld ms after SIGCONT",
+               (long long)(t_lost - t_cont));
+    if (t_fd)
+        CHECKF(t_fd - t_cont <= 150, "fd readable %lld ms after SIGCONT",
+               (long long)(t_fd - t_cont));
+    printf("     pause: other candidate elected %lld ms into the 4 s stop; after SIGCONT: first "
+           "line %lld ms "
            "(leader=%d), on_lost %lld ms, fd %lld ms, %d leader=1 lines\n",
-           (long long)(cand_done(&b) ? b.done_at - t_stop : -1), (long long)(first_after - t_cont), first_after_leader,
-           (long long)(t_lost ? t_lost - t_cont : -1), (long long)(t_fd ? t_fd - t_cont : -1), leader1_after);
+           (long long)(cand_done(&b) ? b.done_at - t_stop : -1), (long long)(first_after - t_cont),
+           first_after_leader, (long long)(t_lost ? t_lost - t_cont : -1),
+           (long long)(t_fd ? t_fd - t_cont : -1), leader1_after);
     CHECK(etcde_is_leader(b.e));
     etcdt_proc_free(p);
     cand_close(&b);
@@ -299,7 +312,8 @@ static int64_t restart_under_leader(int sig, int ttl, int pause_ms, int worst) {
     CHECK(etcdt_member_restart(cr, 0) == 0);
     t_ready = etcdt_now_ms();
     /* a renewal after the restart pushes the deadline out again */
-    while (sampler_jump_after(&sm, t_ready) < 0 && etcdt_now_ms() < t_ready + 4000) etcdt_sleep_ms(10);
+    while (sampler_jump_after(&sm, t_ready) < 0 && etcdt_now_ms() < t_ready + 4000)
+        etcdt_sleep_ms(10);
     j = sampler_jump_after(&sm, t_kill + 100);
     CHECKF(j >= 0, "remaining_ms never went up after the restart");
     pthread_mutex_lock(&sm.mu);
@@ -308,38 +322,39 @@ static int64_t restart_under_leader(int sig, int ttl, int pause_ms, int worst) {
     CHECK((etcde_session_remaining_ms(l.s) > 0) && (etcde_session_remaining_ms(w.s) > 0));
     CHECK(etcde_is_leader(l.e));
     etcdt_sleep_ms(800); /* the waiter's retry loop (500 ms) re-reads and watches again */
-    CHECKF(!cand_done(&w), "waiter's campaign ended during the outage: %s (%s)", etcde_strerror(w.result),
-           etcde_election_errmsg(w.e));
+    CHECKF(!cand_done(&w), "waiter's campaign ended during the outage: %s (%s)",
+           etcde_strerror(w.result), etcde_election_errmsg(w.e));
     sampler_stop(&sm);
     zeros = sm.zeros;
     n = sm.n;
-    CHECKF(zeros == 0, "is_leader was 0 in %d of %d samples (first at +%lld ms after the kill)", zeros, n,
-           (long long)(sm.first_zero_at - t_kill));
+    CHECKF(zeros == 0, "is_leader was 0 in %d of %d samples (first at +%lld ms after the kill)",
+           zeros, n, (long long)(sm.first_zero_at - t_kill));
     t_resign = etcdt_now_ms();
     CHECK(etcde_resign(l.e) == ETCDE_OK);
     CHECKF(cand_wait(&w, 3000), "waiter not elected within 3 s of the resign");
     if (cand_done(&w))
-        CHECKF(w.result == ETCDE_OK, "waiter: %s (%s)", etcde_strerror(w.result), etcde_election_errmsg(w.e));
+        CHECKF(w.result == ETCDE_OK, "waiter: %s (%s)", etcde_strerror(w.result),
+               etcde_election_errmsg(w.e));
     handover = cand_done(&w) ? w.done_at - t_resign : -1;
     CHECKF(handover >= 0 && handover < 1000, "handover took %lld ms", (long long)handover);
     CHECK(etcde_is_leader(w.e));
-    printf("     restart (%s, TTL %d): etcd exited %lld ms after the signal, ready again %lld ms after it; "
-           "leader held in %d/%d samples; "
-           "remaining_ms %lld -> %lld at the first renewal after the restart (+%lld ms after ready); "
-           "handover to the waiter %lld ms after resign\n",
-           sig == SIGTERM ? "SIGTERM" : "SIGKILL", ttl, (long long)(t_down - t_kill), (long long)(t_ready - t_kill),
-           n - zeros, n,
-           (long long)(min_rem == INT64_MAX ? -1 : min_rem), (long long)(j >= 0 ? sm.jump_to[j] : -1),
-           (long long)(j >= 0 ? sm.jump_at[j] - t_ready : -1), (long long)handover);
+    printf(
+        "     restart (%s, TTL %d): etcd exited %lld ms after the signal, ready again %lld ms "
+        "after it; "
+        "leader held in %d/%d samples; "
+        "remaining_ms %lld -> %lld at the first renewal after the restart (+%lld ms after ready); "
+        "handover to the waiter %lld ms after resign\n",
+        sig == SIGTERM ? "SIGTERM" : "SIGKILL", ttl, (long long)(t_down - t_kill),
+        (long long)(t_ready - t_kill), n - zeros, n,
+        (long long)(min_rem == INT64_MAX ? -1 : min_rem), (long long)(j >= 0 ? sm.jump_to[j] : -1),
+        (long long)(j >= 0 ? sm.jump_at[j] - t_ready : -1), (long long)handover);
     cand_close(&w);
     cand_close(&l);
     etcdt_cluster_stop(cr);
     return t_down - t_kill;
 }
 
-ETCDT_TEST(leader_and_waiter_survive_etcd_restart) {
-    restart_under_leader(SIGKILL, 6, 1000, 0);
-}
+ETCDT_TEST(leader_and_waiter_survive_etcd_restart) { restart_under_leader(SIGKILL, 6, 1000, 0); }
 
 /* A graceful stop: etcd 3.4 exits at once; 3.5 and later wait about 7 s for open watch
    streams (here the waiter's) and refuse connections meanwhile, so a restart costs about
@@ -349,9 +364,12 @@ ETCDT_TEST(leader_survives_graceful_etcd_restart_with_ttl_20) {
     int line = etcd_line();
     int64_t stop_ms = restart_under_leader(SIGTERM, 20, 0, 1);
     REQUIRE(line > 0 && stop_ms >= 0);
-    if (line <= 304) CHECKF(stop_ms < 2000, "etcd 3.4 took %lld ms to stop", (long long)stop_ms);
-    else CHECKF(stop_ms >= 5000 && stop_ms < 10000, "etcd %d.%d took %lld ms to stop (about 7 s expected)", line / 100,
-                line % 100, (long long)stop_ms);
+    if (line <= 304)
+        CHECKF(stop_ms < 2000, "etcd 3.4 took %lld ms to stop", (long long)stop_ms);
+    else
+        CHECKF(stop_ms >= 5000 && stop_ms < 10000,
+               "etcd %d.%d took %lld ms to stop (about 7 s expected)", line / 100, line % 100,
+               (long long)stop_ms);
 }
 
 /* ---- 4. member loss ------------------------------------------------------------------ */
@@ -362,13 +380,17 @@ static int raft_leader(etcdt_cluster *c3, char ids[][32]) {
     char out[8192];
     const char *p = out;
     int i, who = -1;
-    if (etcdt_etcdctl(c3, out, sizeof out, 10000, "endpoint", "status", "-w", "json", NULL) != 0) return -1;
-    /* one {"Endpoint":"127.0.0.1:P","Status":{"header":{..."member_id":M...},..."leader":L...}} each */
+    if (etcdt_etcdctl(c3, out, sizeof out, 10000, "endpoint", "status", "-w", "json", NULL) != 0)
+        return -1;
+    /* one {"Endpoint":"127.0.0.1:P","Status":{"header":{..."member_id":M...},..."leader":L...}}
+     * each */
     while ((p = strstr(p, "\"Endpoint\":\"")) != NULL) {
-        const char *ep = p + 12, *mid = strstr(ep, "\"member_id\":"), *lead = strstr(ep, "\"leader\":");
+        const char *ep = p + 12, *mid = strstr(ep, "\"member_id\":"),
+                   *lead = strstr(ep, "\"leader\":");
         unsigned long long m, l;
         p = ep;
-        if (!mid || !lead || sscanf(mid + 12, "%llu", &m) != 1 || sscanf(lead + 9, "%llu", &l) != 1) continue;
+        if (!mid || !lead || sscanf(mid + 12, "%llu", &m) != 1 || sscanf(lead + 9, "%llu", &l) != 1)
+            continue;
         for (i = 0; i < etcdt_member_count(c3); i++) {
             size_t el = strlen(etcdt_member_endpoint(c3, i));
             if (strncmp(ep, etcdt_member_endpoint(c3, i), el) != 0 || ep[el] != '"') continue;
@@ -407,9 +429,10 @@ static void failover_once(etcdt_cluster *c3, const char *what, int sig) {
     int j, zeros, n;
     etcde_result rr;
     fresh_name(name, sizeof name);
-    snprintf(eps, sizeof eps, "%s,%s,%s", etcdt_member_endpoint(c3, 0), etcdt_member_endpoint(c3, 1),
+    snprintf(eps, sizeof eps, "%s,%s,%s", etcdt_member_endpoint(c3, 0),
+             etcdt_member_endpoint(c3, 1), etcdt_member_endpoint(c3, 2));
+    snprintf(rest, sizeof rest, "%s,%s", etcdt_member_endpoint(c3, 1),
              etcdt_member_endpoint(c3, 2));
-    snprintf(rest, sizeof rest, "%s,%s", etcdt_member_endpoint(c3, 1), etcdt_member_endpoint(c3, 2));
     if (cand_open(&l, eps, name, "L", 3) != 0 || cand_open(&w, rest, name, "W", 10) != 0) {
         CHECKF(0, "%s: setup failed", what);
         return;
@@ -426,21 +449,24 @@ static void failover_once(etcdt_cluster *c3, const char *what, int sig) {
     sampler_stop(&sm);
     zeros = sm.zeros;
     n = sm.n;
-    CHECKF(zeros == 0, "%s: is_leader was 0 in %d of %d samples, from %lld ms after the fault (%s)", what, zeros, n,
-           (long long)(sm.first_zero_at - t_fault), etcde_session_errmsg(l.s));
+    CHECKF(zeros == 0, "%s: is_leader was 0 in %d of %d samples, from %lld ms after the fault (%s)",
+           what, zeros, n, (long long)(sm.first_zero_at - t_fault), etcde_session_errmsg(l.s));
     CHECK(etcde_is_leader(l.e));
     CHECKF(j >= 0, "%s: no renewal acknowledged after the fault", what);
-    CHECKF(!cand_done(&w), "%s: W elected %lld ms after the fault, before L resigned (L's lease expired at etcd)", what,
-           (long long)(w.done_at - t_fault));
+    CHECKF(!cand_done(&w),
+           "%s: W elected %lld ms after the fault, before L resigned (L's lease expired at etcd)",
+           what, (long long)(w.done_at - t_fault));
     t_resign = etcdt_now_ms();
     rr = etcde_resign(l.e);
     resign_ms = etcdt_now_ms() - t_resign;
-    CHECKF(rr == ETCDE_OK, "%s: resign: %s after %lld ms (%s)", what, etcde_strerror(rr), (long long)resign_ms,
-           etcde_election_errmsg(l.e));
+    CHECKF(rr == ETCDE_OK, "%s: resign: %s after %lld ms (%s)", what, etcde_strerror(rr),
+           (long long)resign_ms, etcde_election_errmsg(l.e));
     CHECKF(cand_wait(&w, 3000), "%s: waiter not elected within 3 s of the resign", what);
     if (cand_done(&w))
-        CHECKF(w.result == ETCDE_OK, "%s: waiter: %s (%s)", what, etcde_strerror(w.result), etcde_election_errmsg(w.e));
-    printf("     member loss (%s): leader held in %d/%d samples over 2xTTL; first renewal %lld ms after the fault "
+        CHECKF(w.result == ETCDE_OK, "%s: waiter: %s (%s)", what, etcde_strerror(w.result),
+               etcde_election_errmsg(w.e));
+    printf("     member loss (%s): leader held in %d/%d samples over 2xTTL; first renewal %lld ms "
+           "after the fault "
            "(remaining_ms %lld -> %lld); resign at +%lld ms took %lld ms; W elected at +%lld ms\n",
            what, n - zeros, n, (long long)(j >= 0 ? sm.jump_at[j] - t_fault : -1),
            (long long)(j >= 0 ? sm.jump_from[j] : -1), (long long)(j >= 0 ? sm.jump_to[j] : -1),
@@ -486,7 +512,9 @@ typedef struct obs_arg {
 
 static int obs_cb(etcde_event_type t, const etcde_kv *kv, int64_t rev, void *ud) {
     obs_arg *a = (obs_arg *)ud;
-    (void)t; (void)kv; (void)rev;
+    (void)t;
+    (void)kv;
+    (void)rev;
     __atomic_add_fetch(&a->calls, 1, __ATOMIC_ACQ_REL);
     return 0;
 }
@@ -512,8 +540,10 @@ ETCDT_TEST(waiter_on_member_without_quorum_does_not_hang) {
     c3 = etcdt_cluster_start(3, NULL);
     REQUIRE(c3 != NULL);
     fresh_name(name, sizeof name);
-    snprintf(rest, sizeof rest, "%s,%s", etcdt_member_endpoint(c3, 1), etcdt_member_endpoint(c3, 2));
-    if (cand_open(&l, rest, name, "L", 10) != 0 || cand_open(&q, etcdt_member_endpoint(c3, 0), name, "Q", ttl) != 0) {
+    snprintf(rest, sizeof rest, "%s,%s", etcdt_member_endpoint(c3, 1),
+             etcdt_member_endpoint(c3, 2));
+    if (cand_open(&l, rest, name, "L", 10) != 0 ||
+        cand_open(&q, etcdt_member_endpoint(c3, 0), name, "Q", ttl) != 0) {
         etcdt_cluster_stop(c3);
         REQUIRE(0);
     }
@@ -522,7 +552,8 @@ ETCDT_TEST(waiter_on_member_without_quorum_does_not_hang) {
     oo.endpoints = etcdt_member_endpoint(c3, 0);
     memset(&oa, 0, sizeof oa);
     oa.timeout_ms = 8000;
-    if (etcde_client_create(&oo, &oc) != ETCDE_OK || etcde_election_create(oc, NULL, name, &oa.e) != ETCDE_OK) {
+    if (etcde_client_create(&oo, &oc) != ETCDE_OK ||
+        etcde_election_create(oc, NULL, name, &oa.e) != ETCDE_OK) {
         cand_close(&q);
         cand_close(&l);
         etcde_client_destroy(oc);
@@ -541,25 +572,29 @@ ETCDT_TEST(waiter_on_member_without_quorum_does_not_hang) {
     /* the session ends at most TTL - guard after the last acknowledged renewal (a raft
        leader that lost quorum may still ack one just after the kill); the campaign then
        tries its fenced delete, bounded by request_timeout_ms (5 s) */
-    CHECKF(cand_wait(&q, (ttl + 9) * 1000), "campaign still blocked %d s after quorum loss", ttl + 9);
+    CHECKF(cand_wait(&q, (ttl + 9) * 1000), "campaign still blocked %d s after quorum loss",
+           ttl + 9);
     took = cand_done(&q) ? q.done_at - t_kill : -1;
     if (cand_done(&q)) {
-        CHECKF(q.result == ETCDE_ERR_SESSION_LOST || q.result == ETCDE_ERR_UNAVAILABLE, "campaign: %s (%s)",
-               etcde_strerror(q.result), etcde_election_errmsg(q.e));
-        CHECKF(took <= (ttl + 7) * 1000, "campaign ended %lld ms after quorum loss", (long long)took);
+        CHECKF(q.result == ETCDE_ERR_SESSION_LOST || q.result == ETCDE_ERR_UNAVAILABLE,
+               "campaign: %s (%s)", etcde_strerror(q.result), etcde_election_errmsg(q.e));
+        CHECKF(took <= (ttl + 7) * 1000, "campaign ended %lld ms after quorum loss",
+               (long long)took);
         CHECK(!etcde_is_leader(q.e));
     }
     pthread_join(oth, NULL);
-    CHECKF(oa.done_at - t_obs <= oa.timeout_ms + 1500, "observe (timeout %d ms) returned after %lld ms",
-           oa.timeout_ms, (long long)(oa.done_at - t_obs));
+    CHECKF(oa.done_at - t_obs <= oa.timeout_ms + 1500,
+           "observe (timeout %d ms) returned after %lld ms", oa.timeout_ms,
+           (long long)(oa.done_at - t_obs));
     CHECKF(oa.r != ETCDE_OK, "observe returned OK");
     {
         int64_t lost = __atomic_load_n(&q.lost_at, __ATOMIC_ACQUIRE);
-        printf("     quorum loss: waiter's campaign ended %lld ms after the kill with %s; its session's on_lost at "
+        printf("     quorum loss: waiter's campaign ended %lld ms after the kill with %s; its "
+               "session's on_lost at "
                "+%lld ms; observe(timeout %d) ended after %lld ms with %s\n",
                (long long)took, cand_done(&q) ? etcde_strerror(q.result) : "(still blocked)",
-               (long long)(lost ? lost - t_kill : -1), oa.timeout_ms, (long long)(oa.done_at - t_obs),
-               etcde_strerror(oa.r));
+               (long long)(lost ? lost - t_kill : -1), oa.timeout_ms,
+               (long long)(oa.done_at - t_obs), etcde_strerror(oa.r));
     }
     etcde_election_destroy(oa.e);
     etcde_client_destroy(oc);
@@ -591,13 +626,15 @@ ETCDT_TEST(partitioned_leader_reports_loss_before_successor_is_elected) {
         margin[run] = part_to_loss[run] = 0;
         etcdt_proxy_partition(&px, 0);
         fresh_name(name, sizeof name);
-        if (cand_open(&l, pep, name, "L", 3) != 0 || cand_open(&c, etcdt_endpoints(cl), name, "C", 10) != 0) {
+        if (cand_open(&l, pep, name, "L", 3) != 0 ||
+            cand_open(&c, etcdt_endpoints(cl), name, "C", 10) != 0) {
             CHECKF(0, "run %d: setup failed", run);
             break;
         }
         CHECK(etcde_campaign(l.e, "L", 1, 5000) == ETCDE_OK);
         cand_start(&c);
-        etcdt_sleep_ms(300 + 230 * run); /* a different phase against the keepalive ticks each run */
+        etcdt_sleep_ms(300 +
+                       230 * run); /* a different phase against the keepalive ticks each run */
         CHECK(!cand_done(&c));
         CHECK(etcde_is_leader(l.e));
         etcdt_proxy_partition(&px, 1);
@@ -605,15 +642,19 @@ ETCDT_TEST(partitioned_leader_reports_loss_before_successor_is_elected) {
         CHECKF(cand_wait(&c, 10000), "run %d: successor not elected within 10 s", run);
         {
             int64_t end = etcdt_now_ms() + 3000;
-            while (!__atomic_load_n(&l.lost_at, __ATOMIC_ACQUIRE) && etcdt_now_ms() < end) etcdt_sleep_ms(2);
+            while (!__atomic_load_n(&l.lost_at, __ATOMIC_ACQUIRE) && etcdt_now_ms() < end)
+                etcdt_sleep_ms(2);
         }
         t_loss = __atomic_load_n(&l.lost_at, __ATOMIC_ACQUIRE);
         t_elected = cand_done(&c) ? c.done_at : 0;
         if (cand_done(&c))
-            CHECKF(c.result == ETCDE_OK, "run %d: successor campaign: %s", run, etcde_strerror(c.result));
+            CHECKF(c.result == ETCDE_OK, "run %d: successor campaign: %s", run,
+                   etcde_strerror(c.result));
         CHECKF(t_loss > 0, "run %d: the partitioned leader never reported loss", run);
         if (t_loss > 0 && cand_done(&c)) {
-            CHECKF(t_loss < t_elected, "run %d: SPLIT BRAIN: successor elected %lld ms BEFORE the old leader reported loss",
+            CHECKF(t_loss < t_elected,
+                   "run %d: SPLIT BRAIN: successor elected %lld ms BEFORE the old leader reported "
+                   "loss",
                    run, (long long)(t_loss - t_elected));
             margin[run] = t_elected - t_loss;
             part_to_loss[run] = t_loss - t_part;
@@ -634,8 +675,8 @@ ETCDT_TEST(partitioned_leader_reports_loss_before_successor_is_elected) {
     printf("\n");
     if (ok_runs > 0) {
         qsort(sorted, (size_t)ok_runs, sizeof sorted[0], cmp_i64);
-        printf("     partition: margin min %lld ms, median %lld ms (%d runs)\n", (long long)sorted[0],
-               (long long)sorted[ok_runs / 2], ok_runs);
+        printf("     partition: margin min %lld ms, median %lld ms (%d runs)\n",
+               (long long)sorted[0], (long long)sorted[ok_runs / 2], ok_runs);
     }
     CHECK(ok_runs == RUNS);
 }
@@ -675,8 +716,8 @@ ETCDT_TEST(etcd_never_sees_ttl_below_two_thirds) {
         }
         etcdt_sleep_ms(150);
     }
-    printf("     cadence: TTL %d, %d etcdctl samples over 5 s, remaining TTL between %d and %d s\n", granted, samples,
-           min_ttl, max_ttl);
+    printf("     cadence: TTL %d, %d etcdctl samples over 5 s, remaining TTL between %d and %d s\n",
+           granted, samples, min_ttl, max_ttl);
     CHECK(granted == 6);
     CHECK(samples >= 10);
     CHECKF(min_ttl >= 3, "etcd saw remaining TTL %d s (< 2/3 TTL - 1 s)", min_ttl);

@@ -21,38 +21,30 @@ static int mini_reached_after_require;
 
 ETCDT_TEST(mini_pass) { CHECK(1 + 1 == 2); }
 
-ETCDT_TEST(mini_fail)
-{
+ETCDT_TEST(mini_fail) {
     CHECK(1 == 2);
     CHECKF(0, "value was %d", 5);
 }
 
-ETCDT_TEST(mini_require)
-{
+ETCDT_TEST(mini_require) {
     REQUIRE(0 > 1);
     mini_reached_after_require = 1;
     printf("SHOULD NOT BE REACHED\n");
 }
 
-ETCDT_TEST(mini_skip)
-{
-    etcdt_skip("no reason at all");
-}
+ETCDT_TEST(mini_skip) { etcdt_skip("no reason at all"); }
 
-static int mode_mini(int argc, char **argv)
-{
+static int mode_mini(int argc, char **argv) {
     struct etcdt_case cases[] = {
         ETCDT_CASE(mini_pass),
         ETCDT_CASE(mini_fail),
         ETCDT_CASE(mini_require),
         ETCDT_CASE(mini_skip),
     };
-    return etcdt_run("mini", cases, (int)(sizeof cases / sizeof cases[0]),
-                     argc, argv);
+    return etcdt_run("mini", cases, (int)(sizeof cases / sizeof cases[0]), argc, argv);
 }
 
-static int mode_child(void)
-{
+static int mode_child(void) {
     const char *code = getenv("ETCDT_CHILD_EXIT");
     const char *hello = getenv("ETCDT_HELLO");
     printf("line one\n");
@@ -66,54 +58,45 @@ static int mode_child(void)
     return code ? atoi(code) : 0;
 }
 
-static int mode_sleep(void)
-{
+static int mode_sleep(void) {
     printf("ready\n");
     fflush(stdout);
-    for (;;)
-        pause();
+    for (;;) pause();
     return 0;
 }
 
 static volatile sig_atomic_t got_usr1;
 
-static void on_usr1(int sig)
-{
+static void on_usr1(int sig) {
     (void)sig;
     got_usr1 = 1;
 }
 
-static int mode_orphan(const char *how)
-{
+static int mode_orphan(const char *how) {
     etcdt_cluster *cl;
     signal(SIGUSR1, on_usr1);
     cl = etcdt_cluster_start(1, NULL);
-    if (!cl)
-        return 2;
+    if (!cl) return 2;
     printf("%ld %s\n", (long)etcdt_member_pid(cl, 0), etcdt_cluster_dir(cl));
     fflush(stdout);
     if (strcmp(how, "exit") == 0) {
-        while (!got_usr1)
-            etcdt_sleep_ms(10);
+        while (!got_usr1) etcdt_sleep_ms(10);
         exit(0); /* atexit safety net must kill and clean up */
     }
-    for (;;)
-        pause(); /* the signal safety net must kill the member */
+    for (;;) pause(); /* the signal safety net must kill the member */
     return 0;
 }
 
 /* ---------------------------------------------------------------- utils */
 
 /* 1 if pid is gone or a zombie. */
-static int pid_dead(pid_t pid)
-{
+static int pid_dead(pid_t pid) {
     char path[64], buf[512];
     FILE *f;
     char *rp;
     snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
     f = fopen(path, "r");
-    if (!f)
-        return 1;
+    if (!f) return 1;
     if (!fgets(buf, sizeof buf, f)) {
         fclose(f);
         return 1;
@@ -123,31 +106,25 @@ static int pid_dead(pid_t pid)
     return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
 }
 
-static int wait_pid_dead(pid_t pid, int timeout_ms)
-{
+static int wait_pid_dead(pid_t pid, int timeout_ms) {
     int64_t deadline = etcdt_now_ms() + timeout_ms;
     while (!pid_dead(pid)) {
-        if (etcdt_now_ms() >= deadline)
-            return 0;
+        if (etcdt_now_ms() >= deadline) return 0;
         etcdt_sleep_ms(20);
     }
     return 1;
 }
 
-static int is_hex(const char *s)
-{
-    if (!*s)
-        return 0;
+static int is_hex(const char *s) {
+    if (!*s) return 0;
     for (; *s; s++)
-        if (!isxdigit((unsigned char)*s))
-            return 0;
+        if (!isxdigit((unsigned char)*s)) return 0;
     return 1;
 }
 
 /* ---------------------------------------------------------------- tests */
 
-ETCDT_TEST(time_and_ports)
-{
+ETCDT_TEST(time_and_ports) {
     int64_t t0 = etcdt_now_ms(), dt;
     int p1, p2;
     etcdt_sleep_ms(120);
@@ -162,13 +139,11 @@ ETCDT_TEST(time_and_ports)
     CHECK(etcdt_self_path() != NULL && etcdt_self_path()[0] == '/');
 }
 
-ETCDT_TEST(framework)
-{
+ETCDT_TEST(framework) {
     char *argv[] = {NULL, (char *)"--mini", NULL};
     char line[256];
     const char *expect[] = {"ok   mini.mini_pass (", "FAIL mini.mini_fail",
-                            "FAIL mini.mini_require",
-                            "skip mini.mini_skip: no reason at all",
+                            "FAIL mini.mini_require", "skip mini.mini_skip: no reason at all",
                             "1 passed, 2 failed, 1 skipped"};
     const char *err;
     etcdt_proc *p;
@@ -182,19 +157,15 @@ ETCDT_TEST(framework)
         int r = etcdt_proc_readline(p, line, sizeof line, 10000);
         CHECKF(r == 1, "readline %d returned %d", (int)i, r);
         CHECKF(strncmp(line, expect[i], strlen(expect[i])) == 0,
-               "line %d: got \"%s\", want prefix \"%s\"", (int)i, line,
-               expect[i]);
+               "line %d: got \"%s\", want prefix \"%s\"", (int)i, line, expect[i]);
     }
     CHECK(etcdt_proc_readline(p, line, sizeof line, 10000) == 0);
     st = etcdt_proc_wait(p, 10000);
     CHECKF(st == 1, "mini exit status %d", st);
     err = etcdt_proc_stderr(p);
-    CHECKF(strstr(err, "[mini.mini_fail] CHECK(1 == 2) failed") != NULL,
-           "stderr: %s", err);
-    CHECKF(strstr(err, "[mini.mini_fail] value was 5") != NULL, "stderr: %s",
-           err);
-    CHECKF(strstr(err, "[mini.mini_require] REQUIRE(0 > 1) failed") != NULL,
-           "stderr: %s", err);
+    CHECKF(strstr(err, "[mini.mini_fail] CHECK(1 == 2) failed") != NULL, "stderr: %s", err);
+    CHECKF(strstr(err, "[mini.mini_fail] value was 5") != NULL, "stderr: %s", err);
+    CHECKF(strstr(err, "[mini.mini_require] REQUIRE(0 > 1) failed") != NULL, "stderr: %s", err);
     CHECK(strstr(err, "test_harness.c:") != NULL);
     etcdt_proc_free(p);
 
@@ -213,11 +184,9 @@ ETCDT_TEST(framework)
     }
 }
 
-ETCDT_TEST(spawn_child)
-{
+ETCDT_TEST(spawn_child) {
     char *argv[] = {NULL, (char *)"--child", NULL};
-    char *env[] = {(char *)"ETCDT_HELLO=world", (char *)"ETCDT_CHILD_EXIT=3",
-                   NULL};
+    char *env[] = {(char *)"ETCDT_HELLO=world", (char *)"ETCDT_CHILD_EXIT=3", NULL};
     char line[64];
     etcdt_proc *p;
     int st;
@@ -236,8 +205,8 @@ ETCDT_TEST(spawn_child)
     st = etcdt_proc_wait(p, 10000);
     CHECKF(st == 3, "status %d", st);
     CHECK(etcdt_proc_wait(p, 0) == 3); /* stable after reaping */
-    CHECKF(strcmp(etcdt_proc_stderr(p), "this goes to stderr\n") == 0,
-           "stderr \"%s\"", etcdt_proc_stderr(p));
+    CHECKF(strcmp(etcdt_proc_stderr(p), "this goes to stderr\n") == 0, "stderr \"%s\"",
+           etcdt_proc_stderr(p));
     CHECK(etcdt_proc_signal(p, SIGTERM) == -1); /* already reaped */
     etcdt_proc_free(p);
 
@@ -276,8 +245,7 @@ ETCDT_TEST(spawn_child)
     }
 }
 
-ETCDT_TEST(single_member)
-{
+ETCDT_TEST(single_member) {
     char out[4096], line[256];
     etcdt_cluster *cl;
     etcdt_proc *p;
@@ -305,9 +273,8 @@ ETCDT_TEST(single_member)
     /* the raw HTTP client sees the key too (base64 "k" = "aw==") */
     {
         char body[2048];
-        int code = etcdt_http_post(etcdt_member_client_port(cl, 0),
-                                   "/v3/kv/range", "{\"key\":\"aw==\"}", body,
-                                   sizeof body, 5000);
+        int code = etcdt_http_post(etcdt_member_client_port(cl, 0), "/v3/kv/range",
+                                   "{\"key\":\"aw==\"}", body, sizeof body, 5000);
         CHECKF(code == 200, "http status %d", code);
         CHECKF(strstr(body, "\"value\":\"dg==\"") != NULL, "body %s", body);
     }
@@ -315,46 +282,39 @@ ETCDT_TEST(single_member)
     /* election via etcdctl elect */
     {
         char ep[600];
-        char *argv[] = {(char *)"etcdctl", ep, (char *)"elect",
-                        (char *)"demo", (char *)"A", NULL};
+        char *argv[] = {(char *)"etcdctl", ep, (char *)"elect", (char *)"demo", (char *)"A", NULL};
         snprintf(ep, sizeof ep, "--endpoints=%s", etcdt_endpoints(cl));
         p = etcdt_spawn(argv, NULL);
         REQUIRE(p != NULL);
         st = etcdt_proc_readline(p, line, sizeof line, 10000);
         CHECKF(st == 1, "readline %d, stderr: %s", st, etcdt_proc_stderr(p));
-        CHECKF(strncmp(line, "demo/", 5) == 0 && is_hex(line + 5),
-               "leader key line \"%s\"", line);
+        CHECKF(strncmp(line, "demo/", 5) == 0 && is_hex(line + 5), "leader key line \"%s\"", line);
         st = etcdt_proc_readline(p, line, sizeof line, 10000);
         CHECK(st == 1);
         CHECKF(strcmp(line, "A") == 0, "value line \"%s\"", line);
 
         /* a command that never ends is killed after the timeout -> -1 */
         t0 = etcdt_now_ms();
-        st = etcdt_etcdctl(cl, out, sizeof out, 1500, "watch", "nothing",
-                           NULL);
+        st = etcdt_etcdctl(cl, out, sizeof out, 1500, "watch", "nothing", NULL);
         CHECKF(st == -1, "watch status %d: %s", st, out);
         CHECK(etcdt_now_ms() - t0 >= 1500 && etcdt_now_ms() - t0 < 5000);
         /* observers see A as the leader */
-        st = etcdt_etcdctl(cl, out, sizeof out, 10000, "get", "--prefix",
-                           "demo/", "--print-value-only", NULL);
-        CHECKF(st == 0 && strcmp(out, "A\n") == 0, "leader value: %d \"%s\"",
-               st, out);
+        st = etcdt_etcdctl(cl, out, sizeof out, 10000, "get", "--prefix", "demo/",
+                           "--print-value-only", NULL);
+        CHECKF(st == 0 && strcmp(out, "A\n") == 0, "leader value: %d \"%s\"", st, out);
 
         CHECK(etcdt_proc_signal(p, SIGINT) == 0);
         st = etcdt_proc_wait(p, 10000);
-        CHECKF(st == 0, "elect exit status %d, stderr: %s", st,
-               etcdt_proc_stderr(p));
+        CHECKF(st == 0, "elect exit status %d, stderr: %s", st, etcdt_proc_stderr(p));
         etcdt_proc_free(p);
         /* resigned: the election key is gone */
-        st = etcdt_etcdctl(cl, out, sizeof out, 10000, "get", "--prefix",
-                           "demo/", NULL);
+        st = etcdt_etcdctl(cl, out, sizeof out, 10000, "get", "--prefix", "demo/", NULL);
         CHECKF(st == 0 && out[0] == 0, "after resign: %d \"%s\"", st, out);
     }
     etcdt_cluster_stop(cl);
 }
 
-ETCDT_TEST(three_members)
-{
+ETCDT_TEST(three_members) {
     char out[4096];
     etcdt_cluster *cl;
     int st, i;
@@ -373,8 +333,7 @@ ETCDT_TEST(three_members)
                  etcdt_member_endpoint(cl, 1), etcdt_member_endpoint(cl, 2));
         CHECK(strcmp(etcdt_endpoints(cl), want) == 0);
     }
-    for (i = 0; i < 3; i++)
-        CHECK(etcdt_member_ready(cl, i, 5000));
+    for (i = 0; i < 3; i++) CHECK(etcdt_member_ready(cl, i, 5000));
 
     st = etcdt_etcdctl(cl, out, sizeof out, 10000, "put", "x", "1", NULL);
     CHECKF(st == 0, "put: %d %s", st, out);
@@ -388,8 +347,8 @@ ETCDT_TEST(three_members)
      * until the command timeout, so retry with a short one. */
     t0 = etcdt_now_ms();
     do {
-        st = etcdt_etcdctl(cl, out, sizeof out, 10000, "--command-timeout=2s",
-                           "put", "x", "2", NULL);
+        st = etcdt_etcdctl(cl, out, sizeof out, 10000, "--command-timeout=2s", "put", "x", "2",
+                           NULL);
     } while (st != 0 && etcdt_now_ms() - t0 < 15000);
     CHECKF(st == 0, "put with one member down: %d %s", st, out);
     fprintf(stderr, "three_members: put after kill took %lld ms\n",
@@ -405,10 +364,9 @@ ETCDT_TEST(three_members)
     {
         char ep[64];
         snprintf(ep, sizeof ep, "--endpoints=%s", etcdt_member_endpoint(cl, 1));
-        st = etcdt_etcdctl(NULL, out, sizeof out, 10000, ep, "get", "x",
-                           "--print-value-only", NULL);
-        CHECKF(st == 0 && strcmp(out, "2\n") == 0, "get from m1: %d \"%s\"",
-               st, out);
+        st =
+            etcdt_etcdctl(NULL, out, sizeof out, 10000, ep, "get", "x", "--print-value-only", NULL);
+        CHECKF(st == 0 && strcmp(out, "2\n") == 0, "get from m1: %d \"%s\"", st, out);
     }
     /* SIGSTOP / SIGCONT do not wait */
     CHECK(etcdt_member_kill(cl, 2, SIGSTOP) == 0);
@@ -423,8 +381,7 @@ ETCDT_TEST(three_members)
     CHECK(access(dir, F_OK) != 0);
 }
 
-ETCDT_TEST(safety_net)
-{
+ETCDT_TEST(safety_net) {
     const char *modes[] = {"exit", "wait"};
     int k;
     for (k = 0; k < 2; k++) {
@@ -438,8 +395,7 @@ ETCDT_TEST(safety_net)
         p = etcdt_spawn(argv, NULL);
         REQUIRE(p != NULL);
         st = etcdt_proc_readline(p, line, sizeof line, 30000);
-        CHECKF(st == 1, "%s: readline %d, stderr %s", modes[k], st,
-               etcdt_proc_stderr(p));
+        CHECKF(st == 1, "%s: readline %d, stderr %s", modes[k], st, etcdt_proc_stderr(p));
         CHECK(sscanf(line, "%ld %s", &mpid, dir) == 2);
         if (mpid <= 0) {
             etcdt_proc_free(p);
@@ -448,10 +404,8 @@ ETCDT_TEST(safety_net)
         CHECK(!pid_dead((pid_t)mpid));
         CHECK(etcdt_proc_signal(p, k == 0 ? SIGUSR1 : SIGTERM) == 0);
         st = etcdt_proc_wait(p, 15000);
-        CHECKF(st == (k == 0 ? 0 : 128 + SIGTERM), "%s: status %d", modes[k],
-               st);
-        CHECKF(wait_pid_dead((pid_t)mpid, 5000), "%s: member %ld survived",
-               modes[k], mpid);
+        CHECKF(st == (k == 0 ? 0 : 128 + SIGTERM), "%s: status %d", modes[k], st);
+        CHECKF(wait_pid_dead((pid_t)mpid, 5000), "%s: member %ld survived", modes[k], mpid);
         if (k == 0)
             CHECKF(access(dir, F_OK) != 0, "dir %s left behind", dir);
         else
@@ -460,22 +414,15 @@ ETCDT_TEST(safety_net)
     }
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     struct etcdt_case cases[] = {
-        ETCDT_CASE(time_and_ports), ETCDT_CASE(framework),
-        ETCDT_CASE(spawn_child),    ETCDT_CASE(single_member),
-        ETCDT_CASE(three_members),  ETCDT_CASE(safety_net),
+        ETCDT_CASE(time_and_ports), ETCDT_CASE(framework),     ETCDT_CASE(spawn_child),
+        ETCDT_CASE(single_member),  ETCDT_CASE(three_members), ETCDT_CASE(safety_net),
     };
-    if (argc > 1 && strcmp(argv[1], "--mini") == 0)
-        return mode_mini(argc - 1, argv + 1);
-    if (argc > 1 && strcmp(argv[1], "--child") == 0)
-        return mode_child();
-    if (argc > 1 && strcmp(argv[1], "--sleep") == 0)
-        return mode_sleep();
-    if (argc > 2 && strcmp(argv[1], "--orphan") == 0)
-        return mode_orphan(argv[2]);
+    if (argc > 1 && strcmp(argv[1], "--mini") == 0) return mode_mini(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "--child") == 0) return mode_child();
+    if (argc > 1 && strcmp(argv[1], "--sleep") == 0) return mode_sleep();
+    if (argc > 2 && strcmp(argv[1], "--orphan") == 0) return mode_orphan(argv[2]);
     (void)mini_reached_after_require;
-    return etcdt_run("harness", cases, (int)(sizeof cases / sizeof cases[0]),
-                     argc, argv);
+    return etcdt_run("harness", cases, (int)(sizeof cases / sizeof cases[0]), argc, argv);
 }

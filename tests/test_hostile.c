@@ -31,45 +31,45 @@
 /* ---- what the fake server does --------------------------------------------------- */
 
 enum {
-    M_OK = 0,          /* etcd-shaped success for every path */
-    M_GARBAGE,         /* binary bytes instead of HTTP */
-    M_BAD_HEADER,      /* a valid status line, then a garbage header line */
-    M_BAD_JSON,        /* 200 with a body that is not JSON */
-    M_TRUNCATED,       /* Content-Length: 100, 10 bytes, close */
-    M_HUGE_LEN,        /* Content-Length: 2147483648, then nothing */
-    M_CHUNK_BOMB,      /* chunk size FFFFFFFFFFFFFFFFFFFF, then nothing */
-    M_CHUNK_HUGE,      /* chunk size FFFFFFFFFFFFFF (legal), then endless data */
-    M_CHUNK_ENDLESS,   /* 4 KiB chunks without end */
-    M_CLOSE_ENDLESS,   /* HTTP/1.0 close-delimited body without end */
-    M_DEEP_JSON,       /* 100 000 x '[' */
-    M_MANY_TOKENS,     /* [1,1,1,...] with 2 000 000 elements */
-    M_DENSE_JSON,      /* a valid object holding [1,1,...] that just fits the 64 KiB cap */
-    M_SILENT,          /* reads the request, never answers */
-    M_CLOSE,           /* closes right after accept */
-    M_500,             /* etcd 3.4's chunked unary error with a trailer */
-    M_503,             /* etcd 3.6's {"code":14,...} */
-    M_404,             /* text/plain "Not Found" */
-    M_LONG_HEADER,     /* one header line of 9000 bytes */
-    M_MANY_HEADERS,    /* 10 000 header lines */
-    M_SLOWLORIS,       /* a good response, one byte every 100 ms */
-    M_CONTINUE_FLOOD,  /* "100 Continue" interim responses without end */
-    M_STATUS_CLOSE,    /* a status line, then close */
-    M_WATCH_DEEP,      /* a watch stream: "created", then a 5 000-deep JSON line */
-    M_WATCH_BIG_PUT,   /* a watch stream: "created", then a valid 12 KiB PUT event */
-    M_WATCH_ERROR,     /* a watch stream ending in etcd's in-stream 503 error object */
+    M_OK = 0,         /* etcd-shaped success for every path */
+    M_GARBAGE,        /* binary bytes instead of HTTP */
+    M_BAD_HEADER,     /* a valid status line, then a garbage header line */
+    M_BAD_JSON,       /* 200 with a body that is not JSON */
+    M_TRUNCATED,      /* Content-Length: 100, 10 bytes, close */
+    M_HUGE_LEN,       /* Content-Length: 2147483648, then nothing */
+    M_CHUNK_BOMB,     /* chunk size FFFFFFFFFFFFFFFFFFFF, then nothing */
+    M_CHUNK_HUGE,     /* chunk size FFFFFFFFFFFFFF (legal), then endless data */
+    M_CHUNK_ENDLESS,  /* 4 KiB chunks without end */
+    M_CLOSE_ENDLESS,  /* HTTP/1.0 close-delimited body without end */
+    M_DEEP_JSON,      /* 100 000 x '[' */
+    M_MANY_TOKENS,    /* [1,1,1,...] with 2 000 000 elements */
+    M_DENSE_JSON,     /* a valid object holding [1,1,...] that just fits the 64 KiB cap */
+    M_SILENT,         /* reads the request, never answers */
+    M_CLOSE,          /* closes right after accept */
+    M_500,            /* etcd 3.4's chunked unary error with a trailer */
+    M_503,            /* etcd 3.6's {"code":14,...} */
+    M_404,            /* text/plain "Not Found" */
+    M_LONG_HEADER,    /* one header line of 9000 bytes */
+    M_MANY_HEADERS,   /* 10 000 header lines */
+    M_SLOWLORIS,      /* a good response, one byte every 100 ms */
+    M_CONTINUE_FLOOD, /* "100 Continue" interim responses without end */
+    M_STATUS_CLOSE,   /* a status line, then close */
+    M_WATCH_DEEP,     /* a watch stream: "created", then a 5 000-deep JSON line */
+    M_WATCH_BIG_PUT,  /* a watch stream: "created", then a valid 12 KiB PUT event */
+    M_WATCH_ERROR,    /* a watch stream ending in etcd's in-stream 503 error object */
     /* etcd 3.6/3.7 (grpc-gateway v2), the bytes of the protocol notes' section 7 */
-    M_36_LEASE_GONE,   /* 404 {"code":5,"message":"etcdserver: requested lease not found"} */
+    M_36_LEASE_GONE,    /* 404 {"code":5,"message":"etcdserver: requested lease not found"} */
     M_36_LEASE_GONE_SP, /* the same with a space after the comma */
-    M_36_NO_USER,      /* 400 {"code":3,"message":"etcdserver: user name is empty"} */
-    M_36_CANCELLED,    /* 499 {"code":1,...} */
-    M_36_NO_METHOD,    /* 501 {"code":12,"message":"Method Not Allowed"}: the gateway's routing */
-    M_36_NO_PATH,      /* 404 {"code":5,"message":"Not Found"}: the gateway's routing */
-    M_36_SPACED,       /* M_OK, with a space after every comma of every unary body */
-    M_36_WATCH_ERROR,  /* a watch stream ending in {"error":{"code":14,...}}\n */
-    M_36_KA_NO_LEADER, /* a keepalive stream answering {"error":{"code":14,...}}\n */
-    M_36_KA_NO_USER,   /* a keepalive stream refused with 400 before its first message */
-    M_36_KA_NO_TTL,    /* a keepalive of an unknown lease: a result without TTL */
-    M_36_TOKEN         /* auth: the first token expires at once (401); no token: 400 */
+    M_36_NO_USER,       /* 400 {"code":3,"message":"etcdserver: user name is empty"} */
+    M_36_CANCELLED,     /* 499 {"code":1,...} */
+    M_36_NO_METHOD,     /* 501 {"code":12,"message":"Method Not Allowed"}: the gateway's routing */
+    M_36_NO_PATH,       /* 404 {"code":5,"message":"Not Found"}: the gateway's routing */
+    M_36_SPACED,        /* M_OK, with a space after every comma of every unary body */
+    M_36_WATCH_ERROR,   /* a watch stream ending in {"error":{"code":14,...}}\n */
+    M_36_KA_NO_LEADER,  /* a keepalive stream answering {"error":{"code":14,...}}\n */
+    M_36_KA_NO_USER,    /* a keepalive stream refused with 400 before its first message */
+    M_36_KA_NO_TTL,     /* a keepalive of an unknown lease: a result without TTL */
+    M_36_TOKEN          /* auth: the first token expires at once (401); no token: 400 */
 };
 
 /* The 3.6 unary error replies: mode, status line, body. */
@@ -77,9 +77,12 @@ static const struct {
     int mode;
     const char *status, *body;
 } ERR36[] = {
-    {M_36_LEASE_GONE, "404 Not Found", "{\"code\":5,\"message\":\"etcdserver: requested lease not found\"}"},
-    {M_36_LEASE_GONE_SP, "404 Not Found", "{\"code\":5, \"message\":\"etcdserver: requested lease not found\"}"},
-    {M_36_NO_USER, "400 Bad Request", "{\"code\":3,\"message\":\"etcdserver: user name is empty\"}"},
+    {M_36_LEASE_GONE, "404 Not Found",
+     "{\"code\":5,\"message\":\"etcdserver: requested lease not found\"}"},
+    {M_36_LEASE_GONE_SP, "404 Not Found",
+     "{\"code\":5, \"message\":\"etcdserver: requested lease not found\"}"},
+    {M_36_NO_USER, "400 Bad Request",
+     "{\"code\":3,\"message\":\"etcdserver: user name is empty\"}"},
     {M_36_CANCELLED, "499 status code 499", "{\"code\":1,\"message\":\"context canceled\"}"},
     {M_36_NO_METHOD, "501 Not Implemented", "{\"code\":12,\"message\":\"Method Not Allowed\"}"},
     {M_36_NO_PATH, "404 Not Found", "{\"code\":5,\"message\":\"Not Found\"}"},
@@ -97,9 +100,9 @@ typedef struct fake {
     int mode;
     const char *bad_path; /* NULL: every request gets `mode`; else only this path, others M_OK */
     int accepted, requests, bad_requests; /* under mu */
-    int ttl; /* the TTL the fake grants and renews (default 5) */
-    int queued; /* the campaign's queue read finds a key ahead of it */
-    int tokens; /* under mu: tokens handed out by /v3/auth/authenticate */
+    int ttl;                              /* the TTL the fake grants and renews (default 5) */
+    int queued;                           /* the campaign's queue read finds a key ahead of it */
+    int tokens;                           /* under mu: tokens handed out by /v3/auth/authenticate */
 } fake;
 
 typedef struct fconn {
@@ -110,8 +113,9 @@ typedef struct fconn {
     char auth[64]; /* the last request's Authorization header */
 } fconn;
 
-static const char HDR_JSON[] = "{\"cluster_id\":\"14841639068965178418\",\"member_id\":\"10276657743932975437\","
-                               "\"revision\":\"8\",\"raft_term\":\"2\"}";
+static const char HDR_JSON[] =
+    "{\"cluster_id\":\"14841639068965178418\",\"member_id\":\"10276657743932975437\","
+    "\"revision\":\"8\",\"raft_term\":\"2\"}";
 
 /* 1: fd is ready; 0: ms passed; -1: the server is stopping. */
 static int f_wait(fake *f, int fd, short ev, int ms) {
@@ -150,10 +154,11 @@ static int f_send(fake *f, int fd, const void *data, size_t n) {
 static int f_sends(fake *f, int fd, const char *s) { return f_send(f, fd, s, strlen(s)); }
 
 /* Sends a complete response with a Content-Length body. */
-static int f_reply(fake *f, int fd, const char *status, const char *ctype, const char *body, size_t n) {
+static int f_reply(fake *f, int fd, const char *status, const char *ctype, const char *body,
+                   size_t n) {
     char head[256];
-    snprintf(head, sizeof head, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %lu\r\n\r\n", status, ctype,
-             (unsigned long)n);
+    snprintf(head, sizeof head, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %lu\r\n\r\n",
+             status, ctype, (unsigned long)n);
     if (f_sends(f, fd, head)) return -1;
     return f_send(f, fd, body, n);
 }
@@ -171,7 +176,8 @@ static int f_read_request(fconn *c, char *path, size_t pcap, char *body, size_t 
             c->buf[hlen - 1] = 0;
             c->auth[0] = 0;
             for (p = c->buf; *p; p++) {
-                if ((p == c->buf || p[-1] == '\n') && strncasecmp(p, "content-length:", 15) == 0) cl = p + 15;
+                if ((p == c->buf || p[-1] == '\n') && strncasecmp(p, "content-length:", 15) == 0)
+                    cl = p + 15;
                 if ((p == c->buf || p[-1] == '\n') && strncasecmp(p, "authorization: ", 15) == 0)
                     snprintf(c->auth, sizeof c->auth, "%.*s", (int)strcspn(p + 15, "\r\n"), p + 15);
             }
@@ -207,45 +213,58 @@ static int f_read_request(fconn *c, char *path, size_t pcap, char *body, size_t 
 /* The body etcd would send for a successful call on `path`. */
 static void ok_body(const fake *f, const char *path, const char *req, char *out, size_t cap) {
     if (strcmp(path, "/v3/lease/grant") == 0) {
-        snprintf(out, cap, "{\"header\":%s,\"ID\":\"7587899121358946652\",\"TTL\":\"%d\"}", HDR_JSON, f->ttl);
+        snprintf(out, cap, "{\"header\":%s,\"ID\":\"7587899121358946652\",\"TTL\":\"%d\"}",
+                 HDR_JSON, f->ttl);
     } else if (strcmp(path, "/v3/lease/keepalive") == 0) {
-        snprintf(out, cap, "{\"result\":{\"header\":%s,\"ID\":\"7587899121358946652\",\"TTL\":\"%d\"}}\n", HDR_JSON,
-                 f->ttl);
+        snprintf(out, cap,
+                 "{\"result\":{\"header\":%s,\"ID\":\"7587899121358946652\",\"TTL\":\"%d\"}}\n",
+                 HDR_JSON, f->ttl);
     } else if (strcmp(path, "/v3/kv/range") == 0) {
         snprintf(out, cap,
-                 "{\"header\":%s,\"kvs\":[{\"key\":\"ZWwvNjk0ZGEyMGM2ODE5NDE1Yw==\",\"create_revision\":\"7\","
+                 "{\"header\":%s,\"kvs\":[{\"key\":\"ZWwvNjk0ZGEyMGM2ODE5NDE1Yw==\",\"create_"
+                 "revision\":\"7\","
                  "\"mod_revision\":\"7\",\"version\":\"1\",\"value\":\"Y2FuZGlkYXRlLUE=\","
                  "\"lease\":\"7587899121358946652\"}],\"count\":\"1\"}",
                  HDR_JSON);
-    } else if (strcmp(path, "/v3/kv/txn") == 0 && (strstr(req, "request_put") || strstr(req, "request_delete"))) {
+    } else if (strcmp(path, "/v3/kv/txn") == 0 &&
+               (strstr(req, "request_put") || strstr(req, "request_delete"))) {
         snprintf(out, cap,
-                 "{\"header\":%s,\"succeeded\":true,\"responses\":[{\"response_put\":{\"header\":{\"revision\":"
+                 "{\"header\":%s,\"succeeded\":true,\"responses\":[{\"response_put\":{\"header\":{"
+                 "\"revision\":"
                  "\"8\"}}}]}",
                  HDR_JSON);
     } else if (strcmp(path, "/v3/kv/txn") == 0 && f->queued) { /* the campaign check: a key ahead */
-        snprintf(out, cap,
-                 "{\"header\":%s,\"succeeded\":true,\"responses\":[{\"response_range\":{\"header\":{\"revision\":"
-                 "\"8\"},\"kvs\":[{\"key\":\"ZWwvNjk0ZGEyMGM2ODE5NDE1Yw==\",\"create_revision\":\"8\","
-                 "\"mod_revision\":\"8\",\"version\":\"1\",\"value\":\"Y2FuZGlkYXRlLUE=\","
-                 "\"lease\":\"7587899121358946652\"}],\"count\":\"1\"}},{\"response_range\":{\"header\":{"
-                 "\"revision\":\"8\"},\"kvs\":[{\"key\":\"ZWwvMQ==\",\"create_revision\":\"5\",\"mod_revision\":"
-                 "\"5\",\"version\":\"1\",\"value\":\"Qg==\",\"lease\":\"1\"}],\"count\":\"2\"}}]}",
-                 HDR_JSON);
+        snprintf(
+            out, cap,
+            "{\"header\":%s,\"succeeded\":true,\"responses\":[{\"response_range\":{\"header\":{"
+            "\"revision\":"
+            "\"8\"},\"kvs\":[{\"key\":\"ZWwvNjk0ZGEyMGM2ODE5NDE1Yw==\",\"create_revision\":\"8\","
+            "\"mod_revision\":\"8\",\"version\":\"1\",\"value\":\"Y2FuZGlkYXRlLUE=\","
+            "\"lease\":\"7587899121358946652\"}],\"count\":\"1\"}},{\"response_range\":{\"header\":"
+            "{"
+            "\"revision\":\"8\"},\"kvs\":[{\"key\":\"ZWwvMQ==\",\"create_revision\":\"5\",\"mod_"
+            "revision\":"
+            "\"5\",\"version\":\"1\",\"value\":\"Qg==\",\"lease\":\"1\"}],\"count\":\"2\"}}]}",
+            HDR_JSON);
     } else if (strcmp(path, "/v3/kv/txn") == 0) { /* the campaign check: own key, no predecessor */
-        snprintf(out, cap,
-                 "{\"header\":%s,\"succeeded\":true,\"responses\":[{\"response_range\":{\"header\":{\"revision\":"
-                 "\"8\"},\"kvs\":[{\"key\":\"ZWwvNjk0ZGEyMGM2ODE5NDE1Yw==\",\"create_revision\":\"8\","
-                 "\"mod_revision\":\"8\",\"version\":\"1\",\"value\":\"Y2FuZGlkYXRlLUE=\","
-                 "\"lease\":\"7587899121358946652\"}],\"count\":\"1\"}},{\"response_range\":{\"header\":{"
-                 "\"revision\":\"8\"}}}]}",
-                 HDR_JSON);
+        snprintf(
+            out, cap,
+            "{\"header\":%s,\"succeeded\":true,\"responses\":[{\"response_range\":{\"header\":{"
+            "\"revision\":"
+            "\"8\"},\"kvs\":[{\"key\":\"ZWwvNjk0ZGEyMGM2ODE5NDE1Yw==\",\"create_revision\":\"8\","
+            "\"mod_revision\":\"8\",\"version\":\"1\",\"value\":\"Y2FuZGlkYXRlLUE=\","
+            "\"lease\":\"7587899121358946652\"}],\"count\":\"1\"}},{\"response_range\":{\"header\":"
+            "{"
+            "\"revision\":\"8\"}}}]}",
+            HDR_JSON);
     } else {
         snprintf(out, cap, "{\"header\":%s}", HDR_JSON);
     }
 }
 
-static const char WATCH_HEAD[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                 "Grpc-Metadata-Content-Type: application/grpc\r\nTransfer-Encoding: chunked\r\n\r\n";
+static const char WATCH_HEAD[] =
+    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    "Grpc-Metadata-Content-Type: application/grpc\r\nTransfer-Encoding: chunked\r\n\r\n";
 
 /* One watch message as one chunk (etcd sends each message as a chunk). */
 static int f_chunk(fake *f, int fd, const char *msg) {
@@ -279,9 +298,12 @@ static void spaced(const char *in, char *out, size_t cap) {
     int str = 0;
     for (; *in && o + 2 < cap; in++) {
         out[o++] = *in;
-        if (str && *in == '\\' && in[1]) out[o++] = *++in;
-        else if (*in == '"') str = !str;
-        else if (!str && *in == ',') out[o++] = ' ';
+        if (str && *in == '\\' && in[1])
+            out[o++] = *++in;
+        else if (*in == '"')
+            str = !str;
+        else if (!str && *in == ',')
+            out[o++] = ' ';
     }
     out[o] = 0;
 }
@@ -290,7 +312,8 @@ static int f_ok(fake *f, int fd, const char *path, const char *req, int spaces) 
     char body[2048], sp[3072];
     if (strcmp(path, "/v3/watch") == 0) return f_watch_created(f, fd); /* then nothing happens */
     ok_body(f, path, req, body, sizeof body);
-    if (strcmp(path, "/v3/lease/keepalive") == 0) return f_stream_reply(f, fd, "200 OK", body); /* streams stay compact */
+    if (strcmp(path, "/v3/lease/keepalive") == 0)
+        return f_stream_reply(f, fd, "200 OK", body); /* streams stay compact */
     if (spaces) {
         spaced(body, sp, sizeof sp);
         return f_reply(f, fd, "200 OK", "application/json", sp, strlen(sp));
@@ -323,18 +346,19 @@ static size_t b64(const char *in, size_t n, char *out) {
 
 /* Sends `unit` again and again until the client goes away or the server stops. */
 static int f_endless(fake *f, int fd, const char *unit, size_t n) {
-    while (f_send(f, fd, unit, n) == 0) {
-    }
+    while (f_send(f, fd, unit, n) == 0) {}
     return -1;
 }
 
 /* Answers one request in mode m. 0: read the next request; -1: close. */
 static int f_misbehave(fake *f, int fd, int m, const char *path, const char *req) {
-    static const char garbage[] = "\x16\x03\x01\x00\x55\x02\x00\x00\x51\x03\x03\xff\xfe\x1b[31mGARBAGE\x07\r\n"
-                                  "\x1b[2J more garbage \x7f\r\n\r\n";
+    static const char garbage[] =
+        "\x16\x03\x01\x00\x55\x02\x00\x00\x51\x03\x03\xff\xfe\x1b[31mGARBAGE\x07\r\n"
+        "\x1b[2J more garbage \x7f\r\n\r\n";
     static const char bad_header[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                      "\x01\x02\xfe\xff garbage without a colon \x1b[0m\r\n\r\n";
-    static const char bad_json[] = "{\"header\": {\"revision\": \"8\"}, \"ID\": \"1\", \"TTL\": 5,, oops";
+    static const char bad_json[] =
+        "{\"header\": {\"revision\": \"8\"}, \"ID\": \"1\", \"TTL\": 5,, oops";
     static const char chunked_head[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                        "Transfer-Encoding: chunked\r\n\r\n";
     char *big;
@@ -342,21 +366,20 @@ static int f_misbehave(fake *f, int fd, int m, const char *path, const char *req
     int r;
     switch (m) {
     case M_OK:
-    case M_36_SPACED:
-        return f_ok(f, fd, path, req, m == M_36_SPACED);
-    case M_GARBAGE:
-        return f_send(f, fd, garbage, sizeof garbage - 1);
-    case M_BAD_HEADER:
-        return f_sends(f, fd, bad_header);
+    case M_36_SPACED: return f_ok(f, fd, path, req, m == M_36_SPACED);
+    case M_GARBAGE: return f_send(f, fd, garbage, sizeof garbage - 1);
+    case M_BAD_HEADER: return f_sends(f, fd, bad_header);
     case M_BAD_JSON:
         return f_reply(f, fd, "200 OK", "application/json", bad_json, strlen(bad_json));
     case M_TRUNCATED:
-        f_sends(f, fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
-                       "{\"header\":");
+        f_sends(f, fd,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                "{\"header\":");
         return -1;
     case M_HUGE_LEN:
-        return f_sends(f, fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                              "Content-Length: 2147483648\r\n\r\n{\"header\":");
+        return f_sends(f, fd,
+                       "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 2147483648\r\n\r\n{\"header\":");
     case M_CHUNK_BOMB:
         if (f_sends(f, fd, chunked_head)) return -1;
         return f_sends(f, fd, "FFFFFFFFFFFFFFFFFFFF\r\n{\"header\":");
@@ -412,14 +435,14 @@ static int f_misbehave(fake *f, int fd, int m, const char *path, const char *req
         free(big);
         return r;
     }
-    case M_SILENT:
-        return 0; /* the next read sees the client give up */
+    case M_SILENT: return 0; /* the next read sees the client give up */
     case M_500: {
         static const char body[] = "{\"error\":\"boom\",\"code\":2,\"message\":\"boom\"}";
         char head[400];
         snprintf(head, sizeof head,
                  "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
-                 "Trailer: Grpc-Trailer-Content-Type\r\nTransfer-Encoding: chunked\r\n\r\n%lx\r\n%s\r\n0\r\n"
+                 "Trailer: Grpc-Trailer-Content-Type\r\nTransfer-Encoding: "
+                 "chunked\r\n\r\n%lx\r\n%s\r\n0\r\n"
                  "Grpc-Trailer-Content-Type: application/grpc\r\n\r\n",
                  (unsigned long)(sizeof body - 1), body);
         return f_sends(f, fd, head);
@@ -453,8 +476,8 @@ static int f_misbehave(fake *f, int fd, int m, const char *path, const char *req
     case M_SLOWLORIS: {
         char body[2048], all[2400];
         ok_body(f, path, req, body, sizeof body);
-        snprintf(all, sizeof all, "HTTP/1.1 200 OK\r\nContent-Length: %lu\r\n\r\n%s", (unsigned long)strlen(body),
-                 body);
+        snprintf(all, sizeof all, "HTTP/1.1 200 OK\r\nContent-Length: %lu\r\n\r\n%s",
+                 (unsigned long)strlen(body), body);
         for (i = 0; all[i]; i++) {
             if (f_send(f, fd, all + i, 1)) return -1;
             if (f_wait(f, -1, 0, 100) < 0) return -1;
@@ -465,9 +488,7 @@ static int f_misbehave(fake *f, int fd, int m, const char *path, const char *req
         static const char unit[] = "HTTP/1.1 100 Continue\r\n\r\n";
         return f_endless(f, fd, unit, sizeof unit - 1);
     }
-    case M_STATUS_CLOSE:
-        f_sends(f, fd, "HTTP/1.1 200 OK\r\n");
-        return -1;
+    case M_STATUS_CLOSE: f_sends(f, fd, "HTTP/1.1 200 OK\r\n"); return -1;
     case M_WATCH_DEEP:
         n = 5000;
         big = (char *)malloc(n + 2);
@@ -479,9 +500,10 @@ static int f_misbehave(fake *f, int fd, int m, const char *path, const char *req
         free(big);
         return r;
     case M_WATCH_BIG_PUT: {
-        static const char pre[] = "{\"result\":{\"header\":{\"revision\":\"9\"},\"events\":[{\"kv\":{\"key\":"
-                                  "\"ZWwvNjk0ZGEyMGM2ODE5NDE1Yw==\",\"create_revision\":\"7\",\"mod_revision\":\"9\","
-                                  "\"version\":\"2\",\"value\":\"";
+        static const char pre[] =
+            "{\"result\":{\"header\":{\"revision\":\"9\"},\"events\":[{\"kv\":{\"key\":"
+            "\"ZWwvNjk0ZGEyMGM2ODE5NDE1Yw==\",\"create_revision\":\"7\",\"mod_revision\":\"9\","
+            "\"version\":\"2\",\"value\":\"";
         static const char post[] = "\",\"lease\":\"7587899121358946652\"}}]}}\n";
         char *raw = (char *)malloc(BIG_VALUE);
         big = (char *)malloc(sizeof pre + BIG_VALUE * 2 + sizeof post);
@@ -500,31 +522,37 @@ static int f_misbehave(fake *f, int fd, int m, const char *path, const char *req
         return r;
     }
     case M_WATCH_ERROR:
-        if (f_watch_created(f, fd) ||
-            f_chunk(f, fd, "{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"etcdserver: no leader\","
-                           "\"http_status\":\"Service Unavailable\"}}"))
+        if (f_watch_created(f, fd) || f_chunk(f, fd,
+                                              "{\"error\":{\"grpc_code\":14,\"http_code\":503,"
+                                              "\"message\":\"etcdserver: no leader\","
+                                              "\"http_status\":\"Service Unavailable\"}}"))
             return -1;
         f_sends(f, fd, "0\r\n\r\n");
         return 0;
     case M_36_WATCH_ERROR:
-        if (f_watch_created(f, fd) || f_chunk(f, fd, "{\"error\":{\"code\":14,\"message\":\"etcdserver: no leader\"}}\n"))
+        if (f_watch_created(f, fd) ||
+            f_chunk(f, fd, "{\"error\":{\"code\":14,\"message\":\"etcdserver: no leader\"}}\n"))
             return -1;
         f_sends(f, fd, "0\r\n\r\n");
         return 0;
     case M_36_KA_NO_LEADER:
-        return f_stream_reply(f, fd, "200 OK", "{\"error\":{\"code\":14,\"message\":\"etcdserver: no leader\"}}\n");
+        return f_stream_reply(f, fd, "200 OK",
+                              "{\"error\":{\"code\":14,\"message\":\"etcdserver: no leader\"}}\n");
     case M_36_KA_NO_USER:
-        return f_stream_reply(f, fd, "400 Bad Request",
-                              "{\"error\":{\"code\":3,\"message\":\"etcdserver: user name is empty\"}}\n");
+        return f_stream_reply(
+            f, fd, "400 Bad Request",
+            "{\"error\":{\"code\":3,\"message\":\"etcdserver: user name is empty\"}}\n");
     case M_36_KA_NO_TTL: {
         char msg[512];
-        snprintf(msg, sizeof msg, "{\"result\":{\"header\":%s,\"ID\":\"7587863229436470000\"}}\n", HDR_JSON);
+        snprintf(msg, sizeof msg, "{\"result\":{\"header\":%s,\"ID\":\"7587863229436470000\"}}\n",
+                 HDR_JSON);
         return f_stream_reply(f, fd, "200 OK", msg);
     }
     default:
         for (i = 0; i < sizeof ERR36 / sizeof ERR36[0]; i++)
             if (ERR36[i].mode == m)
-                return f_reply(f, fd, ERR36[i].status, "application/json", ERR36[i].body, strlen(ERR36[i].body));
+                return f_reply(f, fd, ERR36[i].status, "application/json", ERR36[i].body,
+                               strlen(ERR36[i].body));
         return -1;
     }
 }
@@ -544,8 +572,8 @@ static int f_token(fake *f, fconn *c, const char *path, const char *req) {
     }
     if (strcmp(c->auth, "tok.1") == 0) /* the content type carries the extra header */
         return f_reply(f, c->fd, "401 Unauthorized",
-                       "application/json\r\nWWW-Authenticate: etcdserver: invalid auth token", expired,
-                       sizeof expired - 1);
+                       "application/json\r\nWWW-Authenticate: etcdserver: invalid auth token",
+                       expired, sizeof expired - 1);
     if (!c->auth[0]) return f_misbehave(f, c->fd, M_36_NO_USER, path, req);
     return f_ok(f, c->fd, path, req, 1);
 }
@@ -585,7 +613,8 @@ static void *f_accept_main(void *arg) {
         fd = accept(f->lfd, NULL, NULL);
         if (fd < 0) continue;
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* no Nagle delays in the timings */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+                   sizeof one); /* no Nagle delays in the timings */
         pthread_mutex_lock(&f->mu);
         f->accepted++;
         close_now = (f->mode == M_CLOSE && !f->bad_path) || f->nconn >= MAX_CONN_THREADS;
@@ -614,7 +643,9 @@ static void *f_accept_main(void *arg) {
 }
 
 static int fake_start_ttl(fake *f, int mode, const char *bad_path, int ttl);
-static int fake_start(fake *f, int mode, const char *bad_path) { return fake_start_ttl(f, mode, bad_path, 5); }
+static int fake_start(fake *f, int mode, const char *bad_path) {
+    return fake_start_ttl(f, mode, bad_path, 5);
+}
 
 static int fake_start_ttl(fake *f, int mode, const char *bad_path, int ttl) {
     struct sockaddr_in a;
@@ -671,7 +702,8 @@ static int dead_port(void) {
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &al) == 0)
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &al) == 0)
         port = ntohs(a.sin_port);
     if (fd >= 0) close(fd);
     return port;
@@ -758,11 +790,18 @@ static int readable(const char *m) {
     while (*s) {
         int k, more = 0;
         if (*s < 0x20 || *s == 0x7f) return 0;
-        if (*s < 0x80) { s++; continue; }
-        if ((*s & 0xE0) == 0xC0 && *s >= 0xC2) more = 1;
-        else if ((*s & 0xF0) == 0xE0) more = 2;
-        else if ((*s & 0xF8) == 0xF0 && *s <= 0xF4) more = 3;
-        else return 0;
+        if (*s < 0x80) {
+            s++;
+            continue;
+        }
+        if ((*s & 0xE0) == 0xC0 && *s >= 0xC2)
+            more = 1;
+        else if ((*s & 0xF0) == 0xE0)
+            more = 2;
+        else if ((*s & 0xF8) == 0xF0 && *s <= 0xF4)
+            more = 3;
+        else
+            return 0;
         for (k = 1; k <= more; k++)
             if ((s[k] & 0xC0) != 0x80) return 0;
         s += more + 1;
@@ -775,8 +814,10 @@ static const char *shown(const char *m, char *out, size_t cap) {
     size_t o = 0;
     for (; m && *m && o + 5 < cap; m++) {
         unsigned char ch = (unsigned char)*m;
-        if (ch >= 0x20 && ch < 0x7f) out[o++] = (char)ch;
-        else o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
+        if (ch >= 0x20 && ch < 0x7f)
+            out[o++] = (char)ch;
+        else
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
     }
     out[o] = 0;
     return out;
@@ -796,7 +837,8 @@ static int mentions(const char *m, const char *needles) {
     return 0;
 }
 
-static etcde_result make_client(counter *cnt, const char *eps, size_t max_resp, int max_tokens, etcde_client **out) {
+static etcde_result make_client(counter *cnt, const char *eps, size_t max_resp, int max_tokens,
+                                etcde_client **out) {
     etcde_options o;
     memset(&o, 0, sizeof o);
     o.endpoints = eps;
@@ -865,21 +907,25 @@ static void run_case(const hcase *hc, int via) {
         peak = counter_peak(&cnt) - base;
         shown(msg, show, sizeof show);
         if (getenv("HOSTILE_VERBOSE"))
-            printf("     %s via %s: %s after %lld ms, peak %lu B: \"%s\"\n", hc->name, how, etcde_strerror(r),
-                   (long long)ms, (unsigned long)peak, show);
-        CHECKF(r == hc->want || (hc->want2 && r == hc->want2), "%s via %s: got %s (%d) \"%s\", want %s%s%s",
-               hc->name, how, etcde_strerror(r), (int)r, show, etcde_strerror(hc->want), hc->want2 ? " or " : "",
+            printf("     %s via %s: %s after %lld ms, peak %lu B: \"%s\"\n", hc->name, how,
+                   etcde_strerror(r), (long long)ms, (unsigned long)peak, show);
+        CHECKF(r == hc->want || (hc->want2 && r == hc->want2),
+               "%s via %s: got %s (%d) \"%s\", want %s%s%s", hc->name, how, etcde_strerror(r),
+               (int)r, show, etcde_strerror(hc->want), hc->want2 ? " or " : "",
                hc->want2 ? etcde_strerror(hc->want2) : "");
-        CHECKF(readable(msg), "%s via %s: message is not a readable line: \"%s\"", hc->name, how, show);
-        CHECKF(mentions(msg, hc->needle), "%s via %s: message \"%s\" does not mention \"%s\"", hc->name, how, show,
-               hc->needle);
+        CHECKF(readable(msg), "%s via %s: message is not a readable line: \"%s\"", hc->name, how,
+               show);
+        CHECKF(mentions(msg, hc->needle), "%s via %s: message \"%s\" does not mention \"%s\"",
+               hc->name, how, show, hc->needle);
         if (hc->slow)
             CHECKF(ms >= REQ_TIMEOUT_MS - 200 && ms <= REQ_TIMEOUT_MS + 700,
-                   "%s via %s: returned after %lld ms, want about the %d ms request timeout", hc->name, how,
-                   (long long)ms, REQ_TIMEOUT_MS);
+                   "%s via %s: returned after %lld ms, want about the %d ms request timeout",
+                   hc->name, how, (long long)ms, REQ_TIMEOUT_MS);
         else
-            CHECKF(ms < 1000, "%s via %s: took %lld ms, want a prompt failure", hc->name, how, (long long)ms);
-        CHECKF(peak <= 3 * cap + MEM_SLACK, "%s via %s: peak %lu bytes allocated, over 3 x %lu + %lu", hc->name, how,
+            CHECKF(ms < 1000, "%s via %s: took %lld ms, want a prompt failure", hc->name, how,
+                   (long long)ms);
+        CHECKF(peak <= 3 * cap + MEM_SLACK,
+               "%s via %s: peak %lu bytes allocated, over 3 x %lu + %lu", hc->name, how,
                (unsigned long)peak, (unsigned long)cap, (unsigned long)MEM_SLACK);
     }
     etcde_session_destroy(s);
@@ -888,7 +934,8 @@ static void run_case(const hcase *hc, int via) {
     fake_stop(&f);
     CHECKF(cnt.live == 0, "%s via %s: %ld allocations not freed", hc->name, how, cnt.live);
     fds1 = open_fds();
-    CHECKF(fds1 == fds0, "%s via %s: %d file descriptors before, %d after", hc->name, how, fds0, fds1);
+    CHECKF(fds1 == fds0, "%s via %s: %d file descriptors before, %d after", hc->name, how, fds0,
+           fds1);
     pthread_mutex_destroy(&cnt.mu);
 }
 
@@ -897,10 +944,10 @@ static void run_both(const hcase *hc) {
     run_case(hc, VIA_LEADER);
 }
 
-#define HOSTILE(fn, ...)                                                                                     \
-    ETCDT_TEST(fn) {                                                                                        \
-        static const hcase hc = {#fn, __VA_ARGS__};                                                          \
-        run_both(&hc);                                                                                       \
+#define HOSTILE(fn, ...)                            \
+    ETCDT_TEST(fn) {                                \
+        static const hcase hc = {#fn, __VA_ARGS__}; \
+        run_both(&hc);                              \
     }
 
 HOSTILE(garbage_instead_of_http, M_GARBAGE, ETCDE_ERR_HTTP, 0, "status line", 0, 0, 0)
@@ -912,9 +959,10 @@ HOSTILE(chunk_size_bomb, M_CHUNK_BOMB, ETCDE_ERR_TOO_BIG, ETCDE_ERR_HTTP, "chunk
 HOSTILE(huge_chunk_then_endless_data, M_CHUNK_HUGE, ETCDE_ERR_TOO_BIG, 0, "limit", 0, 0, 0)
 HOSTILE(endless_chunks, M_CHUNK_ENDLESS, ETCDE_ERR_TOO_BIG, 0, "limit", 0, 0, 0)
 HOSTILE(endless_close_delimited_body, M_CLOSE_ENDLESS, ETCDE_ERR_TOO_BIG, 0, "limit", 0, 0, 0)
-HOSTILE(json_nested_100000_deep, M_DEEP_JSON, ETCDE_ERR_TOO_BIG, ETCDE_ERR_JSON, "deep|nest|JSON", 0,
-        (size_t)256 << 10, 0)
-HOSTILE(two_million_json_tokens, M_MANY_TOKENS, ETCDE_ERR_TOO_BIG, 0, "token", 0, (size_t)6 << 20, 1000)
+HOSTILE(json_nested_100000_deep, M_DEEP_JSON, ETCDE_ERR_TOO_BIG, ETCDE_ERR_JSON, "deep|nest|JSON",
+        0, (size_t)256 << 10, 0)
+HOSTILE(two_million_json_tokens, M_MANY_TOKENS, ETCDE_ERR_TOO_BIG, 0, "token", 0, (size_t)6 << 20,
+        1000)
 HOSTILE(silent_server, M_SILENT, ETCDE_ERR_TIMEOUT, 0, "timed out", 1, 0, 0)
 HOSTILE(close_after_accept, M_CLOSE, ETCDE_ERR_IO, 0, "closed|reset|Broken pipe", 0, 0, 0)
 HOSTILE(http_500_etcd_error, M_500, ETCDE_ERR_ETCD, 0, "boom", 0, 0, 0)
@@ -931,10 +979,11 @@ HOSTILE(etcd36_lease_not_found, M_36_LEASE_GONE, ETCDE_ERR_SESSION_LOST, 0,
 HOSTILE(etcd36_lease_not_found_spaced, M_36_LEASE_GONE_SP, ETCDE_ERR_SESSION_LOST, 0,
         "etcd 404 (code 5): etcdserver: requested lease not found", 0, 0, 0)
 HOSTILE(etcd36_user_name_is_empty, M_36_NO_USER, ETCDE_ERR_AUTH, 0,
-        "etcd 400 (code 3): etcdserver: user name is empty (etcd requires authentication; no user is configured)",
+        "etcd 400 (code 3): etcdserver: user name is empty (etcd requires authentication; no user "
+        "is configured)",
         0, 0, 0)
-HOSTILE(etcd36_cancelled_499, M_36_CANCELLED, ETCDE_ERR_UNAVAILABLE, 0, "etcd 499 (code 1): context canceled", 0, 0,
-        0)
+HOSTILE(etcd36_cancelled_499, M_36_CANCELLED, ETCDE_ERR_UNAVAILABLE, 0,
+        "etcd 499 (code 1): context canceled", 0, 0, 0)
 /* the gateway's own routing errors: the server lacks the endpoint, no etcd call ran (and
    404's code 5 is not etcd's "lease not found") */
 HOSTILE(etcd36_method_not_allowed_501, M_36_NO_METHOD, ETCDE_ERR_HTTP, 0,
@@ -987,7 +1036,8 @@ static void round_trip(int mode) {
     r = etcde_session_create(c, NULL, &s);
     CHECKF(r == ETCDE_OK, "session_create: %s: %s", etcde_strerror(r), etcde_client_errmsg(c));
     if (mode == M_36_TOKEN) /* tok.1 refused with 401, then tok.2 for everything */
-        CHECKF(fake_count(&f, &f.tokens) == 2, "%d authentications, want 2", fake_count(&f, &f.tokens));
+        CHECKF(fake_count(&f, &f.tokens) == 2, "%d authentications, want 2",
+               fake_count(&f, &f.tokens));
     if (r == ETCDE_OK) {
         CHECK(etcde_session_lease(s) == 7587899121358946652LL);
         CHECK(etcde_session_ttl(s) == 5);
@@ -1017,8 +1067,10 @@ static void round_trip(int mode) {
     etcde_election_destroy(e);
     etcde_session_destroy(s);
     etcde_client_destroy(c);
-    if (mode == M_OK) CHECK(fake_count(&f, &f.bad_requests) == 0);
-    else CHECK(fake_count(&f, &f.bad_requests) >= 8); /* every request got the mode's reply */
+    if (mode == M_OK)
+        CHECK(fake_count(&f, &f.bad_requests) == 0);
+    else
+        CHECK(fake_count(&f, &f.bad_requests) >= 8); /* every request got the mode's reply */
     if (mode == M_36_TOKEN) CHECK(fake_count(&f, &f.tokens) == 2);
     fake_stop(&f);
 }
@@ -1051,7 +1103,8 @@ ETCDT_TEST(failover_past_a_dead_endpoint) {
     REQUIRE(make_client(NULL, eps, 0, 0, &c) == ETCDE_OK);
     t0 = etcdt_now_ms();
     r = etcde_session_create(c, NULL, &s);
-    CHECKF(r == ETCDE_OK, "session_create over \"%s\": %s: %s", eps, etcde_strerror(r), etcde_client_errmsg(c));
+    CHECKF(r == ETCDE_OK, "session_create over \"%s\": %s: %s", eps, etcde_strerror(r),
+           etcde_client_errmsg(c));
     CHECKF(etcdt_now_ms() - t0 < 1000, "failover took %lld ms", (long long)(etcdt_now_ms() - t0));
     CHECK(etcde_election_create(c, NULL, "el", &e) == ETCDE_OK);
     r = etcde_leader(e, &kv);
@@ -1071,7 +1124,8 @@ ETCDT_TEST(failover_past_a_dead_endpoint) {
         REQUIRE(make_client(NULL, eps, 0, 0, &c) == ETCDE_OK);
         s = NULL;
         r = etcde_session_create(c, NULL, &s);
-        CHECKF(r == ETCDE_OK, "session_create over \"%s\": %s: %s", eps, etcde_strerror(r), etcde_client_errmsg(c));
+        CHECKF(r == ETCDE_OK, "session_create over \"%s\": %s: %s", eps, etcde_strerror(r),
+               etcde_client_errmsg(c));
         CHECK(fake_count(&g, &g.requests) == 1);
         etcde_session_destroy(s);
         etcde_client_destroy(c);
@@ -1082,7 +1136,8 @@ ETCDT_TEST(failover_past_a_dead_endpoint) {
 
 /* Grant works; /v3/kv/txn misbehaves. The campaign must end with the right code, within
    its timeout, and leave nothing running. */
-static void campaign_case(int mode, etcde_result want, const char *needle, int timeout_ms, int max_ms) {
+static void campaign_case(int mode, etcde_result want, const char *needle, int timeout_ms,
+                          int max_ms) {
     fake f;
     counter cnt;
     etcde_client *c = NULL;
@@ -1102,21 +1157,24 @@ static void campaign_case(int mode, etcde_result want, const char *needle, int t
         r = etcde_campaign(e, "candidate-A", 11, timeout_ms);
         ms = etcdt_now_ms() - t0;
         shown(etcde_election_errmsg(e), show, sizeof show);
-        CHECKF(r == want, "mode %d: campaign gave %s \"%s\", want %s", mode, etcde_strerror(r), show,
-               etcde_strerror(want));
-        CHECKF(readable(etcde_election_errmsg(e)), "mode %d: unreadable message \"%s\"", mode, show);
-        CHECKF(mentions(etcde_election_errmsg(e), needle), "mode %d: message \"%s\" does not mention \"%s\"", mode,
-               show, needle);
-        CHECKF(ms <= max_ms, "mode %d: campaign returned after %lld ms, want <= %d", mode, (long long)ms, max_ms);
+        CHECKF(r == want, "mode %d: campaign gave %s \"%s\", want %s", mode, etcde_strerror(r),
+               show, etcde_strerror(want));
+        CHECKF(readable(etcde_election_errmsg(e)), "mode %d: unreadable message \"%s\"", mode,
+               show);
+        CHECKF(mentions(etcde_election_errmsg(e), needle),
+               "mode %d: message \"%s\" does not mention \"%s\"", mode, show, needle);
+        CHECKF(ms <= max_ms, "mode %d: campaign returned after %lld ms, want <= %d", mode,
+               (long long)ms, max_ms);
         CHECK(!etcde_is_leader(e));
         CHECK(fake_count(&f, &f.bad_requests) >= 1);
         if (want == ETCDE_ERR_ETCD) { /* etcd answered and refused: nothing was made */
-            CHECKF((etcde_session_remaining_ms(s) > 0), "mode %d: a refused txn ended the session: %s", mode,
-                   etcde_session_errmsg(s));
+            CHECKF((etcde_session_remaining_ms(s) > 0),
+                   "mode %d: a refused txn ended the session: %s", mode, etcde_session_errmsg(s));
         } else { /* the key may stand: it was deleted (impossible here) or its session ended */
-            CHECKF(etcde_session_remaining_ms(s) == 0, "mode %d: the session still renews a key that may stand", mode);
-            CHECKF(strstr(etcde_session_errmsg(s), "may stand"), "mode %d: session message \"%s\"", mode,
-                   etcde_session_errmsg(s));
+            CHECKF(etcde_session_remaining_ms(s) == 0,
+                   "mode %d: the session still renews a key that may stand", mode);
+            CHECKF(strstr(etcde_session_errmsg(s), "may stand"), "mode %d: session message \"%s\"",
+                   mode, etcde_session_errmsg(s));
         }
     }
     etcde_election_destroy(e);
@@ -1127,9 +1185,13 @@ static void campaign_case(int mode, etcde_result want, const char *needle, int t
     pthread_mutex_destroy(&cnt.mu);
 }
 
-ETCDT_TEST(campaign_txn_invalid_json) { campaign_case(M_BAD_JSON, ETCDE_ERR_JSON, "JSON", 3000, 1000); }
+ETCDT_TEST(campaign_txn_invalid_json) {
+    campaign_case(M_BAD_JSON, ETCDE_ERR_JSON, "JSON", 3000, 1000);
+}
 ETCDT_TEST(campaign_txn_etcd_error) { campaign_case(M_500, ETCDE_ERR_ETCD, "boom", 3000, 1000); }
-ETCDT_TEST(campaign_txn_endless_chunks) { campaign_case(M_CHUNK_ENDLESS, ETCDE_ERR_TOO_BIG, "limit", 3000, 1000); }
+ETCDT_TEST(campaign_txn_endless_chunks) {
+    campaign_case(M_CHUNK_ENDLESS, ETCDE_ERR_TOO_BIG, "limit", 3000, 1000);
+}
 /* transient (HTTP garbage, silence) is retried until the campaign's own timeout; the txn
    may have created the key, and the delete that follows cannot be confirmed within its
    1 s budget, so the session is ended (nothing renews the key) and the message says so */
@@ -1143,12 +1205,15 @@ ETCDT_TEST(campaign_txn_silent_until_timeout) {
 /* ---- observe: the range works, the watch stream misbehaves -------------------------- */
 
 static int count_events(etcde_event_type type, const etcde_kv *leader, int64_t revision, void *ud) {
-    (void)type; (void)leader; (void)revision;
+    (void)type;
+    (void)leader;
+    (void)revision;
     (*(int *)ud)++;
     return 0;
 }
 
-static void observe_case(int mode, etcde_result want, const char *needle, int timeout_ms, int max_ms) {
+static void observe_case(int mode, etcde_result want, const char *needle, int timeout_ms,
+                         int max_ms) {
     fake f;
     counter cnt;
     etcde_client *c = NULL;
@@ -1167,15 +1232,18 @@ static void observe_case(int mode, etcde_result want, const char *needle, int ti
     ms = etcdt_now_ms() - t0;
     shown(etcde_election_errmsg(e), show, sizeof show);
     watches = fake_count(&f, &f.bad_requests);
-    CHECKF(r == want, "mode %d: observe gave %s \"%s\", want %s", mode, etcde_strerror(r), show, etcde_strerror(want));
+    CHECKF(r == want, "mode %d: observe gave %s \"%s\", want %s", mode, etcde_strerror(r), show,
+           etcde_strerror(want));
     CHECKF(readable(etcde_election_errmsg(e)), "mode %d: unreadable message \"%s\"", mode, show);
-    CHECKF(mentions(etcde_election_errmsg(e), needle), "mode %d: message \"%s\" does not mention \"%s\"", mode, show,
-           needle);
-    CHECKF(ms <= max_ms, "mode %d: observe returned after %lld ms, want <= %d", mode, (long long)ms, max_ms);
-    CHECKF(events == 1, "mode %d: %d observe callbacks, want 1 (the leader, before the watch)", mode, events);
+    CHECKF(mentions(etcde_election_errmsg(e), needle),
+           "mode %d: message \"%s\" does not mention \"%s\"", mode, show, needle);
+    CHECKF(ms <= max_ms, "mode %d: observe returned after %lld ms, want <= %d", mode, (long long)ms,
+           max_ms);
+    CHECKF(events == 1, "mode %d: %d observe callbacks, want 1 (the leader, before the watch)",
+           mode, events);
     /* retries pause 500 ms between attempts: no busy loop against a failing stream */
-    CHECKF(watches >= 1 && watches <= timeout_ms / 500 + 2, "mode %d: %d watch requests in %lld ms", mode, watches,
-           (long long)ms);
+    CHECKF(watches >= 1 && watches <= timeout_ms / 500 + 2, "mode %d: %d watch requests in %lld ms",
+           mode, watches, (long long)ms);
     etcde_election_destroy(e);
     etcde_client_destroy(c);
     fake_stop(&f);
@@ -1186,7 +1254,9 @@ static void observe_case(int mode, etcde_result want, const char *needle, int ti
 ETCDT_TEST(observe_watch_line_without_end) {
     observe_case(M_CHUNK_ENDLESS, ETCDE_ERR_TOO_BIG, "limit", 3000, 1000);
 }
-ETCDT_TEST(observe_watch_deep_json_line) { observe_case(M_WATCH_DEEP, ETCDE_ERR_TOO_BIG, "nested|deep", 3000, 1000); }
+ETCDT_TEST(observe_watch_deep_json_line) {
+    observe_case(M_WATCH_DEEP, ETCDE_ERR_TOO_BIG, "nested|deep", 3000, 1000);
+}
 /* A valid watch message longer than the stream buffer's first allocation (8 KiB): a
    proclamation of a 9000-byte value. The observer must see the value intact. */
 typedef struct seen {
@@ -1223,11 +1293,14 @@ ETCDT_TEST(observe_watch_event_larger_than_8k) {
     REQUIRE(etcde_election_create(c, NULL, "el", &e) == ETCDE_OK);
     r = etcde_observe(e, on_big, &sn, 3000);
     shown(etcde_election_errmsg(e), show, sizeof show);
-    CHECKF(r == ETCDE_OK, "observe: %s \"%s\" (a valid 12 KiB watch message was not read back intact)",
+    CHECKF(r == ETCDE_OK,
+           "observe: %s \"%s\" (a valid 12 KiB watch message was not read back intact)",
            etcde_strerror(r), show);
     CHECKF(sn.events == 2, "%d observe callbacks, want 2", sn.events);
-    CHECKF(sn.intact, "the proclaimed value came back as %lu bytes, not the 9000 sent", (unsigned long)sn.last_len);
-    CHECKF(r != ETCDE_ERR_JSON || readable(etcde_election_errmsg(e)), "unreadable message \"%s\"", show);
+    CHECKF(sn.intact, "the proclaimed value came back as %lu bytes, not the 9000 sent",
+           (unsigned long)sn.last_len);
+    CHECKF(r != ETCDE_ERR_JSON || readable(etcde_election_errmsg(e)), "unreadable message \"%s\"",
+           show);
     etcde_election_destroy(e);
     etcde_client_destroy(c);
     fake_stop(&f);
@@ -1242,8 +1315,9 @@ ETCDT_TEST(observe_watch_garbage_retried_until_timeout) {
 /* 3.6's stream error ends in a newline; the timeout names the failure it retried */
 ETCDT_TEST(observe_etcd36_stream_error_retried_until_timeout) {
     observe_case(M_36_WATCH_ERROR, ETCDE_ERR_TIMEOUT,
-                 "observe ended after 1500 ms; last watch failure: etcd 200 (code 14): etcdserver: no leader", 1500,
-                 1500 + 700);
+                 "observe ended after 1500 ms; last watch failure: etcd 200 (code 14): etcdserver: "
+                 "no leader",
+                 1500, 1500 + 700);
 }
 
 /* A candidate waiting for the key ahead of it, whose watch keeps ending in 3.6's stream
@@ -1270,14 +1344,17 @@ ETCDT_TEST(campaign_waiting_etcd36_stream_error_until_timeout) {
     msg = etcde_election_errmsg(e);
     shown(msg, show, sizeof show);
     watches = fake_count(&f, &f.bad_requests);
-    CHECKF(r == ETCDE_ERR_TIMEOUT, "campaign gave %s \"%s\", want timed out", etcde_strerror(r), show);
+    CHECKF(r == ETCDE_ERR_TIMEOUT, "campaign gave %s \"%s\", want timed out", etcde_strerror(r),
+           show);
     CHECKF(readable(msg) && strstr(msg, "campaign timed out after 1500 ms") &&
                strstr(msg, "last watch failure: etcd 200 (code 14): etcdserver: no leader"),
            "campaign message \"%s\"", show);
     CHECKF(ms <= 1500 + 700, "campaign returned after %lld ms", (long long)ms);
-    CHECKF(watches >= 2 && watches <= 1500 / 500 + 2, "%d watch requests in %lld ms", watches, (long long)ms);
+    CHECKF(watches >= 2 && watches <= 1500 / 500 + 2, "%d watch requests in %lld ms", watches,
+           (long long)ms);
     CHECK(!etcde_is_leader(e));
-    CHECKF((etcde_session_remaining_ms(s) > 0), "session: %s", etcde_session_errmsg(s)); /* its key was deleted */
+    CHECKF((etcde_session_remaining_ms(s) > 0), "session: %s",
+           etcde_session_errmsg(s)); /* its key was deleted */
     etcde_election_destroy(e);
     etcde_session_destroy(s);
     etcde_client_destroy(c);
@@ -1312,7 +1389,8 @@ static void keepalive_case(int mode, int at_once, const char *has) {
     etcde_session_options so;
     lost_note ln;
     char eps[64], show[512];
-    int64_t t0, end, want = at_once ? 667 : 1800, lo = at_once ? 500 : 1700, hi = at_once ? 1200 : 2100;
+    int64_t t0, end, want = at_once ? 667 : 1800, lo = at_once ? 500 : 1700,
+                     hi = at_once ? 1200 : 2100;
     etcde_result r;
     memset(&ln, 0, sizeof ln);
     memset(&so, 0, sizeof so);
@@ -1324,24 +1402,30 @@ static void keepalive_case(int mode, int at_once, const char *has) {
     REQUIRE(make_client(NULL, eps, 0, 0, &c) == ETCDE_OK);
     t0 = etcdt_now_ms();
     r = etcde_session_create(c, &so, &s);
-    CHECKF(r == ETCDE_OK, "mode %d: session_create: %s: %s", mode, etcde_strerror(r), etcde_client_errmsg(c));
+    CHECKF(r == ETCDE_OK, "mode %d: session_create: %s: %s", mode, etcde_strerror(r),
+           etcde_client_errmsg(c));
     if (r == ETCDE_OK) {
         CHECK(etcde_session_ttl(s) == 2);
         if (!at_once) {
             etcdt_sleep_ms(1200); /* at least one renewal has failed by now */
-            CHECKF((etcde_session_remaining_ms(s) > 0), "mode %d: lost after %lld ms, before the deadline", mode,
+            CHECKF((etcde_session_remaining_ms(s) > 0),
+                   "mode %d: lost after %lld ms, before the deadline", mode,
                    (long long)(etcdt_now_ms() - t0));
             CHECK(fake_count(&f, &f.bad_requests) >= 1);
         }
         end = etcdt_now_ms() + 2500;
-        while (__atomic_load_n(&ln.calls, __ATOMIC_ACQUIRE) == 0 && etcdt_now_ms() < end) etcdt_sleep_ms(5);
-        CHECKF(__atomic_load_n(&ln.calls, __ATOMIC_ACQUIRE) == 1, "mode %d: on_lost ran %d times", mode, ln.calls);
+        while (__atomic_load_n(&ln.calls, __ATOMIC_ACQUIRE) == 0 && etcdt_now_ms() < end)
+            etcdt_sleep_ms(5);
+        CHECKF(__atomic_load_n(&ln.calls, __ATOMIC_ACQUIRE) == 1, "mode %d: on_lost ran %d times",
+               mode, ln.calls);
         CHECKF(ln.at - t0 >= lo && ln.at - t0 <= hi,
-               "mode %d: lost %lld ms after the grant, want ~%lld", mode, (long long)(ln.at - t0), (long long)want);
+               "mode %d: lost %lld ms after the grant, want ~%lld", mode, (long long)(ln.at - t0),
+               (long long)want);
         CHECK(ln.why == ETCDE_ERR_SESSION_LOST);
         CHECK(etcde_session_remaining_ms(s) == 0);
         shown(etcde_session_errmsg(s), show, sizeof show);
-        CHECKF(readable(etcde_session_errmsg(s)) && strstr(show, has), "mode %d: session message \"%s\"", mode, show);
+        CHECKF(readable(etcde_session_errmsg(s)) && strstr(show, has),
+               "mode %d: session message \"%s\"", mode, show);
     }
     etcde_session_destroy(s);
     etcde_client_destroy(c);
@@ -1349,33 +1433,41 @@ static void keepalive_case(int mode, int at_once, const char *has) {
 }
 
 ETCDT_TEST(keepalive_garbage_loses_session_at_deadline) {
-    keepalive_case(M_GARBAGE, 0, "not renewed in time (its local deadline, last acknowledged renewal + TTL - guard, "
-                                 "passed); last renewal failure: bad HTTP status line");
+    keepalive_case(
+        M_GARBAGE, 0,
+        "not renewed in time (its local deadline, last acknowledged renewal + TTL - guard, "
+        "passed); last renewal failure: bad HTTP status line");
 }
-ETCDT_TEST(keepalive_silent_loses_session_at_deadline) { keepalive_case(M_SILENT, 0, "not renewed in time"); }
+ETCDT_TEST(keepalive_silent_loses_session_at_deadline) {
+    keepalive_case(M_SILENT, 0, "not renewed in time");
+}
 ETCDT_TEST(keepalive_endless_chunks_lose_session_at_deadline) {
     keepalive_case(M_CHUNK_ENDLESS, 0, "not renewed in time");
 }
 ETCDT_TEST(keepalive_etcd36_stream_error_loses_session_at_deadline) {
-    keepalive_case(M_36_KA_NO_LEADER, 0, "not renewed in time (its local deadline, last acknowledged renewal + TTL "
-                                         "- guard, passed); last renewal failure: etcd 200 (code 14): etcdserver: "
-                                         "no leader");
+    keepalive_case(M_36_KA_NO_LEADER, 0,
+                   "not renewed in time (its local deadline, last acknowledged renewal + TTL "
+                   "- guard, passed); last renewal failure: etcd 200 (code 14): etcdserver: "
+                   "no leader");
 }
 /* a routing 404 says the endpoint is missing, not that the lease is gone */
 ETCDT_TEST(keepalive_etcd36_routing_404_loses_session_at_deadline) {
-    keepalive_case(M_36_NO_PATH, 0, "last renewal failure: HTTP 404 (code 5): Not Found: the server has no such "
-                                    "gateway endpoint");
+    keepalive_case(M_36_NO_PATH, 0,
+                   "last renewal failure: HTTP 404 (code 5): Not Found: the server has no such "
+                   "gateway endpoint");
 }
 
 ETCDT_TEST(keepalive_etcd36_unknown_lease_loses_session_at_once) {
-    keepalive_case(M_36_KA_NO_TTL, 1, "session lost: lease 694da20c6819415c expired or was revoked (keepalive "
-                                      "reply without TTL)");
+    keepalive_case(M_36_KA_NO_TTL, 1,
+                   "session lost: lease 694da20c6819415c expired or was revoked (keepalive "
+                   "reply without TTL)");
 }
 /* 3.6's keepalive refused before its first message: 400 and a stream error line */
 ETCDT_TEST(keepalive_etcd36_auth_required_loses_session_at_once) {
-    keepalive_case(M_36_KA_NO_USER, 1, "session lost: lease 694da20c6819415c cannot be renewed: etcd 400 (code 3): "
-                                       "etcdserver: user name is empty (etcd requires authentication; no user is "
-                                       "configured)");
+    keepalive_case(M_36_KA_NO_USER, 1,
+                   "session lost: lease 694da20c6819415c cannot be renewed: etcd 400 (code 3): "
+                   "etcdserver: user name is empty (etcd requires authentication; no user is "
+                   "configured)");
 }
 /* attaching to a lease etcd does not know: the renewal's reply has no TTL */
 ETCDT_TEST(session_etcd36_attach_to_unknown_lease) {
@@ -1394,7 +1486,8 @@ ETCDT_TEST(session_etcd36_attach_to_unknown_lease) {
     CHECKF(r == ETCDE_ERR_SESSION_LOST && s == NULL, "session_create: %s: %s", etcde_strerror(r),
            etcde_client_errmsg(c));
     CHECKF(readable(etcde_client_errmsg(c)) &&
-               strstr(etcde_client_errmsg(c), "lease 694d8167aacf22f0 does not exist (expired or revoked)"),
+               strstr(etcde_client_errmsg(c),
+                      "lease 694d8167aacf22f0 does not exist (expired or revoked)"),
            "message \"%s\"", etcde_client_errmsg(c));
     etcde_client_destroy(c);
     fake_stop(&f);
@@ -1468,10 +1561,13 @@ static void cancel_case(int what) {
     etcde_client_cancel(c);
     pthread_join(th, NULL);
     waited = b.returned - t_cancel;
-    CHECKF(b.r == ETCDE_ERR_CANCELLED, "what=%d: got %s \"%s\", want cancelled", what, etcde_strerror(b.r), b.msg);
+    CHECKF(b.r == ETCDE_ERR_CANCELLED, "what=%d: got %s \"%s\", want cancelled", what,
+           etcde_strerror(b.r), b.msg);
     /* a campaign's txn may have created its key: the delete gets its 1 s budget first */
-    CHECKF(waited < (what == 2 ? 1200 : 200), "what=%d: returned %lld ms after the cancel", what, (long long)waited);
-    if (what == 2) CHECKF(etcde_session_remaining_ms(s) == 0, "the session still renews a key that may stand");
+    CHECKF(waited < (what == 2 ? 1200 : 200), "what=%d: returned %lld ms after the cancel", what,
+           (long long)waited);
+    if (what == 2)
+        CHECKF(etcde_session_remaining_ms(s) == 0, "the session still renews a key that may stand");
     CHECKF(readable(b.msg) && strstr(b.msg, "cancel"), "what=%d: message \"%s\"", what, b.msg);
     etcde_client_uncancel(c);
     etcde_election_destroy(b.e);
@@ -1509,9 +1605,11 @@ ETCDT_TEST(memory_dense_json_within_caps) {
     CHECKF(r == ETCDE_ERR_TOO_BIG && strstr(etcde_election_errmsg(e), "tokens"), "leader: %s: %s",
            etcde_strerror(r), etcde_election_errmsg(e));
     CHECKF(peak <= 3 * SMALL_CAP + MEM_SLACK,
-           "peak %lu bytes allocated for one %lu-byte response, over 3 x %lu + %lu (the JSON token array "
+           "peak %lu bytes allocated for one %lu-byte response, over 3 x %lu + %lu (the JSON token "
+           "array "
            "is 24 bytes per token)",
-           (unsigned long)peak, (unsigned long)(SMALL_CAP - 16), (unsigned long)SMALL_CAP, (unsigned long)MEM_SLACK);
+           (unsigned long)peak, (unsigned long)(SMALL_CAP - 16), (unsigned long)SMALL_CAP,
+           (unsigned long)MEM_SLACK);
     etcde_election_destroy(e);
     etcde_client_destroy(c);
     fake_stop(&f);

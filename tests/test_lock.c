@@ -35,10 +35,13 @@ static int key_count(const char *name, char *out, size_t cap) {
     int n = 0, in_line = 0;
     const char *s;
     snprintf(pfx, sizeof pfx, "%s/", name);
-    if (etcdt_etcdctl(cl, out, cap, 10000, "get", "--prefix", "--keys-only", pfx, NULL) != 0) return -1;
+    if (etcdt_etcdctl(cl, out, cap, 10000, "get", "--prefix", "--keys-only", pfx, NULL) != 0)
+        return -1;
     for (s = out; *s; s++) {
-        if (*s == '\n') in_line = 0;
-        else if (!in_line) in_line = 1, n++;
+        if (*s == '\n')
+            in_line = 0;
+        else if (!in_line)
+            in_line = 1, n++;
     }
     return n;
 }
@@ -58,7 +61,8 @@ ETCDT_TEST(lock_key_layout_and_token) {
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", want, "-w", "json", NULL) == 0);
     {
         char needle[64];
-        snprintf(needle, sizeof needle, "\"create_revision\":%lld", (long long)etcde_election_rev(a.e));
+        snprintf(needle, sizeof needle, "\"create_revision\":%lld",
+                 (long long)etcde_election_rev(a.e));
         CHECKF(strstr(out, needle) != NULL, "etcdctl: %s", out);
         CHECKF(strstr(out, "\"value\"") == NULL, "a lock key has an empty value: %s", out);
     }
@@ -76,7 +80,8 @@ ETCDT_TEST(trylock_leaves_no_key_behind) {
     REQUIRE(lock_open(&b, name, 10) == 0);
     CHECK(etcde_trylock(a.e) == ETCDE_OK && etcde_is_leader(a.e));
     CHECK(etcde_trylock(b.e) == ETCDE_ERR_LOCKED);
-    CHECKF(strstr(etcde_election_errmsg(b.e), etcde_election_key(a.e)) != NULL, "msg: %s", etcde_election_errmsg(b.e));
+    CHECKF(strstr(etcde_election_errmsg(b.e), etcde_election_key(a.e)) != NULL, "msg: %s",
+           etcde_election_errmsg(b.e));
     CHECK(!etcde_is_leader(b.e) && etcde_election_key(b.e)[0] == 0);
     CHECK(key_count(name, out, sizeof out) == 1);
     CHECK(etcde_trylock(a.e) == ETCDE_OK); /* the cand may try again */
@@ -200,7 +205,8 @@ ETCDT_TEST(reentrant_lock_failures_never_make_two_holders) {
             CHECKF(rival_gets_lock(name) == 0, "call %d (%s): two holders", i, etcde_strerror(r));
             CHECK(key_count(name, out, sizeof out) == 1);
         } else {
-            CHECKF(key_count(name, out, sizeof out) == 0, "call %d (%s): not held, keys %s", i, etcde_strerror(r), out);
+            CHECKF(key_count(name, out, sizeof out) == 0, "call %d (%s): not held, keys %s", i,
+                   etcde_strerror(r), out);
         }
     }
     CHECK(etcde_is_leader(a.e));
@@ -251,7 +257,8 @@ ETCDT_TEST(expired_lease_waiter_is_not_granted_the_lock) {
     etcdt_sleep_ms(200); /* the delete event reaches the stopped waiter before it runs again */
     etcdt_proc_signal(w, SIGCONT);
     r = etcdt_proc_readline(w, line, sizeof line, 10000);
-    CHECKF(r == 1 && strstr(line, "session lost") && strstr(line, "locked=0"), "waiter said: %s", r == 1 ? line : "-");
+    CHECKF(r == 1 && strstr(line, "session lost") && strstr(line, "locked=0"), "waiter said: %s",
+           r == 1 ? line : "-");
     CHECK(key_count(name, out, sizeof out) == 0);
     etcdt_proc_free(w);
     cand_close(&a);
@@ -264,7 +271,11 @@ ETCDT_TEST(excludes_etcdctl_lock_both_ways) {
     etcdt_proc *x;
     fresh_name(name, sizeof name);
     snprintf(epflag, sizeof epflag, "--endpoints=%s", etcdt_endpoints(cl));
-    ax[0] = (char *)"etcdctl"; ax[1] = epflag; ax[2] = (char *)"lock"; ax[3] = name; ax[4] = NULL;
+    ax[0] = (char *)"etcdctl";
+    ax[1] = epflag;
+    ax[2] = (char *)"lock";
+    ax[3] = name;
+    ax[4] = NULL;
     /* ours first: etcdctl waits, then gets it when we unlock */
     REQUIRE(lock_open(&a, name, 10) == 0);
     REQUIRE(etcde_lock(a.e, 5000) == ETCDE_OK);
@@ -272,7 +283,8 @@ ETCDT_TEST(excludes_etcdctl_lock_both_ways) {
     REQUIRE(x != NULL);
     CHECK(etcdt_proc_readline(x, line, sizeof line, 1500) == -1);
     CHECK(etcde_unlock(a.e) == ETCDE_OK);
-    CHECK(etcdt_proc_readline(x, xkey, sizeof xkey, 5000) == 1 && !strncmp(xkey, name, strlen(name)));
+    CHECK(etcdt_proc_readline(x, xkey, sizeof xkey, 5000) == 1 &&
+          !strncmp(xkey, name, strlen(name)));
     /* theirs first: we wait, and get it when etcdctl unlocks */
     CHECK(etcde_trylock(a.e) == ETCDE_ERR_LOCKED);
     cand_start(&a);
@@ -303,7 +315,8 @@ ETCDT_TEST(fenced_writes_only_while_leading) {
     CHECK(etcde_election_put(e, k1, "early", 5) == ETCDE_ERR_NOT_LEADER); /* not yet */
     REQUIRE(etcde_campaign(e, "L", 1, 5000) == ETCDE_OK);
     CHECK(etcde_election_put(e, k1, "v1", 2) == ETCDE_OK);
-    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", k1, "--print-value-only", NULL) == 0 && !strcmp(out, "v1\n"));
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", k1, "--print-value-only", NULL) == 0 &&
+          !strcmp(out, "v1\n"));
     CHECK(etcde_election_put(e, k2, "v2", 2) == ETCDE_OK);
     CHECK(etcde_election_delete(e, k2) == ETCDE_OK);
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", k2, NULL) == 0 && out[0] == 0);
@@ -311,13 +324,15 @@ ETCDT_TEST(fenced_writes_only_while_leading) {
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", etcde_election_key(e), NULL) == 0);
     CHECK(etcde_election_put(e, k1, "stale", 5) == ETCDE_ERR_NOT_LEADER);
     CHECK(!etcde_is_leader(e));
-    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", k1, "--print-value-only", NULL) == 0 && !strcmp(out, "v1\n"));
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", k1, "--print-value-only", NULL) == 0 &&
+          !strcmp(out, "v1\n"));
     CHECK(etcde_election_delete(e, k1) == ETCDE_ERR_NOT_LEADER);
     /* after a resign, too */
     REQUIRE(etcde_campaign(e, "L", 1, 5000) == ETCDE_OK);
     CHECK(etcde_resign(e) == ETCDE_OK);
     CHECK(etcde_election_put(e, k1, "after", 5) == ETCDE_ERR_NOT_LEADER);
-    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", k1, "--print-value-only", NULL) == 0 && !strcmp(out, "v1\n"));
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", k1, "--print-value-only", NULL) == 0 &&
+          !strcmp(out, "v1\n"));
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", k1, NULL) == 0);
     etcde_election_destroy(e);
     etcde_session_destroy(s);
@@ -339,7 +354,8 @@ ETCDT_TEST(fenced_writes_only_while_holding_the_lock) {
     CHECK(etcde_election_put(a.e, k, "stale", 5) == ETCDE_ERR_NOT_LEADER);
     CHECK(strstr(etcde_election_errmsg(a.e), "lock holder") != NULL);
     CHECK(etcde_election_put(b.e, k, "b", 1) == ETCDE_OK);
-    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", k, "--print-value-only", NULL) == 0 && !strcmp(out, "b\n"));
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", k, "--print-value-only", NULL) == 0 &&
+          !strcmp(out, "b\n"));
     CHECK(etcde_election_delete(b.e, k) == ETCDE_OK);
     CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "get", k, NULL) == 0 && out[0] == 0);
     cand_close(&b);

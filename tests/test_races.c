@@ -73,7 +73,8 @@ static const char *fresh_name(char *buf, size_t cap, const char *what) {
     return buf;
 }
 
-static etcde_client *client_at(const char *endpoints, const char *user, const char *password, int req_ms) {
+static etcde_client *client_at(const char *endpoints, const char *user, const char *password,
+                               int req_ms) {
     etcde_options o = {0};
     etcde_client *c = NULL;
     o.endpoints = endpoints;
@@ -128,24 +129,22 @@ static void nap_us(long us) {
     struct timespec ts;
     ts.tv_sec = us / 1000000;
     ts.tv_nsec = (us % 1000000) * 1000;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
 /* Spins for a random short while, to shift two racing threads against each other. */
 static void jitter(unsigned *s, unsigned max_spins) {
     volatile unsigned i, n = max_spins ? rnd(s) % max_spins : 0;
-    for (i = 0; i < n; i++) {
-    }
+    for (i = 0; i < n; i++) {}
 }
 
 /* ---- signal handlers ----------------------------------------------------------------- */
 
-static etcde_client *sig_cancel_client; /* atomic: what SIGUSR1 cancels */
-static int sig_cancels;                 /* atomic: SIGUSR1 handlers finished */
+static etcde_client *sig_cancel_client;  /* atomic: what SIGUSR1 cancels */
+static int sig_cancels;                  /* atomic: SIGUSR1 handlers finished */
 static const etcde_election *sig_handle; /* atomic: what SIGUSR2 samples ... */
 static int sig_sample;                   /* atomic: ... and what it saw */
-static int sig_samples;                 /* atomic: SIGUSR2 handlers finished */
+static int sig_samples;                  /* atomic: SIGUSR2 handlers finished */
 
 static void on_sigusr1(int sig) {
     int saved = errno;
@@ -225,12 +224,12 @@ typedef struct auth_worker {
     pthread_t th;
 } auth_worker;
 
-#define WANT(w, call, want, detail)                                                               \
-    do {                                                                                         \
-        etcde_result r_ = (call);                                                                \
-        if (r_ != (want))                                                                        \
-            note(&(w)->t, "worker %d: %s gave %s, want %s: %s", (w)->id, #call, etcde_strerror(r_), \
-                 etcde_strerror(want), (detail));                                                \
+#define WANT(w, call, want, detail)                                             \
+    do {                                                                        \
+        etcde_result r_ = (call);                                               \
+        if (r_ != (want))                                                       \
+            note(&(w)->t, "worker %d: %s gave %s, want %s: %s", (w)->id, #call, \
+                 etcde_strerror(r_), etcde_strerror(want), (detail));           \
     } while (0)
 
 /* One full round of everything a client does, on its own names, so every result is
@@ -255,7 +254,8 @@ static void auth_cycle(auth_worker *w) {
         return;
     }
     if (etcde_election_create(w->c, s, el, &e) || etcde_election_create(w->c, s, lk, &m)) {
-        note(&w->t, "worker %d: election/mutex create failed: %s", w->id, etcde_client_errmsg(w->c));
+        note(&w->t, "worker %d: election/mutex create failed: %s", w->id,
+             etcde_client_errmsg(w->c));
         goto out;
     }
     WANT(w, etcde_campaign(e, v1, strlen(v1), 5000), ETCDE_OK, etcde_election_errmsg(e));
@@ -314,9 +314,10 @@ ETCDT_TEST(reauth_races_on_one_client) {
     if (etcdt_etcdctl(acl, out, sizeof out, 10000, "user", "add", "root:" AUTH_PW, NULL) != 0 ||
         etcdt_etcdctl(acl, out, sizeof out, 10000, "user", "add", "alice:" USER_PW, NULL) != 0 ||
         etcdt_etcdctl(acl, out, sizeof out, 10000, "role", "add", "race-rw", NULL) != 0 ||
-        etcdt_etcdctl(acl, out, sizeof out, 10000, "role", "grant-permission", "race-rw", "--prefix=true", "readwrite",
-                      "race/", NULL) != 0 ||
-        etcdt_etcdctl(acl, out, sizeof out, 10000, "user", "grant-role", "alice", "race-rw", NULL) != 0 ||
+        etcdt_etcdctl(acl, out, sizeof out, 10000, "role", "grant-permission", "race-rw",
+                      "--prefix=true", "readwrite", "race/", NULL) != 0 ||
+        etcdt_etcdctl(acl, out, sizeof out, 10000, "user", "grant-role", "alice", "race-rw",
+                      NULL) != 0 ||
         etcdt_etcdctl(acl, out, sizeof out, 10000, "auth", "enable", NULL) != 0) {
         CHECKF(0, "auth setup failed: %s", out);
         etcdt_cluster_stop(acl);
@@ -345,7 +346,8 @@ ETCDT_TEST(reauth_races_on_one_client) {
         pthread_create(&w[i].th, NULL, auth_worker_main, &w[i]);
     }
     for (ph = 0; ph < AUTH_PHASES; ph++) {
-        if (ph > 0) etcdt_sleep_ms(2300); /* idle: etcd drops a token unused for TTL + its 1 s tick */
+        if (ph > 0)
+            etcdt_sleep_ms(2300); /* idle: etcd drops a token unused for TTL + its 1 s tick */
         STORE(&stop, 0);
         pthread_barrier_wait(&bar);
         etcdt_sleep_ms(700); /* the burst: a duration, not an ordering */
@@ -358,15 +360,17 @@ ETCDT_TEST(reauth_races_on_one_client) {
         CHECKF(w[i].t.n == 0, "%d unexpected result(s); first: %s", w[i].t.n, w[i].t.first);
     }
     for (i = 0; i < 2; i++) {
-        CHECKF(w[i].long_s && (etcde_session_remaining_ms(w[i].long_s) > 0), "long session %d lost: %s", i,
+        CHECKF(w[i].long_s && (etcde_session_remaining_ms(w[i].long_s) > 0),
+               "long session %d lost: %s", i,
                w[i].long_s ? etcde_session_errmsg(w[i].long_s) : "never created");
     }
     CHECKF(LOAD(&long_lost) == 0, "%d long session(s) reported lost", LOAD(&long_lost));
     /* the test is only worth its time if tokens really expired and were replaced */
-    CHECKF(LOAD(&reauth_logs) >= AUTH_PHASES - 1, "only %d re-authentications after rejected tokens",
-           LOAD(&reauth_logs));
+    CHECKF(LOAD(&reauth_logs) >= AUTH_PHASES - 1,
+           "only %d re-authentications after rejected tokens", LOAD(&reauth_logs));
     if (getenv("ETCDT_VERBOSE"))
-        printf("  %d cycles, %d re-authentications after rejected tokens\n", cycles, LOAD(&reauth_logs));
+        printf("  %d cycles, %d re-authentications after rejected tokens\n", cycles,
+               LOAD(&reauth_logs));
     for (i = 0; i < 2; i++) etcde_session_destroy(w[i].long_s);
     pthread_barrier_destroy(&bar);
     etcde_client_destroy(c);
@@ -405,9 +409,7 @@ static etcde_result failed_client_create(int id, int k) {
         snprintf(ep, sizeof ep, "127.0.0.1:%d", 70000 + id * 1000 + k % 1000);
         o.endpoints = ep;
         break;
-    case 1:
-        o.endpoints = "[::1";
-        break;
+    case 1: o.endpoints = "[::1"; break;
     case 2:
         o.endpoints = etcdt_endpoints(cl);
         o.dial_timeout_ms = -1;
@@ -441,12 +443,14 @@ static void *msg_worker_main(void *p) {
         }
         /* read at once, while the other threads are failing with their own ids */
         snprintf(mine, sizeof mine, "%s", etcde_client_errmsg(w->c));
-        if (!strstr(mine, hex)) note(&w->t, "thread %d, lease %s: errmsg right after: \"%s\"", w->id, hex, mine);
+        if (!strstr(mine, hex))
+            note(&w->t, "thread %d, lease %s: errmsg right after: \"%s\"", w->id, hex, mine);
         pthread_barrier_wait(w->bar); /* now everybody has failed since */
         for (i = 0; i < 3; i++) {
             snprintf(mine, sizeof mine, "%s", etcde_client_errmsg(w->c));
             if (!strstr(mine, hex)) {
-                note(&w->t, "thread %d, lease %s: errmsg after the others failed: \"%s\"", w->id, hex, mine);
+                note(&w->t, "thread %d, lease %s: errmsg after the others failed: \"%s\"", w->id,
+                     hex, mine);
                 break;
             }
             sched_yield();
@@ -456,11 +460,13 @@ static void *msg_worker_main(void *p) {
         r = failed_client_create(w->id, k + w->id);
         if (r == ETCDE_OK) note(&w->t, "thread %d: a bad client_create succeeded", w->id);
         snprintf(own0, sizeof own0, "%s", etcde_client_errmsg(NULL));
-        if (!own0[0]) note(&w->t, "thread %d: etcde_client_errmsg(NULL) empty after a failed client_create", w->id);
+        if (!own0[0])
+            note(&w->t, "thread %d: etcde_client_errmsg(NULL) empty after a failed client_create",
+                 w->id);
         pthread_barrier_wait(w->bar);
         if (strcmp(etcde_client_errmsg(NULL), own0) != 0)
-            note(&w->t, "thread %d: errmsg(NULL) changed from \"%s\" to \"%s\" by other threads", w->id, own0,
-                 etcde_client_errmsg(NULL));
+            note(&w->t, "thread %d: errmsg(NULL) changed from \"%s\" to \"%s\" by other threads",
+                 w->id, own0, etcde_client_errmsg(NULL));
         pthread_barrier_wait(w->bar);
     }
     return NULL;
@@ -566,7 +572,8 @@ static void *y_main(void *p) {
                    read to land behind */
                 if (rnd(&g->y_seed) % 2) etcde_client_cancel(g->c);
                 pthread_kill(g->to_z ? g->z : g->w, SIGUSR1);
-                while (LOAD(&sig_cancels) == before) sched_yield(); /* one at a time: they coalesce */
+                while (LOAD(&sig_cancels) == before)
+                    sched_yield(); /* one at a time: they coalesce */
             } else {
                 etcde_client_cancel(g->c);
                 BUMP(&g->y_cancels);
@@ -577,7 +584,9 @@ static void *y_main(void *p) {
     }
 }
 
-static int cancels_completed(cancel_rig *g) { return g->use_signal ? LOAD(&sig_cancels) : LOAD(&g->y_cancels); }
+static int cancels_completed(cancel_rig *g) {
+    return g->use_signal ? LOAD(&sig_cancels) : LOAD(&g->y_cancels);
+}
 
 static void *z_main(void *p) {
     cancel_rig *g = (cancel_rig *)p;
@@ -667,8 +676,8 @@ static void cancel_rounds(int use_signal, int rounds) {
            fresh calls agree on it, and if they say "cancelled", a blocked call hears of it
            too (no lost wakeup). */
         p = etcde_leader(g->probe, &kv);
-        CHECKF(p == ETCDE_ERR_NO_LEADER || p == ETCDE_ERR_CANCELLED, "round %d: leader gave %s: %s", i,
-               etcde_strerror(p), etcde_election_errmsg(g->probe));
+        CHECKF(p == ETCDE_ERR_NO_LEADER || p == ETCDE_ERR_CANCELLED, "round %d: leader gave %s: %s",
+               i, etcde_strerror(p), etcde_election_errmsg(g->probe));
         /* session_create notices a cancel only while it waits, and etcd sometimes answers
            before it has to: one success proves little, five in a row mean waiting calls
            cannot see the cancel */
@@ -679,42 +688,50 @@ static void cancel_rounds(int use_signal, int rounds) {
             if (p != ETCDE_ERR_CANCELLED || q != ETCDE_OK) break;
         }
         CHECKF((p == ETCDE_ERR_CANCELLED) == (q == ETCDE_ERR_CANCELLED),
-               "round %d (signal=%d): after the race a fresh leader call gives %s, fresh session_creates %s%s", i,
-               use_signal, etcde_strerror(p), etcde_strerror(q),
+               "round %d (signal=%d): after the race a fresh leader call gives %s, fresh "
+               "session_creates %s%s",
+               i, use_signal, etcde_strerror(p), etcde_strerror(q),
                q == ETCDE_OK ? " five times (waiting calls do not see the cancel)" : "");
         if (p == ETCDE_ERR_CANCELLED) {
             cancelled_states++;
             if (!wait_for(&g->x_done, 1, 1000)) {
-                CHECKF(0, "round %d (signal=%d): a fresh call is cancelled, but observe still blocks after 1 s "
-                          "(lost wakeup)", i, use_signal);
+                CHECKF(0,
+                       "round %d (signal=%d): a fresh call is cancelled, but observe still blocks "
+                       "after 1 s "
+                       "(lost wakeup)",
+                       i, use_signal);
             }
         }
         /* a cancel that happens after the last uncancel finished always wakes X */
         if (use_signal) {
             int before = LOAD(&sig_cancels);
             pthread_kill(g->w, SIGUSR1);
-            if (!wait_for(&sig_cancels, before + 1, 2000)) CHECKF(0, "round %d: SIGUSR1 handler never ran", i);
+            if (!wait_for(&sig_cancels, before + 1, 2000))
+                CHECKF(0, "round %d: SIGUSR1 handler never ran", i);
         } else {
             etcde_client_cancel(g->c);
         }
         if (!wait_for(&g->x_done, 1, 1000)) {
-            CHECKF(0, "round %d (signal=%d): observe still blocks 1 s after the final cancel", i, use_signal);
+            CHECKF(0, "round %d (signal=%d): observe still blocks 1 s after the final cancel", i,
+                   use_signal);
             etcde_client_cancel(g->c); /* try once more to get X out */
             if (!wait_for(&g->x_done, 1, 3000)) {
                 stuck = 1;
                 break;
             }
         }
-        CHECKF(g->x_r == ETCDE_ERR_CANCELLED, "round %d: observe returned %s: %s", i, etcde_strerror(g->x_r),
-               etcde_election_errmsg(g->ex));
+        CHECKF(g->x_r == ETCDE_ERR_CANCELLED, "round %d: observe returned %s: %s", i,
+               etcde_strerror(g->x_r), etcde_election_errmsg(g->ex));
         /* every cancel has completed: after this uncancel nothing may stay cancelled */
         etcde_client_uncancel(g->c);
         p = etcde_leader(g->probe, &kv);
-        CHECKF(p == ETCDE_ERR_NO_LEADER, "round %d (signal=%d): a call after the last uncancel gave %s: %s (stale cancel)",
-               i, use_signal, etcde_strerror(p), etcde_election_errmsg(g->probe));
+        CHECKF(p == ETCDE_ERR_NO_LEADER,
+               "round %d (signal=%d): a call after the last uncancel gave %s: %s (stale cancel)", i,
+               use_signal, etcde_strerror(p), etcde_election_errmsg(g->probe));
         if (etcdt_failed()) break; /* one failure says it all; keep the run short */
     }
-    if (getenv("ETCDT_VERBOSE")) printf("  %d rounds, %d left cancelled by the race\n", i, cancelled_states);
+    if (getenv("ETCDT_VERBOSE"))
+        printf("  %d rounds, %d left cancelled by the race\n", i, cancelled_states);
     STORE(&g->quit, 1);
     STORE(&g->y_busy, 0);
     pthread_barrier_wait(&g->start);
@@ -788,7 +805,8 @@ static void close_from_on_lost(int how) {
         snprintf(ep, sizeof ep, "%s", etcdt_endpoints(cl));
     }
     c = client_at(ep, NULL, NULL, 1000);
-    base = count_tasks(); /* threads that exited lately may still be counted: only more is wrong below */
+    base = count_tasks(); /* threads that exited lately may still be counted: only more is wrong
+                             below */
     so.ttl_s = 2;
     so.on_lost = close_in_callback;
     so.user_data = x;
@@ -800,11 +818,13 @@ static void close_from_on_lost(int how) {
         etcdt_proxy_partition(&px, 1);
     } else {
         snprintf(hex, sizeof hex, "%llx", (unsigned long long)etcde_session_lease(s));
-        CHECKF(etcdt_etcdctl(cl, out, sizeof out, 10000, "lease", "revoke", hex, NULL) == 0, "revoke: %s", out);
+        CHECKF(etcdt_etcdctl(cl, out, sizeof out, 10000, "lease", "revoke", hex, NULL) == 0,
+               "revoke: %s", out);
     }
     if (!wait_for(&x->closed, 1, 10000)) {
         /* a close that hangs on its own thread: s cannot be freed safely any more */
-        CHECKF(0, "etcde_session_close inside on_lost did not return within 10 s (entered=%d)", LOAD(&x->entered));
+        CHECKF(0, "etcde_session_close inside on_lost did not return within 10 s (entered=%d)",
+               LOAD(&x->entered));
         s = NULL;
         c = NULL;
         goto out;
@@ -890,10 +910,12 @@ ETCDT_TEST(close_publishes_loss_before_revoke) {
                starts from that revision, so it cannot miss the delete */
             while (etcde_election_rev(m2) == 0 && etcdt_now_ms() < end) nap_us(50);
             CHECKF(etcde_election_rev(m2) > 0, "iteration %d: the waiter never queued", i);
-            CHECKF(etcde_session_close(s1) == ETCDE_OK, "iteration %d: close: %s", i, etcde_session_errmsg(s1));
+            CHECKF(etcde_session_close(s1) == ETCDE_OK, "iteration %d: close: %s", i,
+                   etcde_session_errmsg(s1));
             CHECK(!etcde_is_leader(m1));
             pthread_join(th, NULL);
-            CHECKF(h.r == ETCDE_OK, "iteration %d: waiter: %s: %s", i, etcde_strerror(h.r), etcde_election_errmsg(m2));
+            CHECKF(h.r == ETCDE_OK, "iteration %d: waiter: %s: %s", i, etcde_strerror(h.r),
+                   etcde_election_errmsg(m2));
             if (h.m1_locked != 0) both++;
             CHECK(etcde_unlock(m2) == ETCDE_OK);
         }
@@ -901,8 +923,10 @@ ETCDT_TEST(close_publishes_loss_before_revoke) {
         etcde_session_destroy(s1);
         if (etcdt_failed() && i >= 20) break;
     }
-    CHECKF(both == 0, "%d of %d times the new holder got the lock while etcde_is_leader(old holder) was still 1",
-           both, i);
+    CHECKF(
+        both == 0,
+        "%d of %d times the new holder got the lock while etcde_is_leader(old holder) was still 1",
+        both, i);
     etcde_election_destroy(m2);
     etcde_session_destroy(s2);
     etcde_client_destroy(ca);
@@ -917,7 +941,7 @@ ETCDT_TEST(close_publishes_loss_before_revoke) {
 typedef struct pair {
     etcde_client *ca, *cb;
     etcde_session *sa, *sb;
-    etcde_election *ma, *mb;    /* same lock name */
+    etcde_election *ma, *mb; /* same lock name */
     etcde_election *ea, *eb; /* same election name */
 } pair;
 
@@ -932,8 +956,11 @@ static int pair_open(pair *p) {
     p->sa = session_on(p->ca, 10);
     p->sb = session_on(p->cb, 10);
     if (!p->sa || !p->sb) return -1;
-    if (etcde_election_create(p->ca, p->sa, lk, &p->ma) || etcde_election_create(p->cb, p->sb, lk, &p->mb)) return -1;
-    if (etcde_election_create(p->ca, p->sa, el, &p->ea) || etcde_election_create(p->cb, p->sb, el, &p->eb))
+    if (etcde_election_create(p->ca, p->sa, lk, &p->ma) ||
+        etcde_election_create(p->cb, p->sb, lk, &p->mb))
+        return -1;
+    if (etcde_election_create(p->ca, p->sa, el, &p->ea) ||
+        etcde_election_create(p->cb, p->sb, el, &p->eb))
         return -1;
     return 0;
 }
@@ -955,14 +982,18 @@ static void pair_close(pair *p) {
 static void check_lock_consistent(pair *p, const char *what, int i) {
     int held = etcde_is_leader(p->ma), in_handler = sampled_in_handler(p->ma);
     etcde_result t = etcde_trylock(p->mb);
-    CHECKF(in_handler == held, "%s #%d: is_leader %d in a thread, %d in a signal handler", what, i, held, in_handler);
-    if (held) CHECKF(t == ETCDE_ERR_LOCKED, "%s #%d: is_leader(a) is 1, yet b's trylock gave %s", what, i, etcde_strerror(t));
+    CHECKF(in_handler == held, "%s #%d: is_leader %d in a thread, %d in a signal handler", what, i,
+           held, in_handler);
+    if (held)
+        CHECKF(t == ETCDE_ERR_LOCKED, "%s #%d: is_leader(a) is 1, yet b's trylock gave %s", what, i,
+               etcde_strerror(t));
     if (t == ETCDE_OK) {
         CHECKF(!etcde_is_leader(p->ma) && sampled_in_handler(p->ma) == 0,
                "%s #%d: b holds the lock while is_leader(a) is 1", what, i);
         CHECK(etcde_unlock(p->mb) == ETCDE_OK);
     } else {
-        CHECKF(t == ETCDE_ERR_LOCKED, "%s #%d: trylock gave %s: %s", what, i, etcde_strerror(t), etcde_election_errmsg(p->mb));
+        CHECKF(t == ETCDE_ERR_LOCKED, "%s #%d: trylock gave %s: %s", what, i, etcde_strerror(t),
+               etcde_election_errmsg(p->mb));
     }
     CHECK(etcde_unlock(p->ma) == ETCDE_OK);
 }
@@ -978,7 +1009,8 @@ ETCDT_TEST(reentrant_lock_timeout_stays_consistent) {
             break;
         }
         r = etcde_lock(p.ma, i % 2); /* 0 or 1 ms: usually too short for the round trip */
-        CHECKF(r == ETCDE_OK || r == ETCDE_ERR_TIMEOUT, "#%d: re-entrant lock gave %s", i, etcde_strerror(r));
+        CHECKF(r == ETCDE_OK || r == ETCDE_ERR_TIMEOUT, "#%d: re-entrant lock gave %s", i,
+               etcde_strerror(r));
         check_lock_consistent(&p, "lock timeout", i);
     }
     pair_close(&p);
@@ -1002,7 +1034,8 @@ static void *reentrant_main(void *v) {
     STORE(&a->holding, 1);
     r = a->first;
     while (r == ETCDE_OK && a->calls < 100000) {
-        r = a->election ? etcde_campaign(a->p->ea, a->calls % 2 ? "A2" : "A1", 2, -1) : etcde_lock(a->p->ma, -1);
+        r = a->election ? etcde_campaign(a->p->ea, a->calls % 2 ? "A2" : "A1", 2, -1)
+                        : etcde_lock(a->p->ma, -1);
         a->calls++;
     }
     a->last = r;
@@ -1036,11 +1069,15 @@ static void reentrant_cancelled(int election) {
             CHECKF(0, "#%d: first call: %s", i, etcde_strerror(a.first));
             break;
         }
-        CHECKF(LOAD(&sig_cancels) == before + 1, "#%d: the handler ran %d times", i, LOAD(&sig_cancels) - before);
-        CHECKF(a.last == ETCDE_ERR_CANCELLED, "#%d: re-entrant call ended with %s", i, etcde_strerror(a.last));
+        CHECKF(LOAD(&sig_cancels) == before + 1, "#%d: the handler ran %d times", i,
+               LOAD(&sig_cancels) - before);
+        CHECKF(a.last == ETCDE_ERR_CANCELLED, "#%d: re-entrant call ended with %s", i,
+               etcde_strerror(a.last));
         etcde_client_uncancel(p.ca);
-        if (election) check_leader_consistent(&p, "cancelled campaign", i, 150);
-        else check_lock_consistent(&p, "cancelled lock", i);
+        if (election)
+            check_leader_consistent(&p, "cancelled campaign", i, 150);
+        else
+            check_lock_consistent(&p, "cancelled lock", i);
     }
     STORE(&sig_cancel_client, NULL);
     pair_close(&p);
@@ -1055,12 +1092,14 @@ static void check_leader_consistent(pair *p, const char *what, int i, int wait_m
     int lead = etcde_is_leader(p->ea), in_handler = sampled_in_handler(p->ea);
     etcde_kv kv;
     etcde_result r;
-    CHECKF(in_handler == lead, "%s #%d: is_leader %d in a thread, %d in a signal handler", what, i, lead, in_handler);
+    CHECKF(in_handler == lead, "%s #%d: is_leader %d in a thread, %d in a signal handler", what, i,
+           lead, in_handler);
     if (lead) {
         r = etcde_leader(p->eb, &kv);
         CHECKF(r == ETCDE_OK && kv.create_rev == etcde_election_rev(p->ea),
                "%s #%d: is_leader(a) is 1 but etcd's leader is %s (rev %lld, a's %lld)", what, i,
-               r == ETCDE_OK ? kv.key : etcde_strerror(r), (long long)(r == ETCDE_OK ? kv.create_rev : 0),
+               r == ETCDE_OK ? kv.key : etcde_strerror(r),
+               (long long)(r == ETCDE_OK ? kv.create_rev : 0),
                (long long)etcde_election_rev(p->ea));
     }
     r = etcde_campaign(p->eb, "B", 1, wait_ms);
@@ -1069,8 +1108,8 @@ static void check_leader_consistent(pair *p, const char *what, int i, int wait_m
         CHECKF(!etcde_is_leader(p->ea) && sampled_in_handler(p->ea) == 0,
                "%s #%d: b leads while is_leader(a) is 1", what, i);
     } else {
-        CHECKF(r == ETCDE_ERR_TIMEOUT, "%s #%d: b's campaign gave %s: %s", what, i, etcde_strerror(r),
-               etcde_election_errmsg(p->eb));
+        CHECKF(r == ETCDE_ERR_TIMEOUT, "%s #%d: b's campaign gave %s: %s", what, i,
+               etcde_strerror(r), etcde_election_errmsg(p->eb));
     }
     CHECK(etcde_resign(p->eb) == ETCDE_OK);
     CHECK(etcde_resign(p->ea) == ETCDE_OK);

@@ -20,7 +20,7 @@
 
 #define KIB ((size_t)1024)
 #define MIB ((size_t)1024 * 1024)
-#define SIZE_1_4M ((size_t)1468006) /* 1.4 MiB */
+#define SIZE_1_4M ((size_t)1468006)  /* 1.4 MiB */
 #define ETCD_LIMIT ((size_t)1572864) /* etcd's default --max-request-bytes */
 #define RAISED_LIMIT (5 * MIB)
 #define ARGV_MAX (128 * KIB - 1) /* Linux MAX_ARG_STRLEN, less the NUL: the longest CLI VALUE */
@@ -28,15 +28,27 @@
 static etcdt_cluster *cl; /* default limits */
 static char cli_path[PATH_MAX];
 static int data_seq;
-static int filtered; /* only some tests run (a filter argument): the table is partial */
+static int filtered;     /* only some tests run (a filter argument): the table is partial */
 static char sample[700]; /* a refused campaign's message, shown once per kind of refusal */
 static int sample_shown[3];
 
 /* ---- the outcome table ------------------------------------------------------------------ */
 
-enum { C_CAMPAIGN, C_LEADER, C_OBSERVE, C_PROCLAIM, C_EPUT, C_LOCKPUT, C_CLI_ELECT, C_CLI_LOCK, C_CLI_OBSERVE, NCOL };
-static const char *const col_name[NCOL] = {"campaign", "leader",    "observe",  "proclaim",   "elect_put",
-                                           "lock+put", "cli_elect", "cli_lock", "cli_observe"};
+enum {
+    C_CAMPAIGN,
+    C_LEADER,
+    C_OBSERVE,
+    C_PROCLAIM,
+    C_EPUT,
+    C_LOCKPUT,
+    C_CLI_ELECT,
+    C_CLI_LOCK,
+    C_CLI_OBSERVE,
+    NCOL
+};
+static const char *const col_name[NCOL] = {"campaign",  "leader",    "observe",
+                                           "proclaim",  "elect_put", "lock+put",
+                                           "cli_elect", "cli_lock",  "cli_observe"};
 enum { O_OK = 1, O_BIG = 2, O_WRONG = 4, O_OTHER = 8 };
 
 typedef struct row {
@@ -66,16 +78,14 @@ enum { ROW_4M_RAISED = NSWEPT, ROW_6M_RAISED, ROW_2M_CLIENT_ABOVE, NROWS };
 
 enum { N_EMPTY, N_ONE, N_10K, N_SLASH, N_UTF8, NNAMES };
 static row name_rows[NNAMES] = {
-    {"\"\"", 0, {0}, {0}},
-    {"1 byte", 0, {0}, {0}},
-    {"10 KiB", 0, {0}, {0}},
-    {"'/' + spaces", 0, {0}, {0}},
-    {"UTF-8", 0, {0}, {0}},
+    {"\"\"", 0, {0}, {0}},         {"1 byte", 0, {0}, {0}}, {"10 KiB", 0, {0}, {0}},
+    {"'/' + spaces", 0, {0}, {0}}, {"UTF-8", 0, {0}, {0}},
 };
 static char *names[NNAMES];
 
 static void mark(row *rw, int col, int outcome, etcde_result r) {
-    if ((outcome & (O_WRONG | O_OTHER)) && !(rw->cell[col] & (O_WRONG | O_OTHER))) rw->other[col] = (int)r;
+    if ((outcome & (O_WRONG | O_OTHER)) && !(rw->cell[col] & (O_WRONG | O_OTHER)))
+        rw->other[col] = (int)r;
     rw->cell[col] |= outcome;
 }
 
@@ -89,8 +99,8 @@ typedef struct scase {
     const char *name;
     size_t size;
     int row;
-    size_t lim;     /* the client's max_request_bytes; 0: the default */
-    size_t named;   /* the limit a TOO_BIG message must name */
+    size_t lim;   /* the client's max_request_bytes; 0: the default */
+    size_t named; /* the limit a TOO_BIG message must name */
     int expect;
     const char *label; /* for messages */
 } scase;
@@ -154,9 +164,11 @@ static long b64_decode(const char *in, size_t n, char *out) {
     size_t i, o = 0;
     if (n % 4) return -1;
     for (i = 0; i < n; i += 4) {
-        int a = b64_val(in[i]), b = b64_val(in[i + 1]), c = b64_val(in[i + 2]), d = b64_val(in[i + 3]);
+        int a = b64_val(in[i]), b = b64_val(in[i + 1]), c = b64_val(in[i + 2]),
+            d = b64_val(in[i + 3]);
         int pad = (in[i + 3] == '=') + (in[i + 2] == '=');
-        if (a < 0 || b < 0 || (i + 4 < n && pad) || (pad < 2 && c < 0) || (pad < 1 && d < 0)) return -1;
+        if (a < 0 || b < 0 || (i + 4 < n && pad) || (pad < 2 && c < 0) || (pad < 1 && d < 0))
+            return -1;
         out[o++] = (char)(a << 2 | b >> 4);
         if (pad < 2) out[o++] = (char)((b & 15) << 4 | c >> 2);
         if (pad < 1) out[o++] = (char)((c & 3) << 6 | d);
@@ -164,15 +176,16 @@ static long b64_decode(const char *in, size_t n, char *out) {
     return (long)o;
 }
 
-/* ---- etcd state, seen without the library ------------------------------------------------------ */
+/* ---- etcd state, seen without the library ------------------------------------------------------
+ */
 
 /* etcd's store revision, read through the gateway; -1 on error. A request refused before
    it was sent leaves it where it was (keepalives and lease grants do not move it). */
 static long long etcd_rev(etcdt_cluster *c) {
     char resp[4096];
     const char *p;
-    if (etcdt_http_post(etcdt_member_client_port(c, 0), "/v3/kv/range", "{\"key\":\"AA==\"}", resp, sizeof resp,
-                        5000) != 200)
+    if (etcdt_http_post(etcdt_member_client_port(c, 0), "/v3/kv/range", "{\"key\":\"AA==\"}", resp,
+                        sizeof resp, 5000) != 200)
         return -1;
     p = strstr(resp, "\"revision\":\"");
     return p ? strtoll(p + 12, NULL, 10) : -1;
@@ -241,12 +254,16 @@ done:
 }
 
 /* CHECKs that etcdctl sees KEY with exactly `want`; returns 1 if so. */
-static int check_ctl_value(const scase *sc, const char *key, const char *want, size_t n, const char *what) {
+static int check_ctl_value(const scase *sc, const char *key, const char *want, size_t n,
+                           const char *what) {
     char *val;
     size_t len;
     int r = ctl_get(sc->cl, key, n, &val, &len), ok = r == 1 && same(val, len, want, n);
     CHECKF(ok, "%s: %s: etcdctl get: %s (%lu bytes, expected %lu)", sc->label, what,
-           r < 0 ? "error" : r == 0 ? "no such key" : "value differs", (unsigned long)len, (unsigned long)n);
+           r < 0    ? "error"
+           : r == 0 ? "no such key"
+                    : "value differs",
+           (unsigned long)len, (unsigned long)n);
     free(val);
     return ok;
 }
@@ -256,11 +273,13 @@ static void check_ctl_absent(const scase *sc, const char *key, const char *what)
     char *val;
     size_t len;
     int r = ctl_get(sc->cl, key, 0, &val, &len);
-    CHECKF(r == 0, "%s: %s: etcdctl get %s: %s", sc->label, what, key, r < 0 ? "error" : "the key exists");
+    CHECKF(r == 0, "%s: %s: etcdctl get %s: %s", sc->label, what, key,
+           r < 0 ? "error" : "the key exists");
     free(val);
 }
 
-/* ---- the TOO_BIG message ---------------------------------------------------------------------- */
+/* ---- the TOO_BIG message ----------------------------------------------------------------------
+ */
 
 /* 1 if the decimal number `v` appears in s as a whole number. */
 static int has_number(const char *s, unsigned long long v) {
@@ -295,21 +314,25 @@ static int has_number_in(const char *s, unsigned long long lo, unsigned long lon
 /* A refused call's message: one line naming max_request_bytes, the limit, and the excess.
    The excess counts the key and the value at least, and some framing at most (a key may
    appear in a request several times: compare, put, ranges; some room may be reserved). */
-static void check_big_msg(const scase *sc, const char *what, const char *msg, size_t keylen, size_t vlen) {
+static void check_big_msg(const scase *sc, const char *what, const char *msg, size_t keylen,
+                          size_t vlen) {
     unsigned long long need = (unsigned long long)keylen + vlen, lim = sc->named;
-    unsigned long long lo = need > lim + 64 ? need - lim - 64 : 1, hi = need + 8 * (keylen + 64) + 65536 - lim;
-    CHECKF(strstr(msg, "max_request_bytes") != NULL, "%s: %s: message does not name max_request_bytes: %s",
-           sc->label, what, msg);
-    CHECKF(has_number(msg, lim), "%s: %s: message does not name the limit %llu: %s", sc->label, what, lim, msg);
-    CHECKF(has_number_in(msg, lo, hi), "%s: %s: message does not say by how much (expected a number in %llu..%llu): %s",
+    unsigned long long lo = need > lim + 64 ? need - lim - 64 : 1,
+                       hi = need + 8 * (keylen + 64) + 65536 - lim;
+    CHECKF(strstr(msg, "max_request_bytes") != NULL,
+           "%s: %s: message does not name max_request_bytes: %s", sc->label, what, msg);
+    CHECKF(has_number(msg, lim), "%s: %s: message does not name the limit %llu: %s", sc->label,
+           what, lim, msg);
+    CHECKF(has_number_in(msg, lo, hi),
+           "%s: %s: message does not say by how much (expected a number in %llu..%llu): %s",
            sc->label, what, lo, hi, msg);
     CHECKF(!strchr(msg, '\n'), "%s: %s: message is more than one line: %s", sc->label, what, msg);
 }
 
 /* A call refused by etcd itself (the client's limit set above etcd's): etcd's reason. */
 static void check_refusal_msg(const scase *sc, const char *what, const char *msg) {
-    CHECKF(strstr(msg, "too large") || strstr(msg, "larger than max"), "%s: %s: message does not carry etcd's reason: %s",
-           sc->label, what, msg);
+    CHECKF(strstr(msg, "too large") || strstr(msg, "larger than max"),
+           "%s: %s: message does not carry etcd's reason: %s", sc->label, what, msg);
 }
 
 /* ---- clients --------------------------------------------------------------------------------- */
@@ -341,7 +364,8 @@ static int peer_open(peer *p, const scase *sc, const char *name, int session) {
         if (r) return -1;
     }
     r = etcde_election_create(p->c, p->s, name, &p->e);
-    CHECKF(r == ETCDE_OK, "%s: election: %s: %s", sc->label, etcde_strerror(r), etcde_client_errmsg(p->c));
+    CHECKF(r == ETCDE_OK, "%s: election: %s: %s", sc->label, etcde_strerror(r),
+           etcde_client_errmsg(p->c));
     return r ? -1 : 0;
 }
 
@@ -353,7 +377,8 @@ static void peer_close(peer *p) {
     memset(p, 0, sizeof *p);
 }
 
-/* ---- an observer on a thread of its own ------------------------------------------------------- */
+/* ---- an observer on a thread of its own -------------------------------------------------------
+ */
 
 #define WMAX 4
 
@@ -361,9 +386,9 @@ typedef struct watcher {
     peer p;
     pthread_t th;
     int started;
-    int want;      /* stop after this many events */
-    int n;         /* atomic: events seen */
-    int done;      /* atomic */
+    int want; /* stop after this many events */
+    int n;    /* atomic: events seen */
+    int done; /* atomic */
     etcde_result r;
     int type[WMAX];
     char *key[WMAX], *val[WMAX];
@@ -411,16 +436,17 @@ static int watcher_start(watcher *w, const scase *sc, int want) {
 /* 1 once n events were seen (within ms). */
 static int watcher_wait(watcher *w, int n, int ms) {
     int64_t end = etcdt_now_ms() + ms;
-    while (__atomic_load_n(&w->n, __ATOMIC_ACQUIRE) < n && !__atomic_load_n(&w->done, __ATOMIC_ACQUIRE) &&
-           etcdt_now_ms() < end)
+    while (__atomic_load_n(&w->n, __ATOMIC_ACQUIRE) < n &&
+           !__atomic_load_n(&w->done, __ATOMIC_ACQUIRE) && etcdt_now_ms() < end)
         etcdt_sleep_ms(2);
     return __atomic_load_n(&w->n, __ATOMIC_ACQUIRE) >= n;
 }
 
 /* 1 if event i is LEADER with exactly this key and value. */
 static int watcher_saw(watcher *w, int i, const char *key, const char *val, size_t vlen) {
-    return __atomic_load_n(&w->n, __ATOMIC_ACQUIRE) > i && i < WMAX && w->type[i] == ETCDE_EVENT_LEADER &&
-           same(w->key[i], w->klen[i], key, strlen(key)) && same(w->val[i], w->vlen[i], val, vlen);
+    return __atomic_load_n(&w->n, __ATOMIC_ACQUIRE) > i && i < WMAX &&
+           w->type[i] == ETCDE_EVENT_LEADER && same(w->key[i], w->klen[i], key, strlen(key)) &&
+           same(w->val[i], w->vlen[i], val, vlen);
 }
 
 /* Why the observer ended, once it has: reading it earlier would race with its thread. */
@@ -445,11 +471,12 @@ static void watcher_stop(watcher *w) {
     peer_close(&w->p);
 }
 
-/* ---- the CLI ------------------------------------------------------------------------------------ */
+/* ---- the CLI ------------------------------------------------------------------------------------
+ */
 
 /* build/etcd-elect --endpoints=<cluster> [--max-request-bytes=N] args... */
-static etcdt_proc *cli_run(const scase *sc, size_t lim, const char *a0, const char *a1, const char *a2,
-                           const char *a3) {
+static etcdt_proc *cli_run(const scase *sc, size_t lim, const char *a0, const char *a1,
+                           const char *a2, const char *a3) {
     char ep[256], lf[64];
     char *argv[9];
     int n = 0;
@@ -471,8 +498,8 @@ static etcdt_proc *cli_run(const scase *sc, size_t lim, const char *a0, const ch
 /* Reads the two lines printed for a leader or lock holder: KEY (equal to `key`; or, when
    key is NULL, NAME/ and up to 16 hex digits) and VALUE (exactly val). 1 if so, else 0
    and the reason in why. The key read goes to *got_key (heap) if got_key is not NULL. */
-static int read_leader(etcdt_proc *p, const scase *sc, const char *key, const char *val, size_t vlen, char **got_key,
-                       char *why, size_t wcap) {
+static int read_leader(etcdt_proc *p, const scase *sc, const char *key, const char *val,
+                       size_t vlen, char **got_key, char *why, size_t wcap) {
     size_t nl = strlen(sc->name), kcap = nl + 64, kl = 0, k0;
     char *k = (char *)xmalloc(kcap), *v = (char *)xmalloc(vlen + 2);
     int ok = 0;
@@ -486,8 +513,9 @@ static int read_leader(etcdt_proc *p, const scase *sc, const char *key, const ch
     if (key ? strcmp(k, key) != 0
             : kl < nl + 2 || kl > nl + 17 || strncmp(k, sc->name, nl) != 0 || k[nl] != '/' ||
                   strspn(k + nl + 1, "0123456789abcdef") != kl - nl - 1) {
-        snprintf(why, wcap, "KEY line of %lu bytes is not the key (%s%lu bytes): \"%.40s...%s\"", (unsigned long)kl,
-                 key ? "" : "NAME/<lease hex>, up to ", (unsigned long)k0, k, kl > 20 ? k + kl - 20 : "");
+        snprintf(why, wcap, "KEY line of %lu bytes is not the key (%s%lu bytes): \"%.40s...%s\"",
+                 (unsigned long)kl, key ? "" : "NAME/<lease hex>, up to ", (unsigned long)k0, k,
+                 kl > 20 ? k + kl - 20 : "");
         goto done;
     }
     if (etcdt_proc_readline(p, v, vlen + 2, 15000) != 1) {
@@ -495,14 +523,16 @@ static int read_leader(etcdt_proc *p, const scase *sc, const char *key, const ch
         goto done;
     }
     if (!same(v, strlen(v), val, vlen)) {
-        snprintf(why, wcap, "VALUE line of %lu bytes differs from the %lu-byte value", (unsigned long)strlen(v),
-                 (unsigned long)vlen);
+        snprintf(why, wcap, "VALUE line of %lu bytes differs from the %lu-byte value",
+                 (unsigned long)strlen(v), (unsigned long)vlen);
         goto done;
     }
     ok = 1;
 done:
-    if (got_key) *got_key = k;
-    else free(k);
+    if (got_key)
+        *got_key = k;
+    else
+        free(k);
     free(v);
     return ok;
 }
@@ -518,8 +548,8 @@ static void cli_observe_case(const scase *sc, const char *key, const char *val, 
         etcdt_proc_signal(p, SIGINT);
         st = etcdt_proc_wait(p, 10000);
     }
-    CHECKF(ok && st == 0, "%s: etcd-elect elect -l: %s, exit %d; stderr: %.300s", sc->label, ok ? "printed the leader" : why,
-           st, p ? etcdt_proc_stderr(p) : "(not started)");
+    CHECKF(ok && st == 0, "%s: etcd-elect elect -l: %s, exit %d; stderr: %.300s", sc->label,
+           ok ? "printed the leader" : why, st, p ? etcdt_proc_stderr(p) : "(not started)");
     record(sc, C_CLI_OBSERVE, ok && st == 0 ? O_OK : O_WRONG, ETCDE_OK);
     etcdt_proc_free(p);
     snprintf(ep, sizeof ep, "--endpoints=%s", etcdt_endpoints(sc->cl));
@@ -530,8 +560,9 @@ static void cli_observe_case(const scase *sc, const char *key, const char *val, 
     argv[4] = (char *)sc->name;
     argv[5] = NULL;
     x = etcdt_spawn(argv, NULL);
-    CHECKF(x && read_leader(x, sc, key, val, vlen, NULL, xwhy, sizeof xwhy), "%s: etcdctl elect -l: %s; stderr: %.300s",
-           sc->label, xwhy, x ? etcdt_proc_stderr(x) : "(not started)");
+    CHECKF(x && read_leader(x, sc, key, val, vlen, NULL, xwhy, sizeof xwhy),
+           "%s: etcdctl elect -l: %s; stderr: %.300s", sc->label, xwhy,
+           x ? etcdt_proc_stderr(x) : "(not started)");
     etcdt_proc_free(x);
 }
 
@@ -543,8 +574,11 @@ static void cli_hold_case(const scase *sc, int lock, const char *val, size_t vle
                          : cli_run(sc, sc->lim, "elect", sc->name, val, NULL);
     char *key = NULL, why[300] = "";
     int ok = p && read_leader(p, sc, NULL, val, vlen, &key, why, sizeof why), st = -1;
-    CHECKF(ok, "%s: %s: %s; stderr: %.300s", sc->label, what, why, p ? etcdt_proc_stderr(p) : "(not started)");
-    if (ok) ok = check_ctl_value(sc, key, val, vlen, lock ? "etcd-elect's lock key" : "etcd-elect's key");
+    CHECKF(ok, "%s: %s: %s; stderr: %.300s", sc->label, what, why,
+           p ? etcdt_proc_stderr(p) : "(not started)");
+    if (ok)
+        ok = check_ctl_value(sc, key, val, vlen,
+                             lock ? "etcd-elect's lock key" : "etcd-elect's key");
     if (p) {
         etcdt_proc_signal(p, SIGINT);
         st = etcdt_proc_wait(p, 10000);
@@ -556,11 +590,13 @@ static void cli_hold_case(const scase *sc, int lock, const char *val, size_t vle
     etcdt_proc_free(p);
 }
 
-/* ---- the case that fits: everything round-trips byte-exact --------------------------------------- */
+/* ---- the case that fits: everything round-trips byte-exact
+ * --------------------------------------- */
 
 static void case_fits(const scase *sc) {
     size_t n = sc->size;
-    char *v1 = make_value(n, 1, 1), *v2 = make_value(n, 2, 0), *v3 = make_value(n, 3, 0), *v4 = make_value(n, 4, 0);
+    char *v1 = make_value(n, 1, 1), *v2 = make_value(n, 2, 0), *v3 = make_value(n, 3, 0),
+         *v4 = make_value(n, 4, 0);
     char *key = NULL, dkey[64];
     char why[600];
     peer a, o;
@@ -575,7 +611,8 @@ static void case_fits(const scase *sc) {
     if (peer_open(&a, sc, sc->name, 1) || peer_open(&o, sc, sc->name, 0)) goto out;
 
     r = etcde_campaign(a.e, v1, n, 15000);
-    CHECKF(r == ETCDE_OK, "%s: campaign: %s: %s", sc->label, etcde_strerror(r), etcde_election_errmsg(a.e));
+    CHECKF(r == ETCDE_OK, "%s: campaign: %s: %s", sc->label, etcde_strerror(r),
+           etcde_election_errmsg(a.e));
     if (r) {
         record(sc, C_CAMPAIGN, outcome_of(r, 0), r);
         goto out;
@@ -593,24 +630,25 @@ static void case_fits(const scase *sc) {
 
     /* leader, from another client */
     r = etcde_leader(o.e, &kv);
-    ok = r == ETCDE_OK && same(kv.key, kv.key_len, key, strlen(key)) && same(kv.value, kv.value_len, v1, n) &&
-         kv.create_rev == etcde_election_rev(a.e);
+    ok = r == ETCDE_OK && same(kv.key, kv.key_len, key, strlen(key)) &&
+         same(kv.value, kv.value_len, v1, n) && kv.create_rev == etcde_election_rev(a.e);
     record(sc, C_LEADER, outcome_of(r, ok), r);
     CHECKF(ok, "%s: leader: %s (%s); value %lu bytes, expected %lu", sc->label, etcde_strerror(r),
-           r ? etcde_election_errmsg(o.e) : "wrong key, value or revision", (unsigned long)(r ? 0 : kv.value_len),
-           (unsigned long)n);
+           r ? etcde_election_errmsg(o.e) : "wrong key, value or revision",
+           (unsigned long)(r ? 0 : kv.value_len), (unsigned long)n);
 
     /* observe: the current leader first, then the proclaimed value */
     wstarted = watcher_start(&w, sc, 2) == 0;
     ok = wstarted && watcher_wait(&w, 1, 15000) && watcher_saw(&w, 0, key, v1, n);
-    CHECKF(ok, "%s: observe: first event is not the leader with its exact value (%d events; %s)", sc->label,
-           __atomic_load_n(&w.n, __ATOMIC_ACQUIRE), watcher_why(&w, why, sizeof why));
+    CHECKF(ok, "%s: observe: first event is not the leader with its exact value (%d events; %s)",
+           sc->label, __atomic_load_n(&w.n, __ATOMIC_ACQUIRE), watcher_why(&w, why, sizeof why));
 
     if (sc->name[0]) cli_observe_case(sc, key, v1, n); /* the CLI refuses an empty NAME */
 
     r = etcde_proclaim(a.e, v2, n);
     record(sc, C_PROCLAIM, outcome_of(r, 1), r);
-    CHECKF(r == ETCDE_OK, "%s: proclaim: %s: %s", sc->label, etcde_strerror(r), etcde_election_errmsg(a.e));
+    CHECKF(r == ETCDE_OK, "%s: proclaim: %s: %s", sc->label, etcde_strerror(r),
+           etcde_election_errmsg(a.e));
     if (r == ETCDE_OK) {
         int ok2 = wstarted && watcher_wait(&w, 2, 15000) && watcher_saw(&w, 1, key, v2, n);
         CHECKF(ok2, "%s: observe: no event with the proclaimed value (%d events; %s)", sc->label,
@@ -623,9 +661,12 @@ static void case_fits(const scase *sc) {
                r ? etcde_election_errmsg(o.e) : "value differs");
         check_ctl_value(sc, key, v2, n, "proclaimed value");
     }
-    if (ok) record(sc, C_OBSERVE, O_OK, ETCDE_OK);
-    else if (wstarted && __atomic_load_n(&w.done, __ATOMIC_ACQUIRE) && w.r != ETCDE_OK) record(sc, C_OBSERVE, outcome_of(w.r, 0), w.r);
-    else record(sc, C_OBSERVE, O_WRONG, ETCDE_OK);
+    if (ok)
+        record(sc, C_OBSERVE, O_OK, ETCDE_OK);
+    else if (wstarted && __atomic_load_n(&w.done, __ATOMIC_ACQUIRE) && w.r != ETCDE_OK)
+        record(sc, C_OBSERVE, outcome_of(w.r, 0), w.r);
+    else
+        record(sc, C_OBSERVE, O_WRONG, ETCDE_OK);
     if (wstarted) watcher_stop(&w);
     wstarted = 0;
 
@@ -633,7 +674,8 @@ static void case_fits(const scase *sc) {
     r = etcde_election_put(a.e, dkey, v3, n);
     ok = r == ETCDE_OK && check_ctl_value(sc, dkey, v3, n, "election_put");
     record(sc, C_EPUT, outcome_of(r, ok), r);
-    CHECKF(r == ETCDE_OK, "%s: election_put: %s: %s", sc->label, etcde_strerror(r), etcde_election_errmsg(a.e));
+    CHECKF(r == ETCDE_OK, "%s: election_put: %s: %s", sc->label, etcde_strerror(r),
+           etcde_election_errmsg(a.e));
     CHECK(etcde_election_delete(a.e, dkey) == ETCDE_OK);
     check_ctl_absent(sc, dkey, "after election_delete");
 
@@ -644,19 +686,22 @@ static void case_fits(const scase *sc) {
     /* lock on the same name and session, and a fenced put while holding it */
     r = etcde_election_create(a.c, a.s, sc->name, &a.m);
     if (r == ETCDE_OK) r = etcde_lock(a.m, 15000);
-    CHECKF(r == ETCDE_OK, "%s: lock: %s: %s", sc->label, etcde_strerror(r), a.m ? etcde_election_errmsg(a.m) : "");
+    CHECKF(r == ETCDE_OK, "%s: lock: %s: %s", sc->label, etcde_strerror(r),
+           a.m ? etcde_election_errmsg(a.m) : "");
     if (r == ETCDE_OK) {
         check_keys(sc, 1, "while locked");
         r = etcde_election_put(a.m, dkey, v4, n);
         ok = r == ETCDE_OK && check_ctl_value(sc, dkey, v4, n, "mutex_put");
-        CHECKF(r == ETCDE_OK, "%s: mutex_put: %s: %s", sc->label, etcde_strerror(r), etcde_election_errmsg(a.m));
+        CHECKF(r == ETCDE_OK, "%s: mutex_put: %s: %s", sc->label, etcde_strerror(r),
+               etcde_election_errmsg(a.m));
         CHECK(etcde_election_delete(a.m, dkey) == ETCDE_OK);
         CHECK(etcde_unlock(a.m) == ETCDE_OK);
         check_keys(sc, 0, "after unlock");
     }
     record(sc, C_LOCKPUT, outcome_of(r, ok), r);
 
-    if (sc->name[0] && n <= ARGV_MAX) { /* an argv string holds 128 KiB; the CLI refuses an empty NAME */
+    if (sc->name[0] &&
+        n <= ARGV_MAX) { /* an argv string holds 128 KiB; the CLI refuses an empty NAME */
         cli_hold_case(sc, 0, v1, n);
         cli_hold_case(sc, 1, "", 0);
     }
@@ -671,27 +716,31 @@ out:
     free(v4);
 }
 
-/* ---- the case that does not fit: refused, nothing sent, nothing left ------------------------------ */
+/* ---- the case that does not fit: refused, nothing sent, nothing left
+ * ------------------------------ */
 
 /* CHECKs a refused call: the expected result and message, and an unmoved revision. */
-static void check_refused(const scase *sc, const char *what, etcde_result r, const char *msg, size_t keylen,
-                          long long rev0) {
+static void check_refused(const scase *sc, const char *what, etcde_result r, const char *msg,
+                          size_t keylen, long long rev0) {
     long long rev1 = etcd_rev(sc->cl);
     if (sc->expect == EXPECT_TOO_BIG) {
-        CHECKF(r == ETCDE_ERR_TOO_BIG, "%s: %s: %s (%s), expected ETCDE_ERR_TOO_BIG", sc->label, what,
-               etcde_strerror(r), msg);
+        CHECKF(r == ETCDE_ERR_TOO_BIG, "%s: %s: %s (%s), expected ETCDE_ERR_TOO_BIG", sc->label,
+               what, etcde_strerror(r), msg);
         if (r == ETCDE_ERR_TOO_BIG) check_big_msg(sc, what, msg, keylen, sc->size);
     } else {
-        CHECKF(r != ETCDE_OK && r != ETCDE_ERR_TOO_BIG, "%s: %s: %s, expected etcd to refuse it (%s)", sc->label,
-               what, etcde_strerror(r), msg);
+        CHECKF(r != ETCDE_OK && r != ETCDE_ERR_TOO_BIG,
+               "%s: %s: %s, expected etcd to refuse it (%s)", sc->label, what, etcde_strerror(r),
+               msg);
         if (r != ETCDE_OK) check_refusal_msg(sc, what, msg);
     }
-    CHECKF(rev0 > 0 && rev1 == rev0, "%s: %s: etcd's revision moved from %lld to %lld", sc->label, what, rev0, rev1);
+    CHECKF(rev0 > 0 && rev1 == rev0, "%s: %s: etcd's revision moved from %lld to %lld", sc->label,
+           what, rev0, rev1);
 }
 
 static void case_refused(const scase *sc) {
     size_t n = sc->size;
-    char *v1 = make_value(n, 1, 1), *v2 = make_value(n, 2, 0), *v3 = make_value(n, 3, 0), *v4 = make_value(n, 4, 0);
+    char *v1 = make_value(n, 1, 1), *v2 = make_value(n, 2, 0), *v3 = make_value(n, 3, 0),
+         *v4 = make_value(n, 4, 0);
     char dkey[64];
     peer a, b, o;
     etcde_kv kv;
@@ -715,10 +764,12 @@ static void case_refused(const scase *sc) {
     CHECKF(!etcde_is_leader(a.e), "%s: leader after a refused campaign", sc->label);
     /* refused before sending, or refused by etcd: either way no key can stand, so there
        is nothing to end the session for */
-    CHECKF((etcde_session_remaining_ms(a.s) > 0), "%s: the session did not survive the refused campaign: %s", sc->label,
+    CHECKF((etcde_session_remaining_ms(a.s) > 0),
+           "%s: the session did not survive the refused campaign: %s", sc->label,
            etcde_session_errmsg(a.s));
     check_keys(sc, 0, "after the refused campaign");
-    if (etcde_session_remaining_ms(a.s) == 0) { /* go on with a fresh candidate, to cover the rest */
+    if (etcde_session_remaining_ms(a.s) ==
+        0) { /* go on with a fresh candidate, to cover the rest */
         peer_close(&a);
         if (peer_open(&a, sc, sc->name, 1)) goto out;
     }
@@ -727,7 +778,8 @@ static void case_refused(const scase *sc) {
     if (peer_open(&b, sc, sc->name, 1) == 0) {
         t0 = etcdt_now_ms();
         r = etcde_campaign(b.e, "second", 6, 3000);
-        CHECKF(r == ETCDE_OK, "%s: second candidate: %s: %s", sc->label, etcde_strerror(r), etcde_election_errmsg(b.e));
+        CHECKF(r == ETCDE_OK, "%s: second candidate: %s: %s", sc->label, etcde_strerror(r),
+               etcde_election_errmsg(b.e));
         CHECKF(etcdt_now_ms() - t0 < 1000, "%s: second candidate took %lld ms", sc->label,
                (long long)(etcdt_now_ms() - t0));
     }
@@ -737,8 +789,8 @@ static void case_refused(const scase *sc) {
     /* the refused candidate still campaigns with a value that fits; what it may not do is
        proclaim or write the big one */
     r = etcde_campaign(a.e, "small", 5, 5000);
-    CHECKF(r == ETCDE_OK, "%s: campaign after the refused one: %s: %s", sc->label, etcde_strerror(r),
-           etcde_election_errmsg(a.e));
+    CHECKF(r == ETCDE_OK, "%s: campaign after the refused one: %s: %s", sc->label,
+           etcde_strerror(r), etcde_election_errmsg(a.e));
     if (r == ETCDE_OK) {
         char *key = dup_bytes(etcde_election_key(a.e), strlen(etcde_election_key(a.e)));
         rev0 = etcd_rev(sc->cl);
@@ -747,8 +799,10 @@ static void case_refused(const scase *sc) {
         check_refused(sc, "proclaim", r, etcde_election_errmsg(a.e), strlen(key), rev0);
         CHECKF(etcde_is_leader(a.e), "%s: a refused proclaim cost the leadership", sc->label);
         r = etcde_leader(o.e, &kv);
-        CHECKF(r == ETCDE_OK && same(kv.value, kv.value_len, "small", 5) && same(kv.key, kv.key_len, key, strlen(key)),
-               "%s: leader after the refused proclaim: %s", sc->label, r ? etcde_election_errmsg(o.e) : "changed");
+        CHECKF(r == ETCDE_OK && same(kv.value, kv.value_len, "small", 5) &&
+                   same(kv.key, kv.key_len, key, strlen(key)),
+               "%s: leader after the refused proclaim: %s", sc->label,
+               r ? etcde_election_errmsg(o.e) : "changed");
 
         rev0 = etcd_rev(sc->cl);
         r = etcde_election_put(a.e, dkey, v3, n);
@@ -763,7 +817,8 @@ static void case_refused(const scase *sc) {
 
     r = etcde_election_create(a.c, a.s, sc->name, &a.m);
     if (r == ETCDE_OK) r = etcde_lock(a.m, 5000);
-    CHECKF(r == ETCDE_OK, "%s: lock: %s: %s", sc->label, etcde_strerror(r), a.m ? etcde_election_errmsg(a.m) : "");
+    CHECKF(r == ETCDE_OK, "%s: lock: %s: %s", sc->label, etcde_strerror(r),
+           a.m ? etcde_election_errmsg(a.m) : "");
     if (r == ETCDE_OK) {
         rev0 = etcd_rev(sc->cl);
         r = etcde_election_put(a.m, dkey, v4, n);
@@ -786,8 +841,8 @@ out:
 }
 
 /* Runs one (name, size) case and prints one line about it. */
-static void run_case(etcdt_cluster *c, int name_idx, const char *name, const char *name_label, int rowi, size_t lim,
-                     int expect) {
+static void run_case(etcdt_cluster *c, int name_idx, const char *name, const char *name_label,
+                     int rowi, size_t lim, int expect) {
     scase sc;
     char label[128];
     int failed_before = etcdt_failed();
@@ -808,10 +863,15 @@ static void run_case(etcdt_cluster *c, int name_idx, const char *name, const cha
         etcdt__case_failed = 1;
         return;
     }
-    if (expect == EXPECT_OK) case_fits(&sc);
-    else case_refused(&sc);
+    if (expect == EXPECT_OK)
+        case_fits(&sc);
+    else
+        case_refused(&sc);
     printf("    %-36s %-20s %5lld ms\n", label,
-           etcdt_failed() ? "FAILED" : expect == EXPECT_OK ? "ok, byte-exact" : expect == EXPECT_TOO_BIG ? "TOO_BIG, as it must" : "refused by etcd",
+           etcdt_failed()             ? "FAILED"
+           : expect == EXPECT_OK      ? "ok, byte-exact"
+           : expect == EXPECT_TOO_BIG ? "TOO_BIG, as it must"
+                                      : "refused by etcd",
            (long long)(etcdt_now_ms() - t0));
     if (sample[0]) printf("      the message: %s\n", sample);
     sample[0] = 0;
@@ -821,16 +881,21 @@ static void run_case(etcdt_cluster *c, int name_idx, const char *name, const cha
 
 static int expect_for(size_t size) { return size <= SIZE_1_4M ? EXPECT_OK : EXPECT_TOO_BIG; }
 
-/* ---- the tests --------------------------------------------------------------------------------- */
+/* ---- the tests ---------------------------------------------------------------------------------
+ */
 
 ETCDT_TEST(every_size_ascii_name) {
     int i;
-    for (i = 0; i < NSWEPT; i++) run_case(cl, N_ONE, names[N_ONE], name_rows[N_ONE].label, i, 0, expect_for(size_rows[i].size));
+    for (i = 0; i < NSWEPT; i++)
+        run_case(cl, N_ONE, names[N_ONE], name_rows[N_ONE].label, i, 0,
+                 expect_for(size_rows[i].size));
 }
 
 ETCDT_TEST(every_size_utf8_name) {
     int i;
-    for (i = 0; i < NSWEPT; i++) run_case(cl, N_UTF8, names[N_UTF8], name_rows[N_UTF8].label, i, 0, expect_for(size_rows[i].size));
+    for (i = 0; i < NSWEPT; i++)
+        run_case(cl, N_UTF8, names[N_UTF8], name_rows[N_UTF8].label, i, 0,
+                 expect_for(size_rows[i].size));
 }
 
 ETCDT_TEST(every_name_three_sizes) {
@@ -888,7 +953,8 @@ static int wait_keys(const scase *sc, int n, int ms) {
     char *out = (char *)xmalloc(LISTCAP);
     int64_t end = etcdt_now_ms() + ms;
     int got;
-    while ((got = prefix_keys(sc->cl, sc->name, out, LISTCAP)) != n && etcdt_now_ms() < end) etcdt_sleep_ms(50);
+    while ((got = prefix_keys(sc->cl, sc->name, out, LISTCAP)) != n && etcdt_now_ms() < end)
+        etcdt_sleep_ms(50);
     free(out);
     return got == n;
 }
@@ -933,10 +999,13 @@ ETCDT_TEST(three_queued_candidates_with_the_largest_values) {
         CHECKF(!__atomic_load_n(&k[i].done, __ATOMIC_ACQUIRE), "candidate %d did not wait: %s", i,
                camp_why(&k[i], why, sizeof why));
     }
-    for (i = 0; i < 3; i++) key[i] = dup_bytes(etcde_election_key(k[i].p.e), strlen(etcde_election_key(k[i].p.e)));
+    for (i = 0; i < 3; i++)
+        key[i] = dup_bytes(etcde_election_key(k[i].p.e), strlen(etcde_election_key(k[i].p.e)));
     r = etcde_leader(o.e, &kv);
-    CHECKF(r == ETCDE_OK && same(kv.key, kv.key_len, key[0], strlen(key[0])) && same(kv.value, kv.value_len, v[0], SIZE_1_4M),
-           "leader with two waiters: %s: %s", etcde_strerror(r), r ? etcde_election_errmsg(o.e) : "not A's exact key/value");
+    CHECKF(r == ETCDE_OK && same(kv.key, kv.key_len, key[0], strlen(key[0])) &&
+               same(kv.value, kv.value_len, v[0], SIZE_1_4M),
+           "leader with two waiters: %s: %s", etcde_strerror(r),
+           r ? etcde_election_errmsg(o.e) : "not A's exact key/value");
     wok = watcher_start(&w, &sc, 3) == 0;
     CHECKF(wok && watcher_wait(&w, 1, 15000) && watcher_saw(&w, 0, key[0], v[0], SIZE_1_4M),
            "observer: first event is not A (%s)", watcher_why(&w, why, sizeof why));
@@ -947,9 +1016,11 @@ ETCDT_TEST(three_queued_candidates_with_the_largest_values) {
                camp_why(&k[i], why, sizeof why));
         printf("    handover %c -> %c with 1.4 MiB values: %lld ms\n", 'A' + i - 1, 'A' + i,
                (long long)(etcdt_now_ms() - t0));
-        CHECKF(i == 2 || !__atomic_load_n(&k[2].done, __ATOMIC_ACQUIRE), "C was elected with B ahead");
+        CHECKF(i == 2 || !__atomic_load_n(&k[2].done, __ATOMIC_ACQUIRE),
+               "C was elected with B ahead");
         CHECKF(wok && watcher_wait(&w, i + 1, 15000) && watcher_saw(&w, i, key[i], v[i], SIZE_1_4M),
-               "observer: event %d is not candidate %d with its exact value (%s)", i, i, watcher_why(&w, why, sizeof why));
+               "observer: event %d is not candidate %d with its exact value (%s)", i, i,
+               watcher_why(&w, why, sizeof why));
     }
     check_ctl_value(&sc, key[2], v[2], SIZE_1_4M, "C's key");
 out:
@@ -993,25 +1064,30 @@ ETCDT_TEST(name_too_big_for_any_request) {
     CHECKF(r == ETCDE_OK, "session: %s", etcde_client_errmsg(c));
     if (r == ETCDE_OK) {
         r = etcde_election_create(c, s, name, &e);
-        CHECKF(r == ETCDE_OK || r == ETCDE_ERR_TOO_BIG || r == ETCDE_ERR_INVALID_ARGS, "election_create: %s: %s",
-               etcde_strerror(r), etcde_client_errmsg(c));
+        CHECKF(r == ETCDE_OK || r == ETCDE_ERR_TOO_BIG || r == ETCDE_ERR_INVALID_ARGS,
+               "election_create: %s: %s", etcde_strerror(r), etcde_client_errmsg(c));
         if (e) {
             r = etcde_campaign(e, "v", 1, 5000);
-            CHECKF(r == ETCDE_ERR_TOO_BIG, "campaign: %s: %s", etcde_strerror(r), etcde_election_errmsg(e));
-            if (r == ETCDE_ERR_TOO_BIG) check_big_msg(&sc, "campaign", etcde_election_errmsg(e), n + 17, 1);
+            CHECKF(r == ETCDE_ERR_TOO_BIG, "campaign: %s: %s", etcde_strerror(r),
+                   etcde_election_errmsg(e));
+            if (r == ETCDE_ERR_TOO_BIG)
+                check_big_msg(&sc, "campaign", etcde_election_errmsg(e), n + 17, 1);
             CHECK(!etcde_is_leader(e));
             r = etcde_leader(e, &kv); /* a read: refused here or by etcd, but never a leader */
             CHECKF(r != ETCDE_OK, "leader of a 2 MiB name: OK?");
         }
         r = etcde_election_create(c, s, name, &m);
-        CHECKF(r == ETCDE_OK || r == ETCDE_ERR_TOO_BIG || r == ETCDE_ERR_INVALID_ARGS, "mutex_create: %s: %s",
-               etcde_strerror(r), etcde_client_errmsg(c));
+        CHECKF(r == ETCDE_OK || r == ETCDE_ERR_TOO_BIG || r == ETCDE_ERR_INVALID_ARGS,
+               "mutex_create: %s: %s", etcde_strerror(r), etcde_client_errmsg(c));
         if (m) {
             r = etcde_lock(m, 5000);
-            CHECKF(r == ETCDE_ERR_TOO_BIG, "lock: %s: %s", etcde_strerror(r), etcde_election_errmsg(m));
-            if (r == ETCDE_ERR_TOO_BIG) check_big_msg(&sc, "lock", etcde_election_errmsg(m), n + 17, 0);
+            CHECKF(r == ETCDE_ERR_TOO_BIG, "lock: %s: %s", etcde_strerror(r),
+                   etcde_election_errmsg(m));
+            if (r == ETCDE_ERR_TOO_BIG)
+                check_big_msg(&sc, "lock", etcde_election_errmsg(m), n + 17, 0);
             r = etcde_trylock(m);
-            CHECKF(r == ETCDE_ERR_TOO_BIG, "trylock: %s: %s", etcde_strerror(r), etcde_election_errmsg(m));
+            CHECKF(r == ETCDE_ERR_TOO_BIG, "trylock: %s: %s", etcde_strerror(r),
+                   etcde_election_errmsg(m));
             CHECK(!etcde_is_leader(m));
         }
     }
@@ -1024,7 +1100,9 @@ ETCDT_TEST(name_too_big_for_any_request) {
     memcpy(pfx, name, 64);
     pfx[64] = 0;
     out = (char *)xmalloc(LISTCAP);
-    CHECKF(etcdt_etcdctl(cl, out, LISTCAP, 10000, "get", "--prefix", "--keys-only", pfx, NULL) == 0 && out[0] == 0,
+    CHECKF(etcdt_etcdctl(cl, out, LISTCAP, 10000, "get", "--prefix", "--keys-only", pfx, NULL) ==
+                   0 &&
+               out[0] == 0,
            "keys left: %.200s", out);
     free(out);
     free(name);
@@ -1077,7 +1155,8 @@ ETCDT_TEST(cli_max_request_bytes_flag) {
         argv[7] = NULL;
         p = etcdt_spawn(argv, NULL);
         ok = p && read_leader(p, &sc, NULL, fits, 60 * KIB, &key, why, sizeof why);
-        CHECKF(ok, "60 KiB under --max-request-bytes 65536: %s; stderr: %.300s", why, p ? etcdt_proc_stderr(p) : "");
+        CHECKF(ok, "60 KiB under --max-request-bytes 65536: %s; stderr: %.300s", why,
+               p ? etcdt_proc_stderr(p) : "");
         if (p) etcdt_proc_signal(p, SIGINT);
         CHECK(p && etcdt_proc_wait(p, 10000) == 0);
         free(key);
@@ -1116,8 +1195,8 @@ ETCDT_TEST(raised_limits_carry_4_mib) {
             etcdt_proc *p = cli_run(&sc, 0, "elect", "-l", "x", NULL);
             int st = p ? etcdt_proc_wait(p, 15000) : -1;
             CHECKF(p && st == 1 && !strncmp(etcdt_proc_stderr(p), "etcd-elect: ", 12),
-                   "etcd-elect elect -l (default limits) on a 4 MiB leader: exit %d, stderr %.300s", st,
-                   p ? etcdt_proc_stderr(p) : "");
+                   "etcd-elect elect -l (default limits) on a 4 MiB leader: exit %d, stderr %.300s",
+                   st, p ? etcdt_proc_stderr(p) : "");
             etcdt_proc_free(p);
         } else {
             CHECKF(0, "4 MiB leader: %s", a.e ? etcde_election_errmsg(a.e) : "no client");
@@ -1128,7 +1207,8 @@ ETCDT_TEST(raised_limits_carry_4_mib) {
     etcdt_cluster_stop(big);
 }
 
-/* ---- the table -------------------------------------------------------------------------------- */
+/* ---- the table --------------------------------------------------------------------------------
+ */
 
 static void cell_text(const row *rw, int col, char *out, size_t cap) {
     int c = rw->cell[col];
@@ -1141,7 +1221,8 @@ static void cell_text(const row *rw, int col, char *out, size_t cap) {
     if (c & O_OK) n += (size_t)snprintf(out + n, cap - n, "ok");
     if ((c & O_BIG) && n < cap) n += (size_t)snprintf(out + n, cap - n, "%sTOO_BIG", n ? "+" : "");
     if ((c & O_WRONG) && n < cap) n += (size_t)snprintf(out + n, cap - n, "%sWRONG", n ? "+" : "");
-    if ((c & O_OTHER) && n < cap) snprintf(out + n, cap - n, "%sother(%d)", n ? "+" : "", rw->other[col]);
+    if ((c & O_OTHER) && n < cap)
+        snprintf(out + n, cap - n, "%sother(%d)", n ? "+" : "", rw->other[col]);
 }
 
 static void print_table(const char *title, const row *rows, int nrows) {
@@ -1165,11 +1246,15 @@ ETCDT_TEST(summary_table) {
     int i, k;
     char got[48], exp[48];
     print_table("size", size_rows, NROWS);
-    printf("  ok: byte-exact round trip; TOO_BIG: ETCDE_ERR_TOO_BIG, nothing sent; WRONG: data differed or the CLI\n"
-           "  failed; other(N): etcde_result N; -: not run (a CLI VALUE over 128 KiB, an empty NAME for the CLI,\n"
-           "  nothing to read when nothing could be written). lock+put: lock, then etcde_election_put of the value.\n"
-           "  [a] etcd --max-request-bytes=5242880, client max_request_bytes=5242880\n"
-           "  [b] client max_request_bytes=8 MiB above etcd's default 1.5 MiB: etcd itself refuses\n");
+    printf(
+        "  ok: byte-exact round trip; TOO_BIG: ETCDE_ERR_TOO_BIG, nothing sent; WRONG: data "
+        "differed or the CLI\n"
+        "  failed; other(N): etcde_result N; -: not run (a CLI VALUE over 128 KiB, an empty NAME "
+        "for the CLI,\n"
+        "  nothing to read when nothing could be written). lock+put: lock, then etcde_election_put "
+        "of the value.\n"
+        "  [a] etcd --max-request-bytes=5242880, client max_request_bytes=5242880\n"
+        "  [b] client max_request_bytes=8 MiB above etcd's default 1.5 MiB: etcd itself refuses\n");
     print_table("name", name_rows, NNAMES);
     printf("\n");
     fflush(stdout);
@@ -1184,15 +1269,17 @@ ETCDT_TEST(summary_table) {
                    : i == ROW_4M_RAISED     ? O_OK
                                             : (rw->size <= SIZE_1_4M ? O_OK : O_BIG);
         for (k = 0; k < NCOL; k++) {
-            int must = k == C_CAMPAIGN || k == C_PROCLAIM || k == C_EPUT || k == C_LOCKPUT ||
-                       (want == O_OK && (k == C_LEADER || k == C_OBSERVE || k == C_CLI_OBSERVE)) ||
-                       (want == O_OK && (k == C_CLI_ELECT || k == C_CLI_LOCK) && rw->size <= ARGV_MAX);
+            int must =
+                k == C_CAMPAIGN || k == C_PROCLAIM || k == C_EPUT || k == C_LOCKPUT ||
+                (want == O_OK && (k == C_LEADER || k == C_OBSERVE || k == C_CLI_OBSERVE)) ||
+                (want == O_OK && (k == C_CLI_ELECT || k == C_CLI_LOCK) && rw->size <= ARGV_MAX);
             row shown = *rw;
             if (!must) continue;
             cell_text(rw, k, got, sizeof got);
             shown.cell[k] = want;
             cell_text(&shown, k, exp, sizeof exp);
-            CHECKF(rw->cell[k] == want, "size %s, %s: %s, expected %s", rw->label, col_name[k], got, exp);
+            CHECKF(rw->cell[k] == want, "size %s, %s: %s, expected %s", rw->label, col_name[k], got,
+                   exp);
         }
     }
 }
@@ -1228,7 +1315,8 @@ int main(int argc, char **argv) {
     names[N_ONE] = dup_bytes("x", 1);
     names[N_10K] = make_value(10 * KIB, 5, 1);
     names[N_SLASH] = dup_bytes("dir/sub dir/with spaces", 23);
-    names[N_UTF8] = dup_bytes("wahl/\xc3\xa9 \xe9\x81\xb8\xe6\x8c\x99", strlen("wahl/\xc3\xa9 \xe9\x81\xb8\xe6\x8c\x99"));
+    names[N_UTF8] = dup_bytes("wahl/\xc3\xa9 \xe9\x81\xb8\xe6\x8c\x99",
+                              strlen("wahl/\xc3\xa9 \xe9\x81\xb8\xe6\x8c\x99"));
     cl = etcdt_cluster_start(1, NULL);
     if (!cl) {
         fprintf(stderr, "could not start etcd\n0 passed, 1 failed\n");

@@ -19,13 +19,18 @@ static etcdt_cluster *cl;
 enum { PASS = 0, BLACKHOLE = 1, RESET = 2 };
 
 typedef struct faulty {
-    int mode; /* atomic */
+    int mode;                         /* atomic */
     long opened, bytes_in, bytes_out; /* atomic counters */
 } faulty;
 
-static int f_open(void *ud, int fd, const char *host, int timeout_ms, void **conn, char *err, size_t cap) {
+static int f_open(void *ud, int fd, const char *host, int timeout_ms, void **conn, char *err,
+                  size_t cap) {
     faulty *f = (faulty *)ud;
-    (void)fd; (void)host; (void)timeout_ms; (void)err; (void)cap;
+    (void)fd;
+    (void)host;
+    (void)timeout_ms;
+    (void)err;
+    (void)cap;
     __atomic_add_fetch(&f->opened, 1, __ATOMIC_ACQ_REL);
     *conn = f;
     return 0;
@@ -42,7 +47,8 @@ static long f_read(void *conn, int fd, void *buf, size_t cap) {
         __atomic_add_fetch(&f->bytes_in, (long)n, __ATOMIC_ACQ_REL);
         return (long)n;
     }
-    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? ETCDE_IO_WANT_READ : ETCDE_IO_ERROR;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? ETCDE_IO_WANT_READ
+                                                                     : ETCDE_IO_ERROR;
 }
 
 static long f_write(void *conn, int fd, const void *buf, size_t len) {
@@ -56,10 +62,14 @@ static long f_write(void *conn, int fd, const void *buf, size_t len) {
         __atomic_add_fetch(&f->bytes_out, (long)n, __ATOMIC_ACQ_REL);
         return (long)n;
     }
-    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? ETCDE_IO_WANT_WRITE : ETCDE_IO_ERROR;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? ETCDE_IO_WANT_WRITE
+                                                                     : ETCDE_IO_ERROR;
 }
 
-static void f_close(void *conn, int fd) { (void)conn; (void)fd; }
+static void f_close(void *conn, int fd) {
+    (void)conn;
+    (void)fd;
+}
 
 static etcde_client *client_with(faulty *f, const char *endpoints) {
     etcde_transport t;
@@ -92,7 +102,8 @@ ETCDT_TEST(pass_through_transport_carries_an_election) {
     CHECK(etcde_leader(e, &kv) == ETCDE_OK && !strcmp(kv.value, "T"));
     CHECK(etcde_resign(e) == ETCDE_OK);
     CHECK(__atomic_load_n(&f.opened, __ATOMIC_ACQUIRE) >= 1);
-    CHECK(__atomic_load_n(&f.bytes_in, __ATOMIC_ACQUIRE) > 200 && __atomic_load_n(&f.bytes_out, __ATOMIC_ACQUIRE) > 200);
+    CHECK(__atomic_load_n(&f.bytes_in, __ATOMIC_ACQUIRE) > 200 &&
+          __atomic_load_n(&f.bytes_out, __ATOMIC_ACQUIRE) > 200);
     etcde_election_destroy(e);
     etcde_session_destroy(s);
     etcde_client_destroy(c);
@@ -114,7 +125,10 @@ ETCDT_TEST(transport_must_be_complete) {
 
 static int64_t lost_at;
 static void on_lost(etcde_session *s, etcde_result why, const char *detail, void *ud) {
-    (void)s; (void)why; (void)detail; (void)ud;
+    (void)s;
+    (void)why;
+    (void)detail;
+    (void)ud;
     __atomic_store_n(&lost_at, etcdt_now_ms(), __ATOMIC_RELEASE);
 }
 
@@ -160,7 +174,8 @@ ETCDT_TEST(black_hole_leader_reports_loss_before_successor_is_elected) {
     __atomic_store_n(&f.mode, BLACKHOLE, __ATOMIC_RELEASE); /* partition, connections stay open */
     pthread_join(th, NULL);
     CHECKF(k.r == ETCDE_OK, "successor: %s", etcde_election_errmsg(eb));
-    CHECK(__atomic_load_n(&lost_at, __ATOMIC_ACQUIRE) > 0 && __atomic_load_n(&lost_at, __ATOMIC_ACQUIRE) < k.at);
+    CHECK(__atomic_load_n(&lost_at, __ATOMIC_ACQUIRE) > 0 &&
+          __atomic_load_n(&lost_at, __ATOMIC_ACQUIRE) < k.at);
     CHECK(!etcde_is_leader(ea));
     printf("     black-holed leader reported loss %lld ms before the successor was elected\n",
            (long long)(k.at - __atomic_load_n(&lost_at, __ATOMIC_ACQUIRE)));
@@ -188,7 +203,8 @@ ETCDT_TEST(reset_connections_fail_fast_with_a_clear_error) {
     r = etcde_leader(e, &kv);
     CHECKF(r == ETCDE_ERR_IO, "got %s", etcde_strerror(r));
     CHECK(etcdt_now_ms() - t0 < 1000);
-    CHECKF(strstr(etcde_election_errmsg(e), "transport") != NULL, "msg: %s", etcde_election_errmsg(e));
+    CHECKF(strstr(etcde_election_errmsg(e), "transport") != NULL, "msg: %s",
+           etcde_election_errmsg(e));
     __atomic_store_n(&f.mode, PASS, __ATOMIC_RELEASE); /* healed: the next call works */
     CHECK(etcde_leader(e, &kv) == ETCDE_ERR_NO_LEADER);
     etcde_election_destroy(e);

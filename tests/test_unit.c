@@ -82,20 +82,23 @@ static const char *jpstr(jdoc *d, const char *path, char *buf, size_t cap) {
     return buf;
 }
 
-#define ETCD_TXN                                                                           \
+#define ETCD_TXN                                                                                   \
     "{\"header\":{\"cluster_id\":\"14841639068965178418\",\"member_id\":\"10276657743932975437\"," \
-    "\"revision\":\"255\",\"raft_term\":\"2\"},\"succeeded\":true,\"responses\":[{\"response_put\":" \
+    "\"revision\":\"255\",\"raft_term\":\"2\"},\"succeeded\":true,\"responses\":[{\"response_"     \
+    "put\":"                                                                                       \
     "{\"header\":{\"revision\":\"255\"}}}]}"
 
-#define ETCD_RANGE                                                                         \
+#define ETCD_RANGE                                                                                 \
     "{\"header\":{\"cluster_id\":\"14841639068965178418\",\"member_id\":\"10276657743932975437\"," \
-    "\"revision\":\"300\",\"raft_term\":\"2\"},\"kvs\":[{\"key\":\"ZWwxLzE=\",\"create_revision\":" \
-    "\"100\",\"mod_revision\":\"101\",\"version\":\"1\",\"value\":\"QQ==\",\"lease\":\"7587\"}," \
-    "{\"key\":\"ZWwxLzI=\",\"create_revision\":\"120\",\"mod_revision\":\"121\",\"version\":\"2\","  \
+    "\"revision\":\"300\",\"raft_term\":\"2\"},\"kvs\":[{\"key\":\"ZWwxLzE=\",\"create_"           \
+    "revision\":"                                                                                  \
+    "\"100\",\"mod_revision\":\"101\",\"version\":\"1\",\"value\":\"QQ==\",\"lease\":\"7587\"},"   \
+    "{\"key\":\"ZWwxLzI=\",\"create_revision\":\"120\",\"mod_revision\":\"121\",\"version\":"      \
+    "\"2\","                                                                                       \
     "\"value\":\"Qg==\",\"lease\":\"7588\"}],\"more\":false,\"count\":\"2\"}"
 
-#define ETCD_WATCH                                                                         \
-    "{\"result\":{\"header\":{\"cluster_id\":\"14841639068965178418\",\"member_id\":"         \
+#define ETCD_WATCH                                                                             \
+    "{\"result\":{\"header\":{\"cluster_id\":\"14841639068965178418\",\"member_id\":"          \
     "\"10276657743932975437\",\"revision\":\"13\",\"raft_term\":\"2\"},\"events\":[{\"type\":" \
     "\"DELETE\",\"kv\":{\"key\":\"ZWwxLzEyMzQ=\",\"mod_revision\":\"12\"}}]}}"
 
@@ -119,7 +122,8 @@ ETCDT_TEST(json_txn_response_count_and_paths) {
     k = etcde__jpath(&d.j, 0, "responses.0.response_put");
     CHECK(k > 0 && d.t[k].type == ETCDE__J_OBJ && d.t[k].size == 1);
     CHECK(etcde__jint(&d.j, etcde__jpath(&d.j, k, "header.revision"), -1) == 255);
-    CHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "responses.0.response_put.header.revision"), -1) == 255);
+    CHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "responses.0.response_put.header.revision"),
+                      -1) == 255);
     k = etcde__jget(&d.j, 0, "responses");
     CHECK(k > 0 && d.t[k].type == ETCDE__J_ARR && d.t[k].size == 1);
     CHECK(etcde__jpath(&d.j, 0, "responses.1") == -1);
@@ -130,9 +134,10 @@ ETCDT_TEST(json_txn_response_count_and_paths) {
     CHECK(etcde__jpath(&d.j, 0, "succeeded.0") == -1);
     CHECK(etcde__jget(&d.j, -1, "header") == -1);
     CHECK(etcde__jget(&d.j, 99, "header") == -1);
-    CHECK(etcde__jat(&d.j, 0, 0) == -1); /* not an array */
+    CHECK(etcde__jat(&d.j, 0, 0) == -1);    /* not an array */
     CHECK(etcde__jget(&d.j, k, "x") == -1); /* not an object */
-    CHECK(etcde__jeq(&d.j, 1, "header") && !etcde__jeq(&d.j, 1, "heade") && !etcde__jeq(&d.j, 1, "headers"));
+    CHECK(etcde__jeq(&d.j, 1, "header") && !etcde__jeq(&d.j, 1, "heade") &&
+          !etcde__jeq(&d.j, 1, "headers"));
     CHECK(!etcde__jeq(&d.j, -1, "header") && !etcde__jeq(&d.j, 22, "header"));
     CHECK(!etcde__jeq(&d.j, 0, "header")); /* object token, not a string */
     jdoc_free(&d);
@@ -164,8 +169,10 @@ ETCDT_TEST(json_range_response_members_after_nested_values) {
     CHECK(etcde__jpath(&d.j, 0, "kvs.2.key") == -1);
     CHECK(etcde__jat(&d.j, kvs, 2) == -1);
     CHECK(etcde__jat(&d.j, kvs, 1) == d.t[etcde__jat(&d.j, kvs, 0)].next);
-    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kvs.1.value"), &p, &n) == 0 && n == 1 && p[0] == 'B');
-    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kvs.0.key"), &p, &n) == 0 && n == 5 && !memcmp(p, "el1/1", 6));
+    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kvs.1.value"), &p, &n) == 0 && n == 1 &&
+          p[0] == 'B');
+    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kvs.0.key"), &p, &n) == 0 && n == 5 &&
+          !memcmp(p, "el1/1", 6));
     jdoc_free(&d);
 }
 
@@ -184,24 +191,27 @@ ETCDT_TEST(json_watch_line) {
     CHECK(ev > 0 && d.t[ev].type == ETCDE__J_ARR && d.t[ev].size == 1);
     CHECK(etcde__jpath(&d.j, 0, "result.events.1") == -1);
     CHECK(etcde__jpath(&d.j, 0, "result.events.0.kv.value") == -1);
-    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "result.events.0.kv.key"), &p, &n) == 0 && n == 8 &&
-          !memcmp(p, "el1/1234", 9));
+    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "result.events.0.kv.key"), &p, &n) == 0 &&
+          n == 8 && !memcmp(p, "el1/1234", 9));
     CHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "result.events.0.kv.mod_revision"), -1) == 12);
     jdoc_free(&d);
 }
 
 ETCDT_TEST(json_whitespace_between_every_token) {
-    static const char *ws = " \t\r\n{ \t\r\n\"a\" \t\r\n: \t\r\n[ \t\r\n1 \t\r\n, \t\r\n{ \t\r\n} \t\r\n, "
-                            "\t\r\n[ \t\r\n] \t\r\n, \t\r\ntrue\t\r\n,\r\n\"s\" \t\r\n] \t\r\n, \t\r\n\"b\""
-                            "\n:\n{\n\"c\"\r:\rnull\t}\t\r\n} \t\r\n";
+    static const char *ws =
+        " \t\r\n{ \t\r\n\"a\" \t\r\n: \t\r\n[ \t\r\n1 \t\r\n, \t\r\n{ \t\r\n} \t\r\n, "
+        "\t\r\n[ \t\r\n] \t\r\n, \t\r\ntrue\t\r\n,\r\n\"s\" \t\r\n] \t\r\n, \t\r\n\"b\""
+        "\n:\n{\n\"c\"\r:\rnull\t}\t\r\n} \t\r\n";
     jdoc d;
     int a;
     REQUIRE(jdoc_parse(&d, ws) == 12);
     a = etcde__jget(&d.j, 0, "a");
     CHECK(a == 2 && d.t[a].type == ETCDE__J_ARR && d.t[a].size == 5);
     CHECK(etcde__jint(&d.j, etcde__jat(&d.j, a, 0), -1) == 1);
-    CHECK(d.t[etcde__jat(&d.j, a, 1)].type == ETCDE__J_OBJ && d.t[etcde__jat(&d.j, a, 1)].size == 0);
-    CHECK(d.t[etcde__jat(&d.j, a, 2)].type == ETCDE__J_ARR && d.t[etcde__jat(&d.j, a, 2)].size == 0);
+    CHECK(d.t[etcde__jat(&d.j, a, 1)].type == ETCDE__J_OBJ &&
+          d.t[etcde__jat(&d.j, a, 1)].size == 0);
+    CHECK(d.t[etcde__jat(&d.j, a, 2)].type == ETCDE__J_ARR &&
+          d.t[etcde__jat(&d.j, a, 2)].size == 0);
     CHECK(etcde__jtrue(&d.j, etcde__jat(&d.j, a, 3)));
     CHECK(etcde__jeq(&d.j, etcde__jat(&d.j, a, 4), "s"));
     CHECK(etcde__jat(&d.j, a, 5) == -1);
@@ -211,18 +221,22 @@ ETCDT_TEST(json_whitespace_between_every_token) {
 }
 
 /* etcd 3.6/3.7 bodies, byte for byte (protocol notes section 7). H is their header. */
-#define ETCD36_H                                                                           \
-    "{\"cluster_id\":\"14841639068965178418\",\"member_id\":\"10276657743932975437\",\"revision\":\"5\"," \
+#define ETCD36_H                                                                       \
+    "{\"cluster_id\":\"14841639068965178418\",\"member_id\":\"10276657743932975437\"," \
+    "\"revision\":\"5\","                                                              \
     "\"raft_term\":\"2\"}"
 
 /* protojson may put one space after every comma outside strings */
 ETCDT_TEST(json_etcd36_spaced_range_and_keepalive_without_ttl) {
-    static const char range[] =
-        "{\"header\":{\"cluster_id\":\"14841639068965178418\", \"member_id\":\"10276657743932975437\", "
-        "\"revision\":\"5\", \"raft_term\":\"2\"}, \"kvs\":[{\"key\":\"Zm9v\", \"create_revision\":\"2\", "
-        "\"mod_revision\":\"5\", \"version\":\"2\", \"value\":\"YmFy\", \"lease\":\"7587863229436470000\"}], "
-        "\"count\":\"1\"}";
-    static const char keepalive[] = "{\"result\":{\"header\":" ETCD36_H ",\"ID\":\"7587863229436470000\"}}\n";
+    static const char range[] = "{\"header\":{\"cluster_id\":\"14841639068965178418\", "
+                                "\"member_id\":\"10276657743932975437\", "
+                                "\"revision\":\"5\", \"raft_term\":\"2\"}, "
+                                "\"kvs\":[{\"key\":\"Zm9v\", \"create_revision\":\"2\", "
+                                "\"mod_revision\":\"5\", \"version\":\"2\", \"value\":\"YmFy\", "
+                                "\"lease\":\"7587863229436470000\"}], "
+                                "\"count\":\"1\"}";
+    static const char keepalive[] =
+        "{\"result\":{\"header\":" ETCD36_H ",\"ID\":\"7587863229436470000\"}}\n";
     jdoc d;
     const char *p;
     size_t n;
@@ -234,8 +248,10 @@ ETCDT_TEST(json_etcd36_spaced_range_and_keepalive_without_ttl) {
     CHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "kvs.0.create_revision"), -1) == 2);
     CHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "kvs.0.mod_revision"), -1) == 5);
     CHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "kvs.0.lease"), -1) == 7587863229436470000LL);
-    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kvs.0.key"), &p, &n) == 0 && n == 3 && !memcmp(p, "foo", 4));
-    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kvs.0.value"), &p, &n) == 0 && n == 3 && !memcmp(p, "bar", 4));
+    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kvs.0.key"), &p, &n) == 0 && n == 3 &&
+          !memcmp(p, "foo", 4));
+    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kvs.0.value"), &p, &n) == 0 && n == 3 &&
+          !memcmp(p, "bar", 4));
     jdoc_free(&d);
     REQUIRE(jdoc_parse(&d, keepalive) > 0);
     CHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "result.ID"), -1) == 7587863229436470000LL);
@@ -268,7 +284,8 @@ ETCDT_TEST(json_empty_containers_and_scalars) {
 ETCDT_TEST(json_sizes_count_members_and_elements) {
     jdoc d;
     int a, o;
-    REQUIRE(jdoc_parse(&d, "{\"a\":[1,[2,3],{\"d\":4,\"e\":[5]},\"x\",[]],\"o\":{\"p\":1,\"q\":{\"r\":2},\"s\":[3,4],\"t\":\"u\"},\"z\":0}") > 0);
+    REQUIRE(jdoc_parse(&d, "{\"a\":[1,[2,3],{\"d\":4,\"e\":[5]},\"x\",[]],\"o\":{\"p\":1,\"q\":{"
+                           "\"r\":2},\"s\":[3,4],\"t\":\"u\"},\"z\":0}") > 0);
     CHECK(d.t[0].size == 3);
     a = etcde__jget(&d.j, 0, "a");
     CHECK(d.t[a].size == 5);
@@ -287,10 +304,13 @@ ETCDT_TEST(json_sizes_count_members_and_elements) {
 }
 
 ETCDT_TEST(json_numbers_and_literals) {
-    static const char *ok[] = {"0", "-0", "7", "-12", "1.5", "-0.25", "1e3", "1E3", "1e+3", "2.5e-3",
-                               "-1.0E+10", "true", "false", "null", "123456789012345678901234567890"};
-    static const char *bad[] = {"-", "1.", ".5", "1e", "1e+", "--1", "1.2.3", "0x10", "tru", "True",
-                                "nul", "falsey", "+1", "1a", "NaN", "Infinity", "-.5"};
+    static const char *ok[] = {
+        "0",        "-0",   "7",     "-12",  "1.5",
+        "-0.25",    "1e3",  "1E3",   "1e+3", "2.5e-3",
+        "-1.0E+10", "true", "false", "null", "123456789012345678901234567890"};
+    static const char *bad[] = {"-",     "1.",   ".5",  "1e",       "1e+", "--1",
+                                "1.2.3", "0x10", "tru", "True",     "nul", "falsey",
+                                "+1",    "1a",   "NaN", "Infinity", "-.5"};
     size_t i;
     jdoc d;
     for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
@@ -301,32 +321,39 @@ ETCDT_TEST(json_numbers_and_literals) {
     }
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char arr[64];
-        CHECKF(jverdict(bad[i]) == ETCDE__J_INVALID, "\"%s\" accepted (%d)", bad[i], jverdict(bad[i]));
+        CHECKF(jverdict(bad[i]) == ETCDE__J_INVALID, "\"%s\" accepted (%d)", bad[i],
+               jverdict(bad[i]));
         snprintf(arr, sizeof arr, "{\"a\":%s}", bad[i]);
         CHECKF(jverdict(arr) == ETCDE__J_INVALID, "\"%s\" accepted (%d)", arr, jverdict(arr));
     }
     REQUIRE(jdoc_parse(&d, "[-12,1.5,true,false,null]") == 6);
     CHECK(etcde__jint(&d.j, 1, 0) == -12);
     CHECK(etcde__jint(&d.j, 2, 99) == 99); /* a fraction is not an int64 */
-    CHECK(etcde__jtrue(&d.j, 3) && !etcde__jtrue(&d.j, 4) && !etcde__jtrue(&d.j, 5) && !etcde__jtrue(&d.j, -1));
+    CHECK(etcde__jtrue(&d.j, 3) && !etcde__jtrue(&d.j, 4) && !etcde__jtrue(&d.j, 5) &&
+          !etcde__jtrue(&d.j, -1));
     CHECK(d.t[3].type == ETCDE__J_PRIM && d.t[3].end - d.t[3].start == 4);
     jdoc_free(&d);
 }
 
 /* RFC 8259 forbids leading zeros; a lone 0 and 0.5 are fine. */
 ETCDT_TEST(json_leading_zeros_rejected) {
-    CHECK(jverdict("01") == -1 && jverdict("[01]") == -1 && jverdict("-01") == -1 && jverdict("[00]") == -1);
-    CHECK(jverdict("0") == 1 && jverdict("[0]") == 2 && jverdict("-0") == 1 && jverdict("[0.5,-0e1]") == 3);
+    CHECK(jverdict("01") == -1 && jverdict("[01]") == -1 && jverdict("-01") == -1 &&
+          jverdict("[00]") == -1);
+    CHECK(jverdict("0") == 1 && jverdict("[0]") == 2 && jverdict("-0") == 1 &&
+          jverdict("[0.5,-0e1]") == 3);
 }
 
 ETCDT_TEST(json_int64_limits) {
     jdoc d;
-    REQUIRE(jdoc_parse(&d, "{\"max\":\"9223372036854775807\",\"min\":\"-9223372036854775808\","
-                           "\"over\":\"9223372036854775808\",\"under\":\"-9223372036854775809\","
-                           "\"huge\":\"99999999999999999999\",\"word\":\"abc\",\"mixed\":\"12a\","
-                           "\"empty\":\"\",\"minus\":\"-\",\"bare\":42,\"negbare\":-7,\"bigbare\":9223372036854775807,"
-                           "\"overbare\":9223372036854775808,\"frac\":1.5,\"exp\":1e3,\"t\":true,\"obj\":{},"
-                           "\"space\":\" 5\",\"zero\":\"0\"}") > 0);
+    REQUIRE(jdoc_parse(
+                &d,
+                "{\"max\":\"9223372036854775807\",\"min\":\"-9223372036854775808\","
+                "\"over\":\"9223372036854775808\",\"under\":\"-9223372036854775809\","
+                "\"huge\":\"99999999999999999999\",\"word\":\"abc\",\"mixed\":\"12a\","
+                "\"empty\":\"\",\"minus\":\"-\",\"bare\":42,\"negbare\":-7,\"bigbare\":"
+                "9223372036854775807,"
+                "\"overbare\":9223372036854775808,\"frac\":1.5,\"exp\":1e3,\"t\":true,\"obj\":{},"
+                "\"space\":\" 5\",\"zero\":\"0\"}") > 0);
     CHECK(etcde__jint(&d.j, etcde__jget(&d.j, 0, "max"), 0) == INT64_MAX);
     CHECK(etcde__jint(&d.j, etcde__jget(&d.j, 0, "min"), 0) == INT64_MIN);
     CHECK(etcde__jint(&d.j, etcde__jget(&d.j, 0, "over"), -5) == -5);
@@ -353,37 +380,37 @@ ETCDT_TEST(json_int64_limits) {
 
 ETCDT_TEST(json_invalid_documents) {
     static const char *bad[] = {
-        "{\"a\":1} x",        /* trailing garbage */
-        "{\"a\":1}}",         /* extra close */
-        "{} {}",              /* two top-level values */
+        "{\"a\":1} x", /* trailing garbage */
+        "{\"a\":1}}",  /* extra close */
+        "{} {}",       /* two top-level values */
         "1 2",
         "[1] [2]",
-        "{\"a\" 1}",          /* missing colon */
+        "{\"a\" 1}", /* missing colon */
         "{\"a\"}",
         "{\"a\":}",
-        "{\"a\":1,}",         /* trailing commas */
+        "{\"a\":1,}", /* trailing commas */
         "[1,]",
         "[,1]",
         "{,\"a\":1}",
         "[1,,2]",
-        "{\"a\":1 \"b\":2}",  /* missing comma */
+        "{\"a\":1 \"b\":2}", /* missing comma */
         "[1 2]",
         "{\"a\"::1}",
-        "{1:2}",              /* non-string key */
+        "{1:2}", /* non-string key */
         "{\"a\":1:2}",
         "[\"a\":1]",
-        "\"abc",              /* unclosed string */
+        "\"abc", /* unclosed string */
         "{\"a\":\"abc}",
-        "\"\\x\"",            /* bad escape */
-        "\"\\u12\"",          /* short \u */
+        "\"\\x\"",   /* bad escape */
+        "\"\\u12\"", /* short \u */
         "\"\\u12g4\"",
         "\"\\u\"",
         "\"\\",
-        "\"a\tb\"",           /* raw control chars */
+        "\"a\tb\"", /* raw control chars */
         "\"a\nb\"",
         "\"\x01\"",
         "\"\x1f\"",
-        "[}",                 /* mismatched */
+        "[}", /* mismatched */
         "{]",
         "[[]",
         "[]]",
@@ -407,7 +434,8 @@ ETCDT_TEST(json_invalid_documents) {
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int v = jverdict(bad[i]);
-        CHECKF(v == ETCDE__J_INVALID, "case %u \"%s\": got %d, want %d", (unsigned)i, bad[i], v, ETCDE__J_INVALID);
+        CHECKF(v == ETCDE__J_INVALID, "case %u \"%s\": got %d, want %d", (unsigned)i, bad[i], v,
+               ETCDE__J_INVALID);
     }
     /* a NUL byte inside the text (length given explicitly) */
     CHECK(jcount("[1,\0 2]", 7) == ETCDE__J_INVALID);
@@ -415,15 +443,17 @@ ETCDT_TEST(json_invalid_documents) {
 }
 
 ETCDT_TEST(json_every_proper_prefix_is_rejected) {
-    static const char *docs[] = {ETCD_TXN, ETCD_RANGE, ETCD_WATCH,
-                                 "{\"s\":\"a\\u00e9\\\"b\",\"n\":-1.5e+3,\"t\":true,\"f\":false,\"z\":null}"};
+    static const char *docs[] = {
+        ETCD_TXN, ETCD_RANGE, ETCD_WATCH,
+        "{\"s\":\"a\\u00e9\\\"b\",\"n\":-1.5e+3,\"t\":true,\"f\":false,\"z\":null}"};
     size_t di, len, i;
     for (di = 0; di < sizeof docs / sizeof docs[0]; di++) {
         len = strlen(docs[di]);
         CHECK(jcount(docs[di], len) > 0);
         for (i = 0; i < len; i++) {
             int v = jcount(docs[di], i);
-            CHECKF(v == ETCDE__J_INVALID, "doc %u prefix of %u bytes: got %d", (unsigned)di, (unsigned)i, v);
+            CHECKF(v == ETCDE__J_INVALID, "doc %u prefix of %u bytes: got %d", (unsigned)di,
+                   (unsigned)i, v);
             if (v != ETCDE__J_INVALID) break;
         }
     }
@@ -455,7 +485,8 @@ ETCDT_TEST(json_depth_limit) {
     free(s);
     s = nest("{\"a\":", "1", "}", ETCDE_MAX_JSON_DEPTH);
     CHECK(jdoc_parse(&d, s) == 2 * ETCDE_MAX_JSON_DEPTH + 1); /* object + key per level, then 1 */
-    if (d.n > 0) CHECK(etcde__jint(&d.j, d.n - 1, -1) == 1 && d.t[0].size == 1 && d.t[0].next == d.n);
+    if (d.n > 0)
+        CHECK(etcde__jint(&d.j, d.n - 1, -1) == 1 && d.t[0].size == 1 && d.t[0].next == d.n);
     jdoc_free(&d);
     free(s);
     s = nest("{\"a\":", "1", "}", ETCDE_MAX_JSON_DEPTH + 1);
@@ -496,9 +527,11 @@ ETCDT_TEST(json_string_escapes) {
     jdoc d;
     char b[64];
     size_t n;
-    REQUIRE(jdoc_parse(&d, "[\"\\\"\\\\\\/\\b\\f\\n\\r\\t\",\"\\u00e9\",\"\\u20AC\",\"\\ud83d\\ude00\","
-                           "\"a\\ud800b\",\"\\udc00\",\"x\\ud83d\",\"\\ud83d\\u0041\",\"\\u0000z\",\"plain\","
-                           "\"\\u0041\\u00E9\\u20ac\\uD83D\\uDE00!\",\"\"]") == 13);
+    REQUIRE(jdoc_parse(
+                &d,
+                "[\"\\\"\\\\\\/\\b\\f\\n\\r\\t\",\"\\u00e9\",\"\\u20AC\",\"\\ud83d\\ude00\","
+                "\"a\\ud800b\",\"\\udc00\",\"x\\ud83d\",\"\\ud83d\\u0041\",\"\\u0000z\",\"plain\","
+                "\"\\u0041\\u00E9\\u20ac\\uD83D\\uDE00!\",\"\"]") == 13);
     n = etcde__jstr(&d.j, 1, b, sizeof b);
     CHECK(n == 8 && !memcmp(b, "\"\\/\b\f\n\r\t", 9));
     n = etcde__jstr(&d.j, 2, b, sizeof b);
@@ -508,13 +541,19 @@ ETCDT_TEST(json_string_escapes) {
     n = etcde__jstr(&d.j, 4, b, sizeof b);
     CHECK(n == 4 && !memcmp(b, "\xF0\x9F\x98\x80", 5));
     n = etcde__jstr(&d.j, 5, b, sizeof b); /* lone high surrogate */
-    CHECK(n == 5 && !memcmp(b, "a\xEF\xBF\xBD" "b", 6));
+    CHECK(n == 5 && !memcmp(b,
+                            "a\xEF\xBF\xBD"
+                            "b",
+                            6));
     n = etcde__jstr(&d.j, 6, b, sizeof b); /* lone low surrogate */
     CHECK(n == 3 && !memcmp(b, "\xEF\xBF\xBD", 4));
     n = etcde__jstr(&d.j, 7, b, sizeof b); /* high surrogate at the end */
     CHECK(n == 4 && !memcmp(b, "x\xEF\xBF\xBD", 5));
     n = etcde__jstr(&d.j, 8, b, sizeof b); /* high surrogate + non-surrogate */
-    CHECK(n == 4 && !memcmp(b, "\xEF\xBF\xBD" "A", 5));
+    CHECK(n == 4 && !memcmp(b,
+                            "\xEF\xBF\xBD"
+                            "A",
+                            5));
     n = etcde__jstr(&d.j, 9, b, sizeof b); /* \u0000 gives a NUL byte inside */
     CHECK(n == 2 && b[0] == 0 && b[1] == 'z' && b[2] == 0);
     n = etcde__jstr(&d.j, 10, b, sizeof b);
@@ -540,8 +579,8 @@ ETCDT_TEST(json_string_truncation_terminates) {
     for (cap = 1; cap <= 8; cap++) {
         memset(b, 'X', sizeof b);
         n = etcde__jstr(&d.j, 1, b, cap);
-        CHECKF(n == (cap - 1 < 6 ? cap - 1 : 6) && b[n] == 0 && !memcmp(b, "abcdef", n), "cap %u: n %u",
-               (unsigned)cap, (unsigned)n);
+        CHECKF(n == (cap - 1 < 6 ? cap - 1 : 6) && b[n] == 0 && !memcmp(b, "abcdef", n),
+               "cap %u: n %u", (unsigned)cap, (unsigned)n);
         CHECK(b[cap] == 'X'); /* nothing written past cap */
     }
     /* every capacity on the escaped string: always terminated inside the buffer, and a
@@ -549,11 +588,15 @@ ETCDT_TEST(json_string_truncation_terminates) {
     {
         char full[64];
         size_t fn = etcde__jstr(&d.j, 2, full, sizeof full);
-        CHECK(fn == 2 + 2 + 3 + 3 + 4 && !memcmp(full, "\n\t\xC3\xA9\xE2\x82\xAC" "xyz\xF0\x9F\x98\x80", fn + 1));
+        CHECK(fn == 2 + 2 + 3 + 3 + 4 && !memcmp(full,
+                                                 "\n\t\xC3\xA9\xE2\x82\xAC"
+                                                 "xyz\xF0\x9F\x98\x80",
+                                                 fn + 1));
         for (cap = 1; cap <= fn + 2; cap++) {
             memset(b, 'X', sizeof b);
             n = etcde__jstr(&d.j, 2, b, cap);
-            CHECKF(n < cap && b[n] == 0 && !memcmp(b, full, n), "cap %u: n %u", (unsigned)cap, (unsigned)n);
+            CHECKF(n < cap && b[n] == 0 && !memcmp(b, full, n), "cap %u: n %u", (unsigned)cap,
+                   (unsigned)n);
             if (cap < sizeof b) CHECK(b[cap] == 'X');
         }
     }
@@ -567,8 +610,11 @@ ETCDT_TEST(json_b64_in_place) {
     const char *p, *p2;
     size_t n, n2;
     char b[32];
-    REQUIRE(jdoc_parse(&d, "{\"kv\":{\"key\":\"ZWwxLzEyMzQ=\",\"value\":\"aGVsbG8gd29ybGQ=\",\"mod_revision\":\"12\","
-                           "\"empty\":\"\",\"bad\":\"abc\",\"num\":5,\"nul\":\"AGE=\"},\"after\":\"x\"}") > 0);
+    REQUIRE(jdoc_parse(
+                &d,
+                "{\"kv\":{\"key\":\"ZWwxLzEyMzQ=\",\"value\":\"aGVsbG8gd29ybGQ=\",\"mod_revision\":"
+                "\"12\","
+                "\"empty\":\"\",\"bad\":\"abc\",\"num\":5,\"nul\":\"AGE=\"},\"after\":\"x\"}") > 0);
     CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kv.key"), &p, &n) == 0);
     CHECK(n == 8 && !memcmp(p, "el1/1234", 9));
     CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kv.key"), &p2, &n2) == 0);
@@ -576,18 +622,23 @@ ETCDT_TEST(json_b64_in_place) {
     /* other members still found, including ones after the decoded one */
     CHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "kv.mod_revision"), -1) == 12);
     CHECK(etcde__jeq(&d.j, etcde__jget(&d.j, 0, "after"), "x"));
-    CHECK(etcde__jpath(&d.j, 0, "kv.key") > 0 && etcde__jget(&d.j, etcde__jget(&d.j, 0, "kv"), "value") > 0);
-    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kv.value"), &p, &n) == 0 && n == 11 && !memcmp(p, "hello world", 12));
-    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kv.value"), &p, &n) == 0 && n == 11 && !memcmp(p, "hello world", 12));
+    CHECK(etcde__jpath(&d.j, 0, "kv.key") > 0 &&
+          etcde__jget(&d.j, etcde__jget(&d.j, 0, "kv"), "value") > 0);
+    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kv.value"), &p, &n) == 0 && n == 11 &&
+          !memcmp(p, "hello world", 12));
+    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kv.value"), &p, &n) == 0 && n == 11 &&
+          !memcmp(p, "hello world", 12));
     CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kv.empty"), &p, &n) == 0 && n == 0 && p[0] == 0);
     CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kv.empty"), &p, &n) == 0 && n == 0);
-    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kv.nul"), &p, &n) == 0 && n == 2 && p[0] == 0 && p[1] == 'a');
+    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kv.nul"), &p, &n) == 0 && n == 2 && p[0] == 0 &&
+          p[1] == 'a');
     CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kv.bad"), &p, &n) == -1);
     CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kv.num"), &p, &n) == -1);
     CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kv"), &p, &n) == -1);
     p = NULL;
     n = 99;
-    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kv.absent"), &p, &n) == 0 && p && p[0] == 0 && n == 0);
+    CHECK(etcde__jb64(&d.j, etcde__jpath(&d.j, 0, "kv.absent"), &p, &n) == 0 && p && p[0] == 0 &&
+          n == 0);
     CHECK(!strcmp(jpstr(&d, "after", b, sizeof b), "x"));
     CHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "kv.mod_revision"), -1) == 12);
     jdoc_free(&d);
@@ -607,8 +658,8 @@ ETCDT_TEST(json_index_out_of_range) {
     CHECK(etcde__jpath(&d.j, 0, "a.2") == -1);
     CHECKF(etcde__jpath(&d.j, 0, "a.4294967296") == -1, "jpath a.4294967296 = %d",
            etcde__jpath(&d.j, 0, "a.4294967296"));
-    CHECKF(etcde__jpath(&d.j, 0, "a.99999999999999999999") == -1, "jpath a.99999999999999999999 = %d",
-           etcde__jpath(&d.j, 0, "a.99999999999999999999"));
+    CHECKF(etcde__jpath(&d.j, 0, "a.99999999999999999999") == -1,
+           "jpath a.99999999999999999999 = %d", etcde__jpath(&d.j, 0, "a.99999999999999999999"));
     CHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "a.1"), -1) == 20);
     jdoc_free(&d);
 }
@@ -626,7 +677,9 @@ static unsigned char rng_byte(void) {
 static int b64_alphabet_only(const char *s, size_t n) {
     size_t i;
     for (i = 0; i < n; i++)
-        if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=", s[i]) || !s[i]) return 0;
+        if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=", s[i]) ||
+            !s[i])
+            return 0;
     return 1;
 }
 
@@ -651,12 +704,13 @@ ETCDT_TEST(base64_round_trip_lengths_0_to_64) {
             CHECK(len % 3 != 0 || elen == 0 || enc[elen - 1] != '=');
             memset(out, 0xAA, sizeof out);
             dlen = etcde__b64_decode(enc, elen, out);
-            CHECKF(dlen == (long)len && !memcmp(in, out, len), "len %u round %d: decoded %ld", (unsigned)len,
-                   round, dlen);
+            CHECKF(dlen == (long)len && !memcmp(in, out, len), "len %u round %d: decoded %ld",
+                   (unsigned)len, round, dlen);
             /* in place, in an exact-size buffer */
             ip = exact_copy(enc, elen);
             dlen = etcde__b64_decode(ip, elen, (unsigned char *)ip);
-            CHECKF(dlen == (long)len && !memcmp(in, ip, len), "in place len %u: %ld", (unsigned)len, dlen);
+            CHECKF(dlen == (long)len && !memcmp(in, ip, len), "in place len %u: %ld", (unsigned)len,
+                   dlen);
             free(ip);
         }
     }
@@ -674,7 +728,8 @@ ETCDT_TEST(base64_rfc4648_vectors) {
         enc[n] = 0;
         CHECKF(!strcmp(enc, coded[i]), "encode \"%s\" = \"%s\"", plain[i], enc);
         m = etcde__b64_decode(coded[i], strlen(coded[i]), dec);
-        CHECKF(m == (long)strlen(plain[i]) && !memcmp(dec, plain[i], (size_t)m), "decode \"%s\" = %ld", coded[i], m);
+        CHECKF(m == (long)strlen(plain[i]) && !memcmp(dec, plain[i], (size_t)m),
+               "decode \"%s\" = %ld", coded[i], m);
     }
     {
         unsigned char all[3] = {0xFB, 0xFF, 0xBF}, dec[3];
@@ -686,11 +741,11 @@ ETCDT_TEST(base64_rfc4648_vectors) {
 
 ETCDT_TEST(base64_rejects_malformed) {
     static const char *bad[] = {
-        "Z", "Zg", "Zg=", "Zm9vY", "Zm9vYg=",  /* length not a multiple of 4 */
-        "Zm9v\n", "Zm 9", "Zm9*", "Zm9\"", "Zm9\x80", /* bad characters */
-        "Zm9-", "Zm9_", "-_-_", "ab-_",        /* URL-safe alphabet */
-        "Zg==Zm9v", "Zm8=Zm9v", "Z===",        /* padding in the middle / too much */
-        "A===", "====", "=AAA", "A=AA", "AA=A", "AB=C",
+        "Z",        "Zg",       "Zg=",  "Zm9vY", "Zm9vYg=", /* length not a multiple of 4 */
+        "Zm9v\n",   "Zm 9",     "Zm9*", "Zm9\"", "Zm9\x80", /* bad characters */
+        "Zm9-",     "Zm9_",     "-_-_", "ab-_",             /* URL-safe alphabet */
+        "Zg==Zm9v", "Zm8=Zm9v", "Z===",                     /* padding in the middle / too much */
+        "A===",     "====",     "=AAA", "A=AA",  "AA=A",    "AB=C",
     };
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -729,8 +784,8 @@ typedef struct msrc {
     int calls;
 } msrc;
 
-static long msrc_read(etcde__conn *cn, char *buf, size_t cap, const etcde__wait *w, int64_t deadline,
-                      etcde__err *err) {
+static long msrc_read(etcde__conn *cn, char *buf, size_t cap, const etcde__wait *w,
+                      int64_t deadline, etcde__err *err) {
     msrc *s = (msrc *)cn->rd_user;
     size_t n = s->len - s->pos;
     (void)w;
@@ -768,7 +823,9 @@ static void rig_open_n(hrig *h, const char *data, size_t len, int one, size_t ma
     etcde__buf_init(&h->b, &test_al, max);
 }
 
-static void rig_open(hrig *h, const char *data, int one, size_t max) { rig_open_n(h, data, strlen(data), one, max); }
+static void rig_open(hrig *h, const char *data, int one, size_t max) {
+    rig_open_n(h, data, strlen(data), one, max);
+}
 
 static void rig_close(hrig *h) {
     etcde__buf_free(&h->b);
@@ -777,9 +834,15 @@ static void rig_close(hrig *h) {
     memset(h, 0, sizeof *h);
 }
 
-static etcde_result rig_head(hrig *h) { return etcde__http_head(h->cn, NULL, ETCDE__NEVER, &h->err); }
-static etcde_result rig_all(hrig *h) { return etcde__http_read_all(h->cn, &h->b, NULL, ETCDE__NEVER, &h->err); }
-static int rig_line(hrig *h) { return etcde__http_next_line(h->cn, &h->b, &h->carry, NULL, ETCDE__NEVER, &h->err); }
+static etcde_result rig_head(hrig *h) {
+    return etcde__http_head(h->cn, NULL, ETCDE__NEVER, &h->err);
+}
+static etcde_result rig_all(hrig *h) {
+    return etcde__http_read_all(h->cn, &h->b, NULL, ETCDE__NEVER, &h->err);
+}
+static int rig_line(hrig *h) {
+    return etcde__http_next_line(h->cn, &h->b, &h->carry, NULL, ETCDE__NEVER, &h->err);
+}
 
 static etcde_result rig_response(hrig *h) {
     etcde_result r = rig_head(h);
@@ -829,10 +892,11 @@ static char *chunked(const char *text, const size_t *cuts, int ncuts, int upper)
 
 #define MODE (one ? "1-byte reads" : "bulk reads")
 #define HCHECK(c) CHECKF(c, "[%s] CHECK(%s) failed", MODE, #c)
-#define HCHECKR(got, want)                                                                        \
-    do {                                                                                          \
-        int got_ = (int)(got);                                                                    \
-        CHECKF(got_ == (int)(want), "[%s] %s = %d, want %d (%s)", MODE, #got, got_, (int)(want), h.err.msg); \
+#define HCHECKR(got, want)                                                                       \
+    do {                                                                                         \
+        int got_ = (int)(got);                                                                   \
+        CHECKF(got_ == (int)(want), "[%s] %s = %d, want %d (%s)", MODE, #got, got_, (int)(want), \
+               h.err.msg);                                                                       \
     } while (0)
 
 static void http_content_length(int one) {
@@ -843,7 +907,8 @@ static void http_content_length(int one) {
                      (unsigned)strlen(body), body);
     rig_open(&h, resp, one, 1 << 20);
     HCHECKR(rig_head(&h), ETCDE_OK);
-    HCHECK(h.cn->status == 200 && h.cn->minor == 1 && h.cn->keep_alive == 1 && h.cn->body == ETCDE__BODY_LEN);
+    HCHECK(h.cn->status == 200 && h.cn->minor == 1 && h.cn->keep_alive == 1 &&
+           h.cn->body == ETCDE__BODY_LEN);
     HCHECK(h.cn->left == (int64_t)strlen(body));
     HCHECKR(rig_all(&h), ETCDE_OK);
     HCHECK(h.b.len == strlen(body) && !strcmp(h.b.p, body));
@@ -863,14 +928,16 @@ static void http_content_length(int one) {
     /* empty bodies */
     rig_open(&h, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", one, 1 << 20);
     HCHECKR(rig_response(&h), ETCDE_OK);
-    HCHECK(h.b.len == 0 && h.cn->body == ETCDE__BODY_DONE && h.cn->keep_alive == 1 && rig_drained(&h));
+    HCHECK(h.b.len == 0 && h.cn->body == ETCDE__BODY_DONE && h.cn->keep_alive == 1 &&
+           rig_drained(&h));
     rig_close(&h);
     rig_open(&h, "HTTP/1.1 204 No Content\r\n\r\n", one, 1 << 20);
     HCHECKR(rig_response(&h), ETCDE_OK);
     HCHECK(h.cn->status == 204 && h.b.len == 0 && h.cn->keep_alive == 1 && rig_drained(&h));
     rig_close(&h);
     /* the same length twice is fine */
-    rig_open(&h, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", one, 1 << 20);
+    rig_open(&h, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", one,
+             1 << 20);
     HCHECKR(rig_response(&h), ETCDE_OK);
     HCHECK(h.b.len == 3);
     rig_close(&h);
@@ -924,15 +991,20 @@ static void http_keep_alive(int one) {
         {"HTTP/1.1 200 OK\r\n\r\nok", 0}, /* close-delimited */
         {"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\nok", 0},
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 1},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nok\r\n0\r\n\r\n", 0},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: "
+         "close\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+         0},
     };
     size_t i;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         hrig h;
         rig_open(&h, cases[i].resp, one, 1 << 20);
-        CHECKF(rig_response(&h) == ETCDE_OK && !strcmp(h.b.p, "ok"), "[%s] case %u: %s", MODE, (unsigned)i, h.err.msg);
-        CHECKF(h.cn->keep_alive == cases[i].keep, "[%s] case %u: keep_alive %d", MODE, (unsigned)i, h.cn->keep_alive);
-        CHECKF(h.cn->minor == (cases[i].resp[7] - '0'), "[%s] case %u: minor %d", MODE, (unsigned)i, h.cn->minor);
+        CHECKF(rig_response(&h) == ETCDE_OK && !strcmp(h.b.p, "ok"), "[%s] case %u: %s", MODE,
+               (unsigned)i, h.err.msg);
+        CHECKF(h.cn->keep_alive == cases[i].keep, "[%s] case %u: keep_alive %d", MODE, (unsigned)i,
+               h.cn->keep_alive);
+        CHECKF(h.cn->minor == (cases[i].resp[7] - '0'), "[%s] case %u: minor %d", MODE, (unsigned)i,
+               h.cn->minor);
         rig_close(&h);
     }
 }
@@ -944,19 +1016,21 @@ ETCDT_TEST(http_keep_alive_rules) {
 
 static void http_chunked(int one) {
     hrig h;
-    rig_open(&h,
-             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-             "5\r\nhello\r\n"
-             "6;foo=bar\r\n, worl\r\n"
-             "A\r\nd 12345678\r\n"
-             "1a ; name=\"x\"\r\nABCDEFGHIJKLMNOPQRSTUVWXYZ\r\n"
-             "0000B\r\n!!!!!!!!!!!\r\n"
-             "0\r\n\r\n",
-             one, 1 << 20);
+    rig_open(
+        &h,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5\r\nhello\r\n"
+        "6;foo=bar\r\n, worl\r\n"
+        "A\r\nd 12345678\r\n"
+        "1a ; name=\"x\"\r\nABCDEFGHIJKLMNOPQRSTUVWXYZ\r\n"
+        "0000B\r\n!!!!!!!!!!!\r\n"
+        "0\r\n\r\n",
+        one, 1 << 20);
     HCHECKR(rig_head(&h), ETCDE_OK);
     HCHECK(h.cn->body == ETCDE__CHUNK_SIZE && h.cn->keep_alive);
     HCHECKR(rig_all(&h), ETCDE_OK);
-    HCHECK(h.b.len == 58 && !strcmp(h.b.p, "hello, world 12345678ABCDEFGHIJKLMNOPQRSTUVWXYZ!!!!!!!!!!!"));
+    HCHECK(h.b.len == 58 &&
+           !strcmp(h.b.p, "hello, world 12345678ABCDEFGHIJKLMNOPQRSTUVWXYZ!!!!!!!!!!!"));
     HCHECK(h.cn->body == ETCDE__BODY_DONE && rig_drained(&h));
     rig_close(&h);
 
@@ -964,7 +1038,8 @@ static void http_chunked(int one) {
     {
         const char *body = "{\"error\":\"etcdserver: requested lease not found\",\"code\":5,"
                            "\"message\":\"etcdserver: requested lease not found\"}";
-        char *resp = fmt("HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nTrailer: Grpc-Trailer-Content-Type\r\n"
+        char *resp = fmt("HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nTrailer: "
+                         "Grpc-Trailer-Content-Type\r\n"
                          "Date: Mon, 01 Jan 2024 00:00:00 GMT\r\nTransfer-Encoding: chunked\r\n\r\n"
                          "%X\r\n%s\r\n0\r\nGrpc-Trailer-Content-Type: application/grpc\r\n\r\n",
                          (unsigned)strlen(body), body);
@@ -976,12 +1051,16 @@ static void http_chunked(int one) {
         free(resp);
     }
     /* several trailers, and an empty chunked body */
-    rig_open(&h, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nA: 1\r\nB: 2\r\n\r\n", one, 1 << 20);
+    rig_open(&h, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nA: 1\r\nB: 2\r\n\r\n",
+             one, 1 << 20);
     HCHECKR(rig_response(&h), ETCDE_OK);
     HCHECK(h.b.len == 0 && rig_drained(&h) && h.cn->body == ETCDE__BODY_DONE);
     rig_close(&h);
     /* a chunked body of exactly max */
-    rig_open(&h, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n01234567\r\n8\r\n89abcdef\r\n0\r\n\r\n", one, 16);
+    rig_open(&h,
+             "HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+             "chunked\r\n\r\n8\r\n01234567\r\n8\r\n89abcdef\r\n0\r\n\r\n",
+             one, 16);
     HCHECKR(rig_response(&h), ETCDE_OK);
     HCHECK(h.b.len == 16 && !strcmp(h.b.p, "0123456789abcdef") && rig_drained(&h));
     rig_close(&h);
@@ -994,11 +1073,13 @@ ETCDT_TEST(http_chunked_extensions_hex_and_trailers) {
 
 static void http_close_delimited(int one) {
     hrig h;
-    rig_open(&h, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"a\":1}\r\n{\"b\":2}", one, 1 << 20);
+    rig_open(&h, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"a\":1}\r\n{\"b\":2}",
+             one, 1 << 20);
     HCHECKR(rig_head(&h), ETCDE_OK);
     HCHECK(h.cn->body == ETCDE__BODY_CLOSE && !h.cn->keep_alive);
     HCHECKR(rig_all(&h), ETCDE_OK);
-    HCHECK(h.b.len == 16 && !strcmp(h.b.p, "{\"a\":1}\r\n{\"b\":2}") && h.cn->body == ETCDE__BODY_DONE);
+    HCHECK(h.b.len == 16 && !strcmp(h.b.p, "{\"a\":1}\r\n{\"b\":2}") &&
+           h.cn->body == ETCDE__BODY_DONE);
     rig_close(&h);
     /* close-delimited past max */
     rig_open(&h, "HTTP/1.0 200 OK\r\n\r\n0123456789abcdefX", one, 16);
@@ -1017,7 +1098,8 @@ ETCDT_TEST(http_close_delimited_body) {
 
 static void http_continue(int one) {
     hrig h;
-    rig_open(&h, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", one, 1 << 20);
+    rig_open(&h, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", one,
+             1 << 20);
     HCHECKR(rig_response(&h), ETCDE_OK);
     HCHECK(h.cn->status == 200 && !strcmp(h.b.p, "ok") && rig_drained(&h));
     rig_close(&h);
@@ -1036,10 +1118,16 @@ ETCDT_TEST(http_interim_100_continue) {
 }
 
 #define M1 "{\"result\":{\"header\":{\"revision\":\"5\"},\"created\":true}}"
-#define M2 "{\"result\":{\"header\":{\"revision\":\"6\"},\"events\":[{\"type\":\"PUT\",\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"6\"}}]}}"
-#define M3 "{\"result\":{\"header\":{\"revision\":\"7\"},\"events\":[{\"type\":\"DELETE\",\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"7\"}}]}}"
+#define M2                                                                                        \
+    "{\"result\":{\"header\":{\"revision\":\"6\"},\"events\":[{\"type\":\"PUT\",\"kv\":{\"key\":" \
+    "\"YQ==\",\"mod_revision\":\"6\"}}]}}"
+#define M3                                                                                   \
+    "{\"result\":{\"header\":{\"revision\":\"7\"},\"events\":[{\"type\":\"DELETE\",\"kv\":{" \
+    "\"key\":\"YQ==\",\"mod_revision\":\"7\"}}]}}"
 #define M4 "{\"result\":{\"header\":{\"revision\":\"8\"},\"events\":[]}}"
-#define MERR "{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"etcdserver: no leader\",\"http_status\":\"Service Unavailable\"}}"
+#define MERR                                                                       \
+    "{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"etcdserver: no " \
+    "leader\",\"http_status\":\"Service Unavailable\"}}"
 
 static void http_stream(int one, size_t max, int upper) {
     static const char *msgs[] = {M1, M2, M3, M4, MERR};
@@ -1058,7 +1146,9 @@ static void http_stream(int one, size_t max, int upper) {
     cuts[4] = cuts[3] + 1;
     (void)le;
     body = chunked(text, cuts, 5, upper);
-    resp = fmt("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n%s0\r\n\r\n", body);
+    resp = fmt("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+               "chunked\r\n\r\n%s0\r\n\r\n",
+               body);
     rig_open(&h, resp, one, max);
     HCHECKR(rig_head(&h), ETCDE_OK);
     for (i = 0; i < 5; i++) {
@@ -1066,13 +1156,16 @@ static void http_stream(int one, size_t max, int upper) {
         r = rig_line(&h);
         CHECKF(r == 1, "[%s] max %u message %d: %d (%s)", MODE, (unsigned)max, i, r, h.err.msg);
         if (r != 1) break;
-        CHECKF(h.b.len == strlen(msgs[i]) && !memcmp(h.b.p, msgs[i], h.b.len) && h.b.p[h.b.len] == 0,
-               "[%s] max %u message %d: got %u bytes \"%.*s\"", MODE, (unsigned)max, i, (unsigned)h.b.len,
-               (int)h.b.len, h.b.p);
+        CHECKF(h.b.len == strlen(msgs[i]) && !memcmp(h.b.p, msgs[i], h.b.len) &&
+                   h.b.p[h.b.len] == 0,
+               "[%s] max %u message %d: got %u bytes \"%.*s\"", MODE, (unsigned)max, i,
+               (unsigned)h.b.len, (int)h.b.len, h.b.p);
         /* each line is a whole JSON object */
         HCHECK(jdoc_parse_n(&d, h.b.p, h.b.len) > 0 && d.t[0].type == ETCDE__J_OBJ);
-        if (i == 0) HCHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "result.header.revision"), -1) == 5);
-        if (i == 2) HCHECK(etcde__jeq(&d.j, etcde__jpath(&d.j, 0, "result.events.0.type"), "DELETE"));
+        if (i == 0)
+            HCHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "result.header.revision"), -1) == 5);
+        if (i == 2)
+            HCHECK(etcde__jeq(&d.j, etcde__jpath(&d.j, 0, "result.events.0.type"), "DELETE"));
         if (i == 4) HCHECK(etcde__jint(&d.j, etcde__jpath(&d.j, 0, "error.grpc_code"), -1) == 14);
         jdoc_free(&d);
     }
@@ -1132,7 +1225,8 @@ static void http_stream_other_framing(int one) {
     HCHECKR(rig_line(&h), ETCDE_ERR_TOO_BIG);
     rig_close(&h);
     /* EOF inside a stream chunk */
-    rig_open(&h, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"a\":1}\n{\"b", one, 1 << 20);
+    rig_open(&h, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"a\":1}\n{\"b", one,
+             1 << 20);
     HCHECKR(rig_head(&h), ETCDE_OK);
     HCHECKR(rig_line(&h), 1);
     HCHECK(!strcmp(h.b.p, "{\"a\":1}"));
@@ -1175,7 +1269,10 @@ static void http_too_big(int one) {
     HCHECKR(rig_response(&h), ETCDE_ERR_TOO_BIG);
     HCHECK(h.b.len <= 16);
     rig_close(&h);
-    rig_open(&h, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n11\r\n0123456789abcdefg\r\n0\r\n\r\n", one, 16);
+    rig_open(
+        &h,
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n11\r\n0123456789abcdefg\r\n0\r\n\r\n",
+        one, 16);
     HCHECKR(rig_response(&h), ETCDE_ERR_TOO_BIG);
     rig_close(&h);
     /* a chunk that claims a huge size: an error once the data passes max, or at EOF */
@@ -1191,7 +1288,8 @@ static void http_too_big(int one) {
         free(s);
         free(data);
     }
-    rig_open(&h, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7fffffff\r\nabc", one, 1 << 10);
+    rig_open(&h, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7fffffff\r\nabc", one,
+             1 << 10);
     HCHECKR(rig_response(&h), ETCDE_ERR_HTTP);
     rig_close(&h);
     /* header line longer than ETCDE_MAX_LINE; one of exactly ETCDE_MAX_LINE is fine */
@@ -1223,7 +1321,8 @@ static void http_too_big(int one) {
         rig_close(&h);
         free(s);
         /* chunk-size line too long */
-        s = fmt("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;%s%s\r\nx\r\n0\r\n\r\n", hv, hv);
+        s = fmt("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;%s%s\r\nx\r\n0\r\n\r\n", hv,
+                hv);
         rig_open(&h, s, one, 1 << 20);
         HCHECKR(rig_response(&h), ETCDE_ERR_TOO_BIG);
         rig_close(&h);
@@ -1247,7 +1346,9 @@ static void http_too_big(int one) {
         rig_close(&h);
         free(s);
         /* too many trailers */
-        s = fmt("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n%sX-Last: 1\r\n\r\n", hs);
+        s = fmt("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n%sX-Last: "
+                "1\r\n\r\n",
+                hs);
         rig_open(&h, s, one, 1 << 20);
         HCHECKR(rig_response(&h), ETCDE_ERR_TOO_BIG);
         rig_close(&h);
@@ -1306,25 +1407,42 @@ static void http_malformed(int one) {
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", ETCDE_ERR_HTTP},
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello", ETCDE_ERR_HTTP},
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", ETCDE_ERR_HTTP},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n", ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n",
+         ETCDE_ERR_HTTP},
         /* chunk size lines */
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\nx\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nx\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+         "chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\nx\r\n0\r\n\r\n",
+         ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nx\r\n0\r\n\r\n",
+         ETCDE_ERR_HTTP},
         /* the overflow boundary: 2^63 must not wrap negative; 2^63 - 1 is a size, not a crash */
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8000000000000000\r\nx\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7FFFFFFFFFFFFFFF\r\nx\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\nx\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0000008000000000000000\r\nx\r\n", ETCDE_ERR_HTTP},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nx\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5x\r\nhello\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\nhello\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n;ext\r\nhello\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8000000000000000\r\nx\r\n0\r\n\r\n",
+         ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7FFFFFFFFFFFFFFF\r\nx\r\n0\r\n\r\n",
+         ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\nx\r\n0\r\n\r\n",
+         ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0000008000000000000000\r\nx\r\n",
+         ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nx\r\n0\r\n\r\n",
+         ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5x\r\nhello\r\n0\r\n\r\n",
+         ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n",
+         ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\nhello\r\n0\r\n\r\n",
+         ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n;ext\r\nhello\r\n0\r\n\r\n",
+         ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n",
+         ETCDE_ERR_HTTP},
         /* missing CRLF after chunk data */
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXY\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello0\r\n\r\n", ETCDE_ERR_HTTP},
-        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n", ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXY\r\n0\r\n\r\n",
+         ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello0\r\n\r\n",
+         ETCDE_ERR_HTTP},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n",
+         ETCDE_ERR_HTTP},
     };
     size_t i;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1332,9 +1450,10 @@ static void http_malformed(int one) {
         etcde_result r;
         rig_open(&h, cases[i].resp, one, 1 << 20);
         r = rig_response(&h);
-        CHECKF(r == cases[i].want, "[%s] case %u \"%.50s\": got %d (%s), want %d", MODE, (unsigned)i, cases[i].resp,
-               (int)r, h.err.msg, (int)cases[i].want);
-        CHECKF(r == ETCDE_OK || h.err.code == r, "[%s] case %u: err.code %d", MODE, (unsigned)i, (int)h.err.code);
+        CHECKF(r == cases[i].want, "[%s] case %u \"%.50s\": got %d (%s), want %d", MODE,
+               (unsigned)i, cases[i].resp, (int)r, h.err.msg, (int)cases[i].want);
+        CHECKF(r == ETCDE_OK || h.err.code == r, "[%s] case %u: err.code %d", MODE, (unsigned)i,
+               (int)h.err.code);
         CHECKF(r == ETCDE_OK || h.err.msg[0], "[%s] case %u: no message", MODE, (unsigned)i);
         rig_close(&h);
     }
@@ -1349,7 +1468,8 @@ ETCDT_TEST(http_buffers_balance_allocations) {
     long a0 = t_allocs, f0 = t_frees;
     http_stream(1, 256, 0);
     http_chunked(0);
-    CHECKF(t_allocs - a0 == t_frees - f0 && t_allocs > a0, "allocs %ld frees %ld", t_allocs - a0, t_frees - f0);
+    CHECKF(t_allocs - a0 == t_frees - f0 && t_allocs > a0, "allocs %ld frees %ld", t_allocs - a0,
+           t_frees - f0);
 }
 
 /* max_response_bytes is documented as the "largest response body or stream line": a body
@@ -1407,7 +1527,8 @@ static mapped map_reply(etcde_client *c, int status, const char *body) {
     m.parse = etcde__resp_parse(c, &r, &err);
     m.mapped = m.parse ? m.parse : etcde__resp_error(&r, &err);
     snprintf(m.msg, sizeof m.msg, "%s", m.mapped ? err.msg : "");
-    if (m.mapped) CHECKF(err.code == m.mapped, "err.code %d, returned %d", (int)err.code, (int)m.mapped);
+    if (m.mapped)
+        CHECKF(err.code == m.mapped, "err.code %d, returned %d", (int)err.code, (int)m.mapped);
     etcde__resp_free(&r);
     return m;
 }
@@ -1426,52 +1547,72 @@ ETCDT_TEST(error_replies_map_to_results) {
     mapped m;
     REQUIRE(c != NULL);
     /* etcd 3.4 gateway shape */
-    m = map_reply(c, 404, "{\"error\":\"etcdserver: requested lease not found\",\"code\":5,"
-                          "\"message\":\"etcdserver: requested lease not found\"}");
-    CHECKF(m.mapped == ETCDE_ERR_SESSION_LOST, "3.4 lease not found: %d (%s)", (int)m.mapped, m.msg);
+    m = map_reply(c, 404,
+                  "{\"error\":\"etcdserver: requested lease not found\",\"code\":5,"
+                  "\"message\":\"etcdserver: requested lease not found\"}");
+    CHECKF(m.mapped == ETCDE_ERR_SESSION_LOST, "3.4 lease not found: %d (%s)", (int)m.mapped,
+           m.msg);
     CHECKF(strstr(m.msg, "etcdserver: requested lease not found") != NULL, "msg \"%s\"", m.msg);
     CHECKF(strstr(m.msg, "404") != NULL && strstr(m.msg, "code 5") != NULL, "msg \"%s\"", m.msg);
     /* etcd 3.6 shape */
     m = map_reply(c, 503, "{\"code\":14,\"message\":\"etcdserver: no leader\",\"details\":[]}");
     CHECKF(m.mapped == ETCDE_ERR_UNAVAILABLE, "3.6 no leader: %d (%s)", (int)m.mapped, m.msg);
     CHECKF(strstr(m.msg, "etcdserver: no leader") != NULL, "msg \"%s\"", m.msg);
-    m = map_reply(c, 404, "{\"code\":5,\"message\":\"etcdserver: requested lease not found\",\"details\":[]}");
-    CHECKF(m.mapped == ETCDE_ERR_SESSION_LOST, "3.6 lease not found: %d (%s)", (int)m.mapped, m.msg);
+    m = map_reply(
+        c, 404,
+        "{\"code\":5,\"message\":\"etcdserver: requested lease not found\",\"details\":[]}");
+    CHECKF(m.mapped == ETCDE_ERR_SESSION_LOST, "3.6 lease not found: %d (%s)", (int)m.mapped,
+           m.msg);
     /* in-stream error object, HTTP 200 */
-    m = map_reply(c, 200, "{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"etcdserver: no leader\","
-                          "\"http_status\":\"Service Unavailable\"}}");
+    m = map_reply(
+        c, 200,
+        "{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"etcdserver: no leader\","
+        "\"http_status\":\"Service Unavailable\"}}");
     CHECKF(m.mapped == ETCDE_ERR_UNAVAILABLE, "stream no leader: %d (%s)", (int)m.mapped, m.msg);
     CHECKF(strstr(m.msg, "503") != NULL && strstr(m.msg, "no leader") != NULL, "msg \"%s\"", m.msg);
-    m = map_reply(c, 200, "{\"error\":{\"grpc_code\":5,\"http_code\":404,\"message\":\"etcdserver: requested lease not found\","
-                          "\"http_status\":\"Not Found\"}}");
-    CHECKF(m.mapped == ETCDE_ERR_SESSION_LOST, "stream lease not found: %d (%s)", (int)m.mapped, m.msg);
+    m = map_reply(c, 200,
+                  "{\"error\":{\"grpc_code\":5,\"http_code\":404,\"message\":\"etcdserver: "
+                  "requested lease not found\","
+                  "\"http_status\":\"Not Found\"}}");
+    CHECKF(m.mapped == ETCDE_ERR_SESSION_LOST, "stream lease not found: %d (%s)", (int)m.mapped,
+           m.msg);
     /* auth */
-    m = map_reply(c, 401, "{\"error\":\"etcdserver: invalid auth token\",\"code\":16,\"message\":\"etcdserver: invalid auth token\"}");
+    m = map_reply(c, 401,
+                  "{\"error\":\"etcdserver: invalid auth "
+                  "token\",\"code\":16,\"message\":\"etcdserver: invalid auth token\"}");
     CHECKF(m.mapped == ETCDE_ERR_AUTH, "401 code 16: %d (%s)", (int)m.mapped, m.msg);
-    m = map_reply(c, 400, "{\"code\":3,\"message\":\"etcdserver: authentication failed, invalid user ID or password\"}");
+    m = map_reply(c, 400,
+                  "{\"code\":3,\"message\":\"etcdserver: authentication failed, invalid user ID or "
+                  "password\"}");
     CHECKF(m.mapped == ETCDE_ERR_AUTH, "auth failed: %d (%s)", (int)m.mapped, m.msg);
     m = map_reply(c, 403, "{\"code\":7,\"message\":\"etcdserver: permission denied\"}");
     CHECKF(m.mapped == ETCDE_ERR_AUTH, "permission denied: %d (%s)", (int)m.mapped, m.msg);
     /* other errors */
-    m = map_reply(c, 400, "{\"code\":11,\"message\":\"etcdserver: mvcc: required revision has been compacted\"}");
+    m = map_reply(
+        c, 400,
+        "{\"code\":11,\"message\":\"etcdserver: mvcc: required revision has been compacted\"}");
     CHECKF(m.mapped == ETCDE_ERR_ETCD, "compacted: %d (%s)", (int)m.mapped, m.msg);
     CHECKF(strstr(m.msg, "compacted") != NULL, "msg \"%s\"", m.msg);
-    m = map_reply(c, 404, "{\"code\":5,\"message\":\"etcdserver: key not found\"}"); /* code 5, not a lease */
+    m = map_reply(
+        c, 404, "{\"code\":5,\"message\":\"etcdserver: key not found\"}"); /* code 5, not a lease */
     CHECKF(m.mapped == ETCDE_ERR_ETCD, "key not found: %d (%s)", (int)m.mapped, m.msg);
     m = map_reply(c, 500, "{}");
-    CHECKF(m.mapped == ETCDE_ERR_ETCD && strstr(m.msg, "(no message)") != NULL, "500 {}: %d (%s)", (int)m.mapped, m.msg);
+    CHECKF(m.mapped == ETCDE_ERR_ETCD && strstr(m.msg, "(no message)") != NULL, "500 {}: %d (%s)",
+           (int)m.mapped, m.msg);
     m = map_reply(c, 504, "{\"code\":4,\"message\":\"context deadline exceeded\"}");
     CHECKF(m.mapped == ETCDE_ERR_UNAVAILABLE, "deadline: %d (%s)", (int)m.mapped, m.msg);
     m = map_reply(c, 500, "{\"code\":2,\"message\":\"etcdserver: request timed out\"}");
     CHECKF(m.mapped == ETCDE_ERR_UNAVAILABLE, "timed out: %d (%s)", (int)m.mapped, m.msg);
     /* successes */
     m = map_reply(c, 200, ETCD_TXN);
-    CHECKF(m.parse == ETCDE_OK && m.mapped == ETCDE_OK, "200 txn: %d/%d (%s)", (int)m.parse, (int)m.mapped, m.msg);
+    CHECKF(m.parse == ETCDE_OK && m.mapped == ETCDE_OK, "200 txn: %d/%d (%s)", (int)m.parse,
+           (int)m.mapped, m.msg);
     m = map_reply(c, 200, ETCD_RANGE);
     CHECKF(m.mapped == ETCDE_OK, "200 range: %d (%s)", (int)m.mapped, m.msg);
     m = map_reply(c, 200, ETCD_WATCH);
     CHECKF(m.mapped == ETCDE_OK, "200 watch: %d (%s)", (int)m.mapped, m.msg);
-    m = map_reply(c, 200, "{\"error\":\"\"}"); /* a string "error" member on a 200 is not an error */
+    m = map_reply(c, 200,
+                  "{\"error\":\"\"}"); /* a string "error" member on a 200 is not an error */
     CHECKF(m.mapped == ETCDE_OK, "200 error string: %d (%s)", (int)m.mapped, m.msg);
     etcde_client_destroy(c);
 }
@@ -1493,10 +1634,10 @@ ETCDT_TEST(error_replies_etcd36_bytes) {
         const char *has;
     } cases[] = {
         /* unary errors: no "error" member, maybe a space after the comma */
-        {404, "{\"code\":5,\"message\":\"etcdserver: requested lease not found\"}", ETCDE_ERR_SESSION_LOST,
-         "etcd 404 (code 5): etcdserver: requested lease not found"},
-        {404, "{\"code\":5, \"message\":\"etcdserver: requested lease not found\"}", ETCDE_ERR_SESSION_LOST,
-         "etcd 404 (code 5): etcdserver: requested lease not found"},
+        {404, "{\"code\":5,\"message\":\"etcdserver: requested lease not found\"}",
+         ETCDE_ERR_SESSION_LOST, "etcd 404 (code 5): etcdserver: requested lease not found"},
+        {404, "{\"code\":5, \"message\":\"etcdserver: requested lease not found\"}",
+         ETCDE_ERR_SESSION_LOST, "etcd 404 (code 5): etcdserver: requested lease not found"},
         {503, "{\"code\":14,\"message\":\"etcdserver: no leader\"}", ETCDE_ERR_UNAVAILABLE,
          "etcd 503 (code 14): etcdserver: no leader"},
         {400, "{\"code\":3,\"message\":\"etcdserver: user name is empty\"}", ETCDE_ERR_AUTH,
@@ -1506,14 +1647,15 @@ ETCDT_TEST(error_replies_etcd36_bytes) {
         /* cancelled by the member (3.6: 499, 3.4: 408): another endpoint may serve the call */
         {499, "{\"code\":1,\"message\":\"context canceled\"}", ETCDE_ERR_UNAVAILABLE,
          "etcd 499 (code 1): context canceled"},
-        {408, "{\"error\":\"context canceled\",\"code\":1,\"message\":\"context canceled\"}", ETCDE_ERR_UNAVAILABLE,
-         "etcd 408 (code 1): context canceled"},
+        {408, "{\"error\":\"context canceled\",\"code\":1,\"message\":\"context canceled\"}",
+         ETCDE_ERR_UNAVAILABLE, "etcd 408 (code 1): context canceled"},
         /* the gateway's routing errors: not an etcd error, and 404's code 5 is no lost lease */
         {501, "{\"code\":12,\"message\":\"Method Not Allowed\"}", ETCDE_ERR_HTTP,
          "HTTP 501 (code 12): Method Not Allowed: the server has no such gateway endpoint"},
         {404, "{\"code\":5,\"message\":\"Not Found\"}", ETCDE_ERR_HTTP,
          "HTTP 404 (code 5): Not Found: the server has no such gateway endpoint"},
-        {404, "{\"code\":5, \"message\":\"Not Found\"}", ETCDE_ERR_HTTP, "no such gateway endpoint"},
+        {404, "{\"code\":5, \"message\":\"Not Found\"}", ETCDE_ERR_HTTP,
+         "no such gateway endpoint"},
         /* etcd's own code-5 and code-12 errors stay etcd errors */
         {404, "{\"code\":5,\"message\":\"etcdserver: key not found\"}", ETCDE_ERR_ETCD,
          "etcd 404 (code 5): etcdserver: key not found"},
@@ -1521,24 +1663,26 @@ ETCDT_TEST(error_replies_etcd36_bytes) {
          "etcd 501 (code 12): unknown method Foo"},
         /* stream errors: {"error":{"code","message"}} and a newline, mid-stream or before
            the first message */
-        {200, "{\"error\":{\"code\":14,\"message\":\"etcdserver: no leader\"}}\n", ETCDE_ERR_UNAVAILABLE,
-         "(code 14): etcdserver: no leader"},
-        {503, "{\"error\":{\"code\":14,\"message\":\"etcdserver: no leader\"}}\n", ETCDE_ERR_UNAVAILABLE,
-         "etcd 503 (code 14): etcdserver: no leader"},
-        {400, "{\"error\":{\"code\":3,\"message\":\"etcdserver: user name is empty\"}}\n", ETCDE_ERR_AUTH,
-         "etcd 400 (code 3): etcdserver: user name is empty"},
+        {200, "{\"error\":{\"code\":14,\"message\":\"etcdserver: no leader\"}}\n",
+         ETCDE_ERR_UNAVAILABLE, "(code 14): etcdserver: no leader"},
+        {503, "{\"error\":{\"code\":14,\"message\":\"etcdserver: no leader\"}}\n",
+         ETCDE_ERR_UNAVAILABLE, "etcd 503 (code 14): etcdserver: no leader"},
+        {400, "{\"error\":{\"code\":3,\"message\":\"etcdserver: user name is empty\"}}\n",
+         ETCDE_ERR_AUTH, "etcd 400 (code 3): etcdserver: user name is empty"},
         {200, "{\"error\":{\"code\":5,\"message\":\"etcdserver: requested lease not found\"}}\n",
          ETCDE_ERR_SESSION_LOST, "(code 5): etcdserver: requested lease not found"},
         /* a keepalive of an unknown lease is no error: the missing TTL says it */
-        {200, "{\"result\":{\"header\":" ETCD36_H ",\"ID\":\"7587863229436470000\"}}\n", ETCDE_OK, NULL},
+        {200, "{\"result\":{\"header\":" ETCD36_H ",\"ID\":\"7587863229436470000\"}}\n", ETCDE_OK,
+         NULL},
     };
     etcde_client *c = offline_client();
     size_t i;
     REQUIRE(c != NULL);
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mapped m = map_reply(c, cases[i].status, cases[i].body);
-        CHECKF(m.mapped == cases[i].want, "HTTP %d %s: got %s (%d) \"%s\", want %s", cases[i].status, cases[i].body,
-               etcde_strerror(m.mapped), (int)m.mapped, m.msg, etcde_strerror(cases[i].want));
+        CHECKF(m.mapped == cases[i].want, "HTTP %d %s: got %s (%d) \"%s\", want %s",
+               cases[i].status, cases[i].body, etcde_strerror(m.mapped), (int)m.mapped, m.msg,
+               etcde_strerror(cases[i].want));
         CHECKF(!cases[i].has || (one_line(m.msg) && strstr(m.msg, cases[i].has)),
                "HTTP %d %s: message \"%s\" lacks \"%s\"", cases[i].status, cases[i].body, m.msg,
                cases[i].has ? cases[i].has : "");
@@ -1593,7 +1737,8 @@ ETCDT_TEST(endpoints_valid_lists) {
         const char *host0, *port0, *hp0, *hp1;
     } ok[] = {
         {"127.0.0.1:2379", 1, "127.0.0.1", "2379", "127.0.0.1:2379", NULL},
-        {"http://127.0.0.1:2379,http://127.0.0.1:2380/", 2, "127.0.0.1", "2379", "127.0.0.1:2379", "127.0.0.1:2380"},
+        {"http://127.0.0.1:2379,http://127.0.0.1:2380/", 2, "127.0.0.1", "2379", "127.0.0.1:2379",
+         "127.0.0.1:2380"},
         {"[::1]:2379", 1, "::1", "2379", "[::1]:2379", NULL},
         {"[::1]", 1, "::1", "2379", "[::1]:2379", NULL},
         {"localhost", 1, "localhost", "2379", "localhost:2379", NULL},
@@ -1610,18 +1755,21 @@ ETCDT_TEST(endpoints_valid_lists) {
         CHECKF(c->neps == ok[i].n, "\"%s\": %d endpoints", ok[i].list, c->neps);
         CHECKF(!strcmp(c->eps[0].host, ok[i].host0) && !strcmp(c->eps[0].port, ok[i].port0) &&
                    !strcmp(c->eps[0].hostport, ok[i].hp0),
-               "\"%s\": host \"%s\" port \"%s\" hostport \"%s\"", ok[i].list, c->eps[0].host, c->eps[0].port,
-               c->eps[0].hostport);
-        if (ok[i].hp1 && c->neps > 1) CHECKF(!strcmp(c->eps[1].hostport, ok[i].hp1), "\"%s\": second \"%s\"", ok[i].list, c->eps[1].hostport);
+               "\"%s\": host \"%s\" port \"%s\" hostport \"%s\"", ok[i].list, c->eps[0].host,
+               c->eps[0].port, c->eps[0].hostport);
+        if (ok[i].hp1 && c->neps > 1)
+            CHECKF(!strcmp(c->eps[1].hostport, ok[i].hp1), "\"%s\": second \"%s\"", ok[i].list,
+                   c->eps[1].hostport);
         CHECK(!strcmp(etcde_client_errmsg(c), ""));
         etcde_client_destroy(c);
     }
 }
 
 ETCDT_TEST(endpoints_invalid_lists) {
-    static const char *bad[] = {"https://x:1", "::1:2379", "h:", "h:12a", "h:-1", "h: 1", ",", " , ",
-                                "http://", "[::1", "[::1]x", "[::1]:", "[]:1", ":2379", "h:1/path",
-                                "ftp://h:1", "h:123456789"};
+    static const char *bad[] = {"https://x:1", "::1:2379",   "h:",   "h:12a",   "h:-1",
+                                "h: 1",        ",",          " , ",  "http://", "[::1",
+                                "[::1]x",      "[::1]:",     "[]:1", ":2379",   "h:1/path",
+                                "ftp://h:1",   "h:123456789"};
     size_t i;
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         etcde_client *c = (etcde_client *)&c;
@@ -1655,7 +1803,8 @@ ETCDT_TEST(endpoints_default_and_environment) {
     CHECK(etcde_client_create(NULL, &c) == ETCDE_OK && c);
     if (c) CHECK(c->neps == 1 && !strcmp(c->eps[0].hostport, "127.0.0.1:2379"));
     CHECK(c && c->o.dial_timeout_ms == 2000 && c->o.request_timeout_ms == 5000 &&
-          c->o.max_request_bytes == (size_t)1572864 && c->o.max_response_bytes == 3 * (size_t)1572864 + 65536 && c->o.max_json_tokens == 65536);
+          c->o.max_request_bytes == (size_t)1572864 &&
+          c->o.max_response_bytes == 3 * (size_t)1572864 + 65536 && c->o.max_json_tokens == 65536);
     etcde_client_destroy(c);
     c = NULL;
     CHECK(try_endpoints("", &c) == ETCDE_OK && c && c->neps == 1);
@@ -1663,10 +1812,13 @@ ETCDT_TEST(endpoints_default_and_environment) {
     setenv("ETCDCTL_ENDPOINTS", "http://10.0.0.1:1,10.0.0.2:2", 1);
     c = NULL;
     CHECK(try_endpoints(NULL, &c) == ETCDE_OK && c);
-    if (c) CHECK(c->neps == 2 && !strcmp(c->eps[0].hostport, "10.0.0.1:1") && !strcmp(c->eps[1].hostport, "10.0.0.2:2"));
+    if (c)
+        CHECK(c->neps == 2 && !strcmp(c->eps[0].hostport, "10.0.0.1:1") &&
+              !strcmp(c->eps[1].hostport, "10.0.0.2:2"));
     etcde_client_destroy(c);
     c = NULL;
-    CHECK(try_endpoints("h:5", &c) == ETCDE_OK && c && !strcmp(c->eps[0].hostport, "h:5")); /* explicit wins */
+    CHECK(try_endpoints("h:5", &c) == ETCDE_OK && c &&
+          !strcmp(c->eps[0].hostport, "h:5")); /* explicit wins */
     etcde_client_destroy(c);
     setenv("ETCDCTL_ENDPOINTS", "::1:2379", 1);
     c = (etcde_client *)&c;
@@ -1737,8 +1889,8 @@ ETCDT_TEST(auth_body_of_any_password_is_built_and_wiped) {
         o.request_timeout_ms = 300;
         REQUIRE(etcde_client_create(&o, &c) == ETCDE_OK);
         r = etcde_session_create(c, NULL, &s);
-        CHECKF(r == ETCDE_ERR_IO || r == ETCDE_ERR_UNAVAILABLE, "password of %u bytes: %s: %s", (unsigned)lens[i],
-               etcde_strerror(r), etcde_client_errmsg(c));
+        CHECKF(r == ETCDE_ERR_IO || r == ETCDE_ERR_UNAVAILABLE, "password of %u bytes: %s: %s",
+               (unsigned)lens[i], etcde_strerror(r), etcde_client_errmsg(c));
         CHECK(strstr(etcde_client_errmsg(c), "127.0.0.1:1") != NULL);
         etcde_session_destroy(s);
         etcde_client_destroy(c);
@@ -1752,11 +1904,13 @@ ETCDT_TEST(creation_errors_say_what_and_where) {
     memset(&o, 0, sizeof o);
     o.endpoints = "a:1 b:2";
     CHECK(etcde_client_create(&o, &c) == ETCDE_ERR_INVALID_ARGS && !c);
-    CHECKF(strstr(etcde_client_errmsg(NULL), "blanks") && strstr(etcde_client_errmsg(NULL), "etcde_options.endpoints"),
+    CHECKF(strstr(etcde_client_errmsg(NULL), "blanks") &&
+               strstr(etcde_client_errmsg(NULL), "etcde_options.endpoints"),
            "message: %s", etcde_client_errmsg(NULL));
     o.endpoints = "https://127.0.0.1:2379";
     CHECK(etcde_client_create(&o, &c) == ETCDE_ERR_INVALID_ARGS && !c);
-    CHECKF(strstr(etcde_client_errmsg(NULL), "transport"), "message: %s", etcde_client_errmsg(NULL));
+    CHECKF(strstr(etcde_client_errmsg(NULL), "transport"), "message: %s",
+           etcde_client_errmsg(NULL));
     o.endpoints = "h:99999";
     CHECK(etcde_client_create(&o, &c) == ETCDE_ERR_INVALID_ARGS);
     CHECKF(strstr(etcde_client_errmsg(NULL), "port"), "message: %s", etcde_client_errmsg(NULL));
@@ -1802,7 +1956,8 @@ ETCDT_TEST(client_custom_allocator) {
         c_fail_after = k;
         c = NULL;
         r = etcde_client_create(&o, &c);
-        CHECKF(r == ETCDE_OK || (r == ETCDE_ERR_NOMEM && c == NULL), "fail after %d: %d", k, (int)r);
+        CHECKF(r == ETCDE_OK || (r == ETCDE_ERR_NOMEM && c == NULL), "fail after %d: %d", k,
+               (int)r);
         etcde_client_destroy(c);
         CHECKF(c_allocs == c_frees, "fail after %d: allocs %ld frees %ld", k, c_allocs, c_frees);
     }

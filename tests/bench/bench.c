@@ -102,7 +102,8 @@ static long long metric_sum(const char *family, int skip_keepalive) {
         close(fd);
         return -1;
     }
-    while (got + 1 < sizeof buf && (n = (int)read(fd, buf + got, sizeof buf - 1 - got)) > 0) got += (size_t)n;
+    while (got + 1 < sizeof buf && (n = (int)read(fd, buf + got, sizeof buf - 1 - got)) > 0)
+        got += (size_t)n;
     close(fd);
     buf[got] = 0;
     for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
@@ -118,7 +119,8 @@ static long long metric_sum(const char *family, int skip_keepalive) {
 /* gRPC messages etcd received, keepalives apart: requests, in the gateway's terms. */
 static long long requests(void) { return metric_sum("grpc_server_msg_received_total", 1); }
 static long long keepalives(void) {
-    return metric_sum("grpc_server_msg_received_total", 0) - metric_sum("grpc_server_msg_received_total", 1);
+    return metric_sum("grpc_server_msg_received_total", 0) -
+           metric_sum("grpc_server_msg_received_total", 1);
 }
 
 /* ---- measurements ---- */
@@ -167,7 +169,8 @@ static stat2 handover(int ours) {
 /* One POST on a keep-alive connection; 0 once a whole Content-Length body arrived. */
 static int post(int fd, const char *path, const char *body) {
     char req[1024], resp[8192], *hdr_end, *cl_at;
-    int n = snprintf(req, sizeof req, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s", path,
+    int n = snprintf(req, sizeof req,
+                     "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s", path,
                      (int)strlen(body), body);
     size_t got = 0;
     if (write(fd, req, (size_t)n) != n) return -1;
@@ -194,8 +197,10 @@ static stat2 cold_write(void) {
     char txn[512], put[256];
     snprintf(put, sizeof put, "{\"key\":\"%s\",\"value\":\"eA==\"}", k);
     snprintf(txn, sizeof txn,
-             "{\"compare\":[{\"key\":\"%s\",\"target\":\"CREATE\",\"result\":\"NOT_EQUAL\",\"create_revision\":\"0\"}],"
-             "\"success\":[{\"request_delete_range\":{\"key\":\"%s\"}}]}", k, k);
+             "{\"compare\":[{\"key\":\"%s\",\"target\":\"CREATE\",\"result\":\"NOT_EQUAL\","
+             "\"create_revision\":\"0\"}],"
+             "\"success\":[{\"request_delete_range\":{\"key\":\"%s\"}}]}",
+             k, k);
     for (i = 0; fd >= 0 && i < runs; i++) {
         int64_t t0;
         if (post(fd, "/v3/kv/put", put) != 0) break;
@@ -293,8 +298,11 @@ static void scale(int n, int hops, double *lat_med, double *req_per) {
         p[i] = spawn_elect(1, name, val, "60");
         if (i > 0) etcdt_sleep_ms(30); /* queue in spawn order */
         if (i == 0) {
-            if (etcdt_proc_readline(p[0], line, sizeof line, 10000) == 1) leader = 0;
-            else fprintf(stderr, "bench: scale: first candidate did not lead: %s\n", p[0] ? etcdt_proc_stderr(p[0]) : "not started");
+            if (etcdt_proc_readline(p[0], line, sizeof line, 10000) == 1)
+                leader = 0;
+            else
+                fprintf(stderr, "bench: scale: first candidate did not lead: %s\n",
+                        p[0] ? etcdt_proc_stderr(p[0]) : "not started");
             etcdt_proc_readline(p[0], line, sizeof line, 2000);
         }
     }
@@ -353,11 +361,15 @@ static void requests_per_op(int ours, double *campaign, double *resign, double *
     etcdt_proc_free(a);
 }
 
-static void row(const char *what, const char *unit, double ours, double theirs, const char *target) {
+static void row(const char *what, const char *unit, double ours, double theirs,
+                const char *target) {
     char ratio[32];
-    if (theirs > 0) snprintf(ratio, sizeof ratio, "%.3f", ours / theirs);
-    else snprintf(ratio, sizeof ratio, "n/a");
-    printf("| %-34s | %12.3f %-3s | %12.3f %-3s | %7s | %-7s |\n", what, ours, unit, theirs, unit, ratio, target);
+    if (theirs > 0)
+        snprintf(ratio, sizeof ratio, "%.3f", ours / theirs);
+    else
+        snprintf(ratio, sizeof ratio, "n/a");
+    printf("| %-34s | %12.3f %-3s | %12.3f %-3s | %7s | %-7s |\n", what, ours, unit, theirs, unit,
+           ratio, target);
 }
 
 int main(int argc, char **argv) {
@@ -370,8 +382,10 @@ int main(int argc, char **argv) {
     etcdt_proc *lo, *lt;
     static char which[4096];
     for (i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick")) quick = 1, runs = 5, idle_s = 3;
-        else if (!strcmp(argv[i], "--handover")) only_handover = 1;
+        if (!strcmp(argv[i], "--quick"))
+            quick = 1, runs = 5, idle_s = 3;
+        else if (!strcmp(argv[i], "--handover"))
+            only_handover = 1;
         else {
             fprintf(stderr, "usage: bench [--quick] [--handover]\n");
             return 2;
@@ -401,8 +415,9 @@ int main(int argc, char **argv) {
     cw = cold_write();
     if (only_handover) {
         printf("handover median: ours %.3f ms, etcdctl %.3f ms, ratio %.3f; p99 %.3f / %.3f ms;"
-               " a cold etcd write alone %.3f ms\n", ho_o.med, ho_t.med, ho_t.med > 0 ? ho_o.med / ho_t.med : 0,
-               ho_o.p99, ho_t.p99, cw.med);
+               " a cold etcd write alone %.3f ms\n",
+               ho_o.med, ho_t.med, ho_t.med > 0 ? ho_o.med / ho_t.med : 0, ho_o.p99, ho_t.p99,
+               cw.med);
         etcdt_cluster_stop(cl);
         return 0;
     }
@@ -437,8 +452,10 @@ int main(int argc, char **argv) {
         scale(sizes[i], quick ? 3 : 10, &s_lat[i], &s_req[i]);
     }
 
-    printf("\n| figure                             |          etcd-elect |             etcdctl |   ratio | target  |\n");
-    printf("|------------------------------------|--------------------:|--------------------:|--------:|---------|\n");
+    printf("\n| figure                             |          etcd-elect |             etcdctl |   "
+           "ratio | target  |\n");
+    printf("|------------------------------------|--------------------:|--------------------:|-----"
+           "---:|---------|\n");
     row("handover after resign, median", "ms", ho_o.med, ho_t.med, "<= 0.5");
     row("handover after resign, p99", "ms", ho_o.p99, ho_t.p99, "");
     row("  its floor: the resign's commit", "ms", cw.med, cw.med, "");
@@ -462,8 +479,10 @@ int main(int argc, char **argv) {
         snprintf(what, sizeof what, "scale %d: requests per handover", sizes[i]);
         row(what, "", s_req[i], 0, "");
     }
-    printf("\nruns: %d per latency figure; requests = gRPC messages etcd received (keepalives apart,\n"
-           "except the keepalive row), from its /metrics; etcd-elect %s\n", runs, cli);
+    printf(
+        "\nruns: %d per latency figure; requests = gRPC messages etcd received (keepalives apart,\n"
+        "except the keepalive row), from its /metrics; etcd-elect %s\n",
+        runs, cli);
     etcdt_cluster_stop(cl);
     return 0;
 }

@@ -66,19 +66,22 @@
 #define FUZZ_API_MISUSE_MESSAGES 1 /* 1: their INVALID_ARGS must leave a message too */
 #endif
 #ifndef FUZZ_API_WATCH_BAD_KEY
-#define FUZZ_API_WATCH_BAD_KEY 0 /* 1: a watch DELETE whose key is not base64 (a waiting
-                                    campaign or lock must fail with a message; off by default: it ends most waits early) */
+#define FUZZ_API_WATCH_BAD_KEY                                \
+    0 /* 1: a watch DELETE whose key is not base64 (a waiting \
+         campaign or lock must fail with a message; off by default: it ends most waits early) */
 #endif
 #ifndef FUZZ_API_USER_BYTES_IN_MESSAGES
-#define FUZZ_API_USER_BYTES_IN_MESSAGES 0 /* 1: tolerate user-name bytes shown unquoted in
-                                             auth messages (0: they must be quoted) */
+#define FUZZ_API_USER_BYTES_IN_MESSAGES                \
+    0 /* 1: tolerate user-name bytes shown unquoted in \
+         auth messages (0: they must be quoted) */
 #endif
 
-#define BUDGET_MS 60   /* no new call starts after this much of an input */
-#define SLACK_MS 400   /* a call may overrun its own timeouts by this much (ASan), besides
-                          the time its thread waited for a CPU */
+#define BUDGET_MS 60 /* no new call starts after this much of an input */
+#define SLACK_MS                                                            \
+    400 /* a call may overrun its own timeouts by this much (ASan), besides \
+           the time its thread waited for a CPU */
 #define MAX_OPS 32
-#define NAME_CAP 10400 /* longest generated name is 10299 bytes */
+#define NAME_CAP 10400            /* longest generated name is 10299 bytes */
 #define BIG_CAP ((size_t)5 << 20) /* past the default response cap, 4.6 MiB */
 #define DEFAULT_MAX_REQUEST ((size_t)1572864)
 #define PASSWORD_MARK "s3cr3tPW"
@@ -139,8 +142,7 @@ static void sleep_ms(int ms) {
     struct timespec ts;
     ts.tv_sec = ms / 1000;
     ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
 /* ---- growable byte string (the fake's replies) ----------------------------------- */
@@ -253,8 +255,9 @@ typedef struct own_rec {
     int64_t cr;
 } own_rec;
 
-#define WORKERS 48 /* connection threads, made once: no thread starts or ends during an
-                      input, so libFuzzer's per-input malloc/free count stays balanced */
+#define WORKERS                                                             \
+    48 /* connection threads, made once: no thread starts or ends during an \
+          input, so libFuzzer's per-input malloc/free count stays balanced */
 #define QUEUE 256
 
 static struct fake {
@@ -262,7 +265,7 @@ static struct fake {
     pthread_t accept_th, workers[WORKERS];
     pthread_mutex_t mu;
     pthread_cond_t queued, idle; /* a connection was queued; none is open */
-    int queue[QUEUE]; /* accepted connections waiting for a worker */
+    int queue[QUEUE];            /* accepted connections waiting for a worker */
     unsigned qhead, qtail;
     int active; /* connections accepted and not yet closed */
     /* per input, under mu */
@@ -352,14 +355,16 @@ static int check_head(const char *h, size_t hlen, req *q, size_t *clen) {
         if (n == 0) break;
         for (i = 0; i < n; i++)
             if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f) {
-                flag_bad("control byte 0x%02x in request head line \"%.*s\"", (unsigned char)line[i], show, line);
+                flag_bad("control byte 0x%02x in request head line \"%.*s\"",
+                         (unsigned char)line[i], show, line);
                 return 0;
             }
         if (first) {
             const char *sp = (const char *)memchr(line + 5, ' ', n > 5 ? n - 5 : 0);
             first = 0;
-            if (n < 15 || memcmp(line, "POST /v3/", 9) != 0 || !sp || (size_t)(sp - line - 5) >= sizeof q->path ||
-                (size_t)(eol - sp) != 9 || memcmp(sp, " HTTP/1.1", 9) != 0) {
+            if (n < 15 || memcmp(line, "POST /v3/", 9) != 0 || !sp ||
+                (size_t)(sp - line - 5) >= sizeof q->path || (size_t)(eol - sp) != 9 ||
+                memcmp(sp, " HTTP/1.1", 9) != 0) {
                 flag_bad("bad request line \"%.*s\"", show, line);
                 return 0;
             }
@@ -385,7 +390,8 @@ static int check_head(const char *h, size_t hlen, req *q, size_t *clen) {
                     return 0;
                 }
                 have_len = 1;
-            } else if (!ieq(line, nl, "host") && !ieq(line, nl, "content-type") && !ieq(line, nl, "authorization") &&
+            } else if (!ieq(line, nl, "host") && !ieq(line, nl, "content-type") &&
+                       !ieq(line, nl, "authorization") &&
                        !ieq(line, nl, "grpc-metadata-hasleader")) {
                 flag_bad("unexpected request header \"%.*s\"", show, line);
                 return 0;
@@ -489,24 +495,40 @@ typedef struct rep {
     int mut_at, mut_with, nums;
 } rep;
 
-static const char *const MUTS[16] = {
-    "\"0\"", "\"-1\"", "\"9223372036854775807\"", "\"-9223372036854775808\"", "\"abc\"", "\"\"",
-    "\"99999999999999999999\"", "0", "-1", "9223372036854775807", "1.5", "null", "true", "\"2147483648\"",
-    "\"2147483647\"", "{}"};
+static const char *const MUTS[16] = {"\"0\"",
+                                     "\"-1\"",
+                                     "\"9223372036854775807\"",
+                                     "\"-9223372036854775808\"",
+                                     "\"abc\"",
+                                     "\"\"",
+                                     "\"99999999999999999999\"",
+                                     "0",
+                                     "-1",
+                                     "9223372036854775807",
+                                     "1.5",
+                                     "null",
+                                     "true",
+                                     "\"2147483648\"",
+                                     "\"2147483647\"",
+                                     "{}"};
 
 static void rnum(rep *r, int64_t v) {
-    if (r->nums++ == r->mut_at) sb_str(&r->b, MUTS[r->mut_with & 15]);
-    else sb_fmt(&r->b, "\"%lld\"", (long long)v);
+    if (r->nums++ == r->mut_at)
+        sb_str(&r->b, MUTS[r->mut_with & 15]);
+    else
+        sb_fmt(&r->b, "\"%lld\"", (long long)v);
 }
 
 static void rhdr(rep *r, int64_t rev) {
-    sb_str(&r->b, "{\"cluster_id\":\"14841639068965178418\",\"member_id\":\"10276657743932975437\",\"revision\":");
+    sb_str(&r->b, "{\"cluster_id\":\"14841639068965178418\",\"member_id\":\"10276657743932975437\","
+                  "\"revision\":");
     rnum(r, rev);
     sb_str(&r->b, ",\"raft_term\":\"2\"}");
 }
 
 /* {"key":K,"create_revision":..,"mod_revision":..,"version":..[,"value":V][,"lease":..]} */
-static void rkv(rep *r, const char *k, size_t kn, int64_t cr, int64_t mr, const char *v, size_t vn, int64_t lease) {
+static void rkv(rep *r, const char *k, size_t kn, int64_t cr, int64_t mr, const char *v, size_t vn,
+                int64_t lease) {
     sb_str(&r->b, "{\"key\":\"");
     sb_add(&r->b, k, kn);
     sb_str(&r->b, "\",\"create_revision\":");
@@ -544,7 +566,8 @@ static const char *reason(int status) {
 
 static void http_json(sb *out, int status, const char *body, size_t n) {
     sb_fmt(out,
-           "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nGrpc-Metadata-Content-Type: application/grpc\r\n"
+           "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nGrpc-Metadata-Content-Type: "
+           "application/grpc\r\n"
            "Content-Length: %lu\r\n\r\n",
            status, reason(status), (unsigned long)n);
     sb_add(out, body, n);
@@ -581,11 +604,13 @@ static const struct {
 
 static void err34(sb *out, unsigned v) {
     sb body = {NULL, 0, 0};
-    sb_fmt(&body, "{\"error\":\"%s\",\"code\":%d,\"message\":\"%s\"}", ERRS[v].msg, ERRS[v].code, ERRS[v].msg);
-    sb_fmt(out,
-           "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nTrailer: Grpc-Trailer-Content-Type\r\n"
-           "Transfer-Encoding: chunked\r\n\r\n",
-           ERRS[v].status, reason(ERRS[v].status));
+    sb_fmt(&body, "{\"error\":\"%s\",\"code\":%d,\"message\":\"%s\"}", ERRS[v].msg, ERRS[v].code,
+           ERRS[v].msg);
+    sb_fmt(
+        out,
+        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nTrailer: Grpc-Trailer-Content-Type\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n",
+        ERRS[v].status, reason(ERRS[v].status));
     chunk(out, body.p, body.n);
     sb_str(out, "0\r\nGrpc-Trailer-Content-Type: application/grpc\r\n\r\n");
     free(body.p);
@@ -622,8 +647,7 @@ static size_t sibling(const char *b64, size_t n, unsigned sel, char *out) {
     const char *suf = suffix(sel);
     size_t cut, sl = strlen(suf);
     if (m < 0) m = 0;
-    for (cut = (size_t)m; cut > 0 && raw[cut - 1] != '/'; cut--) {
-    }
+    for (cut = (size_t)m; cut > 0 && raw[cut - 1] != '/'; cut--) {}
     if (cut == 0) cut = (size_t)m; /* a prefix ("NAME/") ends in '/' already */
     if ((cut + sl) / 3 * 4 + 4 >= KEY_CAP) cut = 0;
     memcpy(raw + cut, suf, sl);
@@ -641,11 +665,12 @@ static int64_t own_cr(const char *k, size_t kn, int64_t def) {
 static void own_put(const char *k, size_t kn, int64_t cr) {
     uint64_t h = fnv(k, kn);
     int i;
-    for (i = 0; i < F.nown && F.own[i].h != h; i++) {
-    }
+    for (i = 0; i < F.nown && F.own[i].h != h; i++) {}
     if (i == F.nown) {
-        if (F.nown == 8) i = 0;
-        else F.nown++;
+        if (F.nown == 8)
+            i = 0;
+        else
+            F.nown++;
     }
     F.own[i].h = h;
     F.own[i].cr = cr;
@@ -664,13 +689,17 @@ static void ok_body(const req *q, unsigned v, rep *r) {
     if (strcmp(q->path, "/v3/lease/grant") == 0) {
         int64_t want = jnum(q, "TTL", 60), ttl;
         static const int64_t fixed[8] = {1, 2, 5, 60, 3, 2, 1, 10};
-        ttl = F.ttl_mode < 8 ? (want < 2 ? 2 : want) : F.ttl_mode < 12 ? fixed[F.ttl_mode - 8] : want;
+        ttl = F.ttl_mode < 8    ? (want < 2 ? 2 : want)
+              : F.ttl_mode < 12 ? fixed[F.ttl_mode - 8]
+                                : want;
         F.ttl_granted = ttl;
         F.grants++;
         sb_str(&r->b, "{\"header\":");
         rhdr(r, rev);
         sb_str(&r->b, ",\"ID\":");
-        rnum(r, F.id_mode == 2 ? F.grants : F.id_mode == 3 ? INT64_MAX - F.grants : 7587899121358946652LL + F.grants);
+        rnum(r, F.id_mode == 2   ? F.grants
+                : F.id_mode == 3 ? INT64_MAX - F.grants
+                                 : 7587899121358946652LL + F.grants);
         sb_str(&r->b, ",\"TTL\":");
         rnum(r, ttl);
         sb_str(&r->b, "}");
@@ -759,7 +788,8 @@ static void ok_body(const req *q, unsigned v, rep *r) {
             sb_str(&r->b, "{\"header\":");
             rhdr(r, rev);
             if (v < 13) { /* created: [put, range DESCEND limit 2] */
-                sb_str(&r->b, ",\"succeeded\":true,\"responses\":[{\"response_put\":{\"header\":{\"revision\":");
+                sb_str(&r->b, ",\"succeeded\":true,\"responses\":[{\"response_put\":{\"header\":{"
+                              "\"revision\":");
                 rnum(r, rev);
                 sb_str(&r->b, "}}},{\"response_range\":{\"header\":{\"revision\":");
                 rnum(r, rev);
@@ -778,15 +808,19 @@ static void ok_body(const req *q, unsigned v, rep *r) {
                 sb_str(&r->b, "}");
                 if (v != 15) {
                     sb_str(&r->b, ",\"kvs\":[");
-                    if (v == 13) rkv(r, k, kn, cr, rev, val, vn, 7587899121358946652LL);
-                    else rkv(r, k, kn, cr, rev, "b2xk", 4, 7587899121358946652LL);
+                    if (v == 13)
+                        rkv(r, k, kn, cr, rev, val, vn, 7587899121358946652LL);
+                    else
+                        rkv(r, k, kn, cr, rev, "b2xk", 4, 7587899121358946652LL);
                     sb_str(&r->b, "],\"count\":\"1\"");
                 }
                 sb_str(&r->b, "}},{\"response_range\":{\"header\":{\"revision\":");
                 rnum(r, rev);
                 sb_str(&r->b, "},\"kvs\":[");
-                if (v == 13) rkv(r, k, kn, cr, rev, val, vn, 7587899121358946652LL);
-                else rkv(r, sib, sn, F.pred_cr, F.pred_cr, "b3RoZXI=", 8, 5);
+                if (v == 13)
+                    rkv(r, k, kn, cr, rev, val, vn, 7587899121358946652LL);
+                else
+                    rkv(r, sib, sn, F.pred_cr, F.pred_cr, "b3RoZXI=", 8, 5);
                 sb_str(&r->b, "],\"count\":\"2\"}}]}");
             }
         } else if (check) { /* [range own key, range DESCEND before own create revision] */
@@ -797,7 +831,8 @@ static void ok_body(const req *q, unsigned v, rep *r) {
                 sb_str(&r->b, "}");
                 return;
             }
-            sb_str(&r->b, ",\"succeeded\":true,\"responses\":[{\"response_range\":{\"header\":{\"revision\":");
+            sb_str(&r->b, ",\"succeeded\":true,\"responses\":[{\"response_range\":{\"header\":{"
+                          "\"revision\":");
             rnum(r, rev);
             sb_str(&r->b, "}");
             if (v != 13) {
@@ -820,10 +855,13 @@ static void ok_body(const req *q, unsigned v, rep *r) {
             if (ok) rev = ++F.rev;
             sb_str(&r->b, "{\"header\":");
             rhdr(r, rev);
-            if (ok) sb_str(&r->b, ",\"succeeded\":true");
-            else if (v == 14) sb_str(&r->b, ",\"succeeded\":false");
+            if (ok)
+                sb_str(&r->b, ",\"succeeded\":true");
+            else if (v == 14)
+                sb_str(&r->b, ",\"succeeded\":false");
             if (ok && del) {
-                sb_str(&r->b, ",\"responses\":[{\"response_delete_range\":{\"header\":{\"revision\":");
+                sb_str(&r->b,
+                       ",\"responses\":[{\"response_delete_range\":{\"header\":{\"revision\":");
                 rnum(r, rev);
                 sb_str(&r->b, "},\"deleted\":\"1\"}}]");
             } else if (ok) {
@@ -834,7 +872,8 @@ static void ok_body(const req *q, unsigned v, rep *r) {
             sb_str(&r->b, "}");
         }
     } else {
-        if (!F.bad[0]) snprintf(F.bad, sizeof F.bad, "request to unknown path %s", q->path); /* mu is held */
+        if (!F.bad[0])
+            snprintf(F.bad, sizeof F.bad, "request to unknown path %s", q->path); /* mu is held */
         sb_str(&r->b, "{\"code\":12,\"message\":\"Not Implemented\"}");
     }
 }
@@ -870,7 +909,8 @@ static int odd(sb *out, const sb *body, unsigned v) {
     size_t i;
     switch (v) {
     case 0:
-        sb_str(out, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\n\r\n"
+        sb_str(out, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; "
+                    "charset=utf-8\r\nContent-Length: 19\r\n\r\n"
                     "404 page not found\n");
         return T_KEEP;
     case 1: http_json(out, 200, "{\"header\":{\"revision\":\"5\"},", 27); return T_KEEP;
@@ -885,7 +925,8 @@ static int odd(sb *out, const sb *body, unsigned v) {
         http_json(out, 200, body->p, body->n);
         return T_KEEP;
     case 6:
-        sb_fmt(out, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %lu\r\n\r\n", (unsigned long)body->n);
+        sb_fmt(out, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %lu\r\n\r\n",
+               (unsigned long)body->n);
         sb_add(out, body->p, body->n);
         return T_CLOSE;
     case 7:
@@ -904,7 +945,8 @@ static int odd(sb *out, const sb *body, unsigned v) {
         sb_str(out, "junk\n"); /* stray bytes after the body: the connection must not be reused */
         return T_KEEP;
     case 10:
-        sb_str(out, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 22\r\n\r\n"
+        sb_str(out, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                    "text/plain\r\nContent-Length: 22\r\n\r\n"
                     "upstream connect error");
         return T_KEEP;
     case 11: {
@@ -920,8 +962,8 @@ static int odd(sb *out, const sb *body, unsigned v) {
         sb_add(out, body->p, body->n);
         return T_KEEP;
     case 13:
-        sb_fmt(out, "HTTP/1.1 200 OK\r\nContent-Length: %lu\r\nContent-Length: %lu\r\n\r\n", (unsigned long)body->n,
-               (unsigned long)body->n + 1);
+        sb_fmt(out, "HTTP/1.1 200 OK\r\nContent-Length: %lu\r\nContent-Length: %lu\r\n\r\n",
+               (unsigned long)body->n, (unsigned long)body->n + 1);
         sb_add(out, body->p, body->n);
         return T_CLOSE;
     case 14:
@@ -936,7 +978,8 @@ static int odd(sb *out, const sb *body, unsigned v) {
         sb_str(out, "\r\n");
         http_json(out, 200, body->p, body->n); /* what follows no longer matters */
         return T_CLOSE;
-    case 17: case 21: /* 70 header lines; 70 trailer lines */
+    case 17:
+    case 21: /* 70 header lines; 70 trailer lines */
         sb_str(out, "HTTP/1.1 200 OK\r\n");
         if (v == 17)
             for (i = 0; i < 70; i++) sb_fmt(out, "X-H%lu: v\r\n", (unsigned long)i);
@@ -948,7 +991,8 @@ static int odd(sb *out, const sb *body, unsigned v) {
         sb_str(out, "\r\n");
         return T_KEEP;
     case 18: sb_str(out, "HTTP/1.1 200 OK\r\nno colon in this header line\r\n\r\n"); return T_CLOSE;
-    case 19: case 20: /* a chunk size that is not hex; one past any real size */
+    case 19:
+    case 20: /* a chunk size that is not hex; one past any real size */
         sb_str(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
         sb_str(out, v == 19 ? "zz\r\n" : "fffffffffffffffffff\r\n");
         sb_add(out, body->p, body->n);
@@ -1010,13 +1054,17 @@ static int watch_ok(const req *q, unsigned v, unsigned extra, rep *m, sb *out) {
         wmsg(out, m);
     }
     switch (v) {
-    case 1: case 2: case 13:
+    case 1:
+    case 2:
+    case 13:
         wevents_open(m, ++F.rev);
         wdelete(m, pk, pkn, F.rev);
         sb_str(&m->b, "]}}");
         wmsg(out, m);
         return T_HOLD;
-    case 3: case 4: case 14:
+    case 3:
+    case 4:
+    case 14:
         if (v != 4) { /* a proclamation */
             wevents_open(m, ++F.rev);
             sb_str(&m->b, "{\"kv\":");
@@ -1061,15 +1109,19 @@ static int watch_ok(const req *q, unsigned v, unsigned extra, rep *m, sb *out) {
         rhdr(m, rev);
         sb_str(&m->b, ",\"canceled\":true,\"compact_revision\":");
         rnum(m, rev - 1);
-        sb_str(&m->b, extra & 16 ? ",\"cancel_reason\":\"rpc error: code = Unauthenticated desc = etcdserver: "
-                                   "invalid auth token\"}}"
-                                 : ",\"cancel_reason\":\"mvcc: required revision has been compacted\"}}");
+        sb_str(&m->b,
+               extra & 16
+                   ? ",\"cancel_reason\":\"rpc error: code = Unauthenticated desc = etcdserver: "
+                     "invalid auth token\"}}"
+                   : ",\"cancel_reason\":\"mvcc: required revision has been compacted\"}}");
         wmsg(out, m);
         sb_str(out, "0\r\n\r\n");
         return T_KEEP;
     case 10:
-        sb_str(&m->b, "{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"etcdserver: no leader\","
-                      "\"http_status\":\"Service Unavailable\"}}");
+        sb_str(
+            &m->b,
+            "{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"etcdserver: no leader\","
+            "\"http_status\":\"Service Unavailable\"}}");
         wmsg(out, m);
         sb_str(out, "0\r\n\r\n");
         return T_KEEP;
@@ -1088,8 +1140,10 @@ static int watch_ok(const req *q, unsigned v, unsigned extra, rep *m, sb *out) {
     }
     case 12: /* a key that is not base64, or (switched off) an unrelated one */
         wevents_open(m, ++F.rev);
-        if (FUZZ_API_WATCH_BAD_KEY) wdelete(m, "!!!!", 4, F.rev);
-        else wdelete(m, "b3RoZXI=", 8, F.rev);
+        if (FUZZ_API_WATCH_BAD_KEY)
+            wdelete(m, "!!!!", 4, F.rev);
+        else
+            wdelete(m, "b3RoZXI=", 8, F.rev);
         sb_str(&m->b, "]}}");
         wmsg(out, m);
         return T_HOLD;
@@ -1116,14 +1170,18 @@ static void keepalive_reply(const req *q, sb *out) {
     sb_str(&r.b, ",\"ID\":\"");
     sb_add(&r.b, id, idn);
     sb_str(&r.b, "\"");
-    if (F.ka_mode < 10) sb_fmt(&r.b, ",\"TTL\":\"%lld\"", (long long)F.ttl_granted);
-    else if (F.ka_mode == 14) sb_str(&r.b, ",\"TTL\":\"9223372036854775807\"");
-    else if (F.ka_mode == 15) sb_str(&r.b, ",\"TTL\":\"-1\"");
+    if (F.ka_mode < 10)
+        sb_fmt(&r.b, ",\"TTL\":\"%lld\"", (long long)F.ttl_granted);
+    else if (F.ka_mode == 14)
+        sb_str(&r.b, ",\"TTL\":\"9223372036854775807\"");
+    else if (F.ka_mode == 15)
+        sb_str(&r.b, ",\"TTL\":\"-1\"");
     sb_str(&r.b, "}}");
     if (F.ka_mode == 11) {
         err36(out, 1);
     } else {
-        sb_str(out, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+        sb_str(out, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+                    "chunked\r\n\r\n");
         chunk(out, r.b.p, r.b.n);
         sb_str(out, "0\r\n\r\n");
     }
@@ -1150,9 +1208,12 @@ static int answer(const req *q, int fd, sb *out) {
     r.mut_at = -1;
     pthread_mutex_lock(&F.mu);
     if (strcmp(q->path, "/v3/lease/keepalive") == 0) { /* not scripted: another thread sends them */
-        if (F.ka_mode == 12) then = T_HOLD;
-        else if (F.ka_mode == 13) then = T_CLOSE;
-        else keepalive_reply(q, out);
+        if (F.ka_mode == 12)
+            then = T_HOLD;
+        else if (F.ka_mode == 13)
+            then = T_CLOSE;
+        else
+            keepalive_reply(q, out);
         pthread_mutex_unlock(&F.mu);
         return then;
     }
@@ -1317,13 +1378,15 @@ static void fake_start(void) {
     pthread_cond_init(&F.queued, NULL);
     pthread_cond_init(&F.idle, NULL);
     for (i = 0; i < WORKERS; i++)
-        if (pthread_create(&F.workers[i], NULL, worker_main, (void *)i) != 0) die("cannot start the fake server");
+        if (pthread_create(&F.workers[i], NULL, worker_main, (void *)i) != 0)
+            die("cannot start the fake server");
     F.lfd = bind_loopback(&F.port);
     if (F.lfd < 0 || listen(F.lfd, 128) != 0) die("cannot listen on 127.0.0.1");
     /* a port nobody listens on, for a refused first endpoint: bound, never listening */
     dfd = bind_loopback(&F.dead_port);
     if (dfd < 0) die("cannot bind 127.0.0.1");
-    if (pthread_create(&F.accept_th, NULL, accept_main, NULL) != 0) die("cannot start the fake server");
+    if (pthread_create(&F.accept_th, NULL, accept_main, NULL) != 0)
+        die("cannot start the fake server");
 }
 
 /* Waits until every connection to the fake is closed; the number still open after ms. */
@@ -1335,8 +1398,7 @@ static int fake_wait_idle(int ms) {
     until.tv_nsec += (long)(ms % 1000) * 1000000L;
     if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
     pthread_mutex_lock(&F.mu);
-    while (F.active > 0 && pthread_cond_timedwait(&F.idle, &F.mu, &until) == 0) {
-    }
+    while (F.active > 0 && pthread_cond_timedwait(&F.idle, &F.mu, &until) == 0) {}
     n = F.active;
     pthread_mutex_unlock(&F.mu);
     return n;
@@ -1371,16 +1433,16 @@ typedef struct run {
     int64_t born[2]; /* when each session was created */
     int lost[2];     /* on_lost calls per session slot */
     etcde_election *e[3];
-    int es[3];          /* session slot of each election, -1: none */
-    uint64_t ename[3];  /* hash of each election's name */
+    int es[3];         /* session slot of each election, -1: none */
+    uint64_t ename[3]; /* hash of each election's name */
     etcde_election *m[2];
     int ms[2];
     uint64_t mname[2];
     pthread_t canceller;
     int cancelling, cancel_ms;
-    int rt;             /* request timeout in effect */
-    int64_t t0, budget; /* start of the input; ms from it in which new calls may start */
-    size_t mreq, mresp; /* request and response caps in effect */
+    int rt;                /* request timeout in effect */
+    int64_t t0, budget;    /* start of the input; ms from it in which new calls may start */
+    size_t mreq, mresp;    /* request and response caps in effect */
     unsigned char odd[32]; /* bytes outside printable ASCII in the user name */
 } run;
 
@@ -1391,8 +1453,10 @@ static const char *shown(const char *m) {
     size_t o = 0;
     for (; m && *m && o + 5 < sizeof out; m++) {
         unsigned char ch = (unsigned char)*m;
-        if (ch >= 0x20 && ch < 0x7f) out[o++] = (char)ch;
-        else o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02x", ch);
+        if (ch >= 0x20 && ch < 0x7f)
+            out[o++] = (char)ch;
+        else
+            o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02x", ch);
     }
     out[o] = 0;
     return out;
@@ -1407,14 +1471,17 @@ static int printable(const char *m) {
 /* Notes the bytes outside printable ASCII in a caller's string. */
 static void note_odd(unsigned char *odd, const char *s) {
     for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) odd[(unsigned char)*s >> 3] |= 1 << (*s & 7);
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            odd[(unsigned char)*s >> 3] |= 1 << (*s & 7);
 }
 
 /* Printable ASCII, or (if tolerated) bytes of the user name. */
 static int readable(const unsigned char *odd, const char *m) {
     for (; *m; m++) {
         unsigned char ch = (unsigned char)*m;
-        if ((ch < 0x20 || ch > 0x7e) && !(FUZZ_API_USER_BYTES_IN_MESSAGES && (odd[ch >> 3] >> (ch & 7) & 1))) return 0;
+        if ((ch < 0x20 || ch > 0x7e) &&
+            !(FUZZ_API_USER_BYTES_IN_MESSAGES && (odd[ch >> 3] >> (ch & 7) & 1)))
+            return 0;
     }
     return 1;
 }
@@ -1430,8 +1497,7 @@ static const char *repeats_code(const char *m) {
             const char *q = p + n;
             while (*q && strchr(":;,()- ", *q)) q++;
             if (strncmp(q, "last error", 10) == 0)
-                for (q += 10; *q && strchr(": ", *q); q++) {
-                }
+                for (q += 10; *q && strchr(": ", *q); q++) {}
             if (strncmp(q, t, n) == 0) return t;
             p++;
         }
@@ -1443,9 +1509,11 @@ static void check_text(const run *R, const char *what, etcde_result r, const cha
     const char *dup;
     if (!msg || !msg[0]) die("%s failed (%s) and left no message", what, etcde_strerror(r));
     if (!readable(R->odd, msg))
-        die("%s failed (%s); message has bytes outside printable ASCII: \"%s\"", what, etcde_strerror(r), shown(msg));
+        die("%s failed (%s); message has bytes outside printable ASCII: \"%s\"", what,
+            etcde_strerror(r), shown(msg));
     if ((dup = repeats_code(msg)) != NULL)
-        die("%s failed (%s); message repeats \"%s\": \"%s\"", what, etcde_strerror(r), dup, shown(msg));
+        die("%s failed (%s); message repeats \"%s\": \"%s\"", what, etcde_strerror(r), dup,
+            shown(msg));
     if (strstr(msg, PASSWORD_MARK) || strstr(msg, TOKEN_MARK))
         die("%s: message shows the password or token: \"%s\"", what, shown(msg));
 }
@@ -1463,9 +1531,11 @@ static void check_result(const run *R, const char *what, etcde_result r, const c
 /* A call with a NULL argument: INVALID_ARGS, and (if required) a message. */
 static void check_misuse(const run *R, const char *what, etcde_result r, const char *msg) {
 #ifdef FUZZ_API_TRACE
-    fprintf(stderr, "  %-16s %-9s %s (NULL argument)\n", what, r ? etcde_strerror(r) : "ok", r ? shown(msg) : "");
+    fprintf(stderr, "  %-16s %-9s %s (NULL argument)\n", what, r ? etcde_strerror(r) : "ok",
+            r ? shown(msg) : "");
 #endif
-    if (r != ETCDE_ERR_INVALID_ARGS) die("%s with a NULL argument returned %s", what, etcde_strerror(r));
+    if (r != ETCDE_ERR_INVALID_ARGS)
+        die("%s with a NULL argument returned %s", what, etcde_strerror(r));
     if (FUZZ_API_MISUSE_MESSAGES) check_text(R, what, r, msg);
 }
 
@@ -1474,35 +1544,38 @@ static void check_time(const char *what, stamp t0, int64_t bound) {
     if (ms <= bound + SLACK_MS) return;
     queued = queued_ms() - t0.queued;
     if (ms - queued > bound + SLACK_MS)
-        die("%s took %lld ms (%lld of them waiting for a CPU); its timeouts allow %lld", what, (long long)ms,
-            (long long)queued, (long long)bound);
+        die("%s took %lld ms (%lld of them waiting for a CPU); its timeouts allow %lld", what,
+            (long long)ms, (long long)queued, (long long)bound);
 }
 
 /* A leading handle holds its key: a fencing token of 0 would fence nothing. */
 static void check_holds(const char *what, const etcde_election *e) {
     if (etcde_is_leader(e) && (!etcde_election_key(e)[0] || etcde_election_rev(e) <= 0))
-        die("after %s: is_leader is 1 with key \"%s\" and fencing token %lld", what, shown(etcde_election_key(e)),
-            (long long)etcde_election_rev(e));
+        die("after %s: is_leader is 1 with key \"%s\" and fencing token %lld", what,
+            shown(etcde_election_key(e)), (long long)etcde_election_rev(e));
 }
 
 static void check_mutex_holds(const char *what, const etcde_election *m) {
     if (etcde_is_leader(m) && (!etcde_election_key(m)[0] || etcde_election_rev(m) <= 0))
-        die("after %s: is_leader is 1 with key \"%s\" and fencing token %lld", what, shown(etcde_election_key(m)),
-            (long long)etcde_election_rev(m));
+        die("after %s: is_leader is 1 with key \"%s\" and fencing token %lld", what,
+            shown(etcde_election_key(m)), (long long)etcde_election_rev(m));
 }
 
 static void on_lost(etcde_session *s, etcde_result why, const char *detail, void *ud) {
     int *calls = (int *)ud;
     (void)s;
-    if (__atomic_add_fetch(calls, 1, __ATOMIC_ACQ_REL) > 1) die("on_lost ran twice for one session");
+    if (__atomic_add_fetch(calls, 1, __ATOMIC_ACQ_REL) > 1)
+        die("on_lost ran twice for one session");
     if (why != ETCDE_ERR_SESSION_LOST) die("on_lost with reason %d", (int)why);
     if (!detail || !detail[0] || !printable(detail)) die("on_lost detail \"%s\"", shown(detail));
 }
 
 static void on_log(int level, const char *msg, void *ud) {
     (void)ud;
-    if (level < ETCDE_LOG_ERROR || level > ETCDE_LOG_DEBUG || !msg) die("log call with level %d", level);
-    if (strstr(msg, PASSWORD_MARK) || strstr(msg, TOKEN_MARK)) die("log shows the password or token: %s", shown(msg));
+    if (level < ETCDE_LOG_ERROR || level > ETCDE_LOG_DEBUG || !msg)
+        die("log call with level %d", level);
+    if (strstr(msg, PASSWORD_MARK) || strstr(msg, TOKEN_MARK))
+        die("log shows the password or token: %s", shown(msg));
 }
 
 typedef struct obs {
@@ -1545,8 +1618,9 @@ static void join_canceller(run *R) {
 
 /* A name: "", 1 byte, short, ~1-10 KiB, with '/', spaces, UTF-8, binary, or "el". */
 static void gen_name(rd *in, char *out) {
-    static const char *const fixed[] = {"svc/leader//x/", " my election ",
-                                        "\xc3\xa9lection-\xe6\x97\xa5\xe6\x9c\xac/\xf0\x9f\x99\x82"};
+    static const char *const fixed[] = {
+        "svc/leader//x/", " my election ",
+        "\xc3\xa9lection-\xe6\x97\xa5\xe6\x9c\xac/\xf0\x9f\x99\x82"};
     unsigned k = u8(in) % 12, c;
     size_t n = 0, i, len;
     unsigned char pat[3];
@@ -1568,7 +1642,9 @@ static void gen_name(rd *in, char *out) {
         for (i = 0; i < 3; i++) pat[i] = (unsigned char)(u8(in) | 0x40);
         for (i = 0; i < len; i++) out[n++] = (char)pat[i % 3];
         break;
-    case 4: case 5: case 6:
+    case 4:
+    case 5:
+    case 6:
         n = strlen(fixed[k - 4]);
         memcpy(out, fixed[k - 4], n);
         break;
@@ -1579,9 +1655,7 @@ static void gen_name(rd *in, char *out) {
             out[n++] = (char)(c ? c : 0xff);
         }
         break;
-    default:
-        memcpy(out, "el", 2);
-        n = 2;
+    default: memcpy(out, "el", 2); n = 2;
     }
     out[n] = 0;
 }
@@ -1609,8 +1683,14 @@ static val gen_value(rd *in, const run *R, unsigned char *small) {
         v.n = u8(in) % 48;
         for (i = 0; i < v.n; i++) small[i] = (unsigned char)u8(in);
         break;
-    case 4: case 5: case 6: case 7: {
-        size_t base = k == 4 ? R->mreq : k == 5 ? R->mreq / 4 * 3 : k == 6 ? R->mresp : R->mresp / 4 * 3;
+    case 4:
+    case 5:
+    case 6:
+    case 7: {
+        size_t base = k == 4   ? R->mreq
+                      : k == 5 ? R->mreq / 4 * 3
+                      : k == 6 ? R->mresp
+                               : R->mresp / 4 * 3;
         long off = (long)u16(in) - 32768;
         if (base > BIG_CAP) base = BIG_CAP;
         v.p = BIG;
@@ -1622,9 +1702,7 @@ static val gen_value(rd *in, const run *R, unsigned char *small) {
         v.n = 16;
         for (i = 0; i < 16; i++) small[i] = (unsigned char)(i % 3 ? u8(in) : 0);
         break;
-    default:
-        v.p = BIG;
-        v.n = 9000;
+    default: v.p = BIG; v.n = 9000;
     }
     return v;
 }
@@ -1653,8 +1731,10 @@ static void drop_session(run *R, int slot, int orphan) {
     for (i = 0; i < 2; i++)
         if (R->ms[i] == slot) drop_mutex(R, i);
     t = stamp_now();
-    if (orphan) etcde_session_orphan(R->s[slot]);
-    else etcde_session_destroy(R->s[slot]);
+    if (orphan)
+        etcde_session_orphan(R->s[slot]);
+    else
+        etcde_session_destroy(R->s[slot]);
     check_time(orphan ? "session_orphan" : "session_destroy", t, R->rt);
     R->s[slot] = NULL;
 }
@@ -1662,11 +1742,34 @@ static void drop_session(run *R, int slot, int orphan) {
 /* ---- operations ------------------------------------------------------------------------ */
 
 enum {
-    OP_SESSION_CREATE, OP_SESSION_CLOSE, OP_SESSION_DESTROY, OP_SESSION_ORPHAN, OP_SESSION_QUERY,
-    OP_ELECTION_CREATE, OP_ELECTION_DESTROY, OP_CAMPAIGN, OP_CAMPAIGN2, OP_PROCLAIM, OP_RESIGN,
-    OP_LEADER, OP_OBSERVE, OP_EPUT, OP_EDELETE, OP_MUTEX_CREATE, OP_MUTEX_DESTROY, OP_LOCK,
-    OP_TRYLOCK, OP_UNLOCK, OP_MPUT, OP_MDELETE, OP_QUERY, OP_CANCEL, OP_UNCANCEL, OP_CANCEL_AFTER,
-    OP_PAUSE, OP_COUNT
+    OP_SESSION_CREATE,
+    OP_SESSION_CLOSE,
+    OP_SESSION_DESTROY,
+    OP_SESSION_ORPHAN,
+    OP_SESSION_QUERY,
+    OP_ELECTION_CREATE,
+    OP_ELECTION_DESTROY,
+    OP_CAMPAIGN,
+    OP_CAMPAIGN2,
+    OP_PROCLAIM,
+    OP_RESIGN,
+    OP_LEADER,
+    OP_OBSERVE,
+    OP_EPUT,
+    OP_EDELETE,
+    OP_MUTEX_CREATE,
+    OP_MUTEX_DESTROY,
+    OP_LOCK,
+    OP_TRYLOCK,
+    OP_UNLOCK,
+    OP_MPUT,
+    OP_MDELETE,
+    OP_QUERY,
+    OP_CANCEL,
+    OP_UNCANCEL,
+    OP_CANCEL_AFTER,
+    OP_PAUSE,
+    OP_COUNT
 };
 
 static const int TTLS[8] = {0, 1, 2, 5, 60, INT_MAX, -1, 1000000};
@@ -1703,9 +1806,10 @@ static void op_session_create(run *R, rd *in) {
     check_result(R, "session_create", r, etcde_client_errmsg(R->c));
     if ((r == ETCDE_OK) != (R->s[slot] != NULL))
         die("session_create returned %d with *out %p", (int)r, (void *)R->s[slot]);
-    if (r == ETCDE_OK && (etcde_session_lease(R->s[slot]) <= 0 || etcde_session_ttl(R->s[slot]) <= 0))
-        die("session_create succeeded with lease %lld, TTL %d", (long long)etcde_session_lease(R->s[slot]),
-            etcde_session_ttl(R->s[slot]));
+    if (r == ETCDE_OK &&
+        (etcde_session_lease(R->s[slot]) <= 0 || etcde_session_ttl(R->s[slot]) <= 0))
+        die("session_create succeeded with lease %lld, TTL %d",
+            (long long)etcde_session_lease(R->s[slot]), etcde_session_ttl(R->s[slot]));
 }
 
 /* Nothing remains => a loss message. A renewal processed just after the local deadline
@@ -1735,7 +1839,8 @@ static void op_election_create(run *R, rd *in) {
     drop_election(R, slot);
     r = etcde_election_create(R->c, s, name, &R->e[slot]);
     check_result(R, "election_create", r, etcde_client_errmsg(R->c));
-    if ((r == ETCDE_OK) != (R->e[slot] != NULL)) die("election_create returned %d with *out set wrongly", (int)r);
+    if ((r == ETCDE_OK) != (R->e[slot] != NULL))
+        die("election_create returned %d with *out set wrongly", (int)r);
     R->es[slot] = s ? ss : -1;
     R->ename[slot] = fnv(name, strlen(name));
 }
@@ -1746,7 +1851,9 @@ static int revived(const run *R, int slot, int alive_before) {
     return slot >= 0 && R->s[slot] && !alive_before && (etcde_session_remaining_ms(R->s[slot]) > 0);
 }
 
-static int alive_now(const run *R, int slot) { return slot >= 0 && R->s[slot] && (etcde_session_remaining_ms(R->s[slot]) > 0); }
+static int alive_now(const run *R, int slot) {
+    return slot >= 0 && R->s[slot] && (etcde_session_remaining_ms(R->s[slot]) > 0);
+}
 
 static void op_campaign(run *R, rd *in) {
     unsigned a = u8(in);
@@ -1754,7 +1861,8 @@ static void op_campaign(run *R, rd *in) {
     etcde_election *e = R->e[slot];
     unsigned char small[64];
     val v = gen_value(in, R, small);
-    int T = CAMPAIGN_MS[(a >> 2) & 7], was, was_alive, misuse = FUZZ_API_MISUSE && !v.p && (a & 0x80);
+    int T = CAMPAIGN_MS[(a >> 2) & 7], was, was_alive,
+        misuse = FUZZ_API_MISUSE && !v.p && (a & 0x80);
     stamp t;
     etcde_result r;
     if (!e) return;
@@ -1764,8 +1872,10 @@ static void op_campaign(run *R, rd *in) {
     t = stamp_now();
     r = etcde_campaign(e, v.p, v.n, T);
     check_time("campaign", t, T + R->rt);
-    if (misuse) check_misuse(R, "campaign", r, etcde_election_errmsg(e));
-    else check_result(R, "campaign", r, etcde_election_errmsg(e));
+    if (misuse)
+        check_misuse(R, "campaign", r, etcde_election_errmsg(e));
+    else
+        check_result(R, "campaign", r, etcde_election_errmsg(e));
     if (r != ETCDE_OK && !was && etcde_is_leader(e) && !revived(R, R->es[slot], was_alive))
         die("campaign failed (%s) but is_leader is 1", etcde_strerror(r));
     if (r == ETCDE_OK && (etcde_election_rev(e) <= 0 || !etcde_election_key(e)[0]))
@@ -1793,14 +1903,16 @@ static void op_proclaim(run *R, rd *in) {
     check_time("proclaim", t, R->rt);
     check_result(R, "proclaim", r, etcde_election_errmsg(e));
     if (!was && (r == ETCDE_OK || fake_requests() != k0) && !revived(R, R->es[slot], was_alive))
-        die("proclaim by a non-leader returned %s after %u requests", etcde_strerror(r), fake_requests() - k0);
+        die("proclaim by a non-leader returned %s after %u requests", etcde_strerror(r),
+            fake_requests() - k0);
     check_holds("proclaim", e);
 }
 
 /* Handles on one session and one name share one key: a resign or unlock through one
    (`self`, election slot or 3 + mutex slot) releases the others standing on the same
    incarnation of it (create revision `rev`; any, when it was not known). */
-static void check_released(const run *R, int self, int ss, uint64_t name, int64_t rev, const char *what) {
+static void check_released(const run *R, int self, int ss, uint64_t name, int64_t rev,
+                           const char *what) {
     int i;
     if (ss < 0) return;
     for (i = 0; i < 3; i++)
@@ -1862,10 +1974,12 @@ static void op_observe(run *R, rd *in) {
     o.nested = (a & 0x40) != 0;
     t = stamp_now();
     r = etcde_observe(e, on_observe, &o, T);
-    check_time("observe", t, T + (o.nested && o.other ? o.stop_after * R->rt : 0)); /* + nested calls */
+    check_time("observe", t,
+               T + (o.nested && o.other ? o.stop_after * R->rt : 0)); /* + nested calls */
     check_result(R, "observe", r, etcde_election_errmsg(e));
     if (r == ETCDE_OK && o.events != o.stop_after)
-        die("observe returned OK after %d events; the callback stops after %d", o.events, o.stop_after);
+        die("observe returned OK after %d events; the callback stops after %d", o.events,
+            o.stop_after);
 }
 
 /* Fenced put/delete on an election (mutex: its handle's election has the same rules). */
@@ -1874,7 +1988,8 @@ static void fenced(run *R, rd *in, int on_mutex, int put) {
     unsigned a = u8(in);
     unsigned char small[64];
     etcde_election *h = on_mutex ? R->m[a & 1] : R->e[a % 3]; /* a lock or a candidate */
-    const char *what = on_mutex ? (put ? "lock put" : "lock delete") : (put ? "election_put" : "election_delete");
+    const char *what =
+        on_mutex ? (put ? "lock put" : "lock delete") : (put ? "election_put" : "election_delete");
     const char *k = key;
     val v;
     unsigned k0;
@@ -1892,12 +2007,17 @@ static void fenced(run *R, rd *in, int on_mutex, int put) {
     t = stamp_now();
     r = put ? etcde_election_put(h, k, v.p, v.n) : etcde_election_delete(h, k);
     check_time(what, t, R->rt);
-    if (!k) check_misuse(R, what, r, etcde_election_errmsg(h));
-    else check_result(R, what, r, etcde_election_errmsg(h));
+    if (!k)
+        check_misuse(R, what, r, etcde_election_errmsg(h));
+    else
+        check_result(R, what, r, etcde_election_errmsg(h));
     if (!was && k && (r == ETCDE_OK || fake_requests() != k0) && !revived(R, ss, was_alive))
-        die("%s by a non-holder returned %s after %u requests", what, etcde_strerror(r), fake_requests() - k0);
-    if (on_mutex) check_mutex_holds(what, h);
-    else check_holds(what, h);
+        die("%s by a non-holder returned %s after %u requests", what, etcde_strerror(r),
+            fake_requests() - k0);
+    if (on_mutex)
+        check_mutex_holds(what, h);
+    else
+        check_holds(what, h);
 }
 
 static void op_mutex_create(run *R, rd *in) {
@@ -1917,7 +2037,8 @@ static void op_mutex_create(run *R, rd *in) {
     }
     r = etcde_election_create(R->c, R->s[ss], name, &R->m[slot]);
     check_result(R, "mutex_create", r, etcde_client_errmsg(R->c));
-    if ((r == ETCDE_OK) != (R->m[slot] != NULL)) die("mutex_create returned %d with *out set wrongly", (int)r);
+    if ((r == ETCDE_OK) != (R->m[slot] != NULL))
+        die("mutex_create returned %d with *out set wrongly", (int)r);
     R->ms[slot] = ss;
     R->mname[slot] = fnv(name, strlen(name));
 }
@@ -1939,8 +2060,8 @@ static void op_lock(run *R, rd *in, int try_only) {
     if (r != ETCDE_OK && !was && etcde_is_leader(m) && !revived(R, R->ms[a & 1], was_alive))
         die("%s failed (%s) but is_leader is 1", what, etcde_strerror(r));
     if (r == ETCDE_OK && (etcde_election_rev(m) <= 0 || !etcde_election_key(m)[0]))
-        die("%s succeeded with key \"%s\" and fencing token %lld", what, shown(etcde_election_key(m)),
-            (long long)etcde_election_rev(m));
+        die("%s succeeded with key \"%s\" and fencing token %lld", what,
+            shown(etcde_election_key(m)), (long long)etcde_election_rev(m));
     check_mutex_holds(what, m);
 }
 
@@ -2017,7 +2138,8 @@ static void step(run *R, rd *in) {
     case OP_SESSION_QUERY: op_session_query(R, (int)(u8(in) & 1)); break;
     case OP_ELECTION_CREATE: op_election_create(R, in); break;
     case OP_ELECTION_DESTROY: drop_election(R, (int)(u8(in) % 3)); break;
-    case OP_CAMPAIGN: case OP_CAMPAIGN2: op_campaign(R, in); break;
+    case OP_CAMPAIGN:
+    case OP_CAMPAIGN2: op_campaign(R, in); break;
     case OP_PROCLAIM: op_proclaim(R, in); break;
     case OP_RESIGN: op_resign(R, in); break;
     case OP_LEADER: op_leader(R, in); break;
@@ -2040,13 +2162,16 @@ static void step(run *R, rd *in) {
     case OP_CANCEL_AFTER:
         join_canceller(R);
         R->cancel_ms = 1 + (int)(u8(in) % 40);
-        if (pthread_create(&R->canceller, NULL, canceller_main, R) != 0) die("cannot start a thread");
+        if (pthread_create(&R->canceller, NULL, canceller_main, R) != 0)
+            die("cannot start a thread");
         R->cancelling = 1;
         break;
     default:
         a = u8(in);
-        if (a & 0x80) pause_for_keepalive(R);
-        else sleep_ms(1 + (int)(a % 20));
+        if (a & 0x80)
+            pause_for_keepalive(R);
+        else
+            sleep_ms(1 + (int)(a % 20));
         break;
     }
 }
@@ -2065,9 +2190,11 @@ static int open_fds(void) {
 
 static const int REQ_MS[8] = {10, 15, 20, 30, 40, 60, 25, 50};
 static const int DIAL_MS[4] = {10, 30, 100, 300};
-static const size_t RESP_CAP[8] = {0, 300, 1024, 4096, 65536, (size_t)1 << 20, 100, (size_t)2 << 30};
+static const size_t RESP_CAP[8] = {
+    0, 300, 1024, 4096, 65536, (size_t)1 << 20, 100, (size_t)2 << 30};
 static const int TOKENS[4] = {0, 0, 16, 200};
-static const size_t REQ_CAP[8] = {0, 64, 1024, 4096, 65536, (size_t)1 << 20, 1572865, (size_t)1 << 29};
+static const size_t REQ_CAP[8] = {
+    0, 64, 1024, 4096, 65536, (size_t)1 << 20, 1572865, (size_t)1 << 29};
 
 /* The input's first bytes:
      0  request timeout (bits 0-2), dial timeout (3-4), endpoint list (5-7; 7: invalid)
@@ -2101,14 +2228,20 @@ static void decode_options(rd *in, run *R, etcde_options *o, char *eps, size_t e
     if (R->mresp > (size_t)1 << 30) R->mresp = (size_t)1 << 30;
     o->max_json_tokens = TOKENS[(b1 >> 3) & 3];
     switch (b1 >> 5) {
-    case 4: o->user = "root"; o->password = PASSWORD_MARK; break;
+    case 4:
+        o->user = "root";
+        o->password = PASSWORD_MARK;
+        break;
     case 5: o->user = "root:" PASSWORD_MARK; break;
     case 6:
         o->user = "r\"o\\ot\x01\xc3\xa9";
         o->password = "pa\"ss\n " PASSWORD_MARK;
         note_odd(R->odd, o->user);
         break;
-    case 7: o->user = ""; o->password = PASSWORD_MARK; break;
+    case 7:
+        o->user = "";
+        o->password = PASSWORD_MARK;
+        break;
     default: break;
     }
     if (b2 & 8) {
@@ -2172,7 +2305,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     r = etcde_client_create(&o, &R.c);
     if (r != ETCDE_OK && (r > 0 || strcmp(etcde_strerror(r), "unknown error") == 0))
         die("client_create returned %d", (int)r);
-    if ((r == ETCDE_OK) != (R.c != NULL)) die("client_create returned %d with *out set wrongly", (int)r);
+    if ((r == ETCDE_OK) != (R.c != NULL))
+        die("client_create returned %d with *out set wrongly", (int)r);
     if (r == ETCDE_OK) {
         while (in.i < in.n && ops++ < MAX_OPS && now_ms() - R.t0 < R.budget) step(&R, &in);
         for (i = 0; i < 3; i++) drop_election(&R, i);
@@ -2185,7 +2319,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check_time("client_destroy", t, 0);
     }
     /* every connection closed: the fake's threads see EOF and end */
-    if ((i = fake_wait_idle(5000)) > 0) die("%d connections to the fake stayed open after client_destroy", i);
+    if ((i = fake_wait_idle(5000)) > 0)
+        die("%d connections to the fake stayed open after client_destroy", i);
     pthread_mutex_lock(&F.mu);
     if (F.bad[0]) {
         char why[sizeof F.bad];

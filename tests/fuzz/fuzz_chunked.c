@@ -27,8 +27,8 @@ typedef struct feed {
     int eof_reads;
 } feed;
 
-static long feed_read(etcde__conn *cn, char *buf, size_t cap, const etcde__wait *w, int64_t deadline,
-                      etcde__err *err) {
+static long feed_read(etcde__conn *cn, char *buf, size_t cap, const etcde__wait *w,
+                      int64_t deadline, etcde__err *err) {
     feed *f = (feed *)cn->rd_user;
     size_t k = 0;
     (void)w;
@@ -98,8 +98,8 @@ static int same(const outcome *a, const outcome *b) {
 }
 
 static void differ(const char *what, const outcome *a, const outcome *b) {
-    fprintf(stderr, "%s: %s (%lu bytes) vs %s (%lu bytes)\n", what, etcde_strerror(a->r), (unsigned long)a->len,
-            etcde_strerror(b->r), (unsigned long)b->len);
+    fprintf(stderr, "%s: %s (%lu bytes) vs %s (%lu bytes)\n", what, etcde_strerror(a->r),
+            (unsigned long)a->len, etcde_strerror(b->r), (unsigned long)b->len);
     abort();
 }
 
@@ -146,7 +146,8 @@ static int stream_matches(const uint8_t *data, size_t size, const outcome *want)
     if (ok == 1 && want->r == ETCDE_OK) {
         int eq = jlen == want->len && (jlen == 0 || memcmp(joined, want->p, jlen) == 0);
         int eq_nl = jlen == want->len + 1 && joined[jlen - 1] == '\n' &&
-                    (want->len == 0 || (want->p[want->len - 1] != '\n' && memcmp(joined, want->p, want->len) == 0));
+                    (want->len == 0 ||
+                     (want->p[want->len - 1] != '\n' && memcmp(joined, want->p, want->len) == 0));
         if (!eq && !eq_nl) {
             fprintf(stderr, "stream messages (%lu bytes joined) differ from the body (%lu bytes)\n",
                     (unsigned long)jlen, (unsigned long)want->len);
@@ -158,7 +159,8 @@ static int stream_matches(const uint8_t *data, size_t size, const outcome *want)
         abort();
     }
     if (ok == 1 && want->r != ETCDE_OK && want->r != ETCDE_ERR_TOO_BIG) {
-        fprintf(stderr, "stream reader ended cleanly where read_all said: %s\n", etcde_strerror(want->r));
+        fprintf(stderr, "stream reader ended cleanly where read_all said: %s\n",
+                etcde_strerror(want->r));
         abort();
     }
     etcde__buf_free(&line);
@@ -178,8 +180,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!same(&whole, &bytes)) differ("whole vs 1-byte reads", &whole, &bytes);
     if (!same(&whole, &threes)) differ("whole vs 3-byte reads", &whole, &threes);
     if (whole.r == ETCDE_OK) {
-        if (whole.len <= 100 && !same(&whole, &small)) differ("64 KiB cap vs 100-byte cap", &whole, &small);
-        if (whole.len > 100 && small.r != ETCDE_ERR_TOO_BIG) differ("over a 100-byte cap", &whole, &small);
+        if (whole.len <= 100 && !same(&whole, &small))
+            differ("64 KiB cap vs 100-byte cap", &whole, &small);
+        if (whole.len > 100 && small.r != ETCDE_ERR_TOO_BIG)
+            differ("over a 100-byte cap", &whole, &small);
     }
     (void)stream_matches(data, size, &whole);
     free(whole.p);

@@ -25,8 +25,8 @@ typedef struct feed {
     int eof_reads, timeouts;
 } feed;
 
-static long feed_read(etcde__conn *cn, char *buf, size_t cap, const etcde__wait *w, int64_t deadline,
-                      etcde__err *err) {
+static long feed_read(etcde__conn *cn, char *buf, size_t cap, const etcde__wait *w,
+                      int64_t deadline, etcde__err *err) {
     feed *f = (feed *)cn->rd_user;
     size_t piece = cap;
     (void)w;
@@ -99,7 +99,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (cn->body != ETCDE__BODY_DONE) abort();
         }
     }
-    if (r1 != ETCDE_OK && (r1 < ETCDE__RESULT_MIN || !err.msg[0] || err.code != r1)) abort(); /* a reason */
+    if (r1 != ETCDE_OK && (r1 < ETCDE__RESULT_MIN || !err.msg[0] || err.code != r1))
+        abort(); /* a reason */
     free(cn);
 
     /* 2. stream: head, then newline-separated messages */

@@ -28,7 +28,8 @@ typedef struct ref {
 } ref;
 
 static void r_ws(ref *r) {
-    while (r->i < r->n && (r->s[r->i] == ' ' || r->s[r->i] == '\t' || r->s[r->i] == '\n' || r->s[r->i] == '\r'))
+    while (r->i < r->n &&
+           (r->s[r->i] == ' ' || r->s[r->i] == '\t' || r->s[r->i] == '\n' || r->s[r->i] == '\r'))
         r->i++;
 }
 
@@ -65,8 +66,8 @@ static int r_digits(ref *r) {
 }
 
 static int r_delim(char c) {
-    return c == ',' || c == '}' || c == ']' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
-           c == '"' || c == '{' || c == '[';
+    return c == ',' || c == '}' || c == ']' || c == ':' || c == ' ' || c == '\t' || c == '\n' ||
+           c == '\r' || c == '"' || c == '{' || c == '[';
 }
 
 static int r_value(ref *r, int depth) {
@@ -111,9 +112,12 @@ static int r_value(ref *r, int depth) {
     }
     r->tokens++;
     if (c == '"') return r_string(r);
-    if (r->n - r->i >= 4 && !memcmp(r->s + r->i, "true", 4)) r->i += 4;
-    else if (r->n - r->i >= 5 && !memcmp(r->s + r->i, "false", 5)) r->i += 5;
-    else if (r->n - r->i >= 4 && !memcmp(r->s + r->i, "null", 4)) r->i += 4;
+    if (r->n - r->i >= 4 && !memcmp(r->s + r->i, "true", 4))
+        r->i += 4;
+    else if (r->n - r->i >= 5 && !memcmp(r->s + r->i, "false", 5))
+        r->i += 5;
+    else if (r->n - r->i >= 4 && !memcmp(r->s + r->i, "null", 4))
+        r->i += 4;
     else {
         if (r->s[r->i] == '-') r->i++;
         if (r->n - r->i >= 2 && r->s[r->i] == '0' && r->s[r->i + 1] >= '0' && r->s[r->i + 1] <= '9')
@@ -152,13 +156,37 @@ static int ref_parse(const char *s, int n, int *tokens) {
 
 /* ---- the target ---------------------------------------------------------------------- */
 
-static const char *const PATHS[] = {
-    "header.revision", "header.cluster_id", "ID", "TTL", "result.TTL", "succeeded", "kvs.0", "kvs.0.key",
-    "kvs.0.value", "kvs.1.create_revision", "responses.0.response_range.kvs.0",
-    "responses.1.response_range.kvs.0", "responses.0.response_put.header.revision", "result.header.revision",
-    "result.events", "result.events.0.kv", "result.canceled", "result.cancel_reason", "error", "error.grpc_code",
-    "error.http_code", "error.message", "code", "message", "token", "0", "0.0.0", "1.a", "a.1.b.2.c.3",
-    "0123456789012345678901234567890123456789012345678", ""};
+static const char *const PATHS[] = {"header.revision",
+                                    "header.cluster_id",
+                                    "ID",
+                                    "TTL",
+                                    "result.TTL",
+                                    "succeeded",
+                                    "kvs.0",
+                                    "kvs.0.key",
+                                    "kvs.0.value",
+                                    "kvs.1.create_revision",
+                                    "responses.0.response_range.kvs.0",
+                                    "responses.1.response_range.kvs.0",
+                                    "responses.0.response_put.header.revision",
+                                    "result.header.revision",
+                                    "result.events",
+                                    "result.events.0.kv",
+                                    "result.canceled",
+                                    "result.cancel_reason",
+                                    "error",
+                                    "error.grpc_code",
+                                    "error.http_code",
+                                    "error.message",
+                                    "code",
+                                    "message",
+                                    "token",
+                                    "0",
+                                    "0.0.0",
+                                    "1.a",
+                                    "a.1.b.2.c.3",
+                                    "0123456789012345678901234567890123456789012345678",
+                                    ""};
 
 static void check_tokens(const etcde__json *j, int len) {
     int i;
@@ -173,7 +201,9 @@ static void check_tokens(const etcde__json *j, int len) {
         }
         if (t->type == ETCDE__J_OBJ && t->next < i + 1 + 2 * t->size) abort();
         if (t->type == ETCDE__J_ARR && t->next < i + 1 + t->size) abort();
-        if (t->type == ETCDE__J_STR && (t->start < 1 || j->s[t->start - 1] != '"' || j->s[t->end] != '"')) abort();
+        if (t->type == ETCDE__J_STR &&
+            (t->start < 1 || j->s[t->start - 1] != '"' || j->s[t->end] != '"'))
+            abort();
     }
     if (j->n > 0 && j->t[0].next != j->n) abort(); /* the root spans every token */
 }
@@ -199,7 +229,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if ((want == REF_OK) != (n > 0) || (want == REF_DEEP) != (n == ETCDE__J_DEEP) ||
         (want == REF_INVALID) != (n == ETCDE__J_INVALID)) {
         fprintf(stderr, "library says %d, reference says %s\n", n,
-                want == REF_OK ? "valid" : want == REF_DEEP ? "too deep" : "invalid");
+                want == REF_OK     ? "valid"
+                : want == REF_DEEP ? "too deep"
+                                   : "invalid");
         abort();
     }
     if (n <= 0) goto out;
@@ -239,7 +271,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 etcde__jstr(&j, k, key, sizeof key);
                 v = etcde__jget(&j, i, key);
                 if (v < i + 2 || v >= t[i].next) {
-                    /* keys with escapes or NULs need not match themselves: etcde__jeq compares raw text */
+                    /* keys with escapes or NULs need not match themselves: etcde__jeq compares raw
+                     * text */
                     if (!memchr(s + t[k].start, '\\', (size_t)(t[k].end - t[k].start)) &&
                         (size_t)(t[k].end - t[k].start) < sizeof key - 1)
                         abort();
