@@ -3193,6 +3193,11 @@ static etcde_result etcde__create_fail(const etcde__err *err) {
     return err->code;
 }
 
+static etcde_result etcde__create_error(etcde_result code, const char *msg) {
+    etcde__err err;
+    return etcde__create_fail((etcde__fail(&err, code, "%s", msg), &err));
+}
+
 ETCDE__DEF void etcde_client_destroy(etcde_client *c) {
     int i;
     if (!c) return;
@@ -3222,9 +3227,7 @@ ETCDE__DEF etcde_result etcde_client_create(const etcde_options *opts, etcde_cli
     const char *eps, *from = "etcde_options.endpoints";
     etcde__err err;
     etcde_result r = ETCDE_OK;
-    if (!out)
-        return etcde__create_fail(
-            (etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "client: out is NULL"), &err));
+    if (!out) return etcde__create_error(ETCDE_ERR_INVALID_ARGS, "client: out is NULL");
     *out = NULL;
     if (opts)
         o = *opts;
@@ -3247,9 +3250,7 @@ ETCDE__DEF etcde_result etcde_client_create(const etcde_options *opts, etcde_cli
         al.free_fn = etcde__default_free;
     }
     c = (etcde_client *)etcde__alloc(&al, sizeof *c);
-    if (!c)
-        return etcde__create_fail(
-            (etcde__fail(&err, ETCDE_ERR_NOMEM, "client: out of memory"), &err));
+    if (!c) return etcde__create_error(ETCDE_ERR_NOMEM, "client: out of memory");
     memset(c, 0, sizeof *c);
     c->al = al;
     c->cancel_pipe[0] = c->cancel_pipe[1] = -1;
@@ -3322,28 +3323,21 @@ ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_sessio
     etcde_result r;
     int64_t sent, ttl = 0;
     if (!c || !out)
-        return etcde__create_fail(
-            (etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "session: client or out is NULL"), &err));
+        return etcde__create_error(ETCDE_ERR_INVALID_ARGS, "session: client or out is NULL");
     *out = NULL;
     if (opts)
         so = *opts;
     else
         memset(&so, 0, sizeof so);
     if (etcde__cancelled(c)) /* a reply already buffered would never reach the poll */
-        return etcde__create_fail(
-            (etcde__fail(&err, ETCDE_ERR_CANCELLED,
-                         "session: the client is cancelled "
-                         "(etcde_client_cancel; etcde_client_uncancel clears it)"),
-             &err));
-    if (so.ttl_s < 0 || so.guard_ms < 0 || so.lease_id < 0) {
-        etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "session: negative ttl_s, guard_ms or lease_id");
-        return etcde__create_fail(&err);
-    }
+        return etcde__create_error(ETCDE_ERR_CANCELLED,
+                                   "session: the client is cancelled (etcde_client_cancel; "
+                                   "etcde_client_uncancel clears it)");
+    if (so.ttl_s < 0 || so.guard_ms < 0 || so.lease_id < 0)
+        return etcde__create_error(ETCDE_ERR_INVALID_ARGS,
+                                   "session: negative ttl_s, guard_ms or lease_id");
     s = (etcde_session *)etcde__alloc(&c->al, sizeof *s);
-    if (!s) {
-        etcde__fail(&err, ETCDE_ERR_NOMEM, "out of memory");
-        return etcde__create_fail(&err);
-    }
+    if (!s) return etcde__create_error(ETCDE_ERR_NOMEM, "out of memory");
     memset(s, 0, sizeof *s);
     s->c = c;
     pthread_mutex_init(&s->mu, NULL);
@@ -3450,15 +3444,10 @@ ETCDE__DEF etcde_result etcde_election_create(etcde_client *c, etcde_session *s,
     etcde__err err;
     size_t n;
     if (!c || !name || !out)
-        return etcde__create_fail(
-            (etcde__fail(&err, ETCDE_ERR_INVALID_ARGS, "election: client, name or out is NULL"),
-             &err));
+        return etcde__create_error(ETCDE_ERR_INVALID_ARGS, "election: client, name or out is NULL");
     *out = NULL;
     e = (etcde_election *)etcde__alloc(&c->al, sizeof *e);
-    if (!e) {
-        etcde__fail(&err, ETCDE_ERR_NOMEM, "out of memory");
-        return etcde__create_fail(&err);
-    }
+    if (!e) return etcde__create_error(ETCDE_ERR_NOMEM, "out of memory");
     memset(e, 0, sizeof *e);
     e->c = c;
     e->s = s;
