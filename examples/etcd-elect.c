@@ -210,7 +210,7 @@ static int parse_args(int argc, char **argv, cli *o) {
 
 static int sig_pipe[2] = {-1, -1};
 static etcde_client *volatile client;
-static volatile sig_atomic_t waiting = 1;
+static int waiting = 1; /* atomic: the handler may run on any thread, the library's too */
 
 static void on_signal(int sig) {
     int saved = errno;
@@ -219,7 +219,9 @@ static void on_signal(int sig) {
     /* While waiting (session, campaign, lock, observe) SIGINT/SIGTERM/SIGHUP make the
        blocking call return ETCDE_ERR_CANCELLED; the library then deletes the waiting key.
        While holding, the main loop reads the pipe and releases. */
-    if (waiting && (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)) etcde_client_cancel(client);
+    if ((sig == SIGINT || sig == SIGTERM || sig == SIGHUP) &&
+        __atomic_load_n(&waiting, __ATOMIC_ACQUIRE))
+        etcde_client_cancel(client);
     w = write(sig_pipe[1], &b, 1);
     (void)w;
     errno = saved;
@@ -597,7 +599,7 @@ static int run_hold(const cli *o) {
         rc = 1;
         goto out;
     }
-    waiting = 0;
+    __atomic_store_n(&waiting, 0, __ATOMIC_RELEASE);
     h.key = strdup(etcde_election_key(h.e));
     if (!h.key) {
         fprintf(stderr, PROG ": out of memory\n");
