@@ -2027,11 +2027,21 @@ static void op_mutex_create(run *R, rd *in) {
     etcde_result r;
     gen_name(in, name);
     drop_mutex(R, slot);
-    if (!R->s[ss]) { /* a lock needs a session */
+    if (!R->s[ss]) { /* a lock needs a session: without one, a handle only observes */
         if (FUZZ_API_MISUSE && (a & 0x80)) {
-            r = etcde_election_create(R->c, NULL, name, &R->m[slot]);
-            check_misuse(R, "mutex_create", r, etcde_client_errmsg(R->c));
-            if (R->m[slot]) die("mutex_create without a session set *out");
+            etcde_election *h = NULL;
+            unsigned k0 = fake_requests();
+            r = etcde_election_create(R->c, NULL, name, &h);
+            check_result(R, "lock handle without a session", r, etcde_client_errmsg(R->c));
+            if (r == ETCDE_OK) {
+                etcde_result l = etcde_lock(h, 0), t = etcde_trylock(h);
+                if (l != ETCDE_ERR_STATE || t != ETCDE_ERR_STATE)
+                    die("lock/trylock without a session returned %s/%s", etcde_strerror(l),
+                        etcde_strerror(t));
+                if (FUZZ_API_MISUSE_MESSAGES) check_text(R, "trylock", t, etcde_election_errmsg(h));
+                if (fake_requests() != k0) die("lock without a session sent a request");
+                etcde_election_destroy(h);
+            }
         }
         return;
     }
