@@ -855,22 +855,22 @@ ETCDT_TEST(reattached_lease_keeps_queue_position) {
     etcde_client_destroy(c);
 }
 
+/* `etcdctl elect NAME VALUE` on the test cluster, running. */
+static etcdt_proc *etcdctl_elect(const char *name, const char *value) {
+    char epflag[256];
+    char *argv[] = {(char *)"etcdctl", epflag, (char *)"elect", (char *)name, (char *)value, NULL};
+    snprintf(epflag, sizeof epflag, "--endpoints=%s", etcdt_endpoints(cl));
+    return etcdt_spawn(argv, NULL);
+}
+
 ETCDT_TEST(interop_queue_with_etcdctl_elect) {
     /* etcdctl X leads; our C candidate queues behind it; etcdctl Y queues behind us.
        Interrupting X elects us; our resign elects Y. One queue, one order. */
-    char name[64], line[256], epflag[256], xkey[128];
-    char *ax[8], *ay[8];
+    char name[64], line[256], xkey[128];
     etcdt_proc *x, *y;
     cand c;
     fresh_name(name, sizeof name);
-    snprintf(epflag, sizeof epflag, "--endpoints=%s", etcdt_endpoints(cl));
-    ax[0] = (char *)"etcdctl";
-    ax[1] = epflag;
-    ax[2] = (char *)"elect";
-    ax[3] = name;
-    ax[4] = (char *)"X";
-    ax[5] = NULL;
-    x = etcdt_spawn(ax, NULL);
+    x = etcdctl_elect(name, "X");
     REQUIRE(x != NULL);
     CHECK(etcdt_proc_readline(x, xkey, sizeof xkey, 10000) == 1 &&
           !strncmp(xkey, name, strlen(name)));
@@ -879,9 +879,7 @@ ETCDT_TEST(interop_queue_with_etcdctl_elect) {
     cand_start(&c);
     CHECK(cand_wait_queued(&c, 2, 5000));
     CHECK(!cand_done(&c));
-    memcpy(ay, ax, sizeof ax);
-    ay[4] = (char *)"Y";
-    y = etcdt_spawn(ay, NULL);
+    y = etcdctl_elect(name, "Y");
     REQUIRE(y != NULL);
     CHECK(etcdt_proc_readline(y, line, sizeof line, 1500) == -1); /* Y waits */
     etcdt_proc_signal(x, SIGINT);                                 /* etcdctl resigns */
@@ -907,21 +905,13 @@ ETCDT_TEST(interop_queue_with_etcdctl_elect) {
 }
 
 ETCDT_TEST(etcdctl_waits_behind_our_leader) {
-    char name[64], line[256], epflag[256];
-    char *ax[8];
+    char name[64], line[256];
     etcdt_proc *x;
     cand c;
     fresh_name(name, sizeof name);
     REQUIRE(cand_open(&c, name, "C", 10) == 0);
     REQUIRE(etcde_campaign(c.e, "C", 1, 5000) == ETCDE_OK);
-    snprintf(epflag, sizeof epflag, "--endpoints=%s", etcdt_endpoints(cl));
-    ax[0] = (char *)"etcdctl";
-    ax[1] = epflag;
-    ax[2] = (char *)"elect";
-    ax[3] = name;
-    ax[4] = (char *)"X";
-    ax[5] = NULL;
-    x = etcdt_spawn(ax, NULL);
+    x = etcdctl_elect(name, "X");
     REQUIRE(x != NULL);
     CHECK(etcdt_proc_readline(x, line, sizeof line, 1500) == -1);
     CHECK(etcde_resign(c.e) == ETCDE_OK);
