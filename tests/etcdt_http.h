@@ -9,11 +9,38 @@
 #include "etcdt_test.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+/* A blocking TCP socket connected to 127.0.0.1:port within timeout_ms, or -1. */
+ETCDT_FN int etcdt_connect_loopback(int port, int timeout_ms) {
+    int64_t deadline = etcdt_now_ms() + timeout_ms;
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)port);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        struct pollfd pfd;
+        pfd.fd = fd;
+        pfd.events = POLLOUT;
+        if (errno != EINPROGRESS || poll(&pfd, 1, etcdt__left(deadline)) != 1 ||
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err) {
+            close(fd);
+            return -1;
+        }
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
 
 /* POST body to http://127.0.0.1:port<path> (Content-Type: application/json).
  * Returns the HTTP status code, or -1 on connect/IO/timeout/parse error.
@@ -22,7 +49,6 @@
 ETCDT_FN int etcdt_http_post(int port, const char *path, const char *body, char *resp,
                              size_t respcap, int timeout_ms) {
     int64_t deadline = etcdt_now_ms() + timeout_ms;
-    struct sockaddr_in sa;
     struct pollfd pfd;
     char req[1024];
     char buf[16384];
@@ -42,21 +68,9 @@ ETCDT_FN int etcdt_http_post(int port, const char *path, const char *body, char 
                       path, port, (unsigned long)blen);
     if (reqlen < 0 || (size_t)reqlen >= sizeof req) return -1;
 
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = etcdt_connect_loopback(port, timeout_ms);
     if (fd < 0) return -1;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons((uint16_t)port);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        int err = 0;
-        socklen_t el = sizeof err;
-        if (errno != EINPROGRESS) goto out;
-        pfd.fd = fd;
-        pfd.events = POLLOUT;
-        if (poll(&pfd, 1, etcdt__left(deadline)) != 1) goto out;
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err) goto out;
-    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     /* send headers then body */
     while (sent < (size_t)reqlen + blen) {
         const char *src;

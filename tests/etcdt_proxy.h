@@ -10,6 +10,7 @@
 #ifndef ETCDT_PROXY_H
 #define ETCDT_PROXY_H
 
+#include "etcdt_http.h"
 #include "etcdt_test.h"
 
 #include <arpa/inet.h>
@@ -31,21 +32,6 @@ typedef struct etcdt_proxy {
     int n;
     long accepted, swallowed; /* atomic */
 } etcdt_proxy;
-
-ETCDT_FN int etcdt__connect_loopback(int port) {
-    struct sockaddr_in sa;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons((uint16_t)port);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 ETCDT_FN void etcdt__proxy_drop(etcdt_proxy *px, int i) {
     if (px->cfd[i] >= 0) close(px->cfd[i]);
@@ -91,7 +77,7 @@ ETCDT_FN void *etcdt__proxy_main(void *arg) {
                     close(fd);
                 } else {
                     px->cfd[px->n] = fd;
-                    px->sfd[px->n] = part ? -1 : etcdt__connect_loopback(px->target_port);
+                    px->sfd[px->n] = part ? -1 : etcdt_connect_loopback(px->target_port, 5000);
                     if (!part && px->sfd[px->n] < 0)
                         close(fd);
                     else
