@@ -313,12 +313,10 @@ typedef enum etcde_event_type {
 typedef int (*etcde_observe_fn)(etcde_event_type type, const etcde_kv *leader, int64_t revision,
                                 void *user_data);
 
-/* ---- errors and version -------------------------------------------------------------- */
+/* ---- errors ------------------------------------------------------------------------- */
 
 /* Static text naming a result code; never NULL. Thread-safe. */
 ETCDE_API const char *etcde_strerror(etcde_result r);
-/* ETCDE_VERSION_STRING of the implementation. Thread-safe. */
-ETCDE_API const char *etcde_version_string(void);
 
 /* ---- client -------------------------------------------------------------------------- */
 
@@ -1184,6 +1182,17 @@ static void etcde__wait_init(etcde__wait *w, int64_t deadline) {
     w->deadline = deadline;
 }
 
+/* A copy of w (or of an empty wait) that ends by `deadline` at the latest. */
+static etcde__wait etcde__within(const etcde__wait *w, int64_t deadline) {
+    etcde__wait t;
+    if (w)
+        t = *w;
+    else
+        etcde__wait_init(&t, ETCDE__NEVER);
+    if (deadline < t.deadline) t.deadline = deadline;
+    return t;
+}
+
 static void etcde__wait_add(etcde__wait *w, int fd, etcde_result code) {
     if (fd >= 0 && w->nfd < 3) {
         w->fds[w->nfd] = fd;
@@ -1191,13 +1200,13 @@ static void etcde__wait_add(etcde__wait *w, int fd, etcde_result code) {
     }
 }
 
-/* Waits until `fd` is ready for `events`, or a wake fd fires, or the deadline passes.
-   fd < 0 waits on the wake fds alone (a sleep). Returns ETCDE_OK when fd is ready. */
-static etcde_result etcde__poll(int fd, short events, const etcde__wait *w, int64_t deadline,
-                                etcde__err *err) {
+/* Waits until `fd` is ready for `events`, or a wake fd fires, or the wait's deadline
+   passes (w NULL: no deadline). fd < 0 waits on the wake fds alone (a sleep). Returns
+   ETCDE_OK when fd is ready. */
+static etcde_result etcde__poll(int fd, short events, const etcde__wait *w, etcde__err *err) {
     struct pollfd p[4];
     int i, n, r;
-    if (w && w->deadline < deadline) deadline = w->deadline;
+    int64_t deadline = w ? w->deadline : ETCDE__NEVER;
     for (;;) {
         int64_t now = etcde__now_ms(), left;
         int timeout;
@@ -1234,11 +1243,12 @@ static etcde_result etcde__poll(int fd, short events, const etcde__wait *w, int6
     }
 }
 
-/* Sleeps until the deadline, waking early for the wake fds. Returns OK at the deadline. */
-static etcde_result etcde__sleep(const etcde__wait *w, int64_t until, etcde__err *err) {
-    etcde_result r = etcde__poll(-1, 0, w, until, err);
-    if (r == ETCDE_ERR_TIMEOUT && (!w || until < w->deadline)) return ETCDE_OK;
-    return r;
+/* Sleeps ms, waking early for the wait's fds and deadline. Returns OK after the full ms. */
+static etcde_result etcde__sleep(const etcde__wait *w, int64_t ms, etcde__err *err) {
+    int64_t until = etcde__now_ms() + ms;
+    etcde__wait t = etcde__within(w, until);
+    etcde_result r = etcde__poll(-1, 0, &t, err);
+    return r == ETCDE_ERR_TIMEOUT && (!w || until < w->deadline) ? ETCDE_OK : r;
 }
 
 /* Non-blocking, close-on-exec pipe; atomically so where pipe2 is declared, so that no
@@ -1287,7 +1297,7 @@ enum {
 
 typedef struct etcde__conn etcde__conn;
 typedef long (*etcde__read_fn)(etcde__conn *cn, char *buf, size_t cap, const etcde__wait *w,
-                               int64_t deadline, etcde__err *err);
+                               etcde__err *err);
 
 struct etcde__conn {
     int fd;
@@ -1311,7 +1321,7 @@ static void etcde__conn_reset(etcde__conn *cn) {
 }
 
 static long etcde__sock_read(etcde__conn *cn, char *buf, size_t cap, const etcde__wait *w,
-                             int64_t deadline, etcde__err *err) {
+                             etcde__err *err) {
     for (;;) {
         char eb[96];
         short ev = POLLIN;
@@ -1329,14 +1339,13 @@ static long etcde__sock_read(etcde__conn *cn, char *buf, size_t cap, const etcde
                 return etcde__fail(err, ETCDE_ERR_IO, "read: %s",
                                    etcde__errno_text(errno, eb, sizeof eb));
         }
-        r = etcde__poll(cn->fd, ev, w, deadline, err);
+        r = etcde__poll(cn->fd, ev, w, err);
         if (r) return r;
     }
 }
 
 /* Reads more bytes into rbuf. >0: bytes added, 0: EOF, <0: error. */
-static long etcde__conn_fill(etcde__conn *cn, const etcde__wait *w, int64_t deadline,
-                             etcde__err *err) {
+static long etcde__conn_fill(etcde__conn *cn, const etcde__wait *w, etcde__err *err) {
     long n;
     if (cn->rpos == cn->rlen) cn->rpos = cn->rlen = 0;
     if (cn->rlen == sizeof cn->rbuf && cn->rpos > 0) {
@@ -1347,7 +1356,7 @@ static long etcde__conn_fill(etcde__conn *cn, const etcde__wait *w, int64_t dead
     if (cn->rlen == sizeof cn->rbuf)
         return etcde__fail(err, ETCDE_ERR_TOO_BIG, "HTTP line longer than %d bytes",
                            ETCDE_MAX_LINE);
-    n = cn->rd(cn, cn->rbuf + cn->rlen, sizeof cn->rbuf - cn->rlen, w, deadline, err);
+    n = cn->rd(cn, cn->rbuf + cn->rlen, sizeof cn->rbuf - cn->rlen, w, err);
     if (n > 0) {
         cn->rlen += (size_t)n;
         cn->got_bytes = 1;
@@ -1356,8 +1365,8 @@ static long etcde__conn_fill(etcde__conn *cn, const etcde__wait *w, int64_t dead
 }
 
 /* Next CRLF- (or LF-) terminated line, without the terminator, as a view into rbuf. */
-static etcde_result etcde__conn_line(etcde__conn *cn, const etcde__wait *w, int64_t deadline,
-                                     char **line, size_t *len, etcde__err *err) {
+static etcde_result etcde__conn_line(etcde__conn *cn, const etcde__wait *w, char **line,
+                                     size_t *len, etcde__err *err) {
     for (;;) {
         char *s = cn->rbuf + cn->rpos;
         char *nl = (char *)memchr(s, '\n', cn->rlen - cn->rpos);
@@ -1374,7 +1383,7 @@ static etcde_result etcde__conn_line(etcde__conn *cn, const etcde__wait *w, int6
             cn->rpos += (size_t)(nl - s) + 1;
             return ETCDE_OK;
         }
-        n = etcde__conn_fill(cn, w, deadline, err);
+        n = etcde__conn_fill(cn, w, err);
         if (n < 0) return (etcde_result)n;
         if (n == 0)
             return etcde__fail(err, cn->got_bytes ? ETCDE_ERR_HTTP : ETCDE_ERR_IO,
@@ -1403,9 +1412,19 @@ static int etcde__has_token(const char *v, const char *tok) {
     return 0;
 }
 
+/* The next header line (empty at the end of the headers), counted against the limit. */
+static etcde_result etcde__header_line(etcde__conn *cn, const etcde__wait *w, int *nhdr,
+                                       char **line, size_t *len, etcde__err *err) {
+    etcde_result r = etcde__conn_line(cn, w, line, len, err);
+    if (r || *len == 0) return r;
+    if (++*nhdr > ETCDE_MAX_HEADERS)
+        return etcde__fail(err, ETCDE_ERR_TOO_BIG, "more than %d HTTP header lines",
+                           ETCDE_MAX_HEADERS);
+    return ETCDE_OK;
+}
+
 /* Reads the status line and headers (skipping 1xx), and sets up body decoding. */
-static etcde_result etcde__http_head(etcde__conn *cn, const etcde__wait *w, int64_t deadline,
-                                     etcde__err *err) {
+static etcde_result etcde__http_head(etcde__conn *cn, const etcde__wait *w, etcde__err *err) {
     int nhdr = 0, chunked = 0, has_len = 0, conn_close = 0, conn_keep = 0, interim = 0;
     int64_t clen = 0;
     char *line, q[256];
@@ -1413,7 +1432,7 @@ static etcde_result etcde__http_head(etcde__conn *cn, const etcde__wait *w, int6
     etcde_result r;
     etcde__conn_reset(cn);
     for (;;) {
-        r = etcde__conn_line(cn, w, deadline, &line, &len, err);
+        r = etcde__conn_line(cn, w, &line, &len, err);
         if (r) return r;
         if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') ||
             line[8] != ' ' || !isdigit((unsigned char)line[9]) ||
@@ -1426,24 +1445,15 @@ static etcde_result etcde__http_head(etcde__conn *cn, const etcde__wait *w, int6
         if (cn->status >= 200) break;
         if (++interim > 8)
             return etcde__fail(err, ETCDE_ERR_TOO_BIG, "more than 8 interim (1xx) HTTP responses");
-        for (;;) { /* skip the interim response's headers */
-            r = etcde__conn_line(cn, w, deadline, &line, &len, err);
-            if (r) return r;
-            if (len == 0) break;
-            if (++nhdr > ETCDE_MAX_HEADERS)
-                return etcde__fail(err, ETCDE_ERR_TOO_BIG, "more than %d HTTP header lines",
-                                   ETCDE_MAX_HEADERS);
-        }
+        do { /* skip the interim response's headers */
+            if ((r = etcde__header_line(cn, w, &nhdr, &line, &len, err)) != ETCDE_OK) return r;
+        } while (len);
     }
     for (;;) {
         char *colon, *v;
         size_t nl;
-        r = etcde__conn_line(cn, w, deadline, &line, &len, err);
-        if (r) return r;
+        if ((r = etcde__header_line(cn, w, &nhdr, &line, &len, err)) != ETCDE_OK) return r;
         if (len == 0) break;
-        if (++nhdr > ETCDE_MAX_HEADERS)
-            return etcde__fail(err, ETCDE_ERR_TOO_BIG, "more than %d HTTP header lines",
-                               ETCDE_MAX_HEADERS);
         colon = (char *)memchr(line, ':', len);
         if (!colon || colon == line)
             return etcde__fail(err, ETCDE_ERR_HTTP, "bad HTTP header line \"%s\"",
@@ -1494,7 +1504,7 @@ static size_t etcde__conn_take(etcde__conn *cn, char *dst, size_t cap, int bound
 
 /* Reads decoded body bytes: >0 bytes copied to dst, 0 at the end of the body, <0 error. */
 static long etcde__http_body(etcde__conn *cn, char *dst, size_t cap, const etcde__wait *w,
-                             int64_t deadline, etcde__err *err) {
+                             etcde__err *err) {
     for (;;) {
         char *line, q[256];
         size_t len, n;
@@ -1510,7 +1520,7 @@ static long etcde__http_body(etcde__conn *cn, char *dst, size_t cap, const etcde
             }
             n = etcde__conn_take(cn, dst, cap, 1);
             if (n) return (long)n;
-            got = etcde__conn_fill(cn, w, deadline, err);
+            got = etcde__conn_fill(cn, w, err);
             if (got < 0) return got;
             if (got == 0)
                 return etcde__fail(err, ETCDE_ERR_HTTP,
@@ -1519,14 +1529,14 @@ static long etcde__http_body(etcde__conn *cn, char *dst, size_t cap, const etcde
         case ETCDE__BODY_CLOSE:
             n = etcde__conn_take(cn, dst, cap, 0);
             if (n) return (long)n;
-            got = etcde__conn_fill(cn, w, deadline, err);
+            got = etcde__conn_fill(cn, w, err);
             if (got < 0) return got;
             if (got == 0) cn->body = ETCDE__BODY_DONE;
             continue;
         case ETCDE__CHUNK_SIZE: {
             int64_t size = 0;
             size_t i, digits = 0;
-            r = etcde__conn_line(cn, w, deadline, &line, &len, err);
+            r = etcde__conn_line(cn, w, &line, &len, err);
             if (r) return r;
             for (i = 0; i < len && isxdigit((unsigned char)line[i]); i++, digits++) {
                 int d = isdigit((unsigned char)line[i]) ? line[i] - '0' : (line[i] | 32) - 'a' + 10;
@@ -1542,7 +1552,7 @@ static long etcde__http_body(etcde__conn *cn, char *dst, size_t cap, const etcde
             continue;
         }
         case ETCDE__CHUNK_CRLF:
-            r = etcde__conn_line(cn, w, deadline, &line, &len, err);
+            r = etcde__conn_line(cn, w, &line, &len, err);
             if (r) return r;
             if (len) return etcde__fail(err, ETCDE_ERR_HTTP, "chunk not followed by CRLF");
             cn->body = ETCDE__CHUNK_SIZE;
@@ -1550,7 +1560,7 @@ static long etcde__http_body(etcde__conn *cn, char *dst, size_t cap, const etcde
         case ETCDE__TRAILERS: {
             int ntr = 0;
             for (;;) {
-                r = etcde__conn_line(cn, w, deadline, &line, &len, err);
+                r = etcde__conn_line(cn, w, &line, &len, err);
                 if (r) return r;
                 if (len == 0) break;
                 if (++ntr > ETCDE_MAX_HEADERS)
@@ -1567,7 +1577,7 @@ static long etcde__http_body(etcde__conn *cn, char *dst, size_t cap, const etcde
 
 /* Reads the whole body into b (replacing its contents), at most b->max bytes. */
 static etcde_result etcde__http_read_all(etcde__conn *cn, etcde__buf *b, const etcde__wait *w,
-                                         int64_t deadline, etcde__err *err) {
+                                         etcde__err *err) {
     b->len = 0;
     if (cn->body == ETCDE__BODY_LEN && (uint64_t)cn->left > b->max)
         return etcde__fail(err, ETCDE_ERR_TOO_BIG,
@@ -1579,13 +1589,13 @@ static etcde_result etcde__http_read_all(etcde__conn *cn, etcde__buf *b, const e
             return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory reading a response");
         if (b->len == b->max) { /* full: the body must end here */
             char one;
-            n = etcde__http_body(cn, &one, 1, w, deadline, err);
+            n = etcde__http_body(cn, &one, 1, w, err);
             if (n < 0) return (etcde_result)n;
             if (n == 0) break;
             return etcde__fail(err, ETCDE_ERR_TOO_BIG, "response exceeds the %lu-byte limit",
                                (unsigned long)b->max);
         }
-        n = etcde__http_body(cn, b->p + b->len, b->cap - 1 - b->len, w, deadline, err);
+        n = etcde__http_body(cn, b->p + b->len, b->cap - 1 - b->len, w, err);
         if (n < 0) return (etcde_result)n;
         if (n == 0) break;
         b->len += (size_t)n;
@@ -1599,7 +1609,7 @@ static etcde_result etcde__http_read_all(etcde__conn *cn, etcde__buf *b, const e
    counts them). Returns 1 with a line (a final line without newline counts), 0 at the
    end of the body, <0 on error. Messages are split on '\n', never on chunk boundaries. */
 static int etcde__http_next_line(etcde__conn *cn, etcde__buf *b, size_t *carry,
-                                 const etcde__wait *w, int64_t deadline, etcde__err *err) {
+                                 const etcde__wait *w, etcde__err *err) {
     size_t have = *carry, scanned = 0;
     if (have) memmove(b->p, b->p + b->len + 1, have);
     for (;;) {
@@ -1614,7 +1624,7 @@ static int etcde__http_next_line(etcde__conn *cn, etcde__buf *b, size_t *carry,
         scanned = have;
         if (have >= b->max) { /* full: only a newline or the end of the body may follow */
             char one;
-            n = etcde__http_body(cn, &one, 1, w, deadline, err);
+            n = etcde__http_body(cn, &one, 1, w, err);
             if (n < 0) return (int)n;
             if (n == 1 && one != '\n')
                 return etcde__fail(err, ETCDE_ERR_TOO_BIG,
@@ -1628,7 +1638,7 @@ static int etcde__http_next_line(etcde__conn *cn, etcde__buf *b, size_t *carry,
         b->len = have; /* so that growing the buffer keeps what was read */
         if (etcde__buf_reserve(b, ETCDE__MIN(4096, b->max - have)) == ETCDE_ERR_NOMEM)
             return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory reading a stream");
-        n = etcde__http_body(cn, b->p + have, b->cap - 1 - have, w, deadline, err);
+        n = etcde__http_body(cn, b->p + have, b->cap - 1 - have, w, err);
         if (n < 0) return (int)n;
         if (n == 0) {
             *carry = 0;
@@ -1806,14 +1816,15 @@ static etcde__conn *etcde__conn_new(etcde_client *c, int fd, int ep) {
     return cn;
 }
 
-static etcde_result etcde__dial(etcde_client *c, int ep, const etcde__wait *w, int64_t deadline,
-                                etcde__conn **out, etcde__err *err) {
+/* Connects to endpoint ep within the dial timeout (and the wait). */
+static etcde_result etcde__dial(etcde_client *c, int ep, const etcde__wait *w, etcde__conn **out,
+                                etcde__err *err) {
     struct addrinfo hints, *res = NULL, *ai;
     etcde__ep *e = &c->eps[ep];
     int rc, fd = -1, one = 1;
     char eb[96];
     etcde_result r = ETCDE_ERR_IO;
-    int64_t dl = ETCDE__MIN(deadline, etcde__now_ms() + c->o.dial_timeout_ms);
+    etcde__wait dw = etcde__within(w, etcde__now_ms() + c->o.dial_timeout_ms);
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -1842,7 +1853,7 @@ static etcde_result etcde__dial(etcde_client *c, int ep, const etcde__wait *w, i
 #endif
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
         if (errno == EINPROGRESS) {
-            r = etcde__poll(fd, POLLOUT, w, dl, err);
+            r = etcde__poll(fd, POLLOUT, &dw, err);
             if (r == ETCDE_OK) {
                 getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
                 if (soerr == 0) break;
@@ -1873,7 +1884,7 @@ static etcde_result etcde__dial(etcde_client *c, int ep, const etcde__wait *w, i
     }
     if (c->tr.read) {
         char terr[160];
-        int64_t left = dl - etcde__now_ms();
+        int64_t left = dw.deadline - etcde__now_ms();
         terr[0] = 0;
         if (left <= 0 || c->tr.open(c->tr.user_data, fd, e->host, (int)left, &(*out)->tr_conn, terr,
                                     sizeof terr) != 0) {
@@ -1936,7 +1947,7 @@ static void etcde__pool_put(etcde_client *c, etcde__conn *cn) {
 }
 
 static etcde_result etcde__send_all(etcde__conn *cn, const char *p, size_t n, const etcde__wait *w,
-                                    int64_t deadline, etcde__err *err) {
+                                    etcde__err *err) {
     while (n) {
         char eb[96];
         short ev = POLLOUT;
@@ -1963,7 +1974,7 @@ static etcde_result etcde__send_all(etcde__conn *cn, const char *p, size_t n, co
                 return etcde__fail(err, ETCDE_ERR_IO, "write: %s",
                                    etcde__errno_text(errno, eb, sizeof eb));
         }
-        r = etcde__poll(cn->fd, ev, w, deadline, err);
+        r = etcde__poll(cn->fd, ev, w, err);
         if (r) return r;
     }
     return ETCDE_OK;
@@ -1975,14 +1986,14 @@ typedef struct etcde__req {
     const etcde__buf *body;
     etcde__conn **stream; /* NULL: a unary call; else open a stream and leave its connection here */
     int anon;             /* without the token: the authentication request itself */
+    int64_t deadline;     /* the request's own timeout; the caller's wait may end sooner */
 } etcde__req;
 
 /* Sends one request on endpoint ep and reads the response head. A pooled connection
    that turns out dead before any response byte is replaced by a fresh one once. A small
    body goes out in one write with the head; a large one is sent after it, not copied. */
 static etcde_result etcde__exchange(etcde_client *c, int ep, const etcde__req *rq,
-                                    const etcde__wait *w, int64_t deadline, etcde__conn **out,
-                                    etcde__err *err) {
+                                    const etcde__wait *w, etcde__conn **out, etcde__err *err) {
     enum { INLINE_BODY = 16384 };
     const etcde__buf *body = rq->body;
     etcde__buf req;
@@ -2019,12 +2030,12 @@ static etcde_result etcde__exchange(etcde_client *c, int ep, const etcde__req *r
     for (attempt = 0; attempt < 2; attempt++) {
         etcde__conn *cn = rq->stream ? NULL : etcde__pool_get(c, ep);
         if (!cn) {
-            r = etcde__dial(c, ep, w, deadline, &cn, err);
+            r = etcde__dial(c, ep, w, &cn, err);
             if (r) break;
         }
-        r = etcde__send_all(cn, req.p, req.len, w, deadline, err);
-        if (!r && !inline_body) r = etcde__send_all(cn, body->p, body->len, w, deadline, err);
-        if (!r) r = etcde__http_head(cn, w, deadline, err);
+        r = etcde__send_all(cn, req.p, req.len, w, err);
+        if (!r && !inline_body) r = etcde__send_all(cn, body->p, body->len, w, err);
+        if (!r) r = etcde__http_head(cn, w, err);
         if (!r) {
             *out = cn;
             break;
@@ -2056,27 +2067,30 @@ static void etcde__ep_failed(etcde_client *c, int ep) {
    or the opening of a stream (*rq->stream gets the connection, positioned at the start of
    a 200 body). */
 static etcde_result etcde__try_endpoints(etcde_client *c, const etcde__req *rq, etcde__resp *resp,
-                                         const etcde__wait *w, int64_t deadline, etcde__err *err) {
+                                         const etcde__wait *w, etcde__err *err) {
     const char *path = rq->path;
+    int64_t deadline = rq->deadline;
     int start = ETCDE__LOAD(&c->cur_ep), k;
     etcde_result r = ETCDE_ERR_UNAVAILABLE;
     for (k = 0; k < c->neps; k++) {
         int ep = (start + k) % c->neps;
         etcde__conn *cn = NULL;
         int64_t t0 = etcde__now_ms(), dl = deadline;
+        etcde__wait ew;
         /* a silent endpoint must not eat the time the others need: while others remain,
            one attempt gets at most half of what is left */
         if (k + 1 < c->neps && deadline != ETCDE__NEVER && deadline - t0 > 400)
             dl = t0 + (deadline - t0) / 2;
+        ew = etcde__within(w, dl);
         resp->status = 0;
-        r = etcde__exchange(c, ep, rq, w, dl, &cn, err);
+        r = etcde__exchange(c, ep, rq, &ew, &cn, err);
         if (r == ETCDE_OK) {
             resp->status = cn->status;
             if (rq->stream && cn->status == 200) {
                 *rq->stream = cn;
                 return ETCDE_OK;
             }
-            r = etcde__http_read_all(cn, &resp->body, w, dl, err);
+            r = etcde__http_read_all(cn, &resp->body, &ew, err);
             if (r == ETCDE_OK) {
                 etcde__pool_put(c, cn);
                 cn = NULL;
@@ -2107,9 +2121,9 @@ static etcde_result etcde__try_endpoints(etcde_client *c, const etcde__req *rq, 
     return r;
 }
 
-/* Fetches a token for the configured user. */
-static etcde_result etcde__authenticate(etcde_client *c, const etcde__wait *w, int64_t deadline,
-                                        etcde__err *err) {
+/* Fetches a token for the configured user, within the deadline of the request it is for. */
+static etcde_result etcde__authenticate(etcde_client *c, const etcde__req *for_rq,
+                                        const etcde__wait *w, etcde__err *err) {
     char qu[160];
     etcde__req rq;
     etcde__buf b;
@@ -2130,7 +2144,8 @@ static etcde_result etcde__authenticate(etcde_client *c, const etcde__wait *w, i
     rq.body = &b;
     rq.stream = NULL;
     rq.anon = 1;
-    r = etcde__try_endpoints(c, &rq, &resp, w, deadline, err);
+    rq.deadline = for_rq->deadline;
+    r = etcde__try_endpoints(c, &rq, &resp, w, err);
     etcde__buf_free(&b);
     etcde__quote(qu, sizeof qu, c->user, strlen(c->user)); /* the caller's bytes */
     if (r == ETCDE_OK) {
@@ -2165,7 +2180,7 @@ static etcde_result etcde__authenticate(etcde_client *c, const etcde__wait *w, i
 /* A request with the token: fetched first when there is none, and fetched again once when
    etcd rejects it as expired (401). */
 static etcde_result etcde__request(etcde_client *c, const etcde__req *rq, etcde__resp *resp,
-                                   const etcde__wait *w, int64_t deadline, etcde__err *err) {
+                                   const etcde__wait *w, etcde__err *err) {
     int need_token = 0, again;
     etcde_result r;
     if (c->user) {
@@ -2173,9 +2188,9 @@ static etcde_result etcde__request(etcde_client *c, const etcde__req *rq, etcde_
         need_token = !c->token;
         pthread_mutex_unlock(&c->mu);
     }
-    if (need_token && (r = etcde__authenticate(c, w, deadline, err)) != ETCDE_OK) return r;
+    if (need_token && (r = etcde__authenticate(c, rq, w, err)) != ETCDE_OK) return r;
     for (again = 0;; again = 1) {
-        r = etcde__try_endpoints(c, rq, resp, w, deadline, err);
+        r = etcde__try_endpoints(c, rq, resp, w, err);
         if (r != ETCDE_ERR_AUTH) return r;
         if (!c->user) { /* no retry can help: say what is missing */
             char m[sizeof err->msg];
@@ -2189,38 +2204,42 @@ static etcde_result etcde__request(etcde_client *c, const etcde__req *rq, etcde_
         etcde__free(&c->al, c->token);
         c->token = NULL;
         pthread_mutex_unlock(&c->mu);
-        if ((r = etcde__authenticate(c, w, deadline, err)) != ETCDE_OK) return r;
+        if ((r = etcde__authenticate(c, rq, w, err)) != ETCDE_OK) return r;
     }
 }
 
 /* Unary call with the client's request timeout, capped by the wait's deadline. */
 static etcde_result etcde__call(etcde_client *c, const char *path, const etcde__buf *body,
                                 etcde__resp *resp, const etcde__wait *w, etcde__err *err) {
-    int64_t dl = etcde__now_ms() + c->o.request_timeout_ms;
     etcde__req rq;
     rq.path = path;
     rq.body = body;
     rq.stream = NULL;
     rq.anon = 0;
-    if (w && w->deadline < dl) dl = w->deadline;
-    return etcde__request(c, &rq, resp, w, dl, err);
+    rq.deadline = etcde__within(w, etcde__now_ms() + c->o.request_timeout_ms).deadline;
+    return etcde__request(c, &rq, resp, w, err);
+}
+
+/* The pause before a retry: 500 ms, unless the wait ends first; then err says why, and
+   what failed last. */
+static etcde_result etcde__retry_pause(const etcde__wait *w, etcde__err *err) {
+    char last[sizeof err->msg];
+    etcde__err serr;
+    etcde_result s = etcde__sleep(w, 500, &serr);
+    if (!s) return ETCDE_OK;
+    memcpy(last, err->msg, sizeof last);
+    return etcde__fail(err, s, "%s, while retrying after: %.300s", serr.msg, last);
 }
 
 /* A call retried every 500 ms on transient errors until the wait ends. */
 static etcde_result etcde__call_retry(etcde_client *c, const char *path, const etcde__buf *body,
                                       etcde__resp *resp, const etcde__wait *w, etcde__err *err) {
     for (;;) {
-        etcde_result r = etcde__call(c, path, body, resp, w, err), s;
-        etcde__err serr;
+        etcde_result r = etcde__call(c, path, body, resp, w, err);
         if (!etcde__transient(r)) return r;
         if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() >= w->deadline) return r;
         etcde__log(c, ETCDE_LOG_WARN, "%s: %s; retrying", path, err->msg);
-        s = etcde__sleep(w, etcde__now_ms() + 500, &serr);
-        if (s) {
-            char last[sizeof err->msg];
-            memcpy(last, err->msg, sizeof last);
-            return etcde__fail(err, s, "%s, while retrying after: %.300s", serr.msg, last);
-        }
+        if ((r = etcde__retry_pause(w, err)) != ETCDE_OK) return r;
     }
 }
 
@@ -2276,13 +2295,14 @@ static void etcde__req_lease_id(etcde__buf *b, int64_t lease) {
 }
 
 /* One renewal. Sets *ttl to the TTL etcd echoed (0: the lease is gone). */
-static etcde_result etcde__keepalive_once(etcde_session *s, const etcde__wait *w, int64_t deadline,
-                                          int64_t *ttl, etcde__err *err) {
-    etcde__req rq = {"/v3/lease/keepalive", NULL, NULL, 0};
+static etcde_result etcde__keepalive_once(etcde_session *s, const etcde__wait *w,
+                                          int64_t timeout_ms, int64_t *ttl, etcde__err *err) {
+    etcde__req rq = {"/v3/lease/keepalive", NULL, NULL, 0, 0};
     etcde_result r;
     rq.body = &s->req;
+    rq.deadline = etcde__now_ms() + timeout_ms;
     etcde__req_lease_id(&s->req, s->lease);
-    r = etcde__request(s->c, &rq, &s->resp, w, deadline, err);
+    r = etcde__request(s->c, &rq, &s->resp, w, err);
     if (r) return r;
     *ttl = etcde__jint(&s->resp.j, etcde__jpath(&s->resp.j, 0, "result.TTL"), 0);
     *ttl = ETCDE__MIN(*ttl, ETCDE__MAX_TTL_S); /* a hostile TTL must not overflow the deadline */
@@ -2303,7 +2323,7 @@ static void *etcde__keepalive_main(void *arg) {
         etcde__err err;
         etcde_result r;
         char msg[512];
-        r = etcde__sleep(&w, ETCDE__MIN(next, dl), &err);
+        r = etcde__sleep(&w, ETCDE__MIN(next, dl) - etcde__now_ms(), &err);
         if (r) return NULL; /* stopped */
         sent = etcde__now_ms();
         if (sent >= dl) {
@@ -2314,7 +2334,7 @@ static void *etcde__keepalive_main(void *arg) {
             etcde__session_lose(s, msg, !ETCDE__LOAD(&s->closing));
             return NULL;
         }
-        r = etcde__keepalive_once(s, &w, ETCDE__MIN(dl, sent + per_try), &ttl, &err);
+        r = etcde__keepalive_once(s, &w, ETCDE__MIN(dl - sent, per_try), &ttl, &err);
         if (r == ETCDE_ERR_CANCELLED) return NULL;
         if (r == ETCDE_ERR_AUTH &&
             !c->user) { /* nothing to authenticate with: no renewal can succeed */
@@ -2710,7 +2730,8 @@ static etcde_result etcde__watch(etcde_election *e, const etcde__watch_spec *ws,
     etcde__req rq;
     etcde__err *err = &e->err;
     etcde_result r;
-    int64_t opened = etcde__now_ms(), refresh = opened + ETCDE_WATCH_REFRESH_MS;
+    int64_t opened = etcde__now_ms();
+    etcde__wait rw = etcde__within(w, opened + ETCDE_WATCH_REFRESH_MS); /* until a refresh */
     int stopped = 0;
     etcde__buf_clear(&e->req);
     etcde__buf_str(&e->req, "{\"create_request\":{");
@@ -2734,13 +2755,13 @@ static etcde_result etcde__watch(etcde_election *e, const etcde__watch_spec *ws,
     rq.body = &e->req;
     rq.stream = &cn;
     rq.anon = 0;
-    r = etcde__request(c, &rq, &e->resp, w,
-                       ETCDE__MIN(w->deadline, etcde__now_ms() + c->o.request_timeout_ms), err);
+    rq.deadline = ETCDE__MIN(w->deadline, etcde__now_ms() + c->o.request_timeout_ms);
+    r = etcde__request(c, &rq, &e->resp, w, err);
     if (r) return r;
     e->resp.carry = 0;
     for (;;) {
-        int line = etcde__http_next_line(cn, &e->resp.body, &e->resp.carry, w, refresh, err), res,
-            evs, i, after;
+        int line = etcde__http_next_line(cn, &e->resp.body, &e->resp.carry, &rw, err), res, evs, i,
+            after;
         int64_t hdr_rev;
         if (line < 0) {
             r = (etcde_result)line;
@@ -2789,7 +2810,7 @@ static etcde_result etcde__watch(etcde_election *e, const etcde__watch_spec *ws,
     if (r == ETCDE_OK && !stopped && etcde__now_ms() - opened < 500) {
         /* a stream that ends at once must not become a busy loop of re-reads */
         etcde__err serr;
-        etcde_result s = etcde__sleep(w, opened + 500, &serr);
+        etcde_result s = etcde__sleep(w, opened + 500 - etcde__now_ms(), &serr);
         if (s) r = etcde__fail(err, s, "%s", serr.msg);
     }
     return r;
@@ -2797,11 +2818,8 @@ static etcde_result etcde__watch(etcde_election *e, const etcde__watch_spec *ws,
 
 /* After a watch that failed to open or broke: note why, pause 500 ms, read again. */
 static etcde_result etcde__watch_pause(etcde_election *e, const etcde__wait *w) {
-    etcde__err serr;
-    etcde_result s;
     snprintf(e->retried, sizeof e->retried, "%.200s", e->err.msg);
-    s = etcde__sleep(w, etcde__now_ms() + 500, &serr);
-    return s ? etcde__fail(&e->err, s, "%s", serr.msg) : ETCDE_OK;
+    return etcde__retry_pause(w, &e->err);
 }
 
 static int etcde__same_bytes(const char *a, size_t an, const void *b, size_t bn) {
@@ -3096,8 +3114,6 @@ ETCDE__DEF const char *etcde_strerror(etcde_result r) {
 }
 #undef ETCDE__STR_ITEM
 
-ETCDE__DEF const char *etcde_version_string(void) { return ETCDE_VERSION_STRING; }
-
 /* Splits "h:p,h:p" into endpoints ("http://" prefix, "[v6]:port", default port 2379).
    `from` names where the list came from, for the message. */
 static etcde_result etcde__parse_endpoints(etcde_client *c, const char *list, const char *from,
@@ -3356,7 +3372,7 @@ ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_sessio
     sent = etcde__now_ms();
     if (so.lease_id) {
         s->lease = so.lease_id;
-        r = etcde__keepalive_once(s, &w, sent + c->o.request_timeout_ms, &ttl, &err);
+        r = etcde__keepalive_once(s, &w, c->o.request_timeout_ms, &ttl, &err);
         if (r == ETCDE_OK && ttl <= 0)
             r = etcde__fail(&err, ETCDE_ERR_SESSION_LOST,
                             "lease %llx does not exist (expired or revoked)",

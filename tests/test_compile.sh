@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 pass=0; fail=0
 printf '#define ETCD_ELECT_IMPLEMENTATION\n#include "etcd_elect.h"\nint main(void){ return etcde_strerror(ETCDE_OK)[0] != 0 ? 0 : 1; }\n' > "$tmp/impl.c"
-printf '#include "etcd_elect.h"\nconst char *user_side(void){ return etcde_version_string(); }\n' > "$tmp/user.c"
+printf '#include "etcd_elect.h"\nconst char *user_side(void){ return etcde_strerror(ETCDE_ERR_TIMEOUT); }\n' > "$tmp/user.c"
 printf '#define ETCD_ELECT_IMPLEMENTATION\n#include "etcd_elect.h"\nconst char *user_side(void);\nint main(void){ return user_side()[0] == 0; }\n' > "$tmp/main.c"
 W="-Wall -Wextra -Werror -Wshadow"
 WC="$W -Wstrict-prototypes"

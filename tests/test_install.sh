@@ -26,8 +26,8 @@ int main(void) {
     o.endpoints = "127.0.0.1:1";
     if (etcde_client_create(&o, &c) != ETCDE_OK) return 1;
     etcde_client_destroy(c);
-    printf("%s\n", etcde_version_string());
-    return strcmp(etcde_version_string(), ETCDE_VERSION_STRING) != 0;
+    printf("%s\n", ETCDE_VERSION_STRING);
+    return strcmp(etcde_strerror(ETCDE_OK), "ok") != 0;
 }
 EOF
 cat > "$tmp/app/CMakeLists.txt" <<'EOF'

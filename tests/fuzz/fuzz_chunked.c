@@ -28,11 +28,10 @@ typedef struct feed {
 } feed;
 
 static long feed_read(etcde__conn *cn, char *buf, size_t cap, const etcde__wait *w,
-                      int64_t deadline, etcde__err *err) {
+                      etcde__err *err) {
     feed *f = (feed *)cn->rd_user;
     size_t k = 0;
     (void)w;
-    (void)deadline;
     (void)err;
     if (cap == 0) abort();
     if (f->pos >= f->hn + f->n) {
@@ -73,9 +72,9 @@ static outcome decode(const uint8_t *data, size_t size, size_t piece, size_t cap
     cn->rd = feed_read;
     cn->rd_user = &f;
     etcde__buf_init(&b, &al, cap);
-    o.r = etcde__http_head(cn, NULL, ETCDE__NEVER, &err);
+    o.r = etcde__http_head(cn, NULL, &err);
     if (o.r != ETCDE_OK || cn->body != ETCDE__CHUNK_SIZE) abort(); /* the fixed head is fine */
-    o.r = etcde__http_read_all(cn, &b, NULL, ETCDE__NEVER, &err);
+    o.r = etcde__http_read_all(cn, &b, NULL, &err);
     if (o.r != ETCDE_OK && (!err.msg[0] || err.code != o.r)) abort();
     o.p = NULL;
     o.len = 0;
@@ -126,9 +125,9 @@ static int stream_matches(const uint8_t *data, size_t size, const outcome *want)
     cn->rd = feed_read;
     cn->rd_user = &f;
     etcde__buf_init(&line, &al, (size_t)64 << 10);
-    if (etcde__http_head(cn, NULL, ETCDE__NEVER, &err) != ETCDE_OK) abort();
+    if (etcde__http_head(cn, NULL, &err) != ETCDE_OK) abort();
     for (i = 0; i < 100000 && ok < 0; i++) {
-        int got = etcde__http_next_line(cn, &line, &carry, NULL, ETCDE__NEVER, &err);
+        int got = etcde__http_next_line(cn, &line, &carry, NULL, &err);
         if (got < 0) {
             if (!err.msg[0] || err.code != got) abort();
             ok = 0;

@@ -89,10 +89,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(&err, 0, sizeof err);
     cn = conn_new(&f1);
     etcde__buf_init(&body, &al, cap);
-    r1 = etcde__http_head(cn, NULL, ETCDE__NEVER, &err);
+    r1 = etcde__http_head(cn, NULL, &err);
     if (r1 == ETCDE_OK) {
         if (cn->status < 200 || cn->status > 999) abort();
-        r1 = etcde__http_read_all(cn, &body, NULL, ETCDE__NEVER, &err);
+        r1 = etcde__http_read_all(cn, &body, NULL, &err);
         if (r1 == ETCDE_OK) {
             if (body.len > cap) abort();
             if (body.p && body.p[body.len] != 0) abort();
@@ -107,11 +107,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(&err, 0, sizeof err);
     cn = conn_new(&f2);
     etcde__buf_init(&line, &al, cap);
-    if (etcde__http_head(cn, NULL, ETCDE__NEVER, &err) == ETCDE_OK) {
+    if (etcde__http_head(cn, NULL, &err) == ETCDE_OK) {
         joined = (char *)malloc(f2.n + 2);
         if (!joined) abort();
         for (i = 0; i < 100000; i++) {
-            int got = etcde__http_next_line(cn, &line, &carry, NULL, ETCDE__NEVER, &err);
+            int got = etcde__http_next_line(cn, &line, &carry, NULL, &err);
             if (got < 0) {
                 r2 = (etcde_result)got;
                 if (!err.msg[0] || err.code != r2) abort();
