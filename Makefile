@@ -13,7 +13,9 @@
 #   make format      clang-format the header, the examples and the tests (.clang-format)
 #   make check-format  fail if any of them differs from its clang-format layout
 #   make check       all of the above but the demo and format (what CI runs)
-#   make install     PREFIX=/usr/local: header, etcd-elect, pkg-config file, man page
+#   make install     PREFIX=/usr/local: header, etcd-elect, man page, pkg-config and CMake files
+#                    (find_package(etcd_elect)); DESTDIR=staging dir for packages
+#   make install-strip  the same with etcd-elect stripped
 #   make static      a static, stripped build/etcd-elect-static, and its size
 CC      ?= cc
 CFLAGS  ?= -std=c99 -Wall -Wextra -Werror -pedantic -O2 -g
@@ -89,14 +91,23 @@ check-format:
 
 check: check-format test sanitize tsan valgrind fuzz compat
 
+# the templates CMake's install fills in too; the config file finds the header relative to itself
+SUBST = -e 's|@prefix@|$(PREFIX)|' -e 's|@includedir@|$${prefix}/include|' -e 's|@version@|$(VERSION)|' \
+	 -e 's|@config_includedir@|$${CMAKE_CURRENT_LIST_DIR}/../../../include|'
+CMAKEDIR = $(DESTDIR)$(PREFIX)/lib/cmake/etcd_elect
+
 install: $(B)/etcd-elect
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
-	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(CMAKEDIR) $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 etcd_elect.h $(DESTDIR)$(PREFIX)/include/
-	install -m 755 $(B)/etcd-elect $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(INSTALL_STRIP) $(B)/etcd-elect $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 examples/etcd-elect.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	sed -e 's|@prefix@|$(PREFIX)|' -e 's|@includedir@|$(PREFIX)/include|' -e 's|@version@|$(VERSION)|' \
-	    etcd_elect.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/etcd_elect.pc
+	sed $(SUBST) etcd_elect.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/etcd_elect.pc
+	sed $(SUBST) cmake/etcd_elect-config.cmake.in > $(CMAKEDIR)/etcd_elect-config.cmake
+	sed $(SUBST) cmake/etcd_elect-config-version.cmake.in > $(CMAKEDIR)/etcd_elect-config-version.cmake
+
+install-strip:
+	@$(MAKE) --no-print-directory install INSTALL_STRIP=-s
 
 static: $(B)/etcd-elect-static
 
@@ -114,4 +125,4 @@ demo: need-etcd $(B)/demo
 clean:
 	rm -rf $(B)
 
-.PHONY: all test run-tests sanitize tsan valgrind fuzz bench etcd-versions compat format check-format check install static demo clean need-etcd
+.PHONY: all test run-tests sanitize tsan valgrind fuzz bench etcd-versions compat format check-format check install install-strip static demo clean need-etcd

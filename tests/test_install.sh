@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Consumers of an installed etcd_elect.h: `make install` into a staging prefix, then a tiny
-# project built with pkg-config; `cmake --install` into another, then a CMake project with
-# find_package; and add_subdirectory straight from the source tree. The man page names
-# every flag --help names.
+# Consumers of an installed etcd_elect.h: `make install` into a staging prefix and the README's
+# CMake recipe into another, each then used by a tiny project through pkg-config and through
+# find_package; stripped installs of both; add_subdirectory and FetchContent straight from the
+# source tree. The man page names every flag --help names.
 set -u
 cd "$(dirname "$0")/.."
 src=$(pwd)
@@ -47,18 +47,43 @@ target_link_libraries(app PRIVATE etcd_elect::etcd_elect)
 EOF
 version=$(sed -n 's/^#define ETCDE_VERSION_STRING "\(.*\)"/\1/p' etcd_elect.h)
 
-# 1. make install + pkg-config
-check make-install make -s install PREFIX="$tmp/stage"
-check installed-files test -f "$tmp/stage/include/etcd_elect.h" -a -x "$tmp/stage/bin/etcd-elect" \
-  -a -f "$tmp/stage/lib/pkgconfig/etcd_elect.pc" -a -f "$tmp/stage/share/man/man1/etcd-elect.1"
-check pkg-config-version sh -c "test \"\$(PKG_CONFIG_PATH=$tmp/stage/lib/pkgconfig pkg-config --modversion etcd_elect)\" = $version"
-check pkg-config-consumer sh -c "cc -std=c99 -Wall -Werror $tmp/app/app.c -o $tmp/app-pc \$(PKG_CONFIG_PATH=$tmp/stage/lib/pkgconfig pkg-config --cflags --libs etcd_elect) && test \"\$($tmp/app-pc)\" = $version"
-check installed-cli-help sh -c "$tmp/stage/bin/etcd-elect --help | grep -q 'elect NAME VALUE'"
+# consumers of an install at prefix $1 (label $2): pkg-config's flags name the prefix and build
+# the app; find_package finds it (when cmake is there)
+consumers() {
+  local p=$1 l=$2
+  check "$l-pkg-config-version" sh -c "test \"\$(PKG_CONFIG_PATH=$p/lib/pkgconfig pkg-config --modversion etcd_elect)\" = $version"
+  check "$l-pkg-config-prefix" sh -c "test \$(PKG_CONFIG_PATH=$p/lib/pkgconfig pkg-config --cflags etcd_elect) = -I$p/include"
+  check "$l-pkg-config-consumer" sh -c "cc -std=c99 -Wall -Werror $tmp/app/app.c -o $tmp/app-$l \$(PKG_CONFIG_PATH=$p/lib/pkgconfig pkg-config --cflags --libs etcd_elect) && test \"\$($tmp/app-$l)\" = $version"
+  if command -v cmake >/dev/null; then
+    check "$l-find-package" sh -c "cmake -S $tmp/app -B $tmp/fp-$l -DCMAKE_PREFIX_PATH=$p >/dev/null && cmake --build $tmp/fp-$l >/dev/null && test \"\$($tmp/fp-$l/app)\" = $version"
+  fi
+  check "$l-man-page" test -f "$p/share/man/man1/etcd-elect.1"
+  check "$l-cli-help" sh -c "$p/bin/etcd-elect --help | grep -q 'elect NAME VALUE'"
+}
+# 1 if the binary $1 carries no symbol table
+stripped() { nm "$1" 2>&1 | grep -q 'no symbols'; }
 
-# 2. cmake --install + find_package
+# 1. make install, make install-strip
+check make-install make -s install PREFIX="$tmp/stage"
+consumers "$tmp/stage" make
+check make-install-not-stripped sh -c "! nm $tmp/stage/bin/etcd-elect 2>&1 | grep -q 'no symbols'"
+check make-install-strip make -s install-strip PREFIX="$tmp/sstage"
+check make-install-strip-stripped stripped "$tmp/sstage/bin/etcd-elect"
+
+# 2. CMake: the README's recipe, its prefix (/usr/local) replaced by a staging one; the
+# build configured for /usr/local installs for the --prefix given at install time
 if command -v cmake >/dev/null; then
-  check cmake-install sh -c "cmake -S $src -B $tmp/cm -DCMAKE_INSTALL_PREFIX=$tmp/cstage >/dev/null && cmake --build $tmp/cm >/dev/null && cmake --install $tmp/cm >/dev/null"
-  check cmake-find-package sh -c "cmake -S $tmp/app -B $tmp/fp -DCMAKE_PREFIX_PATH=$tmp/cstage >/dev/null && cmake --build $tmp/fp >/dev/null && test \"\$($tmp/fp/app)\" = $version"
+  recipe=$(grep -m1 '^cmake -S \. -B b ' README.md)
+  check readme-recipe-found sh -c "echo '$recipe' | grep -q -- '--install b --prefix /usr/local\$'"
+  recipe=$(printf '%s' "$recipe" | sed -e "s| -S \. | -S $src |" -e "s| b | $tmp/rb |g" -e "s|/usr/local\$|$tmp/cstage|")
+  case $recipe in
+    *"--prefix $tmp/cstage") check readme-recipe sh -c "$recipe >/dev/null" ;;
+    *) echo "FAIL install.readme-recipe: not run, it would not install into $tmp: $recipe"; fail=$((fail+1)) ;;
+  esac
+  consumers "$tmp/cstage" cmake
+  check cmake-same-config-as-make diff -r "$tmp/stage/lib/cmake" "$tmp/cstage/lib/cmake"
+  check cmake-install-strip sh -c "cmake --install $tmp/rb --prefix $tmp/csstage --strip >/dev/null"
+  check cmake-install-strip-stripped stripped "$tmp/csstage/bin/etcd-elect"
   check cmake-add-subdirectory sh -c "cmake -S $tmp/app -B $tmp/as -DETCD_ELECT_SOURCE=$src >/dev/null && cmake --build $tmp/as >/dev/null && test \"\$($tmp/as/app)\" = $version"
   check cmake-fetchcontent sh -c "cmake -S $tmp/app -B $tmp/fc -DETCD_ELECT_FETCH=$src >/dev/null && cmake --build $tmp/fc >/dev/null && test \"\$($tmp/fc/app)\" = $version"
 else
