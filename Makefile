@@ -1,7 +1,8 @@
 # etcd_elect.h -- build the examples, run the tests, show the demo.
 #   make             examples into build/ (build/demo, build/etcd-elect, ...)
 #   make test        compile checks, unit, integration, fault and interop tests (private etcd)
-#   make demo        the election demo on a private etcd: A leads, is interrupted, B takes over
+#   make demo        the election story on a private etcd in about 15 lines: A leads; Ctrl-C
+#                    hands over to B at once; kill -9 of B hands over to C after the TTL
 #   make sanitize    the test programs again under ASan+UBSan (build/asan/)
 #   make tsan        the test programs again under ThreadSanitizer (build/tsan/)
 #   make valgrind    demo and CLI runs under valgrind: no leaks, no errors

@@ -2,7 +2,7 @@
 # Consumers of an installed etcd_elect.h: `make install` into a staging prefix and the README's
 # CMake recipe into another, each then used by a tiny project through pkg-config and through
 # find_package; stripped installs of both; add_subdirectory and FetchContent straight from the
-# source tree. The man page names every flag --help names.
+# source tree. `make demo` tells its story. The man page names every flag --help names.
 set -u
 cd "$(dirname "$0")/.."
 src=$(pwd)
@@ -93,7 +93,19 @@ fi
 # 3. a static build of the CLI runs
 check static-cli sh -c "make -s static B=$tmp/sb >/dev/null 2>&1 && $tmp/sb/etcd-elect-static --help | grep -q 'elect NAME VALUE'"
 
-# 4. man page in step with --help
+# 4. make demo tells its story to the end in about 15 lines: A's key and token, a handover
+# at once on Ctrl-C, a takeover only once the killed leader's lease (TTL 5 s) has expired
+failed_before=$fail
+check demo sh -c "make -s demo >$tmp/demo.out 2>&1"
+check demo-short sh -c "test \$(wc -l <$tmp/demo.out) -le 20"
+check demo-a-key-and-token grep -qE '\[A\] key my-election/[0-9a-f]+, fencing token [0-9]+$' "$tmp/demo.out"
+ms=$(sed -n 's/.*== B leads \([0-9]*\) ms after the Ctrl-C to A.*/\1/p' "$tmp/demo.out")
+check demo-handover-at-once test -n "$ms" -a "${ms:-9999}" -lt 2000
+ds=$(sed -n 's/.*== C leads \([0-9]*\)\.\([0-9]\) s after the kill -9 of B.*/\1\2/p' "$tmp/demo.out")
+check demo-takeover-after-ttl test -n "$ds" -a "${ds:-0}" -ge 30 -a "${ds:-0}" -le 80
+[ "$fail" -eq "$failed_before" ] || cat "$tmp/demo.out"
+
+# 5. man page in step with --help
 missing=""
 sed 's/\\-/-/g' examples/etcd-elect.1 > "$tmp/man.txt" # roff's \- is a plain hyphen
 for flag in $(build/etcd-elect --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
