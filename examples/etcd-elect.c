@@ -462,7 +462,9 @@ static void print_kv(int json, const char *key, size_t klen, const char *val, si
 
 /* "; TLS: <reason>" after a failure a TLS alert explains (a refused client certificate
    shows up only on the first read after the handshake), else "". */
+#ifdef ETCD_ELECT_TLS
 static int with_client_cert;
+#endif
 
 static const char *tls_hint(void) {
 #ifdef ETCD_ELECT_TLS
