@@ -51,7 +51,8 @@
        etcde_client    endpoints, auth, timeouts, HTTP connections. Shared between threads.
        etcde_session   one lease, kept alive by a background thread; tells when it is lost.
        etcde_election  one candidate (or observer) in one named election -- or one waiter
-                       or holder of one named lock (etcde_lock; excludes `etcdctl lock`).
+                       or holder of one named lock (etcde_lock; excludes `etcdctl lock`)
+                       or semaphore (etcde_lock_n: up to n holders).
        Fenced writes (etcde_election_put/_delete) change a key only while the writer still
        holds its election or lock key, in one transaction.
 
@@ -59,7 +60,8 @@
      * A session is lost at  send time of the last acknowledged keepalive + TTL - guard:
        before etcd can delete its keys. Loss is pushed then (flag, fd, callback).
      * Victory needs the own key verified at a revision with no key ahead of it: an expired
-       or deleted candidate is never reported as leader. Waiters watch their predecessor.
+       or deleted candidate is never reported as leader. Waiters watch their predecessor
+       (a semaphore's: the n keys just ahead).
      * The key's create revision is the fencing token; proclaim, resign, unlock and the
        fenced writes are transactions fenced on it.
 
@@ -142,8 +144,9 @@
 
    REVISION HISTORY
        0.3.0  locks are elections: etcde_lock/_trylock/_unlock take an etcde_election
-              (etcde_mutex and its eight functions are gone); etcde_session_alive(s) is
-              etcde_session_remaining_ms(s) > 0; observe reads at the event's
+              (etcde_mutex and its eight functions are gone); etcde_lock_n: a semaphore of
+              n holders; etcde_session_alive(s) is etcde_session_remaining_ms(s) > 0;
+              etcde_version_string is ETCDE_VERSION_STRING; observe reads at the event's
               revision and misses no state; etcd 3.6/3.7 routing errors and cancelled calls
               are read as such. Tested on etcd 3.4.23, 3.5.33, 3.6.14 and 3.7.1.
        0.2.0  held means held: a failed campaign/lock deletes its key or ends its session;
@@ -440,6 +443,12 @@ ETCDE_API const char *etcde_election_errmsg(const etcde_election *e);
    session ended (see ERRORS). Re-entrant: on a lock this handle holds it returns OK at
    once; another handle on the same session shares the key; one unlock releases both. */
 ETCDE_API etcde_result etcde_lock(etcde_election *e, int timeout_ms);
+/* A semaphore: etcde_lock with up to n holders at once, FIFO -- held while fewer than n
+   keys stand ahead of the own key. A waiter watches only the n keys just ahead of it, so a
+   release wakes at most n waiters, however many wait. Every user of the name must pass
+   the same n (etcdctl lock and Go's Mutex are n = 1). n is 1..ETCDE_MAX_HOLDERS. */
+#define ETCDE_MAX_HOLDERS 1000
+ETCDE_API etcde_result etcde_lock_n(etcde_election *e, int n, int timeout_ms);
 /* Takes the lock if free, else ETCDE_ERR_LOCKED, leaving no key behind. */
 ETCDE_API etcde_result etcde_trylock(etcde_election *e);
 /* Deletes the own key, fenced on its create revision: a stale unlock never deletes a
@@ -2429,6 +2438,7 @@ struct etcde_election {
     int fresh;        /* ETCDE__KEY_*: whether this call created the own key */
     int busy;         /* a call is running: a callback must not start another on this handle */
     int lock;         /* used as a lock (lock, trylock): messages say "lock holder" */
+    int slots;        /* how many may hold at once: 1, or a semaphore's count (etcde_lock_n) */
     int64_t released; /* atomic: times another handle on the same key gave it up */
     etcde_election *next_handle; /* in the session's list, under its mu */
     etcde__err err;
@@ -2712,8 +2722,9 @@ typedef int (*etcde__event_fn)(etcde_election *e, etcde__json *j, int ev, int64_
 typedef struct etcde__watch_spec {
     const char *key, *range_end; /* [key, range_end); range_end NULL: the key alone */
     size_t klen, relen;
-    const char *key2; /* a second key, watched on the same stream; or NULL */
-    int noput;        /* deletes only */
+    const char *const *also; /* further keys, each watched alone on the same stream */
+    int nalso;
+    int noput; /* deletes only */
     int64_t start_rev;
     etcde__event_fn fn;
     void *ud;
@@ -2732,7 +2743,7 @@ static etcde_result etcde__watch(etcde_election *e, const etcde__watch_spec *ws,
     etcde_result r;
     int64_t opened = etcde__now_ms();
     etcde__wait rw = etcde__within(w, opened + ETCDE_WATCH_REFRESH_MS); /* until a refresh */
-    int stopped = 0;
+    int stopped = 0, k;
     etcde__buf_clear(&e->req);
     etcde__buf_str(&e->req, "{\"create_request\":{");
     etcde__buf_jb64(&e->req, "key", ws->key, ws->klen);
@@ -2744,9 +2755,9 @@ static etcde_result etcde__watch(etcde_election *e, const etcde__watch_spec *ws,
     etcde__buf_str(&e->req, ",\"start_revision\":\"");
     etcde__buf_i64(&e->req, ws->start_rev);
     etcde__buf_str(&e->req, "\"}}");
-    if (ws->key2) { /* a second watcher on the same stream: etcd accepts concatenated requests */
+    for (k = 0; k < ws->nalso; k++) { /* more watchers: etcd accepts concatenated requests */
         etcde__buf_str(&e->req, "{\"create_request\":{");
-        etcde__buf_jb64(&e->req, "key", ws->key2, strlen(ws->key2));
+        etcde__buf_jb64(&e->req, "key", ws->also[k], strlen(ws->also[k]));
         etcde__buf_str(&e->req, ",\"start_revision\":\"");
         etcde__buf_i64(&e->req, ws->start_rev);
         etcde__buf_str(&e->req, "\"}}");
@@ -2832,13 +2843,15 @@ static int etcde__key_less(const char *a, size_t an, const char *b, size_t bn) {
     return c < 0 || (c == 0 && an < bn);
 }
 
-/* A waiting candidate's watch: deletes in one key range running from its predecessor's
-   key to its own (see etcde__campaign_wait). */
+/* A waiting candidate's watch: deletes in one key range that holds its own key and the keys
+   just ahead of it -- one key in an election, up to the holder count in a semaphore (see
+   etcde__campaign_wait). */
 typedef struct etcde__queue_watch {
-    const char *pk; /* the predecessor's key */
-    size_t pklen;
-    int first; /* the predecessor was the only key ahead, and events come in order */
-    int lead;  /* the predecessor went, and the own key was seen intact until then */
+    char **ahead; /* the keys just ahead, NUL-terminated */
+    size_t *alen;
+    int n;
+    int first; /* they were all the keys ahead, and events come in order */
+    int lead;  /* one of them went, and the own key was seen intact until then */
     int noise; /* deletes of other keys lying in the range */
 } etcde__queue_watch;
 
@@ -2849,6 +2862,7 @@ static int etcde__on_queue_event(etcde_election *e, etcde__json *j, int ev, int6
     etcde__queue_watch *q = (etcde__queue_watch *)ud;
     const char *k;
     size_t kl;
+    int i;
     (void)hdr_rev;
     if (!etcde__jeq(j, etcde__jget(j, ev, "type"), "DELETE")) return ETCDE__EV_KEEP;
     if (etcde__jb64(j, etcde__jpath(j, ev, "kv.key"), &k, &kl))
@@ -2857,38 +2871,42 @@ static int etcde__on_queue_event(etcde_election *e, etcde__json *j, int ev, int6
         q->lead = 0; /* own key gone: the next read reports it */
         return ETCDE__EV_STOP;
     }
-    if (etcde__same_bytes(k, kl, q->pk, q->pklen)) {
-        if (!q->first) return ETCDE__EV_STOP; /* others may be ahead: read again */
-        q->lead = 1;
-        return ETCDE__EV_AFTER; /* an own-key delete at the same revision still wins */
-    }
+    for (i = 0; i < q->n; i++)
+        if (etcde__same_bytes(k, kl, q->ahead[i], q->alen[i])) {
+            if (!q->first) return ETCDE__EV_STOP; /* others may be ahead: read again */
+            q->lead = 1;
+            return ETCDE__EV_AFTER; /* an own-key delete at the same revision still wins */
+        }
     /* another candidate's key in the range */
     return ++q->noise >= ETCDE__QUEUE_NOISE_MAX ? ETCDE__EV_STOP : ETCDE__EV_KEEP;
 }
 
-/* Where a candidate stands in the queue, as of one read. */
+/* Where a candidate stands in the queue, as of one read. It holds while fewer than
+   e->slots keys stand ahead of it (1 in an election and a lock); else it waits on the
+   e->slots keys just ahead, its window. */
 enum { ETCDE__LEADS = -1, ETCDE__UNREAD = -2 };
 typedef struct etcde__queue_pos {
-    int pred;    /* kv token (in e->resp) of the key just ahead, ETCDE__LEADS or ETCDE__UNREAD */
-    int first;   /* that key is the only one ahead */
+    int kvs;     /* array token (in e->resp) holding the window, ETCDE__LEADS or ETCDE__UNREAD */
+    int from;    /* the window's first (newest) element in it */
+    int first;   /* the window is every key ahead */
     int64_t rev; /* the revision read */
 } etcde__queue_pos;
 
 /* Puts the candidate key (Go's txn: create if absent, else read it) and sets e->rev.
-   The same txn reads the queue: a new key, the newest, comes back with the key just ahead
-   of it and the count of keys, so an uncontended candidate knows it leads after one round
+   The same txn reads the queue: a new key, the newest, comes back with the keys just ahead
+   of it and the count of keys, so an uncontended candidate knows it holds after one round
    trip and a contended one knows what to watch. A key that existed (the same lease
-   campaigning again) keeps its place; the txn reads the first key to see if it leads. */
+   campaigning again) keeps its place; the txn reads the first keys to see if it holds. */
 static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, size_t len,
                                           const etcde__wait *w, etcde__queue_pos *pos) {
     etcde__txn t;
     etcde_session *s = e->s;
     etcde__wait tw;
-    int held = ETCDE__LOAD(&e->rev) > 0;
+    int held = ETCDE__LOAD(&e->rev) > 0, i;
     etcde__json *j = &e->resp.j;
     etcde_result r;
     etcde_kv kv;
-    pos->pred = ETCDE__UNREAD;
+    pos->kvs = ETCDE__UNREAD;
     pos->first = 0;
     snprintf(e->key, e->plen + 18, "%s%llx", e->prefix, (unsigned long long)s->lease);
     /* from here the key may exist because of this call, unless a handle stood on it */
@@ -2903,10 +2921,10 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
         etcde__txn_cmp_create(&t, e->key, 0);
         etcde__txn_list(&t, "success");
         etcde__txn_put(&t, e->key, value, len, s->lease);
-        etcde__txn_range_prefix(&t, e, "DESCEND", 2, 0);
+        etcde__txn_range_prefix(&t, e, "DESCEND", e->slots + 1, 0);
         etcde__txn_list(&t, "failure");
         etcde__txn_key_op(&t, "request_range", e->key);
-        etcde__txn_range_prefix(&t, e, "ASCEND", 1, 0);
+        etcde__txn_range_prefix(&t, e, "ASCEND", e->slots, 0);
         etcde__txn_end(&t);
         r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, &tw, &e->err);
         if ((r == ETCDE_ERR_ETCD || r == ETCDE_ERR_AUTH) && e->fresh == ETCDE__KEY_MAYBE)
@@ -2921,12 +2939,13 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
             if (rev <= 0)
                 return etcde__fail(&e->err, ETCDE_ERR_JSON, "txn reply without a valid revision");
             pos->rev = rev;
-            /* kvs.0 is the own key (created at this revision: the newest), kvs.1 the one
-               ahead; count covers the whole prefix */
+            /* kvs.0 is the own key (created at this revision: the newest), then the window;
+               count covers the whole prefix */
             if (etcde__jint(j, etcde__jpath(j, rr, "kvs.0.create_revision"), 0) == rev) {
-                int pred = etcde__jpath(j, rr, "kvs.1");
-                pos->pred = pred >= 0 ? pred : ETCDE__LEADS;
-                pos->first = etcde__jint(j, etcde__jget(j, rr, "count"), 0) == 2;
+                int64_t count = etcde__jint(j, etcde__jget(j, rr, "count"), 0);
+                pos->kvs = count <= e->slots ? ETCDE__LEADS : etcde__jget(j, rr, "kvs");
+                pos->from = 1;
+                pos->first = count == e->slots + 1;
             }
             return ETCDE_OK;
         }
@@ -2939,9 +2958,11 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
                                "own key read back without a create revision");
         ETCDE__STORE(&e->rev,
                      kv.create_rev); /* same lease campaigning again: keep the queue position */
-        if (etcde__jint(j, etcde__jpath(j, 0, "responses.1.response_range.kvs.0.create_revision"),
-                        -1) == e->rev)
-            pos->pred = ETCDE__LEADS;
+        kvt = etcde__jpath(j, 0, "responses.1.response_range.kvs");
+        for (i = 0; i < e->slots; i++)
+            if (etcde__jint(j, etcde__jget(j, etcde__jat(j, kvt, i), "create_revision"), -1) ==
+                e->rev)
+                pos->kvs = ETCDE__LEADS;
         if (etcde__same_bytes(kv.value, kv.value_len, value, len)) return ETCDE_OK;
         etcde__txn_start(&t, &e->req);
         etcde__txn_cmp_create(&t, e->key, e->rev);
@@ -2951,23 +2972,23 @@ static etcde_result etcde__campaign_enter(etcde_election *e, const void *value, 
         r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, w, &e->err);
         if (r) return r;
         if (etcde__jtrue(j, etcde__jget(j, 0, "succeeded"))) return ETCDE_OK;
-        pos->pred = ETCDE__UNREAD;
+        pos->kvs = ETCDE__UNREAD;
     }
 }
 
-/* One read of the queue: own key (must still have create revision e->rev) and the
-   immediate predecessor, in one read-only txn, i.e. at one revision. */
+/* One read of the queue: own key (must still have create revision e->rev) and the window
+   just ahead of it, in one read-only txn, i.e. at one revision. */
 static etcde_result etcde__campaign_check(etcde_election *e, const etcde__wait *w,
                                           etcde__queue_pos *pos) {
     etcde__txn t;
     char q[160];
     etcde__json *j = &e->resp.j;
     etcde_result r;
-    int own, pred;
+    int own, kvs;
     etcde__txn_start(&t, &e->req); /* no compare: always "success" */
     etcde__txn_list(&t, "success");
     etcde__txn_key_op(&t, "request_range", e->key);
-    etcde__txn_range_prefix(&t, e, "DESCEND", 1, e->rev - 1);
+    etcde__txn_range_prefix(&t, e, "DESCEND", e->slots, e->rev - 1);
     etcde__txn_end(&t);
     r = etcde__call_retry(e->c, "/v3/kv/txn", &e->req, &e->resp, w, &e->err);
     if (r) return r;
@@ -2978,77 +2999,104 @@ static etcde_result etcde__campaign_check(etcde_election *e, const etcde__wait *
     if (own < 0 || etcde__jint(j, etcde__jget(j, own, "create_revision"), 0) != e->rev)
         return etcde__fail(
             &e->err, ETCDE_ERR_SESSION_LOST,
-            "own key %s is gone (lease expired or key deleted) while waiting: not elected",
-            etcde__qkey(e, q, sizeof q, 0));
-    pred = etcde__jpath(j, 0, "responses.1.response_range.kvs.0");
-    pos->pred = pred >= 0 ? pred : ETCDE__LEADS;
+            "own key %s is gone (lease expired or key deleted) while waiting: not %s",
+            etcde__qkey(e, q, sizeof q, 0), e->lock ? "granted" : "elected");
+    kvs = etcde__jpath(j, 0, "responses.1.response_range.kvs");
+    pos->kvs = etcde__jat(j, kvs, e->slots - 1) >= 0 ? kvs : ETCDE__LEADS;
+    pos->from = 0;
     pos->first = !etcde__jtrue(j, etcde__jpath(j, 0, "responses.1.response_range.more"));
     return ETCDE_OK;
 }
 
-/* Waits until no key is ahead of the own key. The predecessor and the own key are watched
-   through one watcher on the key range between them: etcd orders one watcher's events by
-   revision, so when the predecessor's delete arrives with no own-key delete before it, the
-   own key provably still stood at that revision. If the predecessor was the only key ahead,
-   that is victory without another read. Other candidates' keys in the range (etcd's lease
-   ids mostly grow, so there are few) are ignored; too many, and this campaign falls back to
-   two exact watchers and a read after each delete. */
+/* Copies the window's keys out of the response (the watch reuses it) into one block, with
+   room for the range end behind them (*end); q->ahead and q->alen point into it. */
+static etcde_result etcde__copy_window(etcde_election *e, const etcde__queue_pos *pos,
+                                       etcde__queue_watch *q, char **end) {
+    etcde__json *j = &e->resp.j;
+    size_t need = strlen(e->key) + 2, at;
+    int i, n = 0;
+    char *blk;
+    etcde_kv kv;
+    for (i = 0; i < e->slots && etcde__jat(j, pos->kvs, pos->from + i) >= 0; i++, n++) {
+        etcde_result r = etcde__kv_from(j, etcde__jat(j, pos->kvs, pos->from + i), &kv, &e->err);
+        if (r) return r;
+        need += 2 * kv.key_len + 2; /* the key, and a range end at most as long + NUL */
+    }
+    at = (size_t)n * (sizeof(char *) + sizeof(size_t));
+    blk = (char *)etcde__alloc(&e->c->al, at + need);
+    if (!blk) return etcde__fail(&e->err, ETCDE_ERR_NOMEM, "out of memory");
+    q->ahead = (char **)(void *)blk;
+    q->alen = (size_t *)(void *)(blk + (size_t)n * sizeof(char *));
+    q->n = n;
+    for (i = 0; i < n; i++) {
+        etcde__kv_from(j, etcde__jat(j, pos->kvs, pos->from + i), &kv, &e->err);
+        q->ahead[i] = blk + at;
+        q->alen[i] = kv.key_len;
+        memcpy(q->ahead[i], kv.key, kv.key_len);
+        q->ahead[i][kv.key_len] = 0;
+        at += kv.key_len + 1;
+    }
+    *end = blk + at;
+    return ETCDE_OK;
+}
+
+/* Waits until fewer than e->slots keys stand ahead of the own key. The window (the keys
+   just ahead) and the own key are watched through one watcher on the key range that holds
+   them: etcd orders one watcher's events by revision, so when a window key's delete arrives
+   with no own-key delete before it, the own key provably still stood at that revision. If
+   the window was every key ahead, that is victory without another read; else a key further
+   ahead joins the window and it is read again. Keys further ahead can go unwatched: their
+   delete leaves the window as it was. Other candidates' keys in the range (etcd's lease ids
+   mostly grow, so there are few) are ignored; too many, and this campaign falls back to one
+   exact watcher per key and a read after each delete. */
 static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w,
                                          etcde__queue_pos *pos) {
     int exact = 0;
     for (;;) {
-        etcde_kv kv;
         etcde__queue_watch q;
         etcde__watch_spec ws;
-        size_t ol = strlen(e->key), ml;
-        char *pk, *hi;
-        const char *lo, *max;
-        etcde_result r = pos->pred == ETCDE__UNREAD ? etcde__campaign_check(e, w, pos) : ETCDE_OK;
+        size_t ol = strlen(e->key), lol = ol, hil = ol;
+        char *hi = NULL;
+        const char *lo = e->key, *max = e->key, *own = e->key;
+        int i;
+        etcde_result r = pos->kvs == ETCDE__UNREAD ? etcde__campaign_check(e, w, pos) : ETCDE_OK;
         if (r) return r;
-        if (pos->pred == ETCDE__LEADS) return ETCDE_OK;
-        r = etcde__kv_from(&e->resp.j, pos->pred, &kv, &e->err);
-        if (r) return r;
-        /* kv points into the response buffer, which the watch reuses: copy the key, and
-           build the range end (the larger key + NUL) behind it */
-        pk = (char *)etcde__alloc(&e->c->al, kv.key_len + 1 + ETCDE__MAX(kv.key_len, ol) + 1);
-        if (!pk) return etcde__fail(&e->err, ETCDE_ERR_NOMEM, "out of memory");
-        memcpy(pk, kv.key, kv.key_len);
-        pk[kv.key_len] = 0;
+        if (pos->kvs == ETCDE__LEADS) return ETCDE_OK;
         memset(&q, 0, sizeof q);
-        q.pk = pk;
-        q.pklen = kv.key_len;
+        if ((r = etcde__copy_window(e, pos, &q, &hi)) != ETCDE_OK) return r;
         q.first = pos->first && !exact;
-        pos->pred = ETCDE__UNREAD; /* whatever the watch ends in, read again */
+        pos->kvs = ETCDE__UNREAD; /* whatever the watch ends in, read again */
+        for (i = 0; i < q.n; i++) {
+            if (etcde__key_less(q.ahead[i], q.alen[i], lo, lol)) lo = q.ahead[i], lol = q.alen[i];
+            if (etcde__key_less(max, hil, q.ahead[i], q.alen[i])) max = q.ahead[i], hil = q.alen[i];
+        }
         if (e->c->o.log && e->c->o.log_level >= ETCDE_LOG_DEBUG) {
             char q1[160], q2[160];
-            etcde__log(e->c, ETCDE_LOG_DEBUG, "%s waits for %s to go (rev %lld)",
+            etcde__log(e->c, ETCDE_LOG_DEBUG, "%s waits for %s%s to go (rev %lld)",
                        etcde__quote(q1, sizeof q1, e->key, ol),
-                       etcde__quote(q2, sizeof q2, pk, kv.key_len), (long long)pos->rev);
+                       etcde__quote(q2, sizeof q2, q.ahead[0], q.alen[0]),
+                       q.n > 1 ? " or another key just ahead" : "", (long long)pos->rev);
         }
         memset(&ws, 0, sizeof ws);
         ws.start_rev = pos->rev + 1;
         ws.fn = etcde__on_queue_event;
         ws.ud = &q;
-        if (exact) { /* the predecessor and the own key, exactly */
-            ws.key = pk;
-            ws.klen = kv.key_len;
-            ws.key2 = e->key;
+        if (exact) { /* the window's keys and the own key, each exactly */
+            ws.key = own;
+            ws.klen = ol;
+            ws.also = (const char *const *)q.ahead;
+            ws.nalso = q.n;
         } else {
-            int own_lo = etcde__key_less(e->key, ol, pk, kv.key_len);
-            lo = own_lo ? e->key : pk;
-            max = own_lo ? pk : e->key;
-            ml = own_lo ? kv.key_len : ol;
-            hi = pk + kv.key_len + 1;
-            memcpy(hi, max, ml);
-            hi[ml] = 0;
-            ws.key = lo; /* [lower, higher + "\0"): deletes of both, and of any key between */
-            ws.klen = own_lo ? ol : kv.key_len;
+            memcpy(hi, max, hil);
+            hi[hil] = 0;
+            ws.key = lo; /* [lowest, highest + "\0"): deletes of all, and of any key between */
+            ws.klen = lol;
             ws.range_end = hi;
-            ws.relen = ml + 1;
+            ws.relen = hil + 1;
             ws.noput = 1;
         }
         r = etcde__watch(e, &ws, w);
-        etcde__free(&e->c->al, pk);
+        etcde__free(&e->c->al, q.ahead);
         if (r == ETCDE_OK && q.lead) return ETCDE_OK;
         if (q.noise >= ETCDE__QUEUE_NOISE_MAX) exact = 1;
         if (r && !etcde__transient(r)) return r;
@@ -3571,7 +3619,7 @@ static etcde_result etcde__campaign_run(etcde_election *e, const void *value, si
     do {
         gen = ETCDE__LOAD(&e->released);
         r = etcde__campaign_enter(e, value, len, &w, &pos);
-        if (r == ETCDE_OK && pos.pred != ETCDE__LEADS) r = etcde__campaign_wait(e, &w, &pos);
+        if (r == ETCDE_OK && pos.kvs != ETCDE__LEADS) r = etcde__campaign_wait(e, &w, &pos);
         if (r == ETCDE_OK && !etcde__alive(s)) r = ETCDE_ERR_SESSION_LOST;
         if (r == ETCDE_OK) {
             ETCDE__STORE(&e->leader, 1);
@@ -3607,6 +3655,7 @@ ETCDE__DEF etcde_result etcde_campaign(etcde_election *e, const void *value, siz
         return r;
     e->busy = 1;
     e->lock = 0;
+    e->slots = 1;
     r = etcde__campaign_run(e, value, len, timeout_ms, "campaign");
     e->busy = 0;
     return r;
@@ -3836,9 +3885,12 @@ ETCDE__DEF etcde_result etcde_election_delete(etcde_election *e, const char *key
 /* A lock is an election whose candidates propose the empty value: same queue, same
    predecessor wait, same own-key verification, same fencing. */
 
-ETCDE__DEF etcde_result etcde_lock(etcde_election *e, int timeout_ms) {
+ETCDE__DEF etcde_result etcde_lock_n(etcde_election *e, int n, int timeout_ms) {
     etcde_result r;
     if (!e) return ETCDE_ERR_INVALID_ARGS;
+    if (n < 1 || n > ETCDE_MAX_HOLDERS)
+        return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS,
+                           "lock: the holder count must be 1..%d, not %d", ETCDE_MAX_HOLDERS, n);
     if (!e->s)
         return etcde__fail(&e->err, ETCDE_ERR_STATE, "lock needs a handle created with a session");
     if ((r = etcde__begin(e, "lock", 1)) != ETCDE_OK) return r;
@@ -3846,9 +3898,14 @@ ETCDE__DEF etcde_result etcde_lock(etcde_election *e, int timeout_ms) {
     if ((r = etcde__can_enter(e, "lock", 0)) != ETCDE_OK) return r;
     e->busy = 1;
     e->lock = 1;
+    e->slots = n;
     r = etcde__campaign_run(e, "", 0, timeout_ms, "lock");
     e->busy = 0;
     return r;
+}
+
+ETCDE__DEF etcde_result etcde_lock(etcde_election *e, int timeout_ms) {
+    return etcde_lock_n(e, 1, timeout_ms);
 }
 
 ETCDE__DEF etcde_result etcde_trylock(etcde_election *e) {
@@ -3864,21 +3921,23 @@ ETCDE__DEF etcde_result etcde_trylock(etcde_election *e) {
     if ((r = etcde__can_enter(e, "trylock", 0)) != ETCDE_OK) return r;
     e->busy = 1;
     e->lock = 1;
+    e->slots = 1;
     etcde__wait_for(&w, e, etcde__now_ms() + e->c->o.request_timeout_ms, 1);
     r = etcde__campaign_enter(e, "", 0, &w, &pos);
-    if (r == ETCDE_OK && pos.pred == ETCDE__UNREAD) r = etcde__campaign_check(e, &w, &pos);
-    if (r == ETCDE_OK && pos.pred == ETCDE__LEADS && etcde__alive(e->s)) {
+    if (r == ETCDE_OK && pos.kvs == ETCDE__UNREAD) r = etcde__campaign_check(e, &w, &pos);
+    if (r == ETCDE_OK && pos.kvs == ETCDE__LEADS && etcde__alive(e->s)) {
         ETCDE__STORE(&e->leader, 1);
         e->fresh = ETCDE__KEY_OLD;
         e->busy = 0;
         return ETCDE_OK;
     }
-    if (r == ETCDE_OK && pos.pred == ETCDE__LEADS)
+    if (r == ETCDE_OK && pos.kvs == ETCDE__LEADS)
         r = etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "%s", etcde_session_errmsg(e->s));
     if (r == ETCDE_OK) { /* name the holder before the delete reuses the response */
         etcde_kv kv;
         char q[256];
-        if (etcde__kv_from(&e->resp.j, pos.pred, &kv, &e->err) == ETCDE_OK)
+        if (etcde__kv_from(&e->resp.j, etcde__jat(&e->resp.j, pos.kvs, pos.from), &kv, &e->err) ==
+            ETCDE_OK)
             etcde__fail(&e->err, ETCDE_ERR_LOCKED, "locked by %s",
                         etcde__quote(q, sizeof q, kv.key, ETCDE__MIN(kv.key_len, 200)));
         r = ETCDE_ERR_LOCKED;

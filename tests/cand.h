@@ -12,7 +12,7 @@ typedef struct cand {
     char endpoints[512];
     char name[128];
     char value[32];
-    int lock;       /* etcde_lock instead of etcde_campaign */
+    int lock;       /* > 0: etcde_lock_n with this many holders instead of etcde_campaign */
     int timeout_ms; /* for the campaign; -1 (the default) waits until closed */
     pthread_t th;
     int started;
@@ -68,7 +68,8 @@ ETCDT_FN int cand_open_on(cand *k, const char *endpoints, const char *name, cons
 
 /* k's campaign, or its lock. */
 ETCDT_FN etcde_result cand_campaign(cand *k, int timeout_ms) {
-    if (k->lock) return etcde_lock(k->e, timeout_ms);
+    if (k->lock == 1) return etcde_lock(k->e, timeout_ms);
+    if (k->lock) return etcde_lock_n(k->e, k->lock, timeout_ms);
     return etcde_campaign(k->e, k->value, strlen(k->value), timeout_ms);
 }
 
@@ -139,13 +140,13 @@ ETCDT_FN etcdt_proc *cand_spawn(const char *mode, const char *endpoints, const c
 }
 
 /* argv: MODE ENDPOINTS NAME VALUE TTL. Prints "queued LEASE", campaigns with no timeout
-   (MODE "lock": locks), prints "campaign RESULT leader=N" ("lock RESULT locked=N"), then
-   idles until killed. MODE "loop" goes on instead: every 20 ms "leader=N t=T0/T1"
+   (MODE "lock": locks; "lockN": N may hold it), prints "campaign RESULT leader=N" ("lock RESULT
+   locked=N"), then idles until killed. MODE "loop" goes on instead: every 20 ms "leader=N t=T0/T1"
    (CLOCK_MONOTONIC ms around etcde_is_leader), once "fd t=..." when etcde_session_fd
    turns readable, and "lost t=..." from on_lost. */
 ETCDT_FN int cand_child(char **argv) {
     cand k;
-    int lock = !strcmp(argv[0], "lock"), fd_seen = 0;
+    int lock = strncmp(argv[0], "lock", 4) ? 0 : argv[0][4] ? atoi(argv[0] + 4) : 1, fd_seen = 0;
     cand__print_lost = !strcmp(argv[0], "loop");
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (cand_open_on(&k, argv[1], argv[2], argv[3], atoi(argv[4]), NULL, NULL)) {

@@ -627,4 +627,38 @@ ETCDT_FN int etcdt_wait_keys(const char *endpoints, const char *name, int n, int
     }
 }
 
+/* The sum of a Prometheus counter family on member i's /metrics, or -1; with
+ * skip_keepalive, leaving out the LeaseKeepAlive series. */
+ETCDT_FN long long etcdt_metric_sum(etcdt_cluster *cl, int i, const char *family,
+                                    int skip_keepalive) {
+    static char buf[1 << 20];
+    const char *req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    int fd = etcdt_connect_loopback(etcdt_member_client_port(cl, i), 5000), n;
+    size_t got = 0, fl = strlen(family);
+    long long sum = 0;
+    char *line, *save = NULL;
+    if (fd < 0) return -1;
+    if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+        close(fd);
+        return -1;
+    }
+    while (got + 1 < sizeof buf && (n = (int)read(fd, buf + got, sizeof buf - 1 - got)) > 0)
+        got += (size_t)n;
+    close(fd);
+    buf[got] = 0;
+    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *sp;
+        if (strncmp(line, family, fl) != 0 || line[fl] != '{') continue;
+        if (skip_keepalive && strstr(line, "LeaseKeepAlive")) continue;
+        sp = strrchr(line, ' ');
+        if (sp) sum += atoll(sp + 1);
+    }
+    return sum;
+}
+
+/* gRPC messages member i received, keepalives apart: requests, in the gateway's terms. */
+ETCDT_FN long long etcdt_requests(etcdt_cluster *cl, int i) {
+    return etcdt_metric_sum(cl, i, "grpc_server_msg_received_total", 1);
+}
+
 #endif /* ETCDT_ETCD_H */

@@ -89,38 +89,9 @@ static int dial_etcd(void) {
     return fd;
 }
 
-static long long metric_sum(const char *family, int skip_keepalive) {
-    static char buf[1 << 20];
-    char req[256];
-    int fd = dial_etcd(), n;
-    size_t got = 0;
-    long long sum = 0;
-    char *line;
-    if (fd < 0) return -1;
-    n = snprintf(req, sizeof req, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
-    while (got + 1 < sizeof buf && (n = (int)read(fd, buf + got, sizeof buf - 1 - got)) > 0)
-        got += (size_t)n;
-    close(fd);
-    buf[got] = 0;
-    for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
-        char *sp;
-        if (strncmp(line, family, strlen(family)) != 0 || line[strlen(family)] != '{') continue;
-        if (skip_keepalive && strstr(line, "LeaseKeepAlive")) continue;
-        sp = strrchr(line, ' ');
-        if (sp) sum += atoll(sp + 1);
-    }
-    return sum;
-}
-
-/* gRPC messages etcd received, keepalives apart: requests, in the gateway's terms. */
-static long long requests(void) { return metric_sum("grpc_server_msg_received_total", 1); }
+static long long requests(void) { return etcdt_requests(cl, 0); }
 static long long keepalives(void) {
-    return metric_sum("grpc_server_msg_received_total", 0) -
-           metric_sum("grpc_server_msg_received_total", 1);
+    return etcdt_metric_sum(cl, 0, "grpc_server_msg_received_total", 0) - requests();
 }
 
 /* ---- measurements ---- */
