@@ -1166,7 +1166,14 @@ int main(int argc, char **argv) {
     if (tls_ctx) opts.transport = &tls;
     if ((r = etcde_client_create(&opts, &c)) != ETCDE_OK) {
         free_tls(tls_ctx);
-        if (r == ETCDE_ERR_INVALID_ARGS) return bad(etcde_client_errmsg(NULL), NULL);
+        if (r == ETCDE_ERR_INVALID_ARGS) { /* the library names its option: ours is a flag */
+            char msg[600];
+            const char *m = etcde_client_errmsg(NULL), *at = strstr(m, "etcde_options.endpoints");
+            if (!at) return bad(m, NULL);
+            snprintf(msg, sizeof msg, "%.*s--endpoints%s", (int)(at - m), m,
+                     at + strlen("etcde_options.endpoints"));
+            return bad(msg, NULL);
+        }
         fprintf(stderr, PROG ": %s\n", etcde_client_errmsg(NULL));
         return 1;
     }

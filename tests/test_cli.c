@@ -6,6 +6,7 @@
 #include "etcdt_proc.h"
 #include "etcdt_etcd.h"
 #include "etcdt_proxy.h"
+#include "etcd_elect.h" /* ETCDE_VERSION_STRING */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -644,6 +645,244 @@ ETCDT_TEST(child_group_dies_with_a_killed_cli) {
     etcdt_proc_free(q);
 }
 
+/* ---- etcdctl's habits: ETCDCTL_* variables, lock without "--", version, leader, json ----------
+ */
+
+/* Runs build/etcd-elect ARGS... with extra environment `env` to its end; checks its status and
+   that stderr holds `err` (if not NULL). Returns the process (for its output), or NULL. */
+static etcdt_proc *run_cli(char *const *env, int want, const char *err, const char *a0, ...) {
+    etcdt_proc *p;
+    va_list ap;
+    int st;
+    va_start(ap, a0);
+    p = spawn_va(env, cli_path, a0, ap);
+    va_end(ap);
+    if (!p) {
+        CHECKF(0, "cannot run %s %s", cli_path, a0);
+        return NULL;
+    }
+    st = etcdt_proc_wait(p, 15000);
+    CHECKF(st == want, "%s ...: status %d, want %d; stderr: %s", a0, st, want,
+           etcdt_proc_stderr(p));
+    if (err)
+        CHECKF(strstr(etcdt_proc_stderr(p), err) != NULL, "%s ...: stderr lacks \"%s\": %s", a0,
+               err, etcdt_proc_stderr(p));
+    return p;
+}
+
+/* run_cli for a run whose output does not matter. */
+static void check_cli(char *const *env, int want, const char *err, const char *a0, const char *a1,
+                      const char *a2, const char *a3) {
+    etcdt_proc_free(run_cli(env, want, err, a0, a1, a2, a3, (const char *)NULL));
+}
+
+ETCDT_TEST(etcdctl_variables_are_read_and_flags_win) {
+    char name[64], ep[300], ptl[64];
+    char *env[4] = {NULL, NULL, NULL, NULL};
+    etcdt_proc *p;
+    etcdt_proxy px;
+    int64_t t0, took;
+    fresh_name(name, sizeof name);
+    snprintf(ep, sizeof ep, "ETCDCTL_ENDPOINTS=%s", etcdt_member_endpoint(cl, 0));
+    env[0] = ep;
+    /* a bad value in a variable is named as such; a flag given instead is not even read */
+    env[1] = (char *)"ETCDCTL_DIAL_TIMEOUT=soon";
+    check_cli(env, 2, "bad $ETCDCTL_DIAL_TIMEOUT duration: soon", "leader", name, NULL, NULL);
+    check_cli(env, 3, NULL, "--dial-timeout=1s", "leader", name, NULL);
+    env[1] = (char *)"ETCDCTL_COMMAND_TIMEOUT=1 s";
+    check_cli(env, 2, "bad $ETCDCTL_COMMAND_TIMEOUT duration", "leader", name, NULL, NULL);
+    check_cli(env, 3, NULL, "--command-timeout=1s", "leader", name, NULL);
+    /* the user comes from ETCDCTL_USER (auth is off on this etcd: the refusal names the user),
+       and --user wins over it */
+    env[1] = (char *)"ETCDCTL_USER=alice:pw";
+    check_cli(env, 1, "user 'alice'", "leader", name, NULL, NULL);
+    check_cli(env, 1, "user 'bob'", "--user=bob", "--password=pw", "leader", name);
+    env[1] = (char *)"ETCDCTL_USER=carol";
+    env[2] = (char *)"ETCDCTL_PASSWORD=pw";
+    check_cli(env, 1, "user 'carol'", "leader", name, NULL, NULL);
+    env[1] = env[2];
+    env[2] = NULL;
+    check_cli(env, 2, "$ETCDCTL_PASSWORD needs a user", "leader", name, NULL, NULL);
+    check_cli(NULL, 2, "--password needs --user", epflag, "--password=pw", "leader", name);
+    /* ETCDCTL_COMMAND_TIMEOUT bounds a request to an etcd that never answers */
+    REQUIRE(etcdt_proxy_start(&px, etcdt_member_client_port(cl, 0)) == 0);
+    etcdt_proxy_partition(&px, 1);
+    snprintf(ptl, sizeof ptl, "--endpoints=127.0.0.1:%d", px.port);
+    env[1] = (char *)"ETCDCTL_COMMAND_TIMEOUT=500ms";
+    t0 = etcdt_now_ms();
+    p = run_cli(env, 1, "cannot create a session", ptl, "lock", name, NULL);
+    took = etcdt_now_ms() - t0;
+    CHECKF(took >= 400 && took < 2500, "ETCDCTL_COMMAND_TIMEOUT=500ms: %lld ms", (long long)took);
+    etcdt_proc_free(p);
+    etcdt_proxy_stop(&px);
+    /* a bad endpoint list names the bad part and where the list came from */
+    check_cli(NULL, 2, "bad endpoint \"foo:bar\" in \"127.0.0.1:2379,foo:bar\" (from --endpoints)",
+              "--endpoints=127.0.0.1:2379,foo:bar", "leader", name, NULL);
+    env[0] = (char *)"ETCDCTL_ENDPOINTS=127.0.0.1:2379,http://h/x";
+    env[1] = NULL;
+    check_cli(env, 2,
+              "bad endpoint \"h/x\" in \"127.0.0.1:2379,http://h/x\" (from $ETCDCTL_ENDPOINTS)",
+              "leader", name, NULL, NULL);
+    CHECK(count_keys(name) == 0);
+}
+
+ETCDT_TEST(lock_cmd_without_dashdash_and_dash_values) {
+    char name[64], key[256], line[256], hex[32], val[256];
+    long long rev;
+    etcdt_proc *p;
+    fresh_name(name, sizeof name);
+    /* lock NAME CMD ARGS...: CMD's words are its own, flags included */
+    p = cli(epflag, "lock", name, "sh", "-c", "echo \"$ETCD_LOCK_KEY\" \"$1\"", "x", "--ttl=bogus",
+            NULL);
+    REQUIRE(p && etcdt_proc_readline(p, line, sizeof line, 10000) == 1);
+    snprintf(key, sizeof key, "%s/", name);
+    CHECKF(!strncmp(line, key, strlen(key)) && strstr(line, " --ttl=bogus"), "printed %s", line);
+    CHECK(etcdt_proc_wait(p, 5000) == 0);
+    etcdt_proc_free(p);
+    /* elect NAME -- -5: the word after "--" is VALUE while VALUE is missing */
+    p = cli(epflag, "elect", name, "--", "-5", NULL);
+    REQUIRE(p && read_pair(p, key, sizeof key, line, sizeof line, 10000));
+    CHECKF(!strcmp(line, "-5"), "printed value %s", line);
+    check_key_layout(name, key, "-5");
+    etcdt_proc_signal(p, SIGINT);
+    CHECK(etcdt_proc_wait(p, 5000) == 0);
+    etcdt_proc_free(p);
+    /* ... and a command then follows its own "--" */
+    p = cli(epflag, "elect", name, "--", "-n", "--", "sh", "-c",
+            "echo \"$ETCD_ELECT_KEY\"; exec sleep 30", NULL);
+    REQUIRE(p && etcdt_proc_readline(p, key, sizeof key, 10000) == 1);
+    CHECK(key_info(key, &rev, hex, sizeof hex, val, sizeof val) == 0 && !strcmp(val, "-n"));
+    etcdt_proc_signal(p, SIGTERM);
+    CHECK(etcdt_proc_wait(p, 5000) == 128 + SIGTERM);
+    etcdt_proc_free(p);
+    etcdt_proc_free(run_cli(NULL, 2, "a command needs its own \"--\": sh", epflag, "elect", name,
+                            "--", "-5", "sh", NULL));
+    check_cli(NULL, 2, "unknown flag: -5", epflag, "elect", name, "-5");
+    CHECK(count_keys(name) == 0);
+}
+
+ETCDT_TEST(version_flag_and_command) {
+    static const char *const how[] = {"--version", "version"};
+    char line[256], want[64];
+    int i;
+    snprintf(want, sizeof want, "etcd-elect version: %s", ETCDE_VERSION_STRING);
+    for (i = 0; i < 2; i++) {
+        etcdt_proc *p = cli(how[i], NULL);
+        CHECKF(p && etcdt_proc_readline(p, line, sizeof line, 5000) == 1 && !strcmp(line, want),
+               "%s printed \"%s\"", how[i], line);
+        CHECK(p && etcdt_proc_readline(p, line, sizeof line, 5000) == 1 &&
+              !strncmp(line, "TLS: ", 5));
+        CHECK(p && etcdt_proc_wait(p, 5000) == 0);
+        etcdt_proc_free(p);
+    }
+    check_cli(NULL, 2, "unknown command: version", "version", "x", NULL, NULL);
+}
+
+/* The JSON text of one string field, "field":"...", of a line; the raw text between the quotes. */
+static int json_str(const char *json, const char *field, char *out, size_t cap) {
+    char needle[64];
+    const char *p, *q;
+    snprintf(needle, sizeof needle, "\"%s\":\"", field);
+    if (!(p = strstr(json, needle))) return -1;
+    p += strlen(needle);
+    for (q = p; *q && *q != '"'; q++)
+        if (*q == '\\' && q[1]) q++;
+    if (*q != '"' || (size_t)(q - p) >= cap) return -1;
+    memcpy(out, p, (size_t)(q - p));
+    out[q - p] = 0;
+    return 0;
+}
+
+ETCDT_TEST(leader_query_for_scripts) {
+    char name[64], xkey[256], v[256], line[1024], hex[32], val[256], want[512], port[64];
+    long long rev;
+    etcdt_proc *x, *p;
+    int64_t t0;
+    fresh_name(name, sizeof name);
+    /* no leader: status 3, nothing on stdout, at once */
+    t0 = etcdt_now_ms();
+    p = run_cli(NULL, 3, "has no leader", epflag, "leader", name, NULL);
+    CHECK(p && etcdt_proc_readline(p, line, sizeof line, 100) != 1);
+    CHECKF(etcdt_now_ms() - t0 < 3000, "took %lld ms", (long long)(etcdt_now_ms() - t0));
+    etcdt_proc_free(p);
+    /* etcdctl leads: KEY and VALUE, status 0; in JSON with its fencing token and lease */
+    x = ctl("elect", name, "X Y", NULL);
+    REQUIRE(x && read_pair(x, xkey, sizeof xkey, v, sizeof v, 10000));
+    p = run_cli(NULL, 0, NULL, epflag, "leader", name, NULL);
+    CHECK(p && read_pair(p, line, sizeof line, v, sizeof v, 1000) && !strcmp(line, xkey) &&
+          !strcmp(v, "X Y"));
+    etcdt_proc_free(p);
+    REQUIRE(key_info(xkey, &rev, hex, sizeof hex, val, sizeof val) == 0);
+    snprintf(want, sizeof want,
+             "{\"key\":\"%s\",\"value\":\"X Y\",\"create_revision\":%lld,\"lease\":%lld}", xkey,
+             rev, strtoll(hex, NULL, 16));
+    p = run_cli(NULL, 0, NULL, epflag, "-w", "json", "leader", name, NULL);
+    CHECKF(p && etcdt_proc_readline(p, line, sizeof line, 1000) == 1 && !strcmp(line, want),
+           "printed %s, want %s", line, want);
+    etcdt_proc_free(p);
+    etcdt_proc_signal(x, SIGINT);
+    CHECK(etcdt_proc_wait(x, 5000) == 0);
+    etcdt_proc_free(x);
+    CHECK(wait_keys(name, 0, 5000));
+    check_cli(NULL, 3, NULL, epflag, "leader", name, NULL);
+    /* unreachable: an error (1) within the dial timeout, not a wait */
+    snprintf(port, sizeof port, "--endpoints=127.0.0.1:%d", etcdt_free_port());
+    t0 = etcdt_now_ms();
+    check_cli(NULL, 1, "refused", port, "--dial-timeout=1s", "leader", name);
+    CHECKF(etcdt_now_ms() - t0 < 5000, "took %lld ms", (long long)(etcdt_now_ms() - t0));
+    etcdt_proc_free(
+        run_cli(NULL, 2, "leader takes no command", epflag, "leader", name, "--", "true", NULL));
+    check_cli(NULL, 2, "bad --write-out output format", epflag, "--write-out=table", "leader",
+              name);
+}
+
+ETCDT_TEST(json_output_is_escaped_and_binary_safe) {
+    /* a value with quotes, backslashes, a newline, a tab, a control byte and UTF-8: one JSON
+       object per line, for the leader itself, an observer and the leader query alike; then
+       bytes that are not UTF-8, which come base64-encoded */
+    static const char tricky[] = "a\"b\\c\nd\te\001f \xc3\xa9";
+    static const char tricky_json[] = "a\\\"b\\\\c\\nd\\u0009e\\u0001f \xc3\xa9";
+    char name[64], line[1024], got[512], key[256], hex[32], val[256];
+    long long rev;
+    etcdt_proc *a, *o, *q;
+    fresh_name(name, sizeof name);
+    a = cli(epflag, "--write-out=json", "elect", name, tricky, NULL);
+    REQUIRE(a && etcdt_proc_readline(a, line, sizeof line, 10000) == 1);
+    CHECKF(json_str(line, "value", got, sizeof got) == 0 && !strcmp(got, tricky_json),
+           "value in %s", line);
+    CHECKF(json_str(line, "key", key, sizeof key) == 0 &&
+               key_info(key, &rev, hex, sizeof hex, val, sizeof val) == 0 &&
+               json_num(line, "create_revision") == rev &&
+               json_num(line, "lease") == strtoll(hex, NULL, 16),
+           "%s: etcd says create_revision %lld, lease %s", line, rev, hex);
+    CHECK(etcdt_proc_readline(a, got, sizeof got, 200) != 1); /* one line, no more */
+    o = cli(epflag, "-w", "json", "elect", "-l", name, NULL);
+    CHECK(o && wait_line(o, line, 5000));
+    q = cli(epflag, "-w=json", "leader", name, NULL);
+    CHECK(q && wait_line(q, line, 5000) && etcdt_proc_wait(q, 5000) == 0);
+    etcdt_proc_free(q);
+    etcdt_proc_signal(a, SIGINT);
+    CHECK(etcdt_proc_wait(a, 5000) == 0);
+    etcdt_proc_free(a);
+    a = cli(epflag, "-w", "json", "elect", name,
+            "\xff\xfe"
+            "A",
+            NULL);
+    REQUIRE(a && etcdt_proc_readline(a, line, sizeof line, 10000) == 1);
+    CHECKF(strstr(line, "\"value_base64\":\"//5B\"") && !strstr(line, "\"value\":"), "%s", line);
+    CHECK(o && etcdt_proc_readline(o, got, sizeof got, 5000) == 1 &&
+          strstr(got, "\"value_base64\":\"//5B\""));
+    etcdt_proc_signal(a, SIGINT);
+    CHECK(etcdt_proc_wait(a, 5000) == 0);
+    etcdt_proc_free(a);
+    if (o) {
+        etcdt_proc_signal(o, SIGINT);
+        CHECK(etcdt_proc_wait(o, 5000) == 0);
+    }
+    etcdt_proc_free(o);
+    CHECK(wait_keys(name, 0, 5000));
+}
+
 int main(int argc, char **argv) {
     struct etcdt_case cases[] = {
         ETCDT_CASE(elect_interop_with_etcdctl_both_ways),
@@ -658,6 +897,11 @@ int main(int argc, char **argv) {
         ETCDT_CASE(lock_child_stopped_on_loss_before_successor),
         ETCDT_CASE(deleted_key_is_loss_at_once),
         ETCDT_CASE(child_group_dies_with_a_killed_cli),
+        ETCDT_CASE(etcdctl_variables_are_read_and_flags_win),
+        ETCDT_CASE(lock_cmd_without_dashdash_and_dash_values),
+        ETCDT_CASE(version_flag_and_command),
+        ETCDT_CASE(leader_query_for_scripts),
+        ETCDT_CASE(json_output_is_escaped_and_binary_safe),
     };
     const char *self = etcdt_self_path();
     const char *slash = self ? strrchr(self, '/') : NULL;
