@@ -63,12 +63,17 @@ leads() {
   t=$(wait_event "$1" "oh, i'm master" "$2" "$3") && wait_event "$1" "key " "$t" 5 >/dev/null && echo "$t"
 }
 
+# follow NAME LEADER: starts NAME and waits until it follows LEADER
+follow() {
+  start "$1"
+  wait_event "$1" "slave!" 0 10 >/dev/null || fail "$1 did not follow $2"
+}
+
 start A
 pa=$pid
 leads A 0 10 >/dev/null || fail "A was not elected"
-start B
+follow B A
 pb=$pid
-wait_event B "slave!" 0 10 >/dev/null || fail "B did not follow A"
 
 say "Ctrl-C to A"
 t0=$(now_ms)
@@ -77,9 +82,8 @@ t1=$(leads B "$t0" 10) || fail "B did not take over from A"
 say "B leads $((t1 - t0)) ms after the Ctrl-C to A: A resigned, B's watch saw its key go"
 wait "$pa" || fail "A did not exit 0"
 
-start C
+follow C B
 pc=$pid
-wait_event C "slave!" 0 10 >/dev/null || fail "C did not follow B"
 say "kill -9 of B, the leader: a crash, nothing resigns"
 t0=$(now_ms)
 kill -KILL "$pb"
