@@ -67,6 +67,7 @@ stripped() { nm "$1" 2>&1 | grep -q 'no symbols'; }
 check make-install make -s install PREFIX="$tmp/stage"
 consumers "$tmp/stage" make
 check make-install-not-stripped sh -c "! nm $tmp/stage/bin/etcd-elect 2>&1 | grep -q 'no symbols'"
+check make-install-destdir sh -c "make -s install DESTDIR=$tmp/dest PREFIX=/opt/ee && grep -qx prefix=/opt/ee $tmp/dest/opt/ee/lib/pkgconfig/etcd_elect.pc && test -f $tmp/dest/opt/ee/lib/cmake/etcd_elect/etcd_elect-config.cmake"
 check make-install-strip make -s install-strip PREFIX="$tmp/sstage"
 check make-install-strip-stripped stripped "$tmp/sstage/bin/etcd-elect"
 
