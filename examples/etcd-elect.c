@@ -231,14 +231,13 @@ static int set_flag(cli *o, int k, const char *val, const char *src) {
         o->ttl = (int)n;
         break;
     case F_DIAL:
-        if (parse_duration(val, &o->dial_ms)) return bad_value(src, "duration", val);
-        break;
     case F_COMMAND:
-        if (parse_duration(val, &o->cmd_ms)) return bad_value(src, "duration", val);
-        break;
     case F_KILL:
-        if (parse_duration(val, &o->kill_ms)) return bad_value(src, "duration", val);
-        o->kill_given = 1;
+        if (parse_duration(val, k == F_DIAL      ? &o->dial_ms
+                                : k == F_COMMAND ? &o->cmd_ms
+                                                 : &o->kill_ms))
+            return bad_value(src, "duration", val);
+        o->kill_given |= k == F_KILL;
         break;
     case F_USER: o->user = val; break;
     case F_PASSWORD: o->password = val; break;
@@ -252,10 +251,9 @@ static int set_flag(cli *o, int k, const char *val, const char *src) {
     case F_CERT: o->cert = val; break;
     case F_KEY: o->key = val; break;
     case F_SKIP_VERIFY:
-        if (parse_bool(val, &o->skip_verify)) return bad_value(src, "boolean", val);
-        break;
     case F_INSECURE:
-        if (parse_bool(val, &o->insecure_transport)) return bad_value(src, "boolean", val);
+        if (parse_bool(val, k == F_SKIP_VERIFY ? &o->skip_verify : &o->insecure_transport))
+            return bad_value(src, "boolean", val);
         break;
     case F_WRITE_OUT:
         if (strcmp(val, "simple") && strcmp(val, "json"))

@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -507,22 +509,25 @@ static void kill_child_group(const char *pidfile) {
 /* A (through the proxy, TTL 3) runs a child that appends a CLOCK_REALTIME timestamp to a
    file every 50 ms; B queues behind it directly on etcd; the proxy partitions A. A must
    stop its child before B is elected. lock: B is etcdctl. */
-static void loss_case(int lock) {
+static void loss_case(int lock, int stubborn) {
     char name[64], ep[64], file[400], pidfile[400], script[1024], key[256], v[256];
     etcdt_proc *a, *b;
     etcdt_proxy px;
     int64_t t_cut, t_b = 0, t_a_exit = 0;
     long long t_last;
     int lines, lines2, st;
+    const char *kill_flag = stubborn ? "--kill-timeout=30s" : "--ttl=3";
     fresh_name(name, sizeof name);
     snprintf(file, sizeof file, "%s/%s.ticks", etcdt_cluster_dir(cl), name);
     snprintf(pidfile, sizeof pidfile, "%s/%s.pid", etcdt_cluster_dir(cl), name);
     snprintf(script, sizeof script,
-             "echo $$ > '%s'; while :; do date +%%s%%N >> '%s'; sleep 0.05; done", pidfile, file);
+             "%secho $$ > '%s'; while :; do date +%%s%%N >> '%s'; sleep 0.05; done",
+             stubborn ? "trap '' TERM; " : "", pidfile, file);
     REQUIRE(etcdt_proxy_start(&px, etcdt_member_client_port(cl, 0)) == 0);
     snprintf(ep, sizeof ep, "--endpoints=127.0.0.1:%d", px.port);
-    a = lock ? cli(ep, "--ttl=3", "lock", name, "--", "sh", "-c", script, NULL)
-             : cli(ep, "--ttl=3", "elect", name, "A", "--", "sh", "-c", script, NULL);
+    /* stubborn: a child that ignores SIGTERM, and a --kill-timeout far beyond the TTL */
+    a = lock ? cli(ep, "--ttl=3", kill_flag, "lock", name, "--", "sh", "-c", script, NULL)
+             : cli(ep, "--ttl=3", kill_flag, "elect", name, "A", "--", "sh", "-c", script, NULL);
     REQUIRE(a != NULL);
     {
         int64_t end = etcdt_now_ms() + 10000;
@@ -566,8 +571,9 @@ static void loss_case(int lock) {
     unlink(file);
 }
 
-ETCDT_TEST(elect_child_stopped_on_loss_before_successor) { loss_case(0); }
-ETCDT_TEST(lock_child_stopped_on_loss_before_successor) { loss_case(1); }
+ETCDT_TEST(elect_child_stopped_on_loss_before_successor) { loss_case(0, 0); }
+ETCDT_TEST(lock_child_stopped_on_loss_before_successor) { loss_case(1, 0); }
+ETCDT_TEST(elect_stubborn_child_killed_before_successor) { loss_case(0, 1); }
 
 ETCDT_TEST(deleted_key_is_loss_at_once) {
     /* `etcdctl del` of the leader key: the child is stopped now, not at the next keepalive */
@@ -883,6 +889,284 @@ ETCDT_TEST(json_output_is_escaped_and_binary_safe) {
     CHECK(wait_keys(name, 0, 5000));
 }
 
+/* ---- systemd: sd_notify datagrams, the example units, --kill-timeout --------------------------
+ */
+
+/* A unix datagram socket for NOTIFY_SOCKET: a path in the cluster's directory, or (abstract) a
+   name in Linux's abstract namespace, "@..." in `env_value`. Returns the fd or -1. */
+static int notify_bind(int abstract, char *env_value, size_t cap) {
+    struct sockaddr_un a;
+    socklen_t len;
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (fd < 0) return -1;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    if (abstract) {
+        snprintf(env_value, cap, "@etcd-elect-test-%d-%d", (int)getpid(), ++name_seq);
+        memcpy(a.sun_path + 1, env_value + 1, strlen(env_value) - 1);
+        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(env_value));
+    } else {
+        snprintf(env_value, cap, "%s/notify-%d", etcdt_cluster_dir(cl), ++name_seq);
+        snprintf(a.sun_path, sizeof a.sun_path, "%s", env_value);
+        len = (socklen_t)sizeof a;
+    }
+    if (bind(fd, (struct sockaddr *)&a, len) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* What the fake systemd received: WATCHDOG=1 pings counted (with the time of the last one),
+   anything else returned. */
+typedef struct notified {
+    int fd, watchdogs;
+    int64_t last_watchdog;
+} notified;
+
+/* The next datagram that is not WATCHDOG=1, within timeout_ms; 1 if one came. */
+static int notify_next(notified *n, char *buf, size_t cap, int timeout_ms) {
+    int64_t end = etcdt_now_ms() + timeout_ms;
+    for (;;) {
+        struct pollfd p;
+        ssize_t r;
+        int64_t left = end - etcdt_now_ms();
+        p.fd = n->fd;
+        p.events = POLLIN;
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0) return 0;
+        r = recv(n->fd, buf, cap - 1, 0);
+        if (r < 0) return 0;
+        buf[r] = 0;
+        if (strcmp(buf, "WATCHDOG=1") != 0) return 1;
+        n->watchdogs++;
+        n->last_watchdog = etcdt_now_ms();
+    }
+}
+
+/* Waits for a datagram that starts with `prefix` (others in between are skipped). */
+static int notify_expect(notified *n, const char *prefix, char *buf, size_t cap, int timeout_ms) {
+    int64_t end = etcdt_now_ms() + timeout_ms;
+    while (notify_next(n, buf, cap, (int)(end - etcdt_now_ms())))
+        if (!strncmp(buf, prefix, strlen(prefix))) return 1;
+    return 0;
+}
+
+/* The ExecStart= line of examples/systemd/UNIT as an argv: etcd-elect's path replaced by the
+   one under test, %H by "testhost", and the job (the last word, /usr/local/bin/...) by
+   `sh -c SCRIPT`. `store` holds the words. Returns argc, or -1. */
+static int unit_exec(const char *unit, const char *script, char **argv, int max, char *store,
+                     size_t cap) {
+    char path[PATH_MAX + 64], line[1024], *w, *save;
+    const char *self = etcdt_self_path(), *slash = self ? strrchr(self, '/') : NULL;
+    FILE *f = NULL;
+    int up, n = 0;
+    for (up = 0; up < 5 && !f && slash; up++) { /* the source tree is above the build tree */
+        int k, len = snprintf(path, sizeof path, "%.*s", (int)(slash - self), self);
+        for (k = 0; k < up; k++) len += snprintf(path + len, sizeof path - (size_t)len, "/..");
+        snprintf(path + len, sizeof path - (size_t)len, "/examples/systemd/%s", unit);
+        f = fopen(path, "r");
+    }
+    if (!f) return -1;
+    store[0] = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "ExecStart=", 10)) snprintf(store, cap, "%s", line + 10);
+    fclose(f);
+    for (w = strtok_r(store, " \t\n", &save); w && n < max - 3; w = strtok_r(NULL, " \t\n", &save))
+        argv[n++] = !strcmp(w, "%H") ? (char *)"testhost" : w;
+    if (n < 3 || strcmp(argv[0], "/usr/local/bin/etcd-elect") != 0 ||
+        strncmp(argv[n - 1], "/usr/local/bin/", 15) != 0)
+        return -1;
+    argv[0] = cli_path;
+    argv[n - 1] = (char *)"sh";
+    argv[n++] = (char *)"-c";
+    argv[n++] = (char *)script;
+    argv[n] = NULL;
+    return n;
+}
+
+/* One run of a unit's ExecStart with a fake systemd: NOTIFY_SOCKET (abstract or a path), the
+   test etcd in ETCDCTL_ENDPOINTS, WATCHDOG_USEC and, if not NULL, WATCHDOG_PID. */
+typedef struct unit_run {
+    char *argv[32], store[1024], sock[200], env_ns[256], env_ep[300], env_wd[64], env_pid[64];
+    char *env[5];
+    notified n;
+} unit_run;
+
+static etcdt_proc *unit_start(unit_run *u, const char *unit, const char *script, int abstract,
+                              int watchdog_usec, const char *watchdog_pid) {
+    memset(u, 0, sizeof *u);
+    u->n.fd = -1;
+    if (unit_exec(unit, script, u->argv, 32, u->store, sizeof u->store) < 0 ||
+        (u->n.fd = notify_bind(abstract, u->sock, sizeof u->sock)) < 0)
+        return NULL;
+    snprintf(u->env_ns, sizeof u->env_ns, "NOTIFY_SOCKET=%s", u->sock);
+    snprintf(u->env_ep, sizeof u->env_ep, "ETCDCTL_ENDPOINTS=%s", etcdt_member_endpoint(cl, 0));
+    snprintf(u->env_wd, sizeof u->env_wd, "WATCHDOG_USEC=%d", watchdog_usec);
+    snprintf(u->env_pid, sizeof u->env_pid, "WATCHDOG_PID=%s", watchdog_pid ? watchdog_pid : "");
+    u->env[0] = u->env_ns;
+    u->env[1] = u->env_ep;
+    u->env[2] = u->env_wd;
+    u->env[3] = watchdog_pid ? u->env_pid : NULL;
+    return etcdt_spawn(u->argv, u->env);
+}
+
+static void unit_end(unit_run *u) {
+    if (u->n.fd >= 0) close(u->n.fd);
+    if (u->sock[0] == '/') unlink(u->sock);
+}
+
+ETCDT_TEST(systemd_leader_unit_notify_sequence) {
+    /* examples/systemd/leader-only.service's command line, behind etcdctl elect on the same
+       name: STATUS=waiting behind etcdctl's key, no READY while it leads; then READY=1 with
+       our key and fencing token, WATCHDOG=1 pings, and STOPPING=1 on systemd's SIGTERM */
+    char buf[1024], xkey[256], v[256], line[512], want[600], hex[32], val[256];
+    long long rev;
+    unit_run u;
+    etcdt_proc *x, *p;
+    x = ctl("elect", "myservice", "X", NULL);
+    REQUIRE(x && read_pair(x, xkey, sizeof xkey, v, sizeof v, 10000));
+    p = unit_start(&u, "leader-only.service",
+                   "echo \"${NOTIFY_SOCKET:-no-socket} ${WATCHDOG_USEC:-no-watchdog} "
+                   "$ETCD_ELECT_KEY\"; exec sleep 30",
+                   0, 300000, NULL);
+    REQUIRE(p != NULL);
+    snprintf(want, sizeof want, "STATUS=waiting behind %s for the leadership of myservice", xkey);
+    CHECKF(notify_expect(&u.n, "STATUS=", buf, sizeof buf, 10000) && !strcmp(buf, want),
+           "got \"%s\", want \"%s\"", buf, want);
+    CHECKF(!notify_next(&u.n, buf, sizeof buf, 500), "while etcdctl leads: \"%s\"", buf);
+    etcdt_proc_signal(x, SIGINT);
+    CHECK(etcdt_proc_wait(x, 5000) == 0);
+    CHECKF(notify_next(&u.n, buf, sizeof buf, 5000) &&
+               !strncmp(buf, "READY=1\nSTATUS=leading myservice as ", 36),
+           "got \"%s\"", buf);
+    REQUIRE(etcdt_proc_readline(p, line, sizeof line, 5000) == 1);
+    CHECKF(!strncmp(line, "no-socket no-watchdog myservice/", 32), "the child saw %s", line);
+    REQUIRE(key_info(line + 22, &rev, hex, sizeof hex, val, sizeof val) == 0);
+    CHECK(!strcmp(val, "testhost"));
+    snprintf(want, sizeof want, "READY=1\nSTATUS=leading myservice as %s, token %lld", line + 22,
+             rev);
+    CHECKF(!strcmp(buf, want), "got \"%s\", want \"%s\"", buf, want);
+    u.n.watchdogs = 0;
+    CHECKF(!notify_next(&u.n, buf, sizeof buf, 1000), "unexpected \"%s\"", buf);
+    CHECKF(u.n.watchdogs >= 3 && u.n.watchdogs <= 12, "%d WATCHDOG=1 in 1 s, every 150 ms expected",
+           u.n.watchdogs);
+    etcdt_proc_signal(p, SIGTERM); /* systemctl stop */
+    CHECKF(notify_expect(&u.n, "STOPPING=1", buf, sizeof buf, 5000), "no STOPPING=1");
+    CHECK(etcdt_proc_wait(p, 5000) == 128 + SIGTERM); /* sleep died of the forwarded SIGTERM */
+    CHECK(wait_keys("myservice", 0, 5000));
+    etcdt_proc_free(p);
+    etcdt_proc_free(x);
+    unit_end(&u);
+}
+
+ETCDT_TEST(systemd_lock_unit_runs_the_job) {
+    /* examples/systemd/locked-job.service's command line, on an abstract NOTIFY_SOCKET:
+       READY=1 with the lock's key and token, the job runs, STOPPING=1, exit 0. A
+       WATCHDOG_PID that is not ours: no WATCHDOG=1 at all. */
+    char buf[1024], line[512], want[600], hex[32], val[256];
+    long long rev;
+    unit_run u;
+    etcdt_proc *p;
+    p = unit_start(&u, "locked-job.service", "echo \"$ETCD_LOCK_KEY $ETCD_LOCK_REV\"; sleep 0.5", 1,
+                   100000, "1");
+    REQUIRE(p != NULL);
+    CHECKF(notify_expect(&u.n, "STATUS=", buf, sizeof buf, 10000) &&
+               !strcmp(buf, "STATUS=waiting for the lock of locked-job"),
+           "got \"%s\"", buf);
+    REQUIRE(etcdt_proc_readline(p, line, sizeof line, 10000) == 1);
+    line[strcspn(line, " ")] = 0;
+    REQUIRE(key_info(line, &rev, hex, sizeof hex, val, sizeof val) == 0);
+    snprintf(want, sizeof want, "READY=1\nSTATUS=holding the lock locked-job as %s, token %lld",
+             line, rev);
+    CHECKF(notify_next(&u.n, buf, sizeof buf, 5000) && !strcmp(buf, want),
+           "got \"%s\", want \"%s\"", buf, want);
+    CHECKF(notify_expect(&u.n, "STOPPING=1", buf, sizeof buf, 5000), "no STOPPING=1");
+    CHECK(etcdt_proc_wait(p, 5000) == 0);
+    CHECKF(u.n.watchdogs == 0, "%d WATCHDOG=1 with WATCHDOG_PID=1", u.n.watchdogs);
+    CHECK(count_keys("locked-job") == 0);
+    etcdt_proc_free(p);
+    unit_end(&u);
+}
+
+ETCDT_TEST(watchdog_only_while_keepalives_succeed) {
+    /* TTL 3 through a proxy, WATCHDOG=1 every 100 ms: the pings stop once renewals fail (the
+       last renewal older than TTL/2), well before the session counts as lost */
+    char name[64], ep[64], sock[200], env_ns[256], buf[1024], key[256], v[256];
+    char *env[3];
+    notified n = {-1, 0, 0};
+    etcdt_proxy px;
+    etcdt_proc *p;
+    int64_t t_cut, t_lost;
+    fresh_name(name, sizeof name);
+    REQUIRE((n.fd = notify_bind(0, sock, sizeof sock)) >= 0);
+    REQUIRE(etcdt_proxy_start(&px, etcdt_member_client_port(cl, 0)) == 0);
+    snprintf(ep, sizeof ep, "--endpoints=127.0.0.1:%d", px.port);
+    snprintf(env_ns, sizeof env_ns, "NOTIFY_SOCKET=%s", sock);
+    env[0] = env_ns;
+    env[1] = (char *)"WATCHDOG_USEC=200000";
+    env[2] = NULL;
+    p = cli_env(env, ep, "--ttl=3", "elect", name, "V", NULL);
+    REQUIRE(p && read_pair(p, key, sizeof key, v, sizeof v, 10000));
+    CHECK(notify_expect(&n, "READY=1", buf, sizeof buf, 5000));
+    n.watchdogs = 0;
+    CHECKF(!notify_next(&n, buf, sizeof buf, 1500), "unexpected \"%s\"", buf);
+    CHECKF(n.watchdogs >= 8, "%d WATCHDOG=1 in 1.5 s, every 100 ms expected", n.watchdogs);
+    t_cut = etcdt_now_ms();
+    etcdt_proxy_partition(&px, 1);
+    CHECKF(notify_expect(&n, "STATUS=lost: ", buf, sizeof buf, 5000), "no STATUS=lost");
+    t_lost = etcdt_now_ms();
+    printf("    partition -> last WATCHDOG=1 %lld ms, -> STATUS=lost %lld ms\n",
+           (long long)(n.last_watchdog - t_cut), (long long)(t_lost - t_cut));
+    CHECKF(t_lost - n.last_watchdog >= 400,
+           "WATCHDOG=1 went on until %lld ms before the loss; renewals had failed since",
+           (long long)(t_lost - n.last_watchdog));
+    CHECK(etcdt_proc_wait(p, 5000) == 1);
+    etcdt_proc_free(p);
+    etcdt_proxy_stop(&px);
+    close(n.fd);
+    unlink(sock);
+}
+
+ETCDT_TEST(kill_timeout_bounds_a_child_that_ignores_sigterm) {
+    char name[64], line[256], out[256];
+    long child;
+    etcdt_proc *p;
+    int64_t t0, took;
+    int st;
+    static const char stubborn[] = "trap '' TERM; echo $$; while :; do sleep 0.1; done";
+    fresh_name(name, sizeof name);
+    /* our SIGTERM: forwarded, ignored; SIGKILL to the group after --kill-timeout */
+    p = cli(epflag, "--kill-timeout=1s", "lock", name, "sh", "-c", stubborn, NULL);
+    REQUIRE(p && etcdt_proc_readline(p, line, sizeof line, 10000) == 1);
+    child = strtol(line, NULL, 10);
+    t0 = etcdt_now_ms();
+    etcdt_proc_signal(p, SIGTERM);
+    st = etcdt_proc_wait(p, 8000);
+    took = etcdt_now_ms() - t0;
+    CHECKF(st == 128 + SIGKILL, "status %d", st);
+    CHECKF(took >= 900 && took < 3000, "SIGTERM to exit: %lld ms, --kill-timeout=1s",
+           (long long)took);
+    CHECK(child > 0 && pid_dead((pid_t)child));
+    CHECK(count_keys(name) == 0);
+    etcdt_proc_free(p);
+    if (child > 0 && !pid_dead((pid_t)child)) kill((pid_t)-child, SIGKILL);
+    /* loss (own key deleted): the same grace, here shorter than the default */
+    p = cli(epflag, "--kill-timeout=300ms", "elect", name, "V", "--", "sh", "-c",
+            "trap '' TERM; echo $$ $ETCD_ELECT_KEY; while :; do sleep 0.1; done", NULL);
+    REQUIRE(p && etcdt_proc_readline(p, line, sizeof line, 10000) == 1);
+    child = strtol(line, NULL, 10);
+    t0 = etcdt_now_ms();
+    CHECK(etcdt_etcdctl(cl, out, sizeof out, 10000, "del", strchr(line, ' ') + 1, NULL) == 0);
+    CHECK(etcdt_proc_wait(p, 5000) == 1);
+    took = etcdt_now_ms() - t0;
+    CHECKF(took >= 250 && took < 2000, "deletion to exit: %lld ms, --kill-timeout=300ms",
+           (long long)took);
+    CHECK(child > 0 && pid_dead((pid_t)child));
+    etcdt_proc_free(p);
+    if (child > 0 && !pid_dead((pid_t)child)) kill((pid_t)-child, SIGKILL);
+    check_cli(NULL, 2, "bad --kill-timeout duration: x", epflag, "--kill-timeout=x", "lock", name);
+}
+
 int main(int argc, char **argv) {
     struct etcdt_case cases[] = {
         ETCDT_CASE(elect_interop_with_etcdctl_both_ways),
@@ -902,6 +1186,11 @@ int main(int argc, char **argv) {
         ETCDT_CASE(version_flag_and_command),
         ETCDT_CASE(leader_query_for_scripts),
         ETCDT_CASE(json_output_is_escaped_and_binary_safe),
+        ETCDT_CASE(systemd_leader_unit_notify_sequence),
+        ETCDT_CASE(systemd_lock_unit_runs_the_job),
+        ETCDT_CASE(watchdog_only_while_keepalives_succeed),
+        ETCDT_CASE(kill_timeout_bounds_a_child_that_ignores_sigterm),
+        ETCDT_CASE(elect_stubborn_child_killed_before_successor),
     };
     const char *self = etcdt_self_path();
     const char *slash = self ? strrchr(self, '/') : NULL;
