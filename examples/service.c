@@ -38,6 +38,15 @@ static void on_signal(int sig) {
     errno = saved;
 }
 
+/* SIGTERM and SIGINT stop the service, once the client exists (the handler cancels it). */
+static int catch_stop_signals(void) {
+    struct sigaction sa;
+    if (pipe(stop_pipe) != 0 || fcntl(stop_pipe[1], F_SETFL, O_NONBLOCK) != 0) return -1;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    return sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0 ? -1 : 0;
+}
+
 typedef struct config {
     const char *name, *election;
     char work_key[256];
@@ -118,7 +127,6 @@ int main(int argc, char **argv) {
     etcde_options o = {0};
     etcde_session_options so = {0};
     config c;
-    struct sigaction sa;
     int i;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -144,18 +152,14 @@ int main(int argc, char **argv) {
     }
     c.name = argv[optind];
     snprintf(c.work_key, sizeof c.work_key, "%s-work", c.election);
-    if (pipe(stop_pipe) != 0 || fcntl(stop_pipe[1], F_SETFL, O_NONBLOCK) != 0) {
-        perror("pipe");
-        return 1;
-    }
     if (etcde_client_create(&o, &client) != ETCDE_OK) {
         fprintf(stderr, "client: %s\n", etcde_client_errmsg(NULL));
         return 1;
     }
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    if (catch_stop_signals() != 0) {
+        perror("stop signals");
+        return 1;
+    }
 
     while (!stopping) {
         etcde_session *s;
@@ -166,7 +170,8 @@ int main(int argc, char **argv) {
             continue;
         }
         if (serve(s, &c) == GO_ON) wait_for(NULL, 1000); /* an error: do not spin */
-        etcde_session_destroy(s);                        /* revokes the lease if it still stands */
+        /* revokes the lease if it still stands */
+        etcde_session_destroy(s);
     }
     etcde_client_destroy(client);
     return 0;
