@@ -1088,6 +1088,36 @@ ETCDT_TEST(systemd_lock_unit_runs_the_job) {
     unit_end(&u);
 }
 
+ETCDT_TEST(systemd_stop_while_waiting_never_hangs) {
+    /* systemctl stop of the lock unit while etcdctl holds the lock: STOPPING=1 and exit 1 at
+       once, the place in the queue given up, never READY=1 */
+    char buf[1024], k[256], v[256];
+    unit_run u;
+    etcdt_proc *h, *p;
+    int64_t t0;
+    h = ctl("lock", "locked-job", NULL);
+    REQUIRE(h && read_pair(h, k, sizeof k, v, sizeof v, 10000));
+    p = unit_start(&u, "locked-job.service", "echo ran", 0, 100000, NULL);
+    REQUIRE(p != NULL);
+    CHECKF(notify_expect(&u.n, "STATUS=waiting behind ", buf, sizeof buf, 10000), "got \"%s\"",
+           buf);
+    CHECK(wait_keys("locked-job", 2, 5000));
+    t0 = etcdt_now_ms();
+    etcdt_proc_signal(p, SIGTERM);
+    CHECKF(notify_next(&u.n, buf, sizeof buf, 2000) && !strncmp(buf, "STOPPING=1", 10),
+           "got \"%s\"", buf);
+    CHECK(etcdt_proc_wait(p, 2000) == 1);
+    CHECKF(etcdt_now_ms() - t0 < 1500, "SIGTERM to exit: %lld ms",
+           (long long)(etcdt_now_ms() - t0));
+    CHECK(count_keys("locked-job") == 1);
+    CHECK(etcdt_proc_readline(p, buf, sizeof buf, 100) != 1); /* the job never ran */
+    etcdt_proc_signal(h, SIGINT);
+    CHECK(etcdt_proc_wait(h, 5000) == 0);
+    etcdt_proc_free(p);
+    etcdt_proc_free(h);
+    unit_end(&u);
+}
+
 ETCDT_TEST(watchdog_only_while_keepalives_succeed) {
     /* TTL 3 through a proxy, WATCHDOG=1 every 100 ms: the pings stop once renewals fail (the
        last renewal older than TTL/2), well before the session counts as lost */
@@ -1188,6 +1218,7 @@ int main(int argc, char **argv) {
         ETCDT_CASE(json_output_is_escaped_and_binary_safe),
         ETCDT_CASE(systemd_leader_unit_notify_sequence),
         ETCDT_CASE(systemd_lock_unit_runs_the_job),
+        ETCDT_CASE(systemd_stop_while_waiting_never_hangs),
         ETCDT_CASE(watchdog_only_while_keepalives_succeed),
         ETCDT_CASE(kill_timeout_bounds_a_child_that_ignores_sigterm),
         ETCDT_CASE(elect_stubborn_child_killed_before_successor),
