@@ -64,7 +64,7 @@ static const char usage_text[] =
     " [flags] elect NAME VALUE [-- CMD ARGS...]   campaign, print KEY and VALUE, hold\n"
     "       " PROG
     " [flags] elect -l NAME                       print KEY and VALUE of each leader\n"
-    "       " PROG " [flags] lock NAME [[--] CMD ARGS...]        take the lock, print KEY, hold\n"
+    "       " PROG " [flags] lock [-n N] NAME [[--] CMD ARGS...] take the lock, print KEY, hold\n"
     "       " PROG " [flags] leader NAME                         print the leader now and exit\n"
     "       " PROG " version                                     print the version\n"
     "Without CMD: hold until SIGINT/SIGTERM, then resign/unlock. With CMD: run it while leading\n"
@@ -91,6 +91,8 @@ static const char usage_text[] =
     "                          (default true: TLS only with https:// or --cacert/--cert/--key)\n"
     "  -w, --write-out=FORMAT  simple (default) or json: one object per line with key,\n"
     "                          value, create_revision (the fencing token) and lease\n"
+    "  -n, --holders=N         lock: a semaphore, held by up to N at once, FIFO (default 1;\n"
+    "                          every user of NAME must give the same N; 1 is etcdctl's lock)\n"
     "  --kill-timeout=DUR      SIGTERM to SIGKILL grace for CMD's group on our SIGTERM/INT/HUP\n"
     "                          (default 10s); on loss at most what the lease leaves\n"
     "  --version               print the version\n"
@@ -108,6 +110,7 @@ typedef struct cli {
     long max_request;
     const char *cacert, *cert, *key;
     int skip_verify, insecure_transport, json, kill_ms, kill_given;
+    int holders; /* lock -n: a semaphore of that many holders */
 } cli;
 
 /* ---- arguments ---------------------------------------------------------------------- */
@@ -187,6 +190,7 @@ enum {
     F_INSECURE,
     F_WRITE_OUT,
     F_KILL,
+    F_HOLDERS,
     NFLAGS
 };
 static const char *const flags[NFLAGS] = {"--endpoints",
@@ -202,7 +206,8 @@ static const char *const flags[NFLAGS] = {"--endpoints",
                                           "--insecure-skip-tls-verify",
                                           "--insecure-transport",
                                           "--write-out",
-                                          "--kill-timeout"};
+                                          "--kill-timeout",
+                                          "--holders"};
 /* The variables etcdctl reads for the same flags; NULL: no variable (endpoints: the
    library reads $ETCDCTL_ENDPOINTS, and names it in its errors). */
 static const char *const flag_env[NFLAGS] = {NULL,
@@ -217,6 +222,7 @@ static const char *const flag_env[NFLAGS] = {NULL,
                                              "ETCDCTL_KEY",
                                              "ETCDCTL_INSECURE_SKIP_TLS_VERIFY",
                                              "ETCDCTL_INSECURE_TRANSPORT",
+                                             NULL,
                                              NULL,
                                              NULL};
 
@@ -256,6 +262,12 @@ static int set_flag(cli *o, int k, const char *val, const char *src) {
     case F_INSECURE:
         if (parse_bool(val, k == F_SKIP_VERIFY ? &o->skip_verify : &o->insecure_transport))
             return bad_value(src, "boolean", val);
+        break;
+    case F_HOLDERS:
+        n = strtol(val, &end, 10);
+        if (!*val || *end || n < 1 || n > ETCDE_MAX_HOLDERS)
+            return bad_value(src, "holder count (1..1000)", val);
+        o->holders = (int)n;
         break;
     case F_WRITE_OUT:
         if (strcmp(val, "simple") && strcmp(val, "json"))
@@ -326,6 +338,8 @@ static int parse_args(int argc, char **argv, cli *o) {
         n = eq ? (size_t)(eq - a) : strlen(a);
         if (n == 2 && !strncmp(a, "-w", 2))
             k = F_WRITE_OUT;
+        else if (n == 2 && !strncmp(a, "-n", 2))
+            k = F_HOLDERS;
         else
             for (k = 0; k < NFLAGS && (strlen(flags[k]) != n || strncmp(a, flags[k], n)); k++) {}
         if (k == NFLAGS) return bad("unknown flag: ", a);
@@ -370,6 +384,7 @@ static int parse_args(int argc, char **argv, cli *o) {
                                        : "leader takes one election NAME",
                        NULL);
         if (o->mode == LEADER && o->cmd) return bad("leader takes no command", NULL);
+        if (o->mode == LEADER && o->holders) return bad("-n is only for lock", NULL);
         if (listen) return bad("-l is only for elect", NULL);
     } else if (!strcmp(pos[0], "version") && npos == 1 && !o->cmd) {
         print_version();
@@ -377,6 +392,7 @@ static int parse_args(int argc, char **argv, cli *o) {
     } else {
         return bad("unknown command: ", pos[0]);
     }
+    if (o->holders && o->mode != LOCK) return bad("-n is only for lock", NULL);
     o->name = pos[1];
     if (!*o->name) return bad("empty NAME", NULL);
     if (!o->ttl) o->ttl = o->mode == LOCK ? 10 : 60; /* etcdctl's defaults */
@@ -645,9 +661,9 @@ static void sleep_ms(int ms) {
 typedef struct holder {
     etcde_session *s;
     etcde_election *e; /* the candidate, or the lock */
-    int lock;
-    const char *what; /* "leadership" or "lock" */
-    char *key;        /* own key, any length (the name is the user's) */
+    int lock, holders; /* holders: lock -n, else 1 */
+    const char *what;  /* "leadership" or "lock" */
+    char *key;         /* own key, any length (the name is the user's) */
     int64_t rev;
     pid_t child;
     int guard_fd; /* write end of the guard's pipe, or -1 */
@@ -655,7 +671,9 @@ typedef struct holder {
     int kill_ms;     /* --kill-timeout: after our own SIGTERM/SIGINT/SIGHUP */
     int64_t kill_at; /* then the child's group gets SIGKILL at this time; 0: not yet */
     /* the watcher thread observes the election: our key deleted (etcdctl del, lease
-       revoke) is loss at once, not at the next keepalive */
+       revoke) is loss at once, not at the next keepalive. A semaphore's holder (-n) may
+       stand behind others: only no key at all, or a first key newer than ours, says that
+       ours is gone; else the session's own loss detection covers it */
     etcde_election *obs;
     pthread_t th;
     int watching, watch_pipe[2];
@@ -669,6 +687,7 @@ static int on_watch(etcde_event_type type, const etcde_kv *kv, int64_t rev, void
     ssize_t w;
     (void)rev;
     if (type == ETCDE_EVENT_LEADER && kv->create_rev == h->rev) return 0; /* still ours */
+    if (type == ETCDE_EVENT_LEADER && h->holders > 1 && kv->create_rev < h->rev) return 0;
     if (type == ETCDE_EVENT_LEADER)
         snprintf(h->watch_why, sizeof h->watch_why,
                  "own key %s is gone (deleted or lease revoked); %.*s holds it now", h->key,
@@ -988,6 +1007,7 @@ static int run_hold(const cli *o) {
         return 1;
     }
     h.lock = o->mode == LOCK;
+    h.holders = o->holders ? o->holders : 1;
     r = etcde_election_create(client, h.s, o->name, &h.e);
     if (r != ETCDE_OK) {
         fprintf(stderr, PROG ": %s\n", etcde_client_errmsg(client));
@@ -997,7 +1017,7 @@ static int run_hold(const cli *o) {
     watchdog_start(&wd, h.s, etcde_session_ttl(h.s), so.guard_ms);
     notify_waiting(&h, o->name);
     if (h.lock)
-        r = etcde_lock(h.e, -1); /* unbounded, as etcdctl */
+        r = etcde_lock_n(h.e, o->holders ? o->holders : 1, -1); /* unbounded, as etcdctl */
     else
         r = etcde_campaign(h.e, o->value, strlen(o->value), -1);
     if (r != ETCDE_OK) {

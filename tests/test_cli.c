@@ -246,6 +246,39 @@ ETCDT_TEST(lock_interop_fifo_both_ways) {
     etcdt_proc_free(l3);
 }
 
+ETCDT_TEST(lock_n_is_a_semaphore) {
+    /* lock -n 2: two hold at once, the third waits; the older holder's release lets it in;
+       the waiter's CMD sees its own fencing token. -n is refused outside lock. */
+    char name[64], k1[256], k2[256], v[256], line[256];
+    etcdt_proc *h1, *h2, *w, *bad;
+    fresh_name(name, sizeof name);
+    h1 = cli(epflag, "lock", "-n", "2", name, NULL);
+    REQUIRE(h1 && read_pair(h1, k1, sizeof k1, v, sizeof v, 10000));
+    h2 = cli(epflag, "lock", "--holders=2", name, NULL);
+    REQUIRE(h2 && read_pair(h2, k2, sizeof k2, v, sizeof v, 10000) && strcmp(k1, k2));
+    w = cli(epflag, "lock", "-n", "2", name, "sh", "-c", "echo got $ETCD_LOCK_REV; sleep 30", NULL);
+    REQUIRE(w != NULL);
+    CHECK(wait_keys(name, 3, 5000));
+    CHECK(etcdt_proc_readline(w, line, sizeof line, 500) == -1); /* two hold it */
+    etcdt_proc_signal(h1, SIGINT);
+    CHECK(etcdt_proc_readline(w, line, sizeof line, 5000) == 1 && !strncmp(line, "got ", 4) &&
+          atoll(line + 4) > 0);
+    CHECK(etcdt_proc_wait(h1, 5000) == 0);
+    etcdt_proc_signal(w, SIGTERM);
+    etcdt_proc_signal(h2, SIGINT);
+    CHECK(etcdt_proc_wait(w, 10000) >= 0 && etcdt_proc_wait(h2, 5000) == 0);
+    CHECK(wait_keys(name, 0, 5000));
+    bad = cli(epflag, "elect", "-n", "2", name, "v", NULL);
+    CHECK(bad && etcdt_proc_wait(bad, 5000) == 2 && strstr(etcdt_proc_stderr(bad), "-n"));
+    etcdt_proc_free(bad);
+    bad = cli(epflag, "lock", "-n", "0", name, NULL);
+    CHECK(bad && etcdt_proc_wait(bad, 5000) == 2 && strstr(etcdt_proc_stderr(bad), "1..1000"));
+    etcdt_proc_free(bad);
+    etcdt_proc_free(h1);
+    etcdt_proc_free(h2);
+    etcdt_proc_free(w);
+}
+
 /* ---- exit codes, release, environment, signals ------------------------------------------------
  */
 
@@ -1201,6 +1234,7 @@ int main(int argc, char **argv) {
     struct etcdt_case cases[] = {
         ETCDT_CASE(elect_interop_with_etcdctl_both_ways),
         ETCDT_CASE(lock_interop_fifo_both_ways),
+        ETCDT_CASE(lock_n_is_a_semaphore),
         ETCDT_CASE(exit_codes),
         ETCDT_CASE(sigint_while_holding_releases_at_once),
         ETCDT_CASE(signal_while_waiting_gives_up_queue_place_exit_1),
