@@ -7,6 +7,8 @@
                   idle as leader (TTL 60) over IDLE_S seconds
    scale          N of our CLI candidates queued on one election: handover latency and
                   etcd requests per handover (from etcd's /metrics) as N grows
+   semaphore      lock -n 3 with 10 and 100 waiters: the same two figures; the requests
+                  per handover stay flat, as each waiter watches only the 3 keys ahead
    requests       etcd requests (gRPC messages received, from /metrics) per operation
 
    Usage: bench [--quick] [--handover]   (--quick: fewer runs, for a smoke test;
@@ -255,43 +257,54 @@ static long long cpu_ns(pid_t pid) {
     return sum;
 }
 
-/* Scale: n of our candidates on one election; `hops` successive handovers. */
-static void scale(int n, int hops, double *lat_med, double *req_per) {
+/* Our CLI with TTL 60: "elect NAME VALUE", or "lock -n HOLDERS NAME" if holders > 0. */
+static etcdt_proc *spawn_ours(const char *name, const char *value, int holders) {
+    char hs[16];
+    char *argv[] = {cli,          epflag, (char *)"--ttl=60", (char *)"lock",
+                    (char *)"-n", hs,     (char *)name,       NULL};
+    if (!holders) return spawn_elect(1, name, value, "60");
+    snprintf(hs, sizeof hs, "%d", holders);
+    return etcdt_spawn(argv, NULL);
+}
+
+/* n of our CLI candidates queued in spawn order on one election (holders 0) or on a
+   semaphore of `holders`: the handover latency and the etcd requests per handover when the
+   oldest holder is interrupted, `hops` times. */
+static void scale(int n, int holders, int hops, double *lat_med, double *req_per) {
     etcdt_proc **p = (etcdt_proc **)calloc((size_t)n, sizeof *p);
     int64_t v[64];
     char name[64], line[512];
-    int i, leader = -1, k = 0;
+    int i, first = holders ? holders : 1, k = 0, ok = 1;
     long long r0, r1;
-    snprintf(name, sizeof name, "scale-%d", n);
+    snprintf(name, sizeof name, "scale-%d-%d", n, holders);
     for (i = 0; i < n; i++) {
         char val[16];
         snprintf(val, sizeof val, "c%d", i);
-        p[i] = spawn_elect(1, name, val, "60");
-        if (i > 0) etcdt_sleep_ms(30); /* queue in spawn order */
-        if (i == 0) {
-            if (etcdt_proc_readline(p[0], line, sizeof line, 10000) == 1)
-                leader = 0;
-            else
-                fprintf(stderr, "bench: scale: first candidate did not lead: %s\n",
-                        p[0] ? etcdt_proc_stderr(p[0]) : "not started");
-            etcdt_proc_readline(p[0], line, sizeof line, 2000);
+        p[i] = spawn_ours(name, val, holders);
+        if (i >= first) {
+            etcdt_sleep_ms(30); /* queue in spawn order */
+        } else if (etcdt_proc_readline(p[i], line, sizeof line, 10000) == 1) {
+            etcdt_proc_readline(p[i], line, sizeof line, 2000);
+        } else {
+            fprintf(stderr, "bench: scale: candidate %d did not hold: %s\n", i,
+                    p[i] ? etcdt_proc_stderr(p[i]) : "not started");
+            ok = 0;
         }
     }
     etcdt_sleep_ms(500); /* the last one is queued too */
     r0 = requests();
-    for (k = 0; k < hops && leader >= 0 && leader + 1 < n; k++) {
+    for (k = 0; ok && k < hops && first + k < n; k++) {
         int64_t t0 = now_us();
-        etcdt_proc_signal(p[leader], SIGINT);
-        if (etcdt_proc_readline(p[leader + 1], line, sizeof line, 10000) != 1) {
-            fprintf(stderr, "bench: scale: candidate %d did not take over\n", leader + 1);
+        etcdt_proc_signal(p[k], SIGINT);
+        if (etcdt_proc_readline(p[first + k], line, sizeof line, 10000) != 1) {
+            fprintf(stderr, "bench: scale: candidate %d did not take over\n", first + k);
             break;
         }
         v[k] = now_us() - t0;
-        etcdt_proc_readline(p[leader + 1], line, sizeof line, 2000);
-        etcdt_proc_wait(p[leader], 5000);
-        leader++;
+        etcdt_proc_readline(p[first + k], line, sizeof line, 2000);
+        etcdt_proc_wait(p[k], 5000);
     }
-    etcdt_sleep_ms(300); /* the last hop's trailing requests (the new leader's key watcher) */
+    etcdt_sleep_ms(300); /* the last hop's trailing requests (the new holder's key watcher) */
     r1 = requests();
     *lat_med = k ? pct(v, k, 0.5) / 1000.0 : -1;
     *req_per = k ? (double)(r1 - r0) / k : -1;
@@ -348,8 +361,8 @@ int main(int argc, char **argv) {
     stat2 ho_o, ho_t, tl_o, tl_t, cw;
     long exe_o, exe_t, rss_o, rss_t;
     long long c0o, c0t, c1o, c1t;
-    double s_lat[3], s_req[3], rq_o[3], rq_t[3];
-    int sizes[3] = {10, 50, 200}, i;
+    double s_lat[3], s_req[3], rq_o[3], rq_t[3], m_lat[2], m_req[2];
+    int sizes[3] = {10, 50, 200}, waiters[2] = {10, 100}, i;
     etcdt_proc *lo, *lt;
     static char which[4096];
     for (i = 1; i < argc; i++) {
@@ -420,7 +433,11 @@ int main(int argc, char **argv) {
 
     for (i = 0; i < (quick ? 2 : 3); i++) {
         fprintf(stderr, "bench: scale, %d candidates...\n", sizes[i]);
-        scale(sizes[i], quick ? 3 : 10, &s_lat[i], &s_req[i]);
+        scale(sizes[i], 0, quick ? 3 : 10, &s_lat[i], &s_req[i]);
+    }
+    for (i = 0; i < 2; i++) {
+        fprintf(stderr, "bench: semaphore of 3, %d waiters...\n", waiters[i]);
+        scale(3 + waiters[i], 3, quick ? 3 : 10, &m_lat[i], &m_req[i]);
     }
 
     printf("\n| figure                             |          etcd-elect |             etcdctl |   "
@@ -449,6 +466,13 @@ int main(int argc, char **argv) {
         row(what, "ms", s_lat[i], 0, "");
         snprintf(what, sizeof what, "scale %d: requests per handover", sizes[i]);
         row(what, "", s_req[i], 0, "");
+    }
+    for (i = 0; i < 2; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "lock -n 3, %d waiting: handover", waiters[i]);
+        row(what, "ms", m_lat[i], 0, "");
+        snprintf(what, sizeof what, "lock -n 3, %d waiting: requests", waiters[i]);
+        row(what, "", m_req[i], 0, "O(1)");
     }
     printf(
         "\nruns: %d per latency figure; requests = gRPC messages etcd received (keepalives apart,\n"
