@@ -7,6 +7,9 @@
 #   make tsan        the test programs again under ThreadSanitizer (build/tsan/)
 #   make valgrind    demo and CLI runs under valgrind: no leaks, no errors
 #   make bench       etcd-elect against etcdctl on one private etcd: a table of ratios
+#   make soak        SECONDS=120 SEED=time: random faults against CLI candidates, fenced
+#                    writers and lock holders on a 3-member etcd, then a checker of their
+#                    histories and etcd's (tests/soak.c)
 #   make fuzz        libFuzzer targets for the HTTP, chunked and JSON readers (FUZZ_SECONDS each)
 #   make etcd-versions  etcd and etcdctl 3.5.33, 3.6.14, 3.7.1 and the Go peer from etcd's Go
 #                    modules into build/etcd-<version>/ (needs Go; the build cache is kept)
@@ -51,7 +54,7 @@ $(B)/etcd-elect: examples/etcd-elect.c examples/tls_openssl.h etcd_elect.h
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) $(CLI_TLS) $< -o $@ $(LDLIBS) $(TLS_LIBS)
 
-$(B)/tests/%: tests/%.c etcd_elect.h $(wildcard tests/etcdt*.h) tests/cand.h
+$(B)/tests/%: tests/%.c etcd_elect.h $(wildcard tests/etcdt*.h) tests/cand.h tests/soak_check.h
 	@mkdir -p $(B)/tests
 	$(CC) $(TCFLAGS) -I. $< -o $@ $(LDLIBS)
 
@@ -102,7 +105,11 @@ format:
 check-format:
 	@bash tests/check-format.sh $(FORMATTED)
 
-check: check-format test sanitize tsan valgrind fuzz compat
+check: check-format test sanitize tsan valgrind fuzz compat soak
+
+SECONDS ?= 120
+soak: need-etcd $(B)/etcd-elect $(B)/tests/soak
+	@$(B)/tests/soak --seconds $(SECONDS) $(if $(SEED),--seed $(SEED))
 
 # the templates CMake's install fills in too; the config file finds the header relative to itself
 SUBST = -e 's|@prefix@|$(PREFIX)|' -e 's|@includedir@|$${prefix}/include|' -e 's|@version@|$(VERSION)|' \
@@ -138,4 +145,4 @@ demo: need-etcd $(B)/demo
 clean:
 	rm -rf $(B)
 
-.PHONY: all test run-tests sanitize tsan valgrind fuzz bench etcd-versions compat format check-format check install install-strip static demo clean need-etcd
+.PHONY: soak all test run-tests sanitize tsan valgrind fuzz bench etcd-versions compat format check-format check install install-strip static demo clean need-etcd

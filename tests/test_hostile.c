@@ -773,16 +773,6 @@ static size_t counter_peak(counter *c) {
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-static int open_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *de;
-    int n = 0;
-    if (!d) return -1;
-    while ((de = readdir(d)) != NULL) n += de->d_name[0] != '.';
-    closedir(d);
-    return n - 1; /* the directory's own fd */
-}
-
 /* A detail line a person can read: not empty, no control characters, valid UTF-8. */
 static int readable(const char *m) {
     const unsigned char *s = (const unsigned char *)m;
@@ -882,7 +872,7 @@ static void run_case(const hcase *hc, int via) {
     const char *msg, *how = via == VIA_SESSION ? "session_create" : "leader";
     size_t cap = hc->max_resp ? hc->max_resp : SMALL_CAP, base, peak;
     int64_t t0, ms;
-    int fds0 = open_fds(), fds1;
+    int fds0 = etcdt_open_fds(), fds1;
 
     counter_init(&cnt);
     REQUIREF(fake_start(&f, hc->mode, NULL) == 0, "%s: cannot start the fake server", hc->name);
@@ -933,7 +923,7 @@ static void run_case(const hcase *hc, int via) {
     etcde_client_destroy(c);
     fake_stop(&f);
     CHECKF(cnt.live == 0, "%s via %s: %ld allocations not freed", hc->name, how, cnt.live);
-    fds1 = open_fds();
+    fds1 = etcdt_open_fds();
     CHECKF(fds1 == fds0, "%s via %s: %d file descriptors before, %d after", hc->name, how, fds0,
            fds1);
     pthread_mutex_destroy(&cnt.mu);

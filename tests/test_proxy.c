@@ -538,20 +538,10 @@ static void *flip_main(void *arg) {
     return NULL;
 }
 
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    int n = 0;
-    if (!d) return -1;
-    while ((e = readdir(d)) != NULL) n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
 ETCDT_TEST(many_proxies_switched_from_another_thread_stop_clean) {
     srv v;
     etcdt_proxy px[NPX];
-    int cfd[NPX], i, fds0 = count_fds(), rounds = 0;
+    int cfd[NPX], i, fds0 = etcdt_open_fds(), rounds = 0;
     flipper f;
     pthread_t th;
     char buf[4096];
@@ -594,7 +584,7 @@ ETCDT_TEST(many_proxies_switched_from_another_thread_stop_clean) {
         etcdt_proxy_stop(&px[i]);
     }
     srv_stop(&v);
-    CHECKF(count_fds() == fds0, "%d fds open, %d before", count_fds(), fds0);
+    CHECKF(etcdt_open_fds() == fds0, "%d fds open, %d before", etcdt_open_fds(), fds0);
 }
 
 /* ---- a session through a DELAY proxy on a real etcd ---------------------------------- */

@@ -35,6 +35,7 @@
 
    Input layout: 5 option bytes, a script (length from byte 4), then operations; see
    decode_options() and the OP_ list. Run: tests/fuzz/run.sh api */
+#include "../etcdt_test.h" /* etcdt_open_fds */
 #define ETCD_ELECT_STATIC
 #define ETCD_ELECT_IMPLEMENTATION
 #include "../../etcd_elect.h"
@@ -2188,16 +2189,6 @@ static void step(run *R, rd *in) {
 
 /* ---- one input -------------------------------------------------------------------------- */
 
-static int open_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *de;
-    int n = 0;
-    if (!d) return -1;
-    while ((de = readdir(d)) != NULL) n += de->d_name[0] != '.';
-    closedir(d);
-    return n - 1; /* the directory's own */
-}
-
 static const int REQ_MS[8] = {10, 15, 20, 30, 40, 60, 25, 50};
 static const int DIAL_MS[4] = {10, 30, 100, 300};
 static const size_t RESP_CAP[8] = {
@@ -2302,7 +2293,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     stamp t0, t;
     etcde_result r;
     if (SCHEDSTAT < 0) SCHEDSTAT = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
-    fds0 = open_fds(); /* each time: libFuzzer opens some between inputs (symbolizer) */
+    fds0 = etcdt_open_fds(); /* each time: libFuzzer opens some between inputs (symbolizer) */
     t0 = stamp_now();
     memset(&R, 0, sizeof R);
     R.es[0] = R.es[1] = R.es[2] = R.ms[0] = R.ms[1] = -1;
@@ -2340,7 +2331,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     pthread_mutex_unlock(&F.mu);
     /* a late accept of an abandoned connection can hold a descriptor for a moment */
-    for (i = 0; i < 50 && (fds1 = open_fds()) > fds0; i++) sleep_ms(10);
+    for (i = 0; i < 50 && (fds1 = etcdt_open_fds()) > fds0; i++) sleep_ms(10);
     if (fds1 > fds0) die("%d file descriptors open before the input, %d after", fds0, fds1);
     check_time("the whole input", t0, 3000 - SLACK_MS);
     return 0;
