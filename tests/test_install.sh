@@ -83,6 +83,10 @@ if command -v cmake >/dev/null; then
   esac
   consumers "$tmp/cstage" cmake
   check cmake-same-config-as-make diff -r "$tmp/stage/lib/cmake" "$tmp/cstage/lib/cmake"
+  # with OpenSSL's headers there (CI installs them), CMake's etcd-elect speaks TLS, as make's
+  if [ -f /usr/include/openssl/ssl.h ]; then
+    check cmake-cli-tls sh -c "$tmp/cstage/bin/etcd-elect --version | grep -q '^TLS: OpenSSL'"
+  fi
   check cmake-install-strip sh -c "cmake --install $tmp/rb --prefix $tmp/csstage --strip >/dev/null"
   check cmake-install-strip-stripped stripped "$tmp/csstage/bin/etcd-elect"
   check cmake-add-subdirectory sh -c "cmake -S $tmp/app -B $tmp/as -DETCD_ELECT_SOURCE=$src >/dev/null && cmake --build $tmp/as >/dev/null && test \"\$($tmp/as/app)\" = $version"
