@@ -26,11 +26,10 @@ typedef struct feed {
 } feed;
 
 static long feed_read(etcde__conn *cn, char *buf, size_t cap, const etcde__wait *w,
-                      int64_t deadline, etcde__err *err) {
+                      etcde__err *err) {
     feed *f = (feed *)cn->rd_user;
     size_t piece = cap;
     (void)w;
-    (void)deadline;
     if (cap == 0) abort(); /* the reader never asks for nothing */
     if (f->pos >= f->n) {
         if (++f->eof_reads > 16) abort(); /* reading on and on after the end: a spin */

@@ -21,7 +21,7 @@ cd "$root" || exit 2
 secs=${FUZZ_SECONDS:-20}
 cc=${FUZZ_CC:-clang}
 out=build/fuzz
-flags=(-std=c99 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I.)
+flags=(-std=c99 -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I.)
 
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=(http chunked json api); fi
 
