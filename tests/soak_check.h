@@ -324,7 +324,7 @@ static int sc_cmp_i64(const void *a, const void *b) {
 /* Terms that act at once, out of token order, or after their key went. */
 static void sc_check_terms(sc *s) {
     size_t i, k, a;
-    qsort(s->terms, s->nterms, sizeof *s->terms, sc_cmp_first);
+    if (s->nterms) qsort(s->terms, s->nterms, sizeof *s->terms, sc_cmp_first);
     for (i = 0; i < s->nterms; i++) {
         sc_term *b = &s->terms[i];
         if (b->deleted && b->began > b->deleted)
@@ -380,7 +380,7 @@ static void sc_check_liveness(sc *s) {
                                         "leader-kill", "delay-cut"};
     size_t i, a, k, nk = sizeof kinds / sizeof kinds[0];
     int64_t *gaps = (int64_t *)calloc(s->nfaults + 1, sizeof *gaps);
-    qsort(s->acts, s->nacts, sizeof *s->acts, sc_cmp_act);
+    if (s->nacts) qsort(s->acts, s->nacts, sizeof *s->acts, sc_cmp_act);
     for (i = 0; i < s->nfaults; i++) {
         sc_fault *f = &s->faults[i];
         int64_t bound = f->heal + (int64_t)(s->ttl + 2) * 1000000, prev = f->start, gap = 0;
