@@ -129,7 +129,7 @@ ETCDT_TEST(at_most_n_holders_under_churn) {
     int i;
     memset(&ch, 0, sizeof ch);
     ch.name = fresh_name(name, sizeof name);
-    ch.until = etcdt_now_ms() + 8000;
+    ch.until = etcdt_now_ms() + 4000;
     for (i = 0; i < CHURN_WORKERS; i++) pthread_create(&th[i], NULL, churn_worker, &ch);
     for (i = 0; i < CHURN_WORKERS; i++) pthread_join(th[i], NULL);
     printf("     %d workers, N=%d: %d grants, %d crashes, at most %d holders at once\n",
