@@ -24,6 +24,7 @@ typedef struct sc_act {
 /* A term: a holder key's create revision, who held it, and its acts' span. */
 typedef struct sc_term {
     int64_t rev, first, last, began; /* began: its "start"/"lead" record */
+    int64_t ended;                   /* its "stop"/"end" record (0: none) */
     int group, client;
     char key[96];
     int64_t deleted; /* when the watcher saw its key deleted (0: never) */
@@ -181,6 +182,9 @@ static void sc_read_client(sc *s, const char *dir, int client) {
             sc_term *tm = sc_term_add(s, a, group, client);
             tm->began = t;
             sscanf(text, "%95s", tm->key);
+        } else if (!strcmp(word, "stop") || !strcmp(word, "end")) {
+            sc_term *tm = sc_term_add(s, a, group, client);
+            if (!tm->ended) tm->ended = t;
         } else if (!strcmp(word, "boot")) {
             base_fds = base_thr = -1;
         } else if (!strcmp(word, "res") && sscanf(text, "%lld", &b) == 1) {
@@ -340,23 +344,18 @@ static void sc_check_terms(sc *s) {
                              (long long)b->rev, b->client, (long long)b->first / 1000,
                              (long long)o->rev);
             if (o->last >= b->first) {
-                /* o acted after b began: only a paused process, resumed, may */
-                const sc_fault *f = NULL;
+                /* o acted after b began: only a paused process, resumed, may (its resume
+                   window, which sc_resume_windows measures) */
                 for (a = 0; a < s->nacts; a++)
                     if (s->acts[a].rev == o->rev && s->acts[a].t >= b->first &&
-                        !(f = sc_resumed(s, o->client, s->acts[a].t)))
+                        !sc_resumed(s, o->client, s->acts[a].t))
                         break;
-                if (a < s->nacts) {
+                if (a < s->nacts)
                     sc_violation(s, SC_OVERLAP,
                                  "term %lld (c%d) acted at %lld, while term %lld (c%d) held "
                                  "from %lld",
                                  (long long)o->rev, o->client, (long long)s->acts[a].t / 1000,
                                  (long long)b->rev, b->client, (long long)b->first / 1000);
-                } else if (f) {
-                    s->resumes++;
-                    if (o->last - f->cont > s->longest_resume)
-                        s->longest_resume = o->last - f->cont;
-                }
             }
         }
     }
@@ -368,6 +367,25 @@ static void sc_check_terms(sc *s) {
                          (long long)t->rev, t->client, (long long)s->acts[a].t / 1000,
                          (long long)t->deleted / 1000);
             t->deleted = 0; /* once per term */
+        }
+    }
+}
+
+/* A resume window: a term that held when its process tree was stopped, from the SIGCONT
+   until it stopped acting (its last act, or its "stop"/"end" record). */
+static void sc_resume_windows(sc *s) {
+    size_t i, k;
+    for (i = 0; i < s->nfaults; i++) {
+        const sc_fault *f = &s->faults[i];
+        if (!f->cont || f->client < 0) continue;
+        for (k = 0; k < s->nterms; k++) {
+            const sc_term *t = &s->terms[k];
+            int64_t until = t->last > t->ended ? t->last : t->ended;
+            if (t->client != f->client || !t->first || t->first > f->start ||
+                (t->ended && t->ended <= f->start) || until < f->cont)
+                continue;
+            s->resumes++;
+            if (until - f->cont > s->longest_resume) s->longest_resume = until - f->cont;
         }
     }
 }
@@ -424,6 +442,7 @@ ETCDT_FN int soak_check(const char *dir, int ttl, int complete) {
     if (sc_read_etcd(&s, dir) != 0 || !complete)
         printf("VIOLATION: etcd's history is %s\n", complete ? "missing" : "incomplete");
     sc_check_terms(&s);
+    sc_resume_windows(&s);
     sc_check_liveness(&s);
     printf("terms %lu, acts %lu; resume windows %d, the longest %lld ms\n", (unsigned long)s.nterms,
            (unsigned long)s.nacts, s.resumes, (long long)s.longest_resume / 1000);

@@ -140,15 +140,23 @@ ETCDT_TEST(a_resumed_process_is_a_resume_window_not_an_overlap) {
     put("c0", "%lld lead 10 soak-el/1", 1000LL * 1000);
     put("c0", "%lld act 10", 1050LL * 1000);
     put("c0", "%lld act 10", 1520LL * 1000); /* after SIGCONT, before it saw the loss */
+    put("c0", "%lld stop 10", 1535LL * 1000);
     term(3, 20, "soak-el/2", 1400, 3000);
+    put("c1", "%lld lead 30 soak-el/3", 3100LL * 1000); /* paused, but not holding: no window */
+    put("c1", "%lld act 30", 3150LL * 1000);
+    put("nemesis", "%lld fault pause c1", 3050LL * 1000);
+    put("nemesis", "%lld cont c1", 3090LL * 1000);
+    put("nemesis", "%lld heal pause", 3090LL * 1000);
     memset(&s, 0, sizeof s);
     s.ttl = 3;
     sc_read_nemesis(&s, dir);
     sc_read_client(&s, dir, 0);
+    sc_read_client(&s, dir, 1);
     sc_read_client(&s, dir, 3);
     sc_check_terms(&s);
+    sc_resume_windows(&s);
     CHECK(s.violations[SC_OVERLAP] == 0 && s.resumes == 1);
-    CHECKF(s.longest_resume == 20000, "%lld us", (long long)s.longest_resume);
+    CHECKF(s.longest_resume == 35000, "%lld us", (long long)s.longest_resume);
     free(s.acts);
     free(s.terms);
     free(s.faults);
