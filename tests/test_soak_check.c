@@ -221,8 +221,10 @@ ETCDT_TEST(growing_descriptors_are_found) {
     fresh();
     put("c5", "%lld boot 1", 1000LL * 1000);
     put("c5", "%lld res 9 3", 2000LL * 1000);
-    put("c5", "%lld res 9 3", 3000LL * 1000);
-    put("c5", "%lld res 10 3", 4000LL * 1000);
+    put("c5", "%lld res 9 4", 3000LL * 1000); /* once: a thread /proc still counts */
+    put("c5", "%lld res 9 3", 4000LL * 1000);
+    put("c5", "%lld res 10 3", 5000LL * 1000);
+    put("c5", "%lld res 10 3", 6000LL * 1000); /* twice in a row: a leak */
     CHECK(only(SC_LEAK) == 1);
 }
 
