@@ -10,7 +10,7 @@
 #   make soak        SECONDS=120 SEED=time: random faults against CLI candidates, fenced
 #                    writers and lock holders on a 3-member etcd, then a checker of their
 #                    histories and etcd's (tests/soak.c)
-#   make fuzz        libFuzzer targets for the HTTP, chunked and JSON readers (FUZZ_SECONDS each)
+#   make fuzz        libFuzzer targets for the HTTP, chunked, JSON and WebSocket readers (FUZZ_SECONDS each)
 #   make etcd-versions  etcd and etcdctl 3.5.33, 3.6.14, 3.7.1 and the Go peer from etcd's Go
 #                    modules into build/etcd-<version>/ (needs Go; the build cache is kept)
 #   make compat      the suites that need a real etcd, on 3.4.23, 3.5.33, 3.6.14 and 3.7.1
@@ -97,7 +97,7 @@ etcd-versions:
 compat: need-etcd etcd-versions $(EXAMPLES) $(TESTS) $(B)/tests/interop_go
 	@bash tests/compat.sh
 
-FORMATTED := etcd_elect.h $(wildcard examples/*.c tests/*.c tests/*.h tests/fuzz/*.c tests/bench/*.c)
+FORMATTED := etcd_elect.h $(wildcard examples/*.c tests/*.c tests/*.h tests/fuzz/*.c tests/fuzz/*.h tests/bench/*.c)
 
 format:
 	clang-format -i $(FORMATTED)

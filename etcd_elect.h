@@ -126,16 +126,21 @@
        never a crash, a hang or unbounded memory.
 
    PROTOCOL NOTES
-       HTTP/1.1 with keep-alive to etcd's JSON gateway; every request is POST with a
-       complete JSON body. Endpoints used: /v3/kv/txn, /v3/kv/range, /v3/watch (one watch
+       HTTP/1.1 with keep-alive to etcd's JSON gateway; every request but the WebSocket
+       upgrade is POST with a complete JSON body. Endpoints used: /v3/kv/txn, /v3/kv/range, /v3/watch (one watch
        per connection, header Grpc-Metadata-Hasleader: true), /v3/lease/grant,
-       /v3/lease/keepalive (one renewal per request), /v3/lease/revoke,
-       /v3/auth/authenticate. Keys, values and range ends are base64; int64 fields are sent
-       as JSON strings. Key layout: NAME "/" lower-case unpadded hex of the lease id, value =
-       the proposal; the leader is the key of NAME/ with the smallest create revision.
-       Keepalive every TTL/3; after a failure, retry every 500 ms on the next endpoint
-       until the deadline; each renewal waits at most TTL/6 for its reply. A renewal etcd
-       refuses for want of credentials, with no user configured, ends the session at once.
+       /v3/lease/keepalive, /v3/lease/revoke, /v3/auth/authenticate. A session renews
+       over one WebSocket stream (GET /v3/lease/keepalive with Upgrade: websocket; one
+       masked text frame per renewal, one reply frame each); an endpoint that refuses the
+       upgrade, and a client with a user (etcd's WebSocket proxy forwards no Authorization
+       header), renew by one POST per renewal instead. A stream that misses a reply's
+       deadline is dropped, so a late reply never acknowledges a later renewal.
+       Keys, values and range ends are base64; int64 fields are sent as JSON strings. Key
+       layout: NAME "/" lower-case unpadded hex of the lease id, value = the proposal; the
+       leader is the key of NAME/ with the smallest create revision. Keepalive every
+       TTL/3; after a failure, retry every 500 ms on the next endpoint until the deadline;
+       each renewal waits at most TTL/6 for its reply. A renewal etcd refuses for want
+       of credentials, with no user configured, ends the session at once.
        etcd 3.6+'s gateway shapes are read too: errors without "error", spaced bodies,
        and its own 404/501 for an unknown path or method (HTTP, not an etcd error).
 
@@ -143,6 +148,8 @@
        speak TLS by itself (plug one in with etcde_options.transport), gRPC, or etcd v2.
 
    REVISION HISTORY
+       next   sessions renew over one WebSocket stream each (falling back to a POST per
+              renewal where the upgrade is refused); a bounded WebSocket client inside.
        0.3.0  locks are elections: etcde_lock/_trylock/_unlock take an etcde_election
               (etcde_mutex and its eight functions are gone); etcde_lock_n: a semaphore of
               n holders; etcde_session_alive(s) is etcde_session_remaining_ms(s) > 0;
@@ -1321,11 +1328,17 @@ struct etcde__conn {
     /* the response being read */
     int status, minor, keep_alive, body, got_bytes;
     int64_t left; /* bytes left in the body (BODY_LEN) or current chunk */
+    /* a WebSocket upgrade: asked for (101 ends the head), and what the server answered */
+    int upgrade, ws_upgrade_hdr, ws_conn_hdr;
+    char ws_accept[32];
+    uint64_t ws_rng; /* the masking keys' generator */
     etcde__conn *next;
 };
 
 static void etcde__conn_reset(etcde__conn *cn) {
     cn->status = cn->minor = cn->keep_alive = cn->body = cn->got_bytes = 0;
+    cn->ws_upgrade_hdr = cn->ws_conn_hdr = 0;
+    cn->ws_accept[0] = 0;
     cn->left = 0;
 }
 
@@ -1451,7 +1464,7 @@ static etcde_result etcde__http_head(etcde__conn *cn, const etcde__wait *w, etcd
                                etcde__quote(q, sizeof q, line, 60));
         cn->minor = line[7] - '0';
         cn->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
-        if (cn->status >= 200) break;
+        if (cn->status >= 200 || (cn->status == 101 && cn->upgrade)) break;
         if (++interim > 8)
             return etcde__fail(err, ETCDE_ERR_TOO_BIG, "more than 8 interim (1xx) HTTP responses");
         do { /* skip the interim response's headers */
@@ -1486,7 +1499,16 @@ static etcde_result etcde__http_head(etcde__conn *cn, const etcde__wait *w, etcd
         } else if (etcde__ieq(line, nl, "connection")) {
             conn_close |= etcde__has_token(v, "close");
             conn_keep |= etcde__has_token(v, "keep-alive");
+            cn->ws_conn_hdr |= etcde__has_token(v, "upgrade");
+        } else if (etcde__ieq(line, nl, "upgrade")) {
+            cn->ws_upgrade_hdr |= etcde__has_token(v, "websocket");
+        } else if (etcde__ieq(line, nl, "sec-websocket-accept")) {
+            snprintf(cn->ws_accept, sizeof cn->ws_accept, "%.31s", v);
         }
+    }
+    if (cn->status == 101) { /* the connection now carries WebSocket frames */
+        cn->body = ETCDE__BODY_DONE;
+        return ETCDE_OK;
     }
     if (chunked)
         cn->body = ETCDE__CHUNK_SIZE;
@@ -1665,6 +1687,7 @@ typedef struct etcde__ep {
     char *host;
     char port[8];
     char *hostport; /* for the Host header and messages */
+    int ws_refused; /* atomic: answered a WebSocket upgrade with something else than 101 */
 } etcde__ep;
 
 struct etcde_client {
@@ -2252,6 +2275,315 @@ static etcde_result etcde__call_retry(etcde_client *c, const char *path, const e
     }
 }
 
+/* ---- websocket ----------------------------------------------------------------------- */
+/* RFC 6455, client side, for the gateway's streaming mode: every etcd from 3.4 on answers
+   an upgrade of a stream path (/v3/watch, /v3/lease/keepalive) with 101, then takes each
+   text frame as one request message and sends each response message as one text frame.
+   One connection carries a stream of renewals instead of one HTTP request each. Frames
+   out are masked; frames in are checked and bounded (control frames, fragments, lengths,
+   the message cap). A read or write that fails leaves a frame half done: the caller
+   closes the connection on any error. */
+
+enum {
+    ETCDE__WS_CONT = 0,
+    ETCDE__WS_TEXT = 1,
+    ETCDE__WS_BINARY = 2,
+    ETCDE__WS_CLOSE = 8,
+    ETCDE__WS_PING = 9,
+    ETCDE__WS_PONG = 10
+};
+
+static uint32_t etcde__rol32(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
+
+static void etcde__sha1_block(uint32_t h[5], const unsigned char *p) {
+    uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f, k, t;
+    int i;
+    for (i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+    for (; i < 80; i++) w[i] = etcde__rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    for (i = 0; i < 80; i++) {
+        if (i < 20)
+            f = (b & c) | (~b & d), k = 0x5A827999u;
+        else if (i < 40)
+            f = b ^ c ^ d, k = 0x6ED9EBA1u;
+        else if (i < 60)
+            f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDCu;
+        else
+            f = b ^ c ^ d, k = 0xCA62C1D6u;
+        t = etcde__rol32(a, 5) + f + e + k + w[i];
+        e = d;
+        d = c;
+        c = etcde__rol32(b, 30);
+        b = a;
+        a = t;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+}
+
+/* SHA-1, only for the upgrade's Sec-WebSocket-Accept check (not for anything secret). */
+static void etcde__sha1(const unsigned char *m, size_t n, unsigned char out[20]) {
+    uint32_t h[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
+    unsigned char last[128];
+    size_t i, full = n / 64 * 64, rest = n - full, end = rest + 9 <= 64 ? 64 : 128;
+    uint64_t bits = (uint64_t)n * 8;
+    for (i = 0; i < full; i += 64) etcde__sha1_block(h, m + i);
+    memset(last, 0, sizeof last);
+    if (rest) memcpy(last, m + full, rest);
+    last[rest] = 0x80;
+    for (i = 0; i < 8; i++) last[end - 1 - i] = (unsigned char)(bits >> (8 * i));
+    etcde__sha1_block(h, last);
+    if (end == 128) etcde__sha1_block(h, last + 64);
+    for (i = 0; i < 20; i++) out[i] = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+static uint64_t etcde__mix64(uint64_t *x) { /* splitmix64: the masking keys */
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Unpredictable bytes for the upgrade key and the masking seed: /dev/urandom, else the
+   clock, pid and an address (masking protects caching proxies, not secrets). */
+static void etcde__random(unsigned char *p, size_t n) {
+    size_t got = 0;
+    int fd = open("/dev/urandom", O_RDONLY);
+    uint64_t x;
+    if (fd >= 0) {
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        while (got < n) {
+            ssize_t k = read(fd, p + got, n - got);
+            if (k > 0)
+                got += (size_t)k;
+            else if (k == 0 || errno != EINTR)
+                break;
+        }
+        close(fd);
+    }
+    x = (uint64_t)etcde__now_ms() ^ (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)p;
+    for (; got < n; got++) p[got] = (unsigned char)(etcde__mix64(&x) >> 56);
+}
+
+/* One frame with FIN set, masked as a client's must be, sent through a stack buffer. */
+static etcde_result etcde__ws_send(etcde__conn *cn, int op, const char *p, size_t n,
+                                   const etcde__wait *w, etcde__err *err) {
+    unsigned char buf[4096], mask[4];
+    uint64_t m = etcde__mix64(&cn->ws_rng);
+    size_t h = 2, i, off = 0;
+    buf[0] = (unsigned char)(0x80 | op);
+    if (n < 126) {
+        buf[1] = (unsigned char)(0x80 | n);
+    } else if (n <= 0xFFFF) {
+        buf[1] = 0x80 | 126;
+        buf[2] = (unsigned char)(n >> 8);
+        buf[3] = (unsigned char)n;
+        h = 4;
+    } else {
+        buf[1] = 0x80 | 127;
+        for (i = 0; i < 8; i++) buf[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+        h = 10;
+    }
+    for (i = 0; i < 4; i++) mask[i] = buf[h + i] = (unsigned char)(m >> (8 * i));
+    h += 4;
+    for (;;) {
+        size_t k = ETCDE__MIN(n - off, sizeof buf - h);
+        etcde_result r;
+        for (i = 0; i < k; i++) buf[h + i] = (unsigned char)(p[off + i] ^ mask[(off + i) & 3]);
+        r = etcde__send_all(cn, (const char *)buf, h + k, w, err);
+        if (r) return r;
+        off += k;
+        h = 0;
+        if (off == n) return ETCDE_OK;
+    }
+}
+
+/* Makes n bytes (at most 14: a frame head) readable at rbuf + rpos. */
+static etcde_result etcde__ws_need(etcde__conn *cn, size_t n, const etcde__wait *w,
+                                   etcde__err *err) {
+    while (cn->rlen - cn->rpos < n) {
+        long got = etcde__conn_fill(cn, w, err);
+        if (got < 0) return (etcde_result)got;
+        if (got == 0)
+            return etcde__fail(err, ETCDE_ERR_IO,
+                               "WebSocket closed by the server %s, without a close frame",
+                               cn->rlen > cn->rpos ? "mid-frame" : "between frames");
+    }
+    return ETCDE_OK;
+}
+
+/* Moves the next n payload bytes to dst. Server frames are never masked. */
+static etcde_result etcde__ws_payload(etcde__conn *cn, char *dst, uint64_t n, const etcde__wait *w,
+                                      etcde__err *err) {
+    while (n) {
+        size_t k = cn->rlen - cn->rpos;
+        if (k == 0) {
+            long got = etcde__conn_fill(cn, w, err);
+            if (got < 0) return (etcde_result)got;
+            if (got == 0)
+                return etcde__fail(err, ETCDE_ERR_IO,
+                                   "WebSocket closed by the server mid-frame, without a close "
+                                   "frame");
+            continue;
+        }
+        if ((uint64_t)k > n) k = (size_t)n;
+        memcpy(dst, cn->rbuf + cn->rpos, k);
+        dst += k;
+        cn->rpos += k;
+        n -= k;
+    }
+    return ETCDE_OK;
+}
+
+/* The next message into b, replacing its bytes (NUL-terminated): 1 with a message, 0 when
+   the server closed the stream with a close frame (answered; err says why), <0 on error.
+   Pings are answered and pongs skipped between fragments; a fragmented message is joined.
+   At most b->max bytes. */
+static int etcde__ws_next(etcde__conn *cn, etcde__buf *b, const etcde__wait *w, etcde__err *err) {
+    int started = 0;
+    b->len = 0;
+    for (;;) {
+        unsigned char *hd, b0;
+        int op, ctl, i;
+        uint64_t len;
+        size_t hl = 2;
+        char ctlp[128], q[160];
+        etcde_result r = etcde__ws_need(cn, 2, w, err);
+        if (r) return r;
+        hd = (unsigned char *)cn->rbuf + cn->rpos;
+        b0 = hd[0];
+        op = b0 & 15;
+        ctl = op >= 8;
+        len = hd[1] & 127;
+        if (b0 & 0x70)
+            return etcde__fail(err, ETCDE_ERR_HTTP,
+                               "WebSocket frame with reserved bits set (0x%02x): no extension "
+                               "was negotiated",
+                               b0);
+        if (hd[1] & 0x80)
+            return etcde__fail(err, ETCDE_ERR_HTTP, "masked WebSocket frame from the server");
+        if (op != ETCDE__WS_CONT && op != ETCDE__WS_TEXT && op != ETCDE__WS_BINARY &&
+            op != ETCDE__WS_CLOSE && op != ETCDE__WS_PING && op != ETCDE__WS_PONG)
+            return etcde__fail(err, ETCDE_ERR_HTTP, "WebSocket frame with unknown opcode %d", op);
+        if (len >= 126) {
+            hl = len == 126 ? 4 : 10;
+            if ((r = etcde__ws_need(cn, hl, w, err)) != ETCDE_OK) return r;
+            hd = (unsigned char *)cn->rbuf + cn->rpos;
+            for (len = 0, i = 2; i < (int)hl; i++) len = len << 8 | hd[i];
+            if (len >> 63)
+                return etcde__fail(err, ETCDE_ERR_HTTP,
+                                   "WebSocket frame length has its top bit set");
+        }
+        if (ctl && (!(b0 & 0x80) || len > 125))
+            return etcde__fail(
+                err, ETCDE_ERR_HTTP, "WebSocket control frame %s (opcode %d, %llu bytes)",
+                len > 125 ? "longer than 125 bytes" : "fragmented", op, (unsigned long long)len);
+        if (!ctl && (op == ETCDE__WS_CONT) != started)
+            return etcde__fail(err, ETCDE_ERR_HTTP, "%s",
+                               started ? "WebSocket message begun inside another one"
+                                       : "WebSocket continuation frame without a message");
+        cn->rpos += hl;
+        if (ctl) {
+            etcde__err ignored;
+            int code;
+            if ((r = etcde__ws_payload(cn, ctlp, len, w, err)) != ETCDE_OK) return r;
+            if (op == ETCDE__WS_PING) {
+                if ((r = etcde__ws_send(cn, ETCDE__WS_PONG, ctlp, (size_t)len, w, err)) != ETCDE_OK)
+                    return r;
+                continue;
+            }
+            if (op == ETCDE__WS_PONG) continue;
+            code = len >= 2 ? (unsigned char)ctlp[0] << 8 | (unsigned char)ctlp[1] : 1005;
+            etcde__ws_send(cn, ETCDE__WS_CLOSE, ctlp, len >= 2 ? 2 : 0, w, &ignored);
+            etcde__quote(q, sizeof q, len > 2 ? ctlp + 2 : "", len > 2 ? (size_t)len - 2 : 0);
+            etcde__fail(err, ETCDE_ERR_UNAVAILABLE,
+                        "the server closed the WebSocket stream (code %d%s%s)", code,
+                        q[0] ? ": " : "", q);
+            return 0;
+        }
+        if (len > b->max - b->len)
+            return etcde__fail(err, ETCDE_ERR_TOO_BIG,
+                               "WebSocket message exceeds the %lu-byte limit",
+                               (unsigned long)b->max);
+        if (etcde__buf_reserve(b, (size_t)len) != ETCDE_OK)
+            return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory reading a WebSocket message");
+        if ((r = etcde__ws_payload(cn, b->p + b->len, len, w, err)) != ETCDE_OK) return r;
+        b->len += (size_t)len;
+        b->p[b->len] = 0;
+        started = 1;
+        if (b0 & 0x80) return 1;
+    }
+}
+
+/* Opens a WebSocket to `path` on endpoint ep. An answer other than 101 -- a proxy in
+   between, a server without the mode -- marks the endpoint refused (the caller falls
+   back to HTTP streams there) and returns ETCDE_ERR_HTTP. */
+static etcde_result etcde__ws_open(etcde_client *c, int ep, const char *path, const etcde__wait *w,
+                                   etcde__conn **out, etcde__err *err) {
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char rnd[24], sum[20];
+    char key[32], want[32], head[512], q[64];
+    etcde__conn *cn = NULL;
+    etcde_result r;
+    int n;
+    etcde__random(rnd, sizeof rnd);
+    key[etcde__b64_encode(rnd, 16, key)] = 0;
+    n = snprintf(head, sizeof head,
+                 "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                 path, c->eps[ep].hostport, key);
+    if (n < 0 || n >= (int)sizeof head)
+        return etcde__fail(err, ETCDE_ERR_INVALID_ARGS, "WebSocket upgrade request too long");
+    if ((r = etcde__dial(c, ep, w, &cn, err)) != ETCDE_OK) return r;
+    memcpy(&cn->ws_rng, rnd + 16, 8);
+    cn->upgrade = 1;
+    r = etcde__send_all(cn, head, (size_t)n, w, err);
+    if (!r) r = etcde__http_head(cn, w, err);
+    if (!r && cn->status != 101) {
+        ETCDE__STORE(&c->eps[ep].ws_refused, 1);
+        r = etcde__fail(err, ETCDE_ERR_HTTP,
+                        "%s refused the WebSocket upgrade of %s (HTTP %d); using HTTP streams",
+                        c->eps[ep].hostport, path, cn->status);
+    }
+    if (!r) {
+        char both[64];
+        memcpy(both, key, 24);
+        memcpy(both + 24, guid, 36);
+        etcde__sha1((const unsigned char *)both, 60, sum);
+        want[etcde__b64_encode(sum, 20, want)] = 0;
+        n = (int)strcspn(cn->ws_accept, " \t");
+        if (!cn->ws_upgrade_hdr || !cn->ws_conn_hdr || strncmp(cn->ws_accept, want, 28) != 0 ||
+            n != 28)
+            r = etcde__fail(err, ETCDE_ERR_HTTP,
+                            "bad WebSocket upgrade from %s: %s (Sec-WebSocket-Accept \"%s\")",
+                            c->eps[ep].hostport,
+                            !cn->ws_upgrade_hdr ? "no \"Upgrade: websocket\""
+                            : !cn->ws_conn_hdr  ? "no \"Connection: Upgrade\""
+                                                : "wrong accept key",
+                            etcde__quote(q, sizeof q, cn->ws_accept, strlen(cn->ws_accept)));
+    }
+    if (r) {
+        etcde__conn_close(c, cn);
+        return r;
+    }
+    *out = cn;
+    return ETCDE_OK;
+}
+
+/* Says goodbye with a close frame, if it goes out at once, then closes. */
+static void etcde__ws_close(etcde_client *c, etcde__conn *cn) {
+    etcde__wait now;
+    etcde__err ignored;
+    if (!cn) return;
+    etcde__wait_init(&now, etcde__now_ms());
+    etcde__ws_send(cn, ETCDE__WS_CLOSE, "\x03\xe8", 2, &now, &ignored); /* 1000: normal */
+    etcde__conn_close(c, cn);
+}
+
 /* ---- session ------------------------------------------------------------------------- */
 
 /* etcd's longest lease TTL, in seconds: a longer one from a server is clamped to it. */
@@ -2277,6 +2609,7 @@ struct etcde_session {
     etcde_election *handles; /* the elections and locks on this session */
     etcde__buf req;
     etcde__resp resp;
+    etcde__conn *ka; /* the keepalive thread's WebSocket stream of renewals, when open */
 };
 
 static int etcde__alive(const etcde_session *s) {
@@ -2303,23 +2636,80 @@ static void etcde__req_lease_id(etcde__buf *b, int64_t lease) {
     etcde__buf_str(b, "\"}");
 }
 
-/* One renewal. Sets *ttl to the TTL etcd echoed (0: the lease is gone). */
+/* Opens the session's keepalive stream, trying each endpoint in turn. The open has until
+   the session's deadline (half of what is left while other endpoints remain), not the
+   renewal's try: on a slow link it costs a round trip more than a pooled request. 1:
+   open; 0: refused on the endpoint tried, renew by a plain request; <0: failed. */
+static int etcde__keepalive_stream(etcde_session *s, const etcde__wait *w, etcde__err *err) {
+    etcde_client *c = s->c;
+    int start = ETCDE__LOAD(&c->cur_ep), k;
+    etcde_result r = ETCDE_ERR_UNAVAILABLE;
+    for (k = 0; !s->ka && k < c->neps; k++) {
+        int ep = (start + k) % c->neps;
+        int64_t now = etcde__now_ms(), dl = ETCDE__LOAD(&s->deadline);
+        etcde__wait ew;
+        if (ETCDE__LOAD(&c->eps[ep].ws_refused)) return 0;
+        if (k + 1 < c->neps && dl - now > 400) dl = now + (dl - now) / 2;
+        ew = etcde__within(w, dl);
+        r = etcde__ws_open(c, ep, "/v3/lease/keepalive", &ew, &s->ka, err);
+        if (ETCDE__LOAD(&c->eps[ep].ws_refused)) return 0;
+        if (r == ETCDE_ERR_CANCELLED) return r;
+        if (r) etcde__ep_failed(c, ep);
+    }
+    return s->ka ? 1 : (int)r;
+}
+
+/* One renewal on the open stream: the renewal goes out as a frame, the next message is
+   its reply. Any failure closes the stream, so that a late reply is never taken for the
+   answer to a later renewal. */
+static etcde_result etcde__keepalive_ws(etcde_session *s, const etcde__wait *w, etcde__err *err) {
+    etcde_client *c = s->c;
+    char q[64];
+    etcde_result r = etcde__ws_send(s->ka, ETCDE__WS_TEXT, s->req.p, s->req.len, w, err);
+    int got = r ? (int)r : etcde__ws_next(s->ka, &s->resp.body, w, err);
+    if (got < 0) r = (etcde_result)got;
+    if (got == 0) r = ETCDE_ERR_UNAVAILABLE; /* err says why the server closed it */
+    if (got == 1) {
+        s->resp.status = 200;
+        r = etcde__resp_parse(c, &s->resp, err);
+        if (!r) r = etcde__resp_error(&s->resp, err);
+        if (!r && etcde__jint(&s->resp.j, etcde__jpath(&s->resp.j, 0, "result.ID"), 0) != s->lease)
+            r = etcde__fail(err, ETCDE_ERR_HTTP, "keepalive stream answered for another lease: %s",
+                            etcde__quote(q, sizeof q, s->resp.body.p, s->resp.body.len));
+    }
+    if (r) {
+        if (etcde__transient(r)) etcde__ep_failed(c, s->ka->ep);
+        etcde__ws_close(c, s->ka);
+        s->ka = NULL;
+    }
+    return r;
+}
+
+/* One renewal. Sets *ttl to the TTL etcd echoed (0: the lease is gone). Without a token
+   to send (etcd's WebSocket proxy forwards no Authorization header), it goes over the
+   session's keepalive stream; where an endpoint refuses the upgrade, and whenever there
+   is a token, by a plain request. */
 static etcde_result etcde__keepalive_once(etcde_session *s, const etcde__wait *w,
                                           int64_t timeout_ms, int64_t *ttl, etcde__err *err) {
     etcde__req rq = {"/v3/lease/keepalive", NULL, NULL, 0, 0};
+    int open = s->c->user ? 0 : etcde__keepalive_stream(s, w, err);
     etcde_result r;
+    etcde__wait ew;
     rq.body = &s->req;
-    rq.deadline = etcde__now_ms() + timeout_ms;
+    /* the try begins after the open, and a reply after the deadline counts for nothing:
+       a session seen lost never comes back */
+    rq.deadline = ETCDE__MIN(etcde__now_ms() + timeout_ms, ETCDE__LOAD(&s->deadline));
     etcde__req_lease_id(&s->req, s->lease);
-    r = etcde__request(s->c, &rq, &s->resp, w, err);
+    if (open < 0) return (etcde_result)open;
+    ew = etcde__within(w, rq.deadline);
+    r = open ? etcde__keepalive_ws(s, &ew, err) : etcde__request(s->c, &rq, &s->resp, w, err);
     if (r) return r;
     *ttl = etcde__jint(&s->resp.j, etcde__jpath(&s->resp.j, 0, "result.TTL"), 0);
     *ttl = ETCDE__MIN(*ttl, ETCDE__MAX_TTL_S); /* a hostile TTL must not overflow the deadline */
     return ETCDE_OK;
 }
 
-static void *etcde__keepalive_main(void *arg) {
-    etcde_session *s = (etcde_session *)arg;
+static void etcde__keepalive_loop(etcde_session *s) {
     etcde_client *c = s->c;
     etcde__wait w;
     int64_t period = s->ttl * 1000 / 3, next = etcde__now_ms() + period;
@@ -2333,7 +2723,7 @@ static void *etcde__keepalive_main(void *arg) {
         etcde_result r;
         char msg[512];
         r = etcde__sleep(&w, ETCDE__MIN(next, dl) - etcde__now_ms(), &err);
-        if (r) return NULL; /* stopped */
+        if (r) return; /* stopped */
         sent = etcde__now_ms();
         if (sent >= dl) {
             snprintf(msg, sizeof msg,
@@ -2341,16 +2731,16 @@ static void *etcde__keepalive_main(void *arg) {
                      "last acknowledged renewal + TTL - guard, passed)%s%s",
                      (unsigned long long)s->lease, last[0] ? "; last renewal failure: " : "", last);
             etcde__session_lose(s, msg, !ETCDE__LOAD(&s->closing));
-            return NULL;
+            return;
         }
         r = etcde__keepalive_once(s, &w, ETCDE__MIN(dl - sent, per_try), &ttl, &err);
-        if (r == ETCDE_ERR_CANCELLED) return NULL;
+        if (r == ETCDE_ERR_CANCELLED) return;
         if (r == ETCDE_ERR_AUTH &&
             !c->user) { /* nothing to authenticate with: no renewal can succeed */
             snprintf(msg, sizeof msg, "session lost: lease %llx cannot be renewed: %.300s",
                      (unsigned long long)s->lease, err.msg);
             etcde__session_lose(s, msg, !ETCDE__LOAD(&s->closing));
-            return NULL;
+            return;
         }
         if (r == ETCDE_OK && ttl > 0) {
             int64_t ndl = sent + ttl * 1000 - s->guard_ms;
@@ -2363,7 +2753,7 @@ static void *etcde__keepalive_main(void *arg) {
                      r ? "not found at etcd"
                        : "expired or was revoked (keepalive reply without TTL)");
             etcde__session_lose(s, msg, !ETCDE__LOAD(&s->closing));
-            return NULL;
+            return;
         }
         etcde__log(c, ETCDE_LOG_WARN, "keepalive of lease %llx failed: %s; retrying",
                    (unsigned long long)s->lease, err.msg);
@@ -2372,8 +2762,17 @@ static void *etcde__keepalive_main(void *arg) {
     }
 }
 
+static void *etcde__keepalive_main(void *arg) {
+    etcde_session *s = (etcde_session *)arg;
+    etcde__keepalive_loop(s);
+    etcde__ws_close(s->c, s->ka);
+    s->ka = NULL;
+    return NULL;
+}
+
 static void etcde__session_free(etcde_session *s) {
     etcde_client *c = s->c;
+    etcde__ws_close(c, s->ka); /* opened by a re-attach that failed after it */
     pthread_mutex_destroy(&s->mu);
     etcde__pipe_close(s->lost_pipe);
     etcde__pipe_close(s->stop_pipe);
@@ -3420,6 +3819,7 @@ ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_sessio
     sent = etcde__now_ms();
     if (so.lease_id) {
         s->lease = so.lease_id;
+        ETCDE__STORE(&s->deadline, sent + c->o.request_timeout_ms); /* until it is known */
         r = etcde__keepalive_once(s, &w, c->o.request_timeout_ms, &ttl, &err);
         if (r == ETCDE_OK && ttl <= 0)
             r = etcde__fail(&err, ETCDE_ERR_SESSION_LOST,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/fuzz/run.sh - build the libFuzzer targets and run each on a copy of its seed corpus.
 #
-#   tests/fuzz/run.sh [target...]        targets: http chunked json api (default: all four)
+#   tests/fuzz/run.sh [target...]        targets: http chunked json api ws (default: all five)
 #   FUZZ_SECONDS=60 tests/fuzz/run.sh     seconds per target (default 20)
 #   FUZZ_CC=clang-15 tests/fuzz/run.sh    compiler (default clang)
 #
@@ -23,7 +23,7 @@ cc=${FUZZ_CC:-clang}
 out=build/fuzz
 flags=(-std=c99 -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I.)
 
-if [ "$#" -gt 0 ]; then targets=("$@"); else targets=(http chunked json api); fi
+if [ "$#" -gt 0 ]; then targets=("$@"); else targets=(http chunked json api ws); fi
 
 if ! command -v "$cc" >/dev/null 2>&1; then
     echo "error: $cc not found. Install clang and its fuzzer runtime, e.g." >&2

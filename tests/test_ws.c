@@ -1,0 +1,912 @@
+/* The WebSocket layer: SHA-1 and the accept key against RFC 3174/6455's own examples;
+   frames out (masked, every length encoding); frames in from a hostile peer over a
+   socketpair (reserved bits, masking, unknown opcodes, bad control frames, stray
+   continuations, huge lengths, the message cap, a close frame, a silent peer); the
+   upgrade against fake servers (refused, wrong accept key, missing headers, a frame in
+   the same packet as the 101); and against a real etcd, a session renewing over one
+   WebSocket stream, and over plain requests where a proxy refuses the upgrade. */
+#include "etcdt_test.h"
+#include "etcdt_etcd.h"
+#include "etcdt_http.h"
+#define ETCD_ELECT_IMPLEMENTATION
+#include "../etcd_elect.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+static const etcde_allocator al = {etcde__default_alloc, etcde__default_free, NULL};
+
+static void hex(const unsigned char *d, size_t n, char *out) {
+    size_t i;
+    for (i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+ETCDT_TEST(sha1_and_accept_key_match_the_rfcs) {
+    static const struct {
+        const char *in, *out;
+    } v[] = {
+        {"abc", "a9993e364706816aba3e25717850c26c9cd0d89d"},
+        {"", "da39a3ee5e6b4b0d3255bfef95601890afd80709"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", /* 56: two blocks */
+         "84983e441c3bd26ebaae4aa1f95129e5e54670f1"},
+        {"The quick brown fox jumps over the lazy dog", "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12"},
+    };
+    unsigned char sum[20];
+    char h[41], acc[32];
+    const char *both = "dGhlIHNhbXBsZSBub25jZQ==258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    size_t i;
+    for (i = 0; i < sizeof v / sizeof v[0]; i++) {
+        etcde__sha1((const unsigned char *)v[i].in, strlen(v[i].in), sum);
+        hex(sum, 20, h);
+        CHECKF(strcmp(h, v[i].out) == 0, "sha1(\"%s\") = %s, want %s", v[i].in, h, v[i].out);
+    }
+    etcde__sha1((const unsigned char *)both, strlen(both), sum); /* RFC 6455 section 1.3 */
+    acc[etcde__b64_encode(sum, 20, acc)] = 0;
+    CHECKF(strcmp(acc, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == 0, "accept key %s", acc);
+}
+
+/* ---- a peer over a socketpair ------------------------------------------------------ */
+
+typedef struct pair {
+    etcde__conn cn; /* our side */
+    int peer;       /* the server's side */
+} pair;
+
+static void pair_open(pair *p) {
+    int sv[2];
+    memset(p, 0, sizeof *p);
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) abort();
+    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+    p->cn.fd = sv[0];
+    p->cn.rd = etcde__sock_read;
+    p->cn.ws_rng = 42;
+    p->peer = sv[1];
+}
+
+static void pair_close(pair *p) {
+    if (p->cn.fd >= 0) close(p->cn.fd);
+    if (p->peer >= 0) close(p->peer);
+}
+
+static void peer_send(pair *p, const void *d, size_t n) {
+    if (write(p->peer, d, n) != (ssize_t)n) abort();
+}
+
+/* Reads one frame our side sent: opcode, unmasked payload (at most cap), whether masked,
+   and the length of its head. */
+typedef struct reader {
+    int fd;
+    int op, masked;
+    unsigned char *back;
+    size_t cap, head;
+    long n;
+} reader;
+
+static long peer_frame(reader *r) {
+    unsigned char h[14], m[4];
+    uint64_t len;
+    size_t hl = 0, i, got = 0;
+    if (recv(r->fd, h, 2, MSG_WAITALL) != 2) return -1;
+    r->op = h[0] & 15;
+    r->masked = h[1] >> 7;
+    len = h[1] & 127;
+    if (len >= 126) {
+        hl = len == 126 ? 2 : 8;
+        if (recv(r->fd, h + 2, hl, MSG_WAITALL) != (ssize_t)hl) return -1;
+        for (len = 0, i = 0; i < hl; i++) len = len << 8 | h[2 + i];
+    }
+    r->head = 2 + hl + (r->masked ? 4 : 0);
+    if (r->masked && recv(r->fd, m, 4, MSG_WAITALL) != 4) return -1;
+    while (got < len) {
+        unsigned char tmp[4096];
+        size_t want = (size_t)ETCDE__MIN(len - got, sizeof tmp);
+        ssize_t k = recv(r->fd, tmp, want, MSG_WAITALL);
+        if (k <= 0) return -1;
+        for (i = 0; i < (size_t)k; i++, got++)
+            if (got < r->cap) r->back[got] = tmp[i] ^ (r->masked ? m[got & 3] : 0);
+    }
+    return (long)len;
+}
+
+static void *reader_main(void *arg) {
+    reader *r = (reader *)arg;
+    r->n = peer_frame(r);
+    return NULL;
+}
+
+static etcde__wait within_ms(int ms) {
+    etcde__wait w;
+    etcde__wait_init(&w, etcde__now_ms() + ms);
+    return w;
+}
+
+ETCDT_TEST(frames_out_are_masked_with_the_shortest_length) {
+    static const size_t sizes[] = {0, 1, 125, 126, 4000, 65535, 65536, 300000};
+    static const size_t heads[] = {6, 6, 6, 8, 8, 8, 14, 14};
+    size_t i, j, big = 300000;
+    char *msg = (char *)etcdt__xmalloc(big);
+    for (j = 0; j < big; j++) msg[j] = (char)(j * 7 + 3);
+    for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        pair p;
+        etcde__err err;
+        etcde__wait w = within_ms(5000);
+        reader rd;
+        pthread_t t;
+        pair_open(&p);
+        memset(&rd, 0, sizeof rd);
+        rd.fd = p.peer;
+        rd.back = (unsigned char *)etcdt__xmalloc(big);
+        rd.cap = big;
+        pthread_create(&t, NULL, reader_main, &rd); /* a frame bigger than the socket buffer */
+        CHECKF(etcde__ws_send(&p.cn, ETCDE__WS_TEXT, msg, sizes[i], &w, &err) == ETCDE_OK,
+               "send %lu: %s", (unsigned long)sizes[i], err.msg);
+        pthread_join(t, NULL);
+        CHECKF(rd.n == (long)sizes[i], "size %lu came back as %ld", (unsigned long)sizes[i], rd.n);
+        CHECKF(rd.head == heads[i], "size %lu: a %lu-byte head, want %lu", (unsigned long)sizes[i],
+               (unsigned long)rd.head, (unsigned long)heads[i]);
+        CHECK(rd.op == ETCDE__WS_TEXT && rd.masked);
+        CHECKF(rd.n < 0 || memcmp(rd.back, msg, sizes[i]) == 0, "payload of %lu differs",
+               (unsigned long)sizes[i]);
+        free(rd.back);
+        pair_close(&p);
+    }
+    free(msg);
+}
+
+/* What the server sends, then whether it hangs up; what the next message read gives. */
+typedef struct frames_case {
+    const char *name;
+    const char *bytes;
+    size_t n;
+    int hang_up;
+    size_t cap;
+    int want;         /* 1: a message, 0: closed by the server, else the error code */
+    const char *text; /* the message, or a part of the error */
+} frames_case;
+
+#define B(s) s, sizeof s - 1
+
+ETCDT_TEST(frames_in_are_checked_and_bounded) {
+    static const frames_case cs[] = {
+        {"text", B("\x81\x07{\"a\":1}"), 0, 64, 1, "{\"a\":1}"},
+        {"binary", B("\x82\x02hi"), 0, 64, 1, "hi"},
+        {"empty", B("\x81\x00"), 0, 64, 1, ""},
+        {"16-bit length",
+         B("\x81\x7e\x00\x03"
+           "abc"),
+         0, 64, 1, "abc"},
+        {"64-bit length", B("\x81\x7f\x00\x00\x00\x00\x00\x00\x00\x02ok"), 0, 64, 1, "ok"},
+        {"fragments with a ping and a pong between",
+         B("\x01\x05{\"a\":\x89\x02hi\x8a\x00\x80\x02"
+           "1}"),
+         0, 64, 1, "{\"a\":1}"},
+        {"reserved bits", B("\xc1\x00"), 0, 64, ETCDE_ERR_HTTP, "reserved bits set (0xc1)"},
+        {"masked by the server", B("\x81\x81\x01\x02\x03\x04x"), 0, 64, ETCDE_ERR_HTTP,
+         "masked WebSocket frame from the server"},
+        {"unknown opcode", B("\x83\x00"), 0, 64, ETCDE_ERR_HTTP, "unknown opcode 3"},
+        {"unknown control opcode", B("\x8b\x00"), 0, 64, ETCDE_ERR_HTTP, "unknown opcode 11"},
+        {"fragmented ping", B("\x09\x00"), 0, 64, ETCDE_ERR_HTTP, "fragmented"},
+        {"long ping", B("\x89\x7e\x00\x7e"), 0, 64, ETCDE_ERR_HTTP, "longer than 125 bytes"},
+        {"stray continuation", B("\x80\x01x"), 0, 64, ETCDE_ERR_HTTP,
+         "continuation frame without a message"},
+        {"message inside a message", B("\x01\x01x\x81\x01y"), 0, 64, ETCDE_ERR_HTTP,
+         "begun inside another"},
+        {"length with its top bit", B("\x81\x7f\x80\x00\x00\x00\x00\x00\x00\x00"), 0, 64,
+         ETCDE_ERR_HTTP, "top bit"},
+        {"a terabyte announced", B("\x82\x7f\x00\x00\x01\x00\x00\x00\x00\x00"), 0, 64,
+         ETCDE_ERR_TOO_BIG, "exceeds the 64-byte limit"},
+        {"fragments over the cap", B("\x01\x28xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\x80\x28"), 0,
+         64, ETCDE_ERR_TOO_BIG, "exceeds the 64-byte limit"},
+        {"hang-up mid-frame",
+         B("\x81\x05"
+           "ab"),
+         1, 64, ETCDE_ERR_IO, "mid-frame"},
+        {"hang-up between frames", B(""), 1, 64, ETCDE_ERR_IO, "between frames"},
+        {"close with a code and reason", B("\x88\x0a\x03\xf3internal"), 0, 64, 0,
+         "closed the WebSocket stream (code 1011: internal)"},
+        {"close without a code", B("\x88\x00"), 0, 64, 0, "(code 1005)"},
+        {"silence", B(""), 0, 64, ETCDE_ERR_TIMEOUT, "timed out"},
+    };
+    size_t i;
+    for (i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        const frames_case *c = &cs[i];
+        pair p;
+        etcde__buf b;
+        etcde__err err;
+        etcde__wait w = within_ms(300);
+        int got;
+        pair_open(&p);
+        etcde__buf_init(&b, &al, c->cap);
+        memset(&err, 0, sizeof err);
+        if (c->n) peer_send(&p, c->bytes, c->n);
+        if (c->hang_up) shutdown(p.peer, SHUT_WR);
+        got = etcde__ws_next(&p.cn, &b, &w, &err);
+        CHECKF(got == c->want, "%s: got %d (%s), want %d", c->name, got, err.msg, c->want);
+        if (got == 1)
+            CHECKF(b.len == strlen(c->text) && memcmp(b.p, c->text, b.len) == 0 && b.p[b.len] == 0,
+                   "%s: message \"%.*s\", want \"%s\"", c->name, (int)b.len, b.p, c->text);
+        else
+            CHECKF(strstr(err.msg, c->text) != NULL, "%s: \"%s\" does not say \"%s\"", c->name,
+                   err.msg, c->text);
+        if (got < 0)
+            CHECKF(err.code == got, "%s: code %d in err, %d returned", c->name, err.code, got);
+        if (strstr(c->name, "ping")) { /* answered with the same bytes, masked */
+            reader rd;
+            unsigned char back[8];
+            memset(&rd, 0, sizeof rd);
+            rd.fd = p.peer;
+            rd.back = back;
+            rd.cap = sizeof back;
+            if (c->want == 1) {
+                CHECKF(peer_frame(&rd) == 2 && rd.op == ETCDE__WS_PONG && rd.masked &&
+                           memcmp(back, "hi", 2) == 0,
+                       "%s: no pong \"hi\"", c->name);
+            }
+        }
+        if (c->want == 0) { /* a close is answered with the server's code */
+            reader rd;
+            unsigned char back[8];
+            long n;
+            memset(&rd, 0, sizeof rd);
+            rd.fd = p.peer;
+            rd.back = back;
+            rd.cap = sizeof back;
+            n = peer_frame(&rd);
+            CHECKF(rd.op == ETCDE__WS_CLOSE && rd.masked &&
+                       (c->bytes[1] == 0 ? n == 0 : n == 2 && memcmp(back, "\x03\xf3", 2) == 0),
+                   "%s: the close was not answered in kind (opcode %d, %ld bytes)", c->name, rd.op,
+                   n);
+        }
+        etcde__buf_free(&b);
+        pair_close(&p);
+    }
+}
+
+typedef struct trickle {
+    pair *p;
+    const char *d;
+    size_t n;
+} trickle;
+
+static void *trickle_main(void *arg) {
+    trickle *tr = (trickle *)arg;
+    size_t i;
+    for (i = 0; i < tr->n; i++) {
+        peer_send(tr->p, tr->d + i, 1);
+        etcdt_sleep_ms(1);
+    }
+    return NULL;
+}
+
+/* A message trickled one byte at a time, its heads split anywhere, comes out whole. */
+ETCDT_TEST(frames_split_anywhere_are_joined) {
+    char all[160], want[160];
+    pair p;
+    etcde__buf b;
+    etcde__err err;
+    etcde__wait w = within_ms(5000);
+    pthread_t t;
+    trickle tr;
+    int got;
+    memcpy(all, "\x01\x7e\x00\x80", 4); /* 128 bytes, then a final 3-byte fragment */
+    memset(all + 4, 'x', 128);
+    memcpy(all + 132,
+           "\x80\x03"
+           "end",
+           5);
+    memset(want, 'x', 128);
+    memcpy(want + 128, "end", 4);
+    pair_open(&p);
+    etcde__buf_init(&b, &al, 1024);
+    tr.p = &p;
+    tr.d = all;
+    tr.n = 137;
+    pthread_create(&t, NULL, trickle_main, &tr);
+    got = etcde__ws_next(&p.cn, &b, &w, &err);
+    pthread_join(t, NULL);
+    CHECKF(got == 1, "got %d: %s", got, got < 0 ? err.msg : "");
+    CHECKF(got != 1 || (b.len == 131 && memcmp(b.p, want, 131) == 0), "message of %lu bytes",
+           (unsigned long)b.len);
+    etcde__buf_free(&b);
+    pair_close(&p);
+}
+
+/* ---- the upgrade, against a fake server -------------------------------------------- */
+
+enum {
+    UP_GOOD,
+    UP_GOOD_WITH_FRAME,
+    UP_REFUSE,
+    UP_PLAIN_200,
+    UP_WRONG_KEY,
+    UP_NO_UPGRADE,
+    UP_NO_CONNECTION
+};
+
+typedef struct fake {
+    int lfd, port, mode;
+    char request[2048];
+} fake;
+
+static void *fake_main(void *arg) {
+    fake *f = (fake *)arg;
+    int fd = accept(f->lfd, NULL, NULL);
+    size_t got = 0;
+    char resp[512], acc[40], *k;
+    unsigned char sum[20];
+    if (fd < 0) return NULL;
+    while (got < sizeof f->request - 1 && !strstr(f->request, "\r\n\r\n")) {
+        ssize_t n = recv(fd, f->request + got, sizeof f->request - 1 - got, 0);
+        if (n <= 0) break;
+        got += (size_t)n;
+        f->request[got] = 0;
+    }
+    k = strstr(f->request, "Sec-WebSocket-Key: ");
+    strcpy(acc, "AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    if (k && f->mode != UP_WRONG_KEY) {
+        char both[80];
+        memcpy(both, k + 19, 24);
+        memcpy(both + 24, "258EAFA5-E914-47DA-95CA-C5AB0DC85B11", 36);
+        etcde__sha1((const unsigned char *)both, 60, sum);
+        acc[etcde__b64_encode(sum, 20, acc)] = 0;
+    }
+    if (f->mode == UP_REFUSE)
+        snprintf(resp, sizeof resp, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    else if (f->mode == UP_PLAIN_200)
+        snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+    else
+        snprintf(resp, sizeof resp,
+                 "HTTP/1.1 101 Switching Protocols\r\n%s%sSec-WebSocket-Accept: %s\r\n\r\n%s",
+                 f->mode == UP_NO_UPGRADE ? "" : "Upgrade: websocket\r\n",
+                 f->mode == UP_NO_CONNECTION ? "" : "Connection: Upgrade\r\n", acc,
+                 f->mode == UP_GOOD_WITH_FRAME ? "\x81\x02ok" : "");
+    if (write(fd, resp, strlen(resp)) < 0) perror("fake: write");
+    etcdt_sleep_ms(200);
+    close(fd);
+    return NULL;
+}
+
+ETCDT_TEST(upgrade_is_checked_and_a_refusal_remembered) {
+    static const struct {
+        int mode;
+        etcde_result want;
+        int refused;
+        const char *text;
+    } cs[] = {
+        {UP_GOOD, ETCDE_OK, 0, ""},
+        {UP_GOOD_WITH_FRAME, ETCDE_OK, 0, ""},
+        {UP_REFUSE, ETCDE_ERR_HTTP, 1, "refused the WebSocket upgrade of /v3/watch (HTTP 400)"},
+        {UP_PLAIN_200, ETCDE_ERR_HTTP, 1, "(HTTP 200); using HTTP streams"},
+        {UP_WRONG_KEY, ETCDE_ERR_HTTP, 0, "wrong accept key"},
+        {UP_NO_UPGRADE, ETCDE_ERR_HTTP, 0, "no \"Upgrade: websocket\""},
+        {UP_NO_CONNECTION, ETCDE_ERR_HTTP, 0, "no \"Connection: Upgrade\""},
+    };
+    size_t i;
+    for (i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        fake f;
+        pthread_t t;
+        etcde_client *c = NULL;
+        etcde_options o;
+        etcde__conn *cn = NULL;
+        etcde__err err;
+        etcde__wait w = within_ms(3000);
+        etcde_result r;
+        char ep[64];
+        memset(&f, 0, sizeof f);
+        f.mode = cs[i].mode;
+        f.lfd = etcdt__bind_any(&f.port);
+        REQUIRE(f.lfd >= 0 && listen(f.lfd, 4) == 0);
+        pthread_create(&t, NULL, fake_main, &f);
+        snprintf(ep, sizeof ep, "127.0.0.1:%d", f.port);
+        memset(&o, 0, sizeof o);
+        o.endpoints = ep;
+        REQUIRE(etcde_client_create(&o, &c) == ETCDE_OK);
+        memset(&err, 0, sizeof err);
+        r = etcde__ws_open(c, 0, "/v3/watch", &w, &cn, &err);
+        CHECKF(r == cs[i].want && strstr(err.msg, cs[i].text), "mode %d: %d \"%s\", want %d \"%s\"",
+               cs[i].mode, r, err.msg, cs[i].want, cs[i].text);
+        CHECKF(c->eps[0].ws_refused == cs[i].refused, "mode %d: refused flag %d", cs[i].mode,
+               c->eps[0].ws_refused);
+        CHECK(strstr(f.request, "GET /v3/watch HTTP/1.1\r\n") == f.request);
+        CHECK(strstr(f.request, "\r\nSec-WebSocket-Version: 13\r\n") != NULL);
+        if (r == ETCDE_OK) {
+            etcde__buf b;
+            etcde__buf_init(&b, &al, 64);
+            if (cs[i].mode == UP_GOOD_WITH_FRAME) /* bytes behind the head are not lost */
+                CHECK(etcde__ws_next(cn, &b, &w, &err) == 1 && strcmp(b.p, "ok") == 0);
+            etcde__buf_free(&b);
+            etcde__conn_close(c, cn);
+        }
+        pthread_join(t, NULL);
+        close(f.lfd);
+        etcde_client_destroy(c);
+    }
+}
+
+/* ---- against etcd --------------------------------------------------------------------- */
+
+static etcdt_cluster *cl;
+
+/* A pass-through transport that tells the connections apart by their first bytes. */
+typedef struct tap {
+    long ws_conns, ws_writes, post_renewals; /* atomic */
+} tap;
+
+typedef struct tap_conn {
+    tap *t;
+    int kind; /* 0 unknown yet, 1 a keepalive WebSocket, 2 other */
+} tap_conn;
+
+static int tap_open(void *ud, int fd, const char *host, int timeout_ms, void **conn, char *err,
+                    size_t cap) {
+    tap_conn *k = (tap_conn *)calloc(1, sizeof *k);
+    (void)fd, (void)host, (void)timeout_ms, (void)err, (void)cap;
+    if (!k) return -1;
+    k->t = (tap *)ud;
+    *conn = k;
+    return 0;
+}
+
+static long tap_read(void *conn, int fd, void *buf, size_t cap) {
+    ssize_t n = recv(fd, buf, cap, 0);
+    (void)conn;
+    if (n >= 0) return (long)n;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? ETCDE_IO_WANT_READ
+                                                                     : ETCDE_IO_ERROR;
+}
+
+static long tap_write(void *conn, int fd, const void *buf, size_t len) {
+    tap_conn *k = (tap_conn *)conn;
+    ssize_t n;
+    if (k->kind == 0) {
+        k->kind = len >= 24 && memcmp(buf, "GET /v3/lease/keepalive ", 24) == 0 ? 1 : 2;
+        if (k->kind == 1) __atomic_add_fetch(&k->t->ws_conns, 1, __ATOMIC_ACQ_REL);
+    } else if (k->kind == 1) {
+        __atomic_add_fetch(&k->t->ws_writes, 1, __ATOMIC_ACQ_REL);
+    }
+    if (len >= 25 && memcmp(buf, "POST /v3/lease/keepalive ", 25) == 0)
+        __atomic_add_fetch(&k->t->post_renewals, 1, __ATOMIC_ACQ_REL);
+    n = send(fd, buf, len, MSG_NOSIGNAL);
+    if (n >= 0) return (long)n;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? ETCDE_IO_WANT_WRITE
+                                                                     : ETCDE_IO_ERROR;
+}
+
+static void tap_close(void *conn, int fd) {
+    (void)fd;
+    free(conn);
+}
+
+static long tap_get(long *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+
+/* A session at TTL 2 renews every ~0.7 s: eight renewals in 6 s, all on one stream. */
+ETCDT_TEST(renewals_share_one_websocket_stream) {
+    tap t;
+    etcde_transport tr;
+    etcde_options o;
+    etcde_client *c = NULL;
+    etcde_session *s = NULL;
+    etcde_session_options so;
+    memset(&t, 0, sizeof t);
+    memset(&tr, 0, sizeof tr);
+    tr.open = tap_open;
+    tr.read = tap_read;
+    tr.write = tap_write;
+    tr.close = tap_close;
+    tr.user_data = &t;
+    memset(&o, 0, sizeof o);
+    o.endpoints = etcdt_endpoints(cl);
+    o.transport = &tr;
+    memset(&so, 0, sizeof so);
+    so.ttl_s = 2;
+    REQUIRE(etcde_client_create(&o, &c) == ETCDE_OK);
+    REQUIRE(etcde_session_create(c, &so, &s) == ETCDE_OK);
+    etcdt_sleep_ms(6000);
+    CHECKF(etcde_session_remaining_ms(s) > 0, "session lost: %s", etcde_session_errmsg(s));
+    CHECKF(tap_get(&t.ws_conns) == 1, "%ld keepalive streams opened", tap_get(&t.ws_conns));
+    CHECKF(tap_get(&t.ws_writes) >= 6, "%ld renewals on the stream", tap_get(&t.ws_writes));
+    CHECKF(tap_get(&t.post_renewals) == 0, "%ld renewals by POST", tap_get(&t.post_renewals));
+    CHECK(etcde_session_close(s) == ETCDE_OK);
+    etcde_session_destroy(s);
+    etcde_client_destroy(c);
+}
+
+/* A local server: one thread accepts, one detached thread serves each connection. */
+typedef struct server {
+    int lfd, port, target, stop; /* stop: atomic; target: a port to relay to */
+    long count, live;            /* atomic; count: what the server is there to count */
+    void *(*serve)(void *);      /* takes a server_conn it frees */
+    pthread_t t;
+} server;
+
+typedef struct server_conn {
+    server *sv;
+    int fd;
+} server_conn;
+
+static void *server_main(void *arg) {
+    server *sv = (server *)arg;
+    while (!__atomic_load_n(&sv->stop, __ATOMIC_ACQUIRE)) {
+        struct pollfd p;
+        server_conn *k;
+        pthread_t t;
+        p.fd = sv->lfd;
+        p.events = POLLIN;
+        if (poll(&p, 1, 100) != 1) continue;
+        k = (server_conn *)calloc(1, sizeof *k);
+        k->sv = sv;
+        k->fd = accept(sv->lfd, NULL, NULL);
+        if (k->fd < 0) {
+            free(k);
+            continue;
+        }
+        __atomic_add_fetch(&sv->live, 1, __ATOMIC_ACQ_REL);
+        pthread_create(&t, NULL, sv->serve, k);
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+static int server_start(server *sv, void *(*serve)(void *)) {
+    sv->serve = serve;
+    sv->lfd = etcdt__bind_any(&sv->port);
+    if (sv->lfd < 0 || listen(sv->lfd, 16) != 0) return -1;
+    return pthread_create(&sv->t, NULL, server_main, sv) == 0 ? 0 : -1;
+}
+
+static void server_stop(server *sv) {
+    __atomic_store_n(&sv->stop, 1, __ATOMIC_RELEASE);
+    pthread_join(sv->t, NULL);
+    while (tap_get(&sv->live) > 0) etcdt_sleep_ms(10);
+    close(sv->lfd);
+}
+
+/* A proxy in between that answers every upgrade 400 and relays everything else. */
+static void *relay_conn_main(void *arg) {
+    server_conn *k = (server_conn *)arg;
+    server *r = k->sv;
+    char buf[16384];
+    size_t got = 0;
+    int up = -1;
+    while (got < sizeof buf - 1) {
+        ssize_t n = recv(k->fd, buf + got, sizeof buf - 1 - got, 0);
+        if (n <= 0) break;
+        got += (size_t)n;
+        buf[got] = 0;
+        if (strstr(buf, "\r\n\r\n")) break;
+    }
+    if (got >= 4 && memcmp(buf, "GET ", 4) == 0) {
+        static const char no[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                                 "Connection: close\r\n\r\n";
+        __atomic_add_fetch(&r->count, 1, __ATOMIC_ACQ_REL);
+        if (write(k->fd, no, sizeof no - 1) < 0) perror("relay: write");
+    } else if (got && (up = etcdt_connect_loopback(r->target, 2000)) >= 0 &&
+               write(up, buf, got) == (ssize_t)got) {
+        for (;;) {
+            struct pollfd p[2];
+            int i, done = 0;
+            p[0].fd = k->fd;
+            p[1].fd = up;
+            p[0].events = p[1].events = POLLIN;
+            if (poll(p, 2, 100) < 0 || __atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) break;
+            for (i = 0; i < 2; i++) {
+                ssize_t n;
+                if (!p[i].revents) continue;
+                n = recv(p[i].fd, buf, sizeof buf, 0);
+                if (n <= 0 || write(p[1 - i].fd, buf, (size_t)n) != n) done = 1;
+            }
+            if (done) break;
+        }
+    }
+    if (up >= 0) close(up);
+    close(k->fd);
+    free(k);
+    __atomic_sub_fetch(&r->live, 1, __ATOMIC_ACQ_REL);
+    return NULL;
+}
+
+ETCDT_TEST(a_refused_upgrade_falls_back_to_plain_renewals) {
+    server r;
+    etcde_options o;
+    etcde_client *c = NULL;
+    etcde_session *s = NULL;
+    etcde_session_options so;
+    char ep[64];
+    memset(&r, 0, sizeof r);
+    r.target = etcdt_member_client_port(cl, 0);
+    REQUIRE(server_start(&r, relay_conn_main) == 0);
+    snprintf(ep, sizeof ep, "127.0.0.1:%d", r.port);
+    memset(&o, 0, sizeof o);
+    o.endpoints = ep;
+    memset(&so, 0, sizeof so);
+    so.ttl_s = 2;
+    if (etcde_client_create(&o, &c) == ETCDE_OK && etcde_session_create(c, &so, &s) == ETCDE_OK) {
+        etcdt_sleep_ms(4000);
+        CHECKF(etcde_session_remaining_ms(s) > 0, "session lost: %s", etcde_session_errmsg(s));
+        CHECKF(tap_get(&r.count) == 1, "%ld upgrades refused, want the first only",
+               tap_get(&r.count));
+        CHECK(__atomic_load_n(&c->eps[0].ws_refused, __ATOMIC_ACQUIRE) == 1);
+        CHECK(etcde_session_close(s) == ETCDE_OK);
+    } else {
+        CHECKF(0, "no session through the relay: %s", c ? etcde_client_errmsg(c) : "no client");
+    }
+    etcde_session_destroy(s);
+    etcde_client_destroy(c);
+    server_stop(&r);
+}
+
+/* The gateway's side of what one shared watch stream needs: many watches on one
+   connection, each event tagged with its client-chosen watch_id; a cancel in-band that
+   ends one watch and leaves the others; a watch from a compacted revision cancelled
+   alone, the stream going on. */
+static int put_key(const char *k64, const char *v64) {
+    char body[256], resp[1024];
+    snprintf(body, sizeof body, "{\"key\":\"%s\",\"value\":\"%s\"}", k64, v64);
+    return etcdt_http_post(etcdt_member_client_port(cl, 0), "/v3/kv/put", body, resp, sizeof resp,
+                           3000);
+}
+
+/* The next message on the stream, parsed; its watch_id, or -1 on error. */
+static long long ws_msg(etcde_client *c, etcde__conn *cn, etcde__resp *rp, int ms) {
+    etcde__wait w = within_ms(ms);
+    etcde__err err;
+    int got = etcde__ws_next(cn, &rp->body, &w, &err);
+    if (got != 1) {
+        fprintf(stderr, "  ws_next: %d %s\n", got, err.msg);
+        return -1;
+    }
+    rp->status = 200;
+    if (etcde__resp_parse(c, rp, &err) != ETCDE_OK) return -1;
+    return (long long)etcde__jint(&rp->j, etcde__jpath(&rp->j, 0, "result.watch_id"), 0);
+}
+
+static int has(etcde__resp *rp, const char *path) { return etcde__jpath(&rp->j, 0, path) >= 0; }
+
+ETCDT_TEST(one_websocket_carries_many_watches) {
+    etcde_options o;
+    etcde_client *c = NULL;
+    etcde__conn *cn = NULL;
+    etcde__err err;
+    etcde__resp rp;
+    etcde__wait w = within_ms(3000);
+    char req[512], resp[512];
+    long long id, seen1 = 0, seen2 = 0, after_cancel1 = 0, rev;
+    int i, canceled = 0, compacted = 0;
+    memset(&o, 0, sizeof o);
+    o.endpoints = etcdt_endpoints(cl);
+    REQUIRE(etcde_client_create(&o, &c) == ETCDE_OK);
+    etcde__resp_init(&rp, c);
+    REQUIRE(etcde__ws_open(c, 0, "/v3/watch", &w, &cn, &err) == ETCDE_OK);
+    /* keys "wsa" (d3Nh) and "wsb" (d3Ni), watch_ids 7 and 9 */
+    snprintf(req, sizeof req, "{\"create_request\":{\"key\":\"d3Nh\",\"watch_id\":\"7\"}}");
+    CHECK(etcde__ws_send(cn, ETCDE__WS_TEXT, req, strlen(req), &w, &err) == ETCDE_OK);
+    snprintf(req, sizeof req, "{\"create_request\":{\"key\":\"d3Ni\",\"watch_id\":\"9\"}}");
+    CHECK(etcde__ws_send(cn, ETCDE__WS_TEXT, req, strlen(req), &w, &err) == ETCDE_OK);
+    for (i = 0; i < 2; i++) {
+        id = ws_msg(c, cn, &rp, 3000);
+        CHECKF((id == 7 || id == 9) &&
+                   etcde__jtrue(&rp.j, etcde__jpath(&rp.j, 0, "result.created")),
+               "created: %s", rp.body.p);
+    }
+    CHECK(put_key("d3Nh", "MQ==") == 200 && put_key("d3Ni", "Mg==") == 200);
+    for (i = 0; i < 2; i++) {
+        id = ws_msg(c, cn, &rp, 3000);
+        if (id == 7) seen1++;
+        if (id == 9) seen2++;
+        CHECKF(has(&rp, "result.events"), "no events: %s", rp.body.p);
+    }
+    CHECKF(seen1 == 1 && seen2 == 1, "events by id: 7 x%lld, 9 x%lld", seen1, seen2);
+    /* cancel 7 in-band; 9 goes on */
+    snprintf(req, sizeof req, "{\"cancel_request\":{\"watch_id\":\"7\"}}");
+    CHECK(etcde__ws_send(cn, ETCDE__WS_TEXT, req, strlen(req), &w, &err) == ETCDE_OK);
+    id = ws_msg(c, cn, &rp, 3000);
+    CHECKF(id == 7 && etcde__jtrue(&rp.j, etcde__jpath(&rp.j, 0, "result.canceled")),
+           "cancel answered: %s", rp.body.p);
+    CHECK(put_key("d3Nh", "Mw==") == 200 && put_key("d3Ni", "NA==") == 200);
+    id = ws_msg(c, cn, &rp, 3000);
+    if (id == 7) after_cancel1++;
+    CHECKF(id == 9 && has(&rp, "result.events"), "after the cancel: %s", rp.body.p);
+    /* compact, then a watch from before the compaction: cancelled alone */
+    rev = etcde__jrev(&rp.j, etcde__jpath(&rp.j, 0, "result.header.revision"));
+    snprintf(req, sizeof req, "{\"revision\":\"%lld\",\"physical\":true}", rev);
+    CHECK(etcdt_http_post(etcdt_member_client_port(cl, 0), "/v3/kv/compaction", req, resp,
+                          sizeof resp, 3000) == 200);
+    snprintf(
+        req, sizeof req,
+        "{\"create_request\":{\"key\":\"d3Nh\",\"watch_id\":\"11\",\"start_revision\":\"1\"}}");
+    CHECK(etcde__ws_send(cn, ETCDE__WS_TEXT, req, strlen(req), &w, &err) == ETCDE_OK);
+    for (i = 0; i < 3 && !(canceled && compacted); i++) {
+        id = ws_msg(c, cn, &rp, 3000);
+        if (id != 11) continue;
+        canceled |= etcde__jtrue(&rp.j, etcde__jpath(&rp.j, 0, "result.canceled"));
+        compacted |= etcde__jrev(&rp.j, etcde__jpath(&rp.j, 0, "result.compact_revision")) == rev;
+    }
+    CHECKF(canceled && compacted, "compacted watch: %s", rp.body.p);
+    CHECK(put_key("d3Ni", "NQ==") == 200);
+    id = ws_msg(c, cn, &rp, 3000);
+    CHECKF(id == 9 && has(&rp, "result.events"), "after the compacted one: %s", rp.body.p);
+    CHECK(after_cancel1 == 0);
+    etcde__ws_close(c, cn);
+    etcde__resp_free(&rp);
+    etcde_client_destroy(c);
+}
+
+/* ---- a late reply is never taken for a later renewal's ------------------------------ */
+
+static int read_head(int fd, char *buf, size_t cap, size_t *got) {
+    while (!strstr(buf, "\r\n\r\n")) {
+        struct pollfd p;
+        ssize_t n;
+        p.fd = fd;
+        p.events = POLLIN;
+        if (poll(&p, 1, 200) != 1) return -1;
+        n = recv(fd, buf + *got, cap - 1 - *got, 0);
+        if (n <= 0) return -1;
+        *got += (size_t)n;
+        buf[*got] = 0;
+    }
+    return 0;
+}
+
+/* A fake etcd: grants lease 0x1234 at TTL 3 over HTTP; on its first keepalive stream it
+   answers the first renewal 700 ms late (past the 500 ms a try gets) and nothing after;
+   later streams are silent. Renewals stop reaching "etcd" after the first, so the lease
+   lapses 3 s after the grant (or the first renewal), and the session must say so. */
+static void *late_conn_main(void *arg) {
+    server_conn *k = (server_conn *)arg;
+    server *l = k->sv;
+    char buf[4096];
+    size_t got = 0;
+    buf[0] = 0;
+    while (!__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
+        char *end, *cl_hdr;
+        size_t head, body = 0;
+        if (read_head(k->fd, buf, sizeof buf, &got) != 0) {
+            if (got == 0 && !__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
+                struct pollfd p;
+                p.fd = k->fd;
+                p.events = POLLIN;
+                if (poll(&p, 1, 0) == 0) continue; /* idle keep-alive connection */
+            }
+            break;
+        }
+        end = strstr(buf, "\r\n\r\n");
+        head = (size_t)(end - buf) + 4;
+        if (strncmp(buf, "GET ", 4) == 0) { /* the keepalive stream */
+            char resp[256], acc[40], both[80], *key = strstr(buf, "Sec-WebSocket-Key: ");
+            unsigned char sum[20];
+            long nth = __atomic_add_fetch(&l->count, 1, __ATOMIC_ACQ_REL);
+            int frames = 0;
+            if (!key) break;
+            memcpy(both, key + 19, 24);
+            memcpy(both + 24, "258EAFA5-E914-47DA-95CA-C5AB0DC85B11", 36);
+            etcde__sha1((const unsigned char *)both, 60, sum);
+            acc[etcde__b64_encode(sum, 20, acc)] = 0;
+            snprintf(resp, sizeof resp,
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                     acc);
+            if (write(k->fd, resp, strlen(resp)) < 0) break;
+            for (;;) {
+                reader rd;
+                unsigned char pl[256];
+                struct pollfd p;
+                memset(&rd, 0, sizeof rd);
+                rd.fd = k->fd;
+                rd.back = pl;
+                rd.cap = sizeof pl;
+                p.fd = k->fd;
+                p.events = POLLIN;
+                if (__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) break;
+                if (poll(&p, 1, 100) != 1) continue;
+                if (peer_frame(&rd) < 0 || rd.op == ETCDE__WS_CLOSE) break;
+                if (nth == 1 && ++frames == 1) {
+                    static const char js[] = "{\"result\":{\"ID\":\"4660\",\"TTL\":\"3\"}}";
+                    char reply[64];
+                    reply[0] = (char)0x81;
+                    reply[1] = (char)(sizeof js - 1);
+                    memcpy(reply + 2, js, sizeof js - 1);
+                    etcdt_sleep_ms(700);
+                    if (write(k->fd, reply, sizeof js + 1) < 0) break;
+                }
+            }
+            break;
+        }
+        cl_hdr = strstr(buf, "Content-Length: ");
+        if (cl_hdr && cl_hdr < end) body = (size_t)atol(cl_hdr + 16);
+        while (got < head + body) {
+            ssize_t n = recv(k->fd, buf + got, sizeof buf - 1 - got, 0);
+            if (n <= 0) break;
+            got += (size_t)n;
+        }
+        {
+            const char *js = strstr(buf, "POST /v3/lease/grant ") == buf
+                                 ? "{\"ID\":\"4660\",\"TTL\":\"3\"}"
+                                 : "{}";
+            char resp[256];
+            snprintf(resp, sizeof resp,
+                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %lu\r\n\r\n%s",
+                     (unsigned long)strlen(js), js);
+            if (write(k->fd, resp, strlen(resp)) < 0) break;
+        }
+        memmove(buf, buf + head + body, got - head - body);
+        got -= head + body;
+        buf[got] = 0;
+    }
+    close(k->fd);
+    free(k);
+    __atomic_sub_fetch(&l->live, 1, __ATOMIC_ACQ_REL);
+    return NULL;
+}
+
+static void lost_at_now(etcde_session *s, etcde_result why, const char *detail, void *ud) {
+    (void)s, (void)why, (void)detail;
+    __atomic_store_n((int64_t *)ud, etcdt_now_ms(), __ATOMIC_RELEASE);
+}
+
+ETCDT_TEST(a_late_reply_never_renews_a_later_send) {
+    server l;
+    etcde_options o;
+    etcde_client *c = NULL;
+    etcde_session *s = NULL;
+    etcde_session_options so;
+    char ep[64];
+    int64_t t0, lost_at = 0;
+    memset(&l, 0, sizeof l);
+    REQUIRE(server_start(&l, late_conn_main) == 0);
+    snprintf(ep, sizeof ep, "127.0.0.1:%d", l.port);
+    memset(&o, 0, sizeof o);
+    o.endpoints = ep;
+    memset(&so, 0, sizeof so);
+    so.ttl_s = 3;
+    so.on_lost = lost_at_now;
+    so.user_data = &lost_at;
+    t0 = etcdt_now_ms();
+    if (etcde_client_create(&o, &c) == ETCDE_OK && etcde_session_create(c, &so, &s) == ETCDE_OK) {
+        while (!__atomic_load_n(&lost_at, __ATOMIC_ACQUIRE) && etcdt_now_ms() - t0 < 8000)
+            etcdt_sleep_ms(10);
+        lost_at = __atomic_load_n(&lost_at, __ATOMIC_ACQUIRE);
+        printf("     first renewal answered 700 ms late, then none: lost %lld ms after the "
+               "grant, on %ld streams\n",
+               (long long)(lost_at ? lost_at - t0 : -1), tap_get(&l.count));
+        /* grant + TTL - guard = 2.7 s; taking the late reply for a later renewal's
+           would push it to 4.7 s or beyond */
+        CHECKF(lost_at && lost_at - t0 <= 3000, "lost after %lld ms",
+               (long long)(lost_at ? lost_at - t0 : -1));
+        CHECKF(tap_get(&l.count) >= 2, "%ld streams: %s", tap_get(&l.count),
+               etcde_session_errmsg(s)); /* dropped after the timeout */
+    } else {
+        CHECKF(0, "no session on the fake etcd: %s", c ? etcde_client_errmsg(c) : "no client");
+    }
+    etcde_session_destroy(s);
+    etcde_client_destroy(c);
+    server_stop(&l);
+}
+
+int main(int argc, char **argv) {
+    struct etcdt_case cases[] = {
+        ETCDT_CASE(sha1_and_accept_key_match_the_rfcs),
+        ETCDT_CASE(frames_out_are_masked_with_the_shortest_length),
+        ETCDT_CASE(frames_in_are_checked_and_bounded),
+        ETCDT_CASE(frames_split_anywhere_are_joined),
+        ETCDT_CASE(upgrade_is_checked_and_a_refusal_remembered),
+        ETCDT_CASE(one_websocket_carries_many_watches),
+        ETCDT_CASE(renewals_share_one_websocket_stream),
+        ETCDT_CASE(a_refused_upgrade_falls_back_to_plain_renewals),
+        ETCDT_CASE(a_late_reply_never_renews_a_later_send),
+    };
+    int rc;
+    signal(SIGPIPE, SIG_IGN);
+    cl = etcdt_cluster_start(1, NULL);
+    if (!cl) {
+        fprintf(stderr, "test_ws: could not start etcd\n0 passed, 1 failed\n");
+        return 1;
+    }
+    rc = etcdt_run("ws", cases, (int)(sizeof cases / sizeof cases[0]), argc, argv);
+    etcdt_cluster_stop(cl);
+    return rc;
+}
