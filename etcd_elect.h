@@ -127,20 +127,20 @@
 
    PROTOCOL NOTES
        HTTP/1.1 with keep-alive to etcd's JSON gateway; every request but the WebSocket
-       upgrade is POST with a complete JSON body. Endpoints used: /v3/kv/txn, /v3/kv/range, /v3/watch (one watch
-       per connection, header Grpc-Metadata-Hasleader: true), /v3/lease/grant,
-       /v3/lease/keepalive, /v3/lease/revoke, /v3/auth/authenticate. A session renews
-       over one WebSocket stream (GET /v3/lease/keepalive with Upgrade: websocket; one
-       masked text frame per renewal, one reply frame each); an endpoint that refuses the
-       upgrade, and a client with a user (etcd's WebSocket proxy forwards no Authorization
-       header), renew by one POST per renewal instead. A stream that misses a reply's
-       deadline is dropped, so a late reply never acknowledges a later renewal.
+       upgrade is POST with a complete JSON body. Endpoints used: /v3/kv/txn, /v3/kv/range,
+       /v3/watch (one watch per connection, header Grpc-Metadata-Hasleader: true),
+       /v3/lease/grant, /v3/lease/keepalive, /v3/lease/revoke, /v3/auth/authenticate. A
+       session renews over one WebSocket stream (GET /v3/lease/keepalive with Upgrade:
+       websocket; one masked text frame per renewal, one reply frame each); an endpoint that
+       refuses the upgrade, and a client with a user (etcd's WebSocket proxy forwards no
+       Authorization header), renew by one POST per renewal instead. A stream that misses a
+       reply's deadline is dropped, so a late reply never acknowledges a later renewal.
        Keys, values and range ends are base64; int64 fields are sent as JSON strings. Key
        layout: NAME "/" lower-case unpadded hex of the lease id, value = the proposal; the
-       leader is the key of NAME/ with the smallest create revision. Keepalive every
-       TTL/3; after a failure, retry every 500 ms on the next endpoint until the deadline;
-       each renewal waits at most TTL/6 for its reply. A renewal etcd refuses for want
-       of credentials, with no user configured, ends the session at once.
+       leader is the key of NAME/ with the smallest create revision. Keepalive every TTL/3;
+       after a failure, retry every 500 ms on the next endpoint until the deadline; each
+       renewal waits at most TTL/6 for its reply. A renewal etcd refuses for want of
+       credentials, with no user configured, ends the session at once.
        etcd 3.6+'s gateway shapes are read too: errors without "error", spaced bodies,
        and its own 404/501 for an unknown path or method (HTTP, not an etcd error).
 
