@@ -6,7 +6,9 @@
 #   make sanitize    the test programs again under ASan+UBSan (build/asan/)
 #   make tsan        the test programs again under ThreadSanitizer (build/tsan/)
 #   make valgrind    demo and CLI runs under valgrind: no leaks, no errors
-#   make bench       etcd-elect against etcdctl on one private etcd: a table of ratios
+#   make bench       etcd-elect against etcdctl on one private etcd, and etcd_elect.h against
+#                    Go's concurrency package in process (BENCH_ARGS=--inproc: that alone):
+#                    tables of ratios
 #   make soak        SECONDS=120 SEED=time: random faults against CLI candidates, fenced
 #                    writers and lock holders on a 3-member etcd, then a checker of their
 #                    histories and etcd's (tests/soak.c)
@@ -86,7 +88,16 @@ $(B)/bench/bench: tests/bench/bench.c $(wildcard tests/etcdt*.h)
 	@mkdir -p $(B)/bench
 	$(CC) $(TCFLAGS) -O2 $< -o $@ $(LDLIBS)
 
-bench: need-etcd $(B)/etcd-elect $(B)/bench/bench
+$(B)/bench/inproc: tests/bench/inproc.c etcd_elect.h $(wildcard tests/etcdt*.h)
+	@mkdir -p $(B)/bench
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+# Go's side of the in-process rows, from etcd's client module (through the Go module proxy)
+$(B)/bench/gobench: tests/bench/gobench/main.go tests/bench/gobench/go.mod
+	@mkdir -p $(B)/bench
+	cd tests/bench/gobench && PATH="$$PATH:/usr/local/go/bin" go build -trimpath -buildvcs=false -o $(abspath $@) .
+
+bench: need-etcd $(B)/etcd-elect $(B)/bench/bench $(B)/bench/inproc $(B)/bench/gobench
 	@$(B)/bench/bench $(BENCH_ARGS)
 
 ETCD_VERSIONS := 3.5.33 3.6.14 3.7.1

@@ -10,12 +10,21 @@
    semaphore      lock -n 3 with 10 and 100 waiters: the same two figures; the requests
                   per handover stay flat, as each waiter watches only the 3 keys ahead
    requests       etcd requests (gRPC messages received, from /metrics) per operation
+   in process     etcd_elect.h in one process (build/bench/inproc) against Go's
+                  client/v3/concurrency (build/bench/gobench, tests/bench/gobench), run
+                  alternately: handover, uncontended campaign, lock/unlock with 8
+                  contenders; and N elections on one session behind leaders this program
+                  holds (N = 1, 100, 1000, 10000): time until all are queued and all
+                  elected, connections, threads, RSS, CPU while waiting, and what etcd
+                  spends (goroutines, RSS, requests per handover)
 
-   Usage: bench [--quick] [--handover]   (--quick: fewer runs, for a smoke test;
-   --handover: the handover figure alone) */
+   Usage: bench [--quick] [--handover] [--inproc] [--sizes N,N,...]
+   (--quick: fewer runs, for a smoke test; --handover: the handover figure alone;
+   --inproc: the in-process figures alone; --sizes: the scale sizes) */
 #include "../etcdt_test.h"
 #include "../etcdt_proc.h"
 #include "../etcdt_etcd.h"
+#include "../etcdt_http.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -27,7 +36,7 @@
 static etcdt_cluster *cl;
 static char cli[4096], epflag[512];
 static const char *etcdctl_path;
-static int runs = 30, idle_s = 30, quick, only_handover;
+static int runs = 30, idle_s = 30, quick, only_handover, only_inproc;
 
 static int cmp_i64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -345,6 +354,269 @@ static void requests_per_op(int ours, double *campaign, double *resign, double *
     etcdt_proc_free(a);
 }
 
+/* ---- in process: etcd_elect.h against Go's client/v3/concurrency -------------------- */
+
+static char drv_c[4096], drv_go[4096]; /* build/bench/inproc, build/bench/gobench */
+
+/* A gauge on the member's /metrics ("NAME VALUE", no labels), or -1. */
+static double gauge(const char *name) {
+    static char buf[1 << 20];
+    const char *req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    int fd = etcdt_connect_loopback(etcdt_member_client_port(cl, 0), 5000), n;
+    size_t got = 0, nl = strlen(name);
+    char *line, *save = NULL;
+    if (fd < 0) return -1;
+    if (write(fd, req, strlen(req)) == (ssize_t)strlen(req))
+        while (got + 1 < sizeof buf && (n = (int)read(fd, buf + got, sizeof buf - 1 - got)) > 0)
+            got += (size_t)n;
+    close(fd);
+    buf[got] = 0;
+    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        if (!strncmp(line, name, nl) && line[nl] == ' ') return atof(line + nl + 1);
+    return -1;
+}
+
+/* A line of /proc/PID/status ("Threads:", "VmRSS:") as a number, or -1. */
+static long proc_status(pid_t pid, const char *field) {
+    char path[64], line[256];
+    long v = -1;
+    size_t fl = strlen(field);
+    FILE *f;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    if (!(f = fopen(path, "r"))) return -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, field, fl)) v = atol(line + fl);
+    fclose(f);
+    return v;
+}
+
+/* The sockets pid holds: its TCP connections to etcd, as it has no others. */
+static long sockets(pid_t pid) {
+    char path[64];
+    long k = 0;
+    DIR *d;
+    struct dirent *de;
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    if (!(d = opendir(path))) return -1;
+    while ((de = readdir(d))) {
+        char p2[320], to[64];
+        ssize_t n;
+        snprintf(p2, sizeof p2, "%s/%s", path, de->d_name);
+        n = readlink(p2, to, sizeof to - 1);
+        if (n > 0 && (to[n] = 0, !strncmp(to, "socket:", 7))) k++;
+    }
+    closedir(d);
+    return k;
+}
+
+static void b64(const char *in, char *out) {
+    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(in), i, o = 0;
+    for (i = 0; i < n; i += 3) {
+        unsigned v = (unsigned char)in[i] << 16;
+        if (i + 1 < n) v |= (unsigned char)in[i + 1] << 8;
+        if (i + 2 < n) v |= (unsigned char)in[i + 2];
+        out[o++] = al[v >> 18 & 63];
+        out[o++] = al[v >> 12 & 63];
+        out[o++] = i + 1 < n ? al[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? al[v & 63] : '=';
+    }
+    out[o] = 0;
+}
+
+/* POST to the member; 0 on HTTP 200. */
+static int gw(const char *path, const char *body, char *resp, size_t cap) {
+    return etcdt_http_post(etcdt_member_client_port(cl, 0), path, body, resp, cap, 30000) == 200
+               ? 0
+               : -1;
+}
+
+/* Keys under prefix P/ (P/0/..., P/1/...). */
+static long long count_keys(const char *prefix) {
+    char k[256], end[256], kb[400], eb[400], body[1024], resp[4096], *at;
+    snprintf(k, sizeof k, "%s/", prefix);
+    snprintf(end, sizeof end, "%s0", prefix); /* '/' + 1 */
+    b64(k, kb);
+    b64(end, eb);
+    snprintf(body, sizeof body, "{\"key\":\"%s\",\"range_end\":\"%s\",\"count_only\":true}", kb,
+             eb);
+    if (gw("/v3/kv/range", body, resp, sizeof resp) != 0) return -1;
+    at = strstr(resp, "\"count\":\"");
+    return at ? atoll(at + 9) : 0;
+}
+
+/* One driver run of a latency scenario: "NAME MED_US P99_US" -> ms. */
+static int drive_latency(const char *drv, const char *scenario, int r, stat2 *out) {
+    char rs[16], pf[64], line[256], *argv[10];
+    etcdt_proc *p;
+    long long med, p99;
+    int ok;
+    static int seq;
+    snprintf(rs, sizeof rs, "%d", r);
+    snprintf(pf, sizeof pf, "lat-%d", seq++);
+    argv[0] = (char *)drv, argv[1] = (char *)scenario, argv[2] = (char *)"-endpoints";
+    argv[3] = (char *)etcdt_endpoints(cl), argv[4] = (char *)"-runs", argv[5] = rs;
+    argv[6] = (char *)"-prefix", argv[7] = pf, argv[8] = NULL;
+    p = etcdt_spawn(argv, NULL);
+    ok = p && etcdt_proc_readline(p, line, sizeof line, 300000) == 1 &&
+         sscanf(line, "%*s %lld %lld", &med, &p99) == 2;
+    if (ok)
+        out->med = med / 1000.0, out->p99 = p99 / 1000.0;
+    else
+        fprintf(stderr, "bench: %s %s failed: %s\n", drv, scenario, p ? etcdt_proc_stderr(p) : "");
+    if (p) etcdt_proc_wait(p, 10000), etcdt_proc_free(p);
+    return ok ? 0 : -1;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median_d(double *v, int n) {
+    if (!n) return -1;
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return v[n / 2];
+}
+
+/* Rounds of both drivers, alternately (who goes first alternates too): the median of the
+   rounds' medians, the largest p99. */
+static void latency_pair(const char *scenario, int r, stat2 *c, stat2 *go) {
+    double mc[5], mg[5];
+    int k, rounds = quick ? 1 : 3, nc = 0, ng = 0;
+    c->p99 = go->p99 = 0;
+    for (k = 0; k < rounds; k++) {
+        int j;
+        for (j = 0; j < 2; j++) {
+            int ours = (j == 0) == (k % 2 == 0);
+            stat2 s;
+            if (drive_latency(ours ? drv_c : drv_go, scenario, r, &s) != 0) continue;
+            if (ours) {
+                mc[nc++] = s.med;
+                if (s.p99 > c->p99) c->p99 = s.p99;
+            } else {
+                mg[ng++] = s.med;
+                if (s.p99 > go->p99) go->p99 = s.p99;
+            }
+        }
+    }
+    c->med = median_d(mc, nc);
+    go->med = median_d(mg, ng);
+}
+
+typedef struct scale_fig {
+    int ok, failed;
+    double queued_ms, elected_ms, per_shard_ms; /* all queued; all elected; median shard */
+    long conns, threads, rss_kib;
+    double idle_cpu_ms;               /* over 5 s, all waiting */
+    double etcd_goroutines, etcd_rss; /* added by this driver's elections, per election */
+    double req_per_handover;
+} scale_fig;
+
+/* Holds n leaders on P/0 .. P/n-1 (one lease of this program), starts the driver with n
+   campaigns on one session behind them, measures it while all wait, then revokes the
+   leaders' lease and times every campaign's return. */
+static scale_fig scale_run(const char *drv, int n) {
+    scale_fig f;
+    char pf[64], ns[16], body[1 << 16], resp[1 << 16], *argv[10], line[256], *at;
+    long long lease = 0, r0, r1, med, last;
+    double g0, m0;
+    int64_t t0, t_rev;
+    etcdt_proc *p = NULL;
+    int i, failed;
+    static int seq;
+    memset(&f, 0, sizeof f);
+    snprintf(pf, sizeof pf, "scale-%d-%d", n, seq++);
+    if (gw("/v3/lease/grant", "{\"TTL\":\"600\"}", resp, sizeof resp) != 0 ||
+        !(at = strstr(resp, "\"ID\":\"")) || (lease = atoll(at + 6)) <= 0) {
+        fprintf(stderr, "bench: scale: no lease: %s\n", resp);
+        return f;
+    }
+    for (i = 0; i < n;) { /* the leaders, 100 puts per txn */
+        size_t o = (size_t)snprintf(body, sizeof body, "{\"success\":[");
+        int j;
+        for (j = 0; j < 100 && i < n; j++, i++) {
+            char k[128], kb[200];
+            snprintf(k, sizeof k, "%s/%d/leader", pf, i);
+            b64(k, kb);
+            o += (size_t)snprintf(body + o, sizeof body - o,
+                                  "%s{\"request_put\":{\"key\":\"%s\",\"value\":\"QQ==\","
+                                  "\"lease\":\"%lld\"}}",
+                                  j ? "," : "", kb, lease);
+        }
+        snprintf(body + o, sizeof body - o, "]}");
+        if (gw("/v3/kv/txn", body, resp, sizeof resp) != 0) {
+            fprintf(stderr, "bench: scale: leaders not written: %.200s\n", resp);
+            return f;
+        }
+    }
+    etcdt_sleep_ms(500);
+    g0 = gauge("go_goroutines");
+    m0 = gauge("process_resident_memory_bytes");
+    snprintf(ns, sizeof ns, "%d", n);
+    argv[0] = (char *)drv, argv[1] = (char *)"scale", argv[2] = (char *)"-endpoints";
+    argv[3] = (char *)etcdt_endpoints(cl), argv[4] = (char *)"-n", argv[5] = ns;
+    argv[6] = (char *)"-prefix", argv[7] = pf, argv[8] = NULL;
+    t0 = now_us();
+    p = etcdt_spawn_piped(argv, NULL);
+    if (!p || etcdt_proc_readline(p, line, sizeof line, 300000) != 1 || strcmp(line, "launched")) {
+        fprintf(stderr, "bench: scale %d: %s did not start: %s\n", n, drv,
+                p ? etcdt_proc_stderr(p) : "");
+        goto out;
+    }
+    while (count_keys(pf) < 2LL * n) {
+        if (now_us() - t0 > 300000000LL || !etcdt_proc_running(p)) {
+            fprintf(stderr, "bench: scale %d: %s: not all queued: %s\n", n, drv,
+                    etcdt_proc_stderr(p));
+            goto out;
+        }
+        etcdt_sleep_ms(20);
+    }
+    f.queued_ms = (now_us() - t0) / 1000.0;
+    etcdt_sleep_ms(2000);
+    f.conns = sockets(etcdt_proc_pid(p));
+    f.threads = proc_status(etcdt_proc_pid(p), "Threads:");
+    f.rss_kib = proc_status(etcdt_proc_pid(p), "VmRSS:");
+    f.etcd_goroutines = (gauge("go_goroutines") - g0) / n;
+    f.etcd_rss = (gauge("process_resident_memory_bytes") - m0) / n;
+    {
+        long long c0 = cpu_ns(etcdt_proc_pid(p));
+        etcdt_sleep_ms(5000);
+        f.idle_cpu_ms = (cpu_ns(etcdt_proc_pid(p)) - c0) / 1e6;
+    }
+    snprintf(body, sizeof body, "{\"ID\":\"%lld\"}", lease);
+    r0 = requests();
+    t_rev = now_us();
+    if (gw("/v3/lease/revoke", body, resp, sizeof resp) != 0) {
+        fprintf(stderr, "bench: scale %d: revoke failed: %s\n", n, resp);
+        goto out;
+    }
+    lease = 0;
+    if (etcdt_proc_readline(p, line, sizeof line, 300000) != 1 ||
+        sscanf(line, "elected %lld %lld %d", &med, &last, &failed) != 3) {
+        fprintf(stderr, "bench: scale %d: %s: not all elected: %s\n", n, drv, etcdt_proc_stderr(p));
+        goto out;
+    }
+    etcdt_sleep_ms(300);
+    r1 = requests();
+    f.elected_ms = (last - t_rev) / 1000.0;
+    f.per_shard_ms = (med - t_rev) / 1000.0;
+    f.req_per_handover = (double)(r1 - r0 - 1) / n; /* the revoke apart */
+    f.failed = failed;
+    f.ok = 1;
+out:
+    if (p) {
+        etcdt_proc_close_stdin(p);
+        etcdt_proc_wait(p, 30000);
+        etcdt_proc_free(p); /* killed if it is still running */
+    }
+    if (lease) {
+        snprintf(body, sizeof body, "{\"ID\":\"%lld\"}", lease);
+        gw("/v3/lease/revoke", body, resp, sizeof resp);
+    }
+    return f;
+}
+
 static void row(const char *what, const char *unit, double ours, double theirs,
                 const char *target) {
     char ratio[32];
@@ -354,6 +626,92 @@ static void row(const char *what, const char *unit, double ours, double theirs,
         snprintf(ratio, sizeof ratio, "n/a");
     printf("| %-34s | %12.3f %-3s | %12.3f %-3s | %7s | %-7s |\n", what, ours, unit, theirs, unit,
            ratio, target);
+}
+
+static int scale_sizes[8] = {1, 100, 1000, 10000}, n_sizes = 4;
+
+static void parse_sizes(const char *list) {
+    n_sizes = 0;
+    while (*list && n_sizes < 8) {
+        scale_sizes[n_sizes++] = atoi(list);
+        list += strcspn(list, ",");
+        if (*list) list++;
+    }
+}
+
+static void figure(const char *what, const char *unit, double ours, double go, const char *target) {
+    char ratio[32];
+    if (go > 0 && ours >= 0)
+        snprintf(ratio, sizeof ratio, "%.3f", ours / go);
+    else
+        snprintf(ratio, sizeof ratio, "n/a");
+    printf("| %-44s | %12.3f %-3s | %12.3f %-3s | %7s | %-7s |\n", what, ours, unit, go, unit,
+           ratio, target);
+}
+
+/* The in-process rows: both drivers, alternately; 1 when one is missing or fails. */
+static int in_process(void) {
+    stat2 ho_c, ho_g, ca_c, ca_g, lk_c, lk_g, cw;
+    scale_fig fc[8], fg[8];
+    int i, r = quick ? 5 : runs;
+    if (access(drv_c, X_OK) != 0 || access(drv_go, X_OK) != 0) {
+        fprintf(stderr, "bench: %s or %s missing (make bench builds them; gobench needs Go)\n",
+                drv_c, drv_go);
+        return 1;
+    }
+    fprintf(stderr, "bench: in process, against Go's concurrency package (%d runs a round)...\n",
+            r);
+    latency_pair("handover", r, &ho_c, &ho_g);
+    cw = cold_write();
+    latency_pair("campaign", r, &ca_c, &ca_g);
+    latency_pair("lock", quick ? 3 : 10, &lk_c, &lk_g);
+    for (i = 0; i < n_sizes; i++) {
+        fprintf(stderr, "bench: %d elections on one session...\n", scale_sizes[i]);
+        fc[i] = scale_run(drv_c, scale_sizes[i]);
+        fg[i] = scale_run(drv_go, scale_sizes[i]);
+    }
+    printf("\n| %-44s |     etcd_elect.h |   Go concurrency |   ratio | target  |\n", "in process");
+    printf("|----------------------------------------------|-----------------:|---------------"
+           "---:|--------:|---------|\n");
+    figure("handover after resign, median", "ms", ho_c.med, ho_g.med, "");
+    figure("handover after resign, p99", "ms", ho_c.p99, ho_g.p99, "");
+    figure("  above the resign's commit", "ms", ho_c.med - cw.med, ho_g.med - cw.med, "<= 0.3");
+    figure("uncontended campaign, median", "ms", ca_c.med, ca_g.med, "");
+    figure("lock+unlock, 8 contenders, median", "ms", lk_c.med, lk_g.med, "");
+    figure("lock+unlock, 8 contenders, p99", "ms", lk_c.p99, lk_g.p99, "");
+    for (i = 0; i < n_sizes; i++) {
+        char w[64];
+        int n = scale_sizes[i];
+        scale_fig *c = &fc[i], *g = &fg[i];
+        if (!c->ok || !g->ok) {
+            snprintf(w, sizeof w, "%d elections", n);
+            printf("| %-44s | %16s | %16s |         |         |\n", w,
+                   c->ok ? "done" : "did not complete", g->ok ? "done" : "did not complete");
+            if (!c->ok && !g->ok) continue;
+        }
+#define FIG(label, unit, field, target)               \
+    snprintf(w, sizeof w, "%d elections: " label, n); \
+    figure(w, unit, c->ok ? (double)c->field : -1, g->ok ? (double)g->field : -1, target)
+        FIG("all queued", "ms", queued_ms, "");
+        FIG("all elected after revoke", "ms", elected_ms, n >= 1000 ? "<= 1" : "");
+        FIG("median shard elected", "ms", per_shard_ms, "");
+        FIG("TCP connections", "", conns, n == 1000 ? "ours<=2" : "");
+        FIG("threads", "", threads, n == 1000 ? "lib<=3" : "");
+        FIG("client RSS", "KiB", rss_kib, n == 1000 ? "<= 0.25" : n == 10000 ? "<=64MiB" : "");
+        FIG("CPU while all wait, 5 s", "ms", idle_cpu_ms, "");
+        FIG("etcd goroutines per election", "", etcd_goroutines, n == 1000 ? "<= 1" : "");
+        FIG("etcd RSS per election", "B", etcd_rss, "");
+        FIG("etcd requests per handover", "", req_per_handover, "");
+#undef FIG
+        if (c->failed || g->failed)
+            printf("| %-44s | %16d | %16d |         |         |\n", "campaigns failed", c->failed,
+                   g->failed);
+    }
+    printf("\nGo: client/v3/concurrency as tests/bench/gobench/go.mod pins it; latency: the "
+           "median of %d alternating rounds of %d runs.\nThreads are the process's: ours has "
+           "one caller thread per blocking campaign, Go's are its runtime's.\n",
+           quick ? 1 : 3, r);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -370,8 +728,12 @@ int main(int argc, char **argv) {
             quick = 1, runs = 5, idle_s = 3;
         else if (!strcmp(argv[i], "--handover"))
             only_handover = 1;
+        else if (!strcmp(argv[i], "--inproc"))
+            only_inproc = 1;
+        else if (!strcmp(argv[i], "--sizes") && i + 1 < argc)
+            parse_sizes(argv[++i]);
         else {
-            fprintf(stderr, "usage: bench [--quick] [--handover]\n");
+            fprintf(stderr, "usage: bench [--quick] [--handover] [--inproc] [--sizes N,N,...]\n");
             return 2;
         }
     }
@@ -380,11 +742,13 @@ int main(int argc, char **argv) {
     slash = strrchr(self, '/');
     if (slash) *slash = 0;
     snprintf(cli, sizeof cli, "%s/../etcd-elect", self); /* build/bench/bench -> build/etcd-elect */
-    if (access(cli, X_OK) != 0) {
+    snprintf(drv_c, sizeof drv_c, "%s/inproc", self);
+    snprintf(drv_go, sizeof drv_go, "%s/gobench", self);
+    if (!only_inproc && access(cli, X_OK) != 0) {
         fprintf(stderr, "bench: %s not found (run make first)\n", cli);
         return 1;
     }
-    if (etcdt__which("etcdctl", which, sizeof which) != 0) {
+    if (!only_inproc && etcdt__which("etcdctl", which, sizeof which) != 0) {
         fprintf(stderr, "bench: etcdctl not found\n");
         return 1;
     }
@@ -393,6 +757,11 @@ int main(int argc, char **argv) {
     if (!cl) return 1;
     snprintf(epflag, sizeof epflag, "--endpoints=%s", etcdt_endpoints(cl));
 
+    if (only_inproc) {
+        int rc = in_process();
+        etcdt_cluster_stop(cl);
+        return rc;
+    }
     fprintf(stderr, "bench: handover (%d runs each)...\n", runs);
     ho_o = handover(1);
     ho_t = handover(0);
@@ -478,6 +847,7 @@ int main(int argc, char **argv) {
         "\nruns: %d per latency figure; requests = gRPC messages etcd received (keepalives apart,\n"
         "except the keepalive row), from its /metrics; etcd-elect %s\n",
         runs, cli);
+    i = in_process();
     etcdt_cluster_stop(cl);
-    return 0;
+    return i;
 }
