@@ -574,16 +574,16 @@ static scale_fig scale_run(const char *drv, int n) {
     }
     f.queued_ms = (now_us() - t0) / 1000.0;
     etcdt_sleep_ms(2000);
+    { /* all wait: CPU over 5 s, then the steady state */
+        long long c0 = cpu_ns(etcdt_proc_pid(p));
+        etcdt_sleep_ms(5000);
+        f.idle_cpu_ms = (cpu_ns(etcdt_proc_pid(p)) - c0) / 1e6;
+    }
     f.conns = sockets(etcdt_proc_pid(p));
     f.threads = proc_status(etcdt_proc_pid(p), "Threads:");
     f.rss_kib = proc_status(etcdt_proc_pid(p), "VmRSS:");
     f.etcd_goroutines = (gauge("go_goroutines") - g0) / n;
     f.etcd_rss = (gauge("process_resident_memory_bytes") - m0) / n;
-    {
-        long long c0 = cpu_ns(etcdt_proc_pid(p));
-        etcdt_sleep_ms(5000);
-        f.idle_cpu_ms = (cpu_ns(etcdt_proc_pid(p)) - c0) / 1e6;
-    }
     snprintf(body, sizeof body, "{\"ID\":\"%lld\"}", lease);
     r0 = requests();
     t_rev = now_us();
