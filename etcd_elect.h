@@ -1332,6 +1332,8 @@ struct etcde__conn {
     int upgrade, ws_upgrade_hdr, ws_conn_hdr;
     char ws_accept[32];
     uint64_t ws_rng; /* the masking keys' generator */
+    int ws_pong_ret; /* etcde__ws_next returns 2 after a pong, instead of reading on */
+    int64_t idle_at; /* when it went into the pool */
     etcde__conn *next;
 };
 
@@ -1688,7 +1690,10 @@ typedef struct etcde__ep {
     char port[8];
     char *hostport; /* for the Host header and messages */
     int ws_refused; /* atomic: answered a WebSocket upgrade with something else than 101 */
+    int fails;      /* atomic: times a call marked it failed */
 } etcde__ep;
+
+typedef struct etcde__hub etcde__hub;
 
 struct etcde_client {
     etcde_options o; /* with defaults patched in; strings below are our copies */
@@ -1704,6 +1709,7 @@ struct etcde_client {
                            (async-signal-safe) and uncancel can never disagree */
     etcde__read_fn rd;
     etcde_transport tr; /* copy of the hook, if any (tr.read != NULL) */
+    etcde__hub *hub;    /* the shared watch stream, once a wait wanted it (under mu) */
 };
 
 static int etcde__cancelled(etcde_client *c) {
@@ -1968,6 +1974,7 @@ static void etcde__pool_put(etcde_client *c, etcde__conn *cn) {
     if (cn->keep_alive && cn->body == ETCDE__BODY_DONE && cn->rpos == cn->rlen) {
         pthread_mutex_lock(&c->mu);
         if (c->nidle < 16) {
+            cn->idle_at = etcde__now_ms();
             cn->next = c->idle;
             c->idle = cn;
             c->nidle++;
@@ -1976,6 +1983,30 @@ static void etcde__pool_put(etcde_client *c, etcde__conn *cn) {
         pthread_mutex_unlock(&c->mu);
     }
     if (!kept) etcde__conn_close(c, cn);
+}
+
+/* Closes the idle connections pooled before `before`, but the newest: what a burst of
+   calls opened goes once the client is quiet. */
+static void etcde__pool_trim(etcde_client *c, int64_t before) {
+    etcde__conn *old = NULL, **pp;
+    pthread_mutex_lock(&c->mu);
+    for (pp = c->idle ? &c->idle->next : &c->idle; *pp;) {
+        etcde__conn *cn = *pp;
+        if (cn->idle_at < before) {
+            *pp = cn->next;
+            cn->next = old;
+            old = cn;
+            c->nidle--;
+        } else {
+            pp = &cn->next;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    while (old) {
+        etcde__conn *cn = old;
+        old = cn->next;
+        etcde__conn_close(c, cn);
+    }
 }
 
 static etcde_result etcde__send_all(etcde__conn *cn, const char *p, size_t n, const etcde__wait *w,
@@ -2091,6 +2122,7 @@ static int etcde__transient(etcde_result r) {
 
 static void etcde__ep_failed(etcde_client *c, int ep) {
     int expected = ep;
+    __atomic_add_fetch(&c->eps[ep].fails, 1, __ATOMIC_ACQ_REL);
     __atomic_compare_exchange_n(&c->cur_ep, &expected, (ep + 1) % c->neps, 0, __ATOMIC_ACQ_REL,
                                 __ATOMIC_ACQUIRE);
 }
@@ -2496,7 +2528,10 @@ static int etcde__ws_next(etcde__conn *cn, etcde__buf *b, const etcde__wait *w, 
                     return r;
                 continue;
             }
-            if (op == ETCDE__WS_PONG) continue;
+            if (op == ETCDE__WS_PONG) {
+                if (cn->ws_pong_ret) return 2;
+                continue;
+            }
             code = len >= 2 ? (unsigned char)ctlp[0] << 8 | (unsigned char)ctlp[1] : 1005;
             etcde__ws_send(cn, ETCDE__WS_CLOSE, ctlp, len >= 2 ? 2 : 0, w, &ignored);
             etcde__quote(q, sizeof q, len > 2 ? ctlp + 2 : "", len > 2 ? (size_t)len - 2 : 0);
@@ -2582,6 +2617,318 @@ static void etcde__ws_close(etcde_client *c, etcde__conn *cn) {
     etcde__wait_init(&now, etcde__now_ms());
     etcde__ws_send(cn, ETCDE__WS_CLOSE, "\x03\xe8", 2, &now, &ignored); /* 1000: normal */
     etcde__conn_close(c, cn);
+}
+
+/* ---- watch stream -------------------------------------------------------------------- */
+/* One WebSocket to /v3/watch per client, shared by the waits of all its elections, locks
+   and observers. Each wait takes watch ids of its own, creates and cancels its watches
+   in-band, and reads its messages -- in the order etcd sent them, which the safety proof
+   needs -- from a queue that the stream's reader thread fills. A stream that breaks
+   (closed, silent through a ping, or its endpoint marked failed by another call) wakes
+   every wait on it, which reads the state again and watches anew, as after the end of an
+   HTTP watch. Not used with a user (etcd's WebSocket proxy drops the Authorization
+   header) nor where the upgrade is refused: those waits keep an HTTP stream each. */
+
+#ifndef ETCDE_WATCH_STREAM
+#define ETCDE_WATCH_STREAM 1
+#endif
+#define ETCDE__HUB_TICK_MS 2000 /* a ping after this long without a frame; a break after two */
+
+typedef struct etcde__msg {
+    struct etcde__msg *next;
+    size_t len;
+    char *p; /* allocated with the struct */
+} etcde__msg;
+
+/* One wait's view of the stream. */
+typedef struct etcde__wsub {
+    struct etcde__wsub *next;
+    int64_t first_id; /* its watch ids: first_id .. first_id + nids - 1 */
+    int nids;
+    int pipe[2]; /* poked for each message and for a break */
+    etcde__msg *head, *tail;
+    size_t queued; /* bytes waiting: past the cap, the wait is broken off and reads again */
+    int broken;
+} etcde__wsub;
+
+struct etcde__hub {
+    pthread_mutex_t mu; /* guards all below */
+    etcde__conn *cn;    /* NULL: no stream */
+    int ep, ep_fails;   /* its endpoint, and that endpoint's failures when it opened */
+    int reader_live;    /* a reader thread to join */
+    pthread_t reader;
+    int stop_pipe[2];
+    int wake_pipe[2];        /* poked when a frame is queued to go out */
+    etcde__msg *out, *otail; /* frames to send: only the reader touches the connection, as a
+                                transport (TLS) may not read and write it from two threads */
+    int64_t next_id;
+    etcde__wsub *subs;
+};
+
+/* A private result: the reader's wait was woken to send. */
+#define ETCDE__WOKEN ETCDE__RESULT_MIN
+
+/* Under h->mu: every wait on the stream reads again. */
+static void etcde__hub_break_subs(etcde__hub *h) {
+    etcde__wsub *s;
+    for (s = h->subs; s; s = s->next) {
+        s->broken = 1;
+        etcde__pipe_poke(s->pipe[1]);
+    }
+}
+
+/* A copy of n bytes as a queued message, or NULL. */
+static etcde__msg *etcde__msg_new(etcde_client *c, const char *p, size_t n) {
+    etcde__msg *m = (etcde__msg *)etcde__alloc(&c->al, sizeof *m + n + 1);
+    if (!m) return NULL;
+    m->next = NULL;
+    m->len = n;
+    m->p = (char *)(m + 1);
+    memcpy(m->p, p, n);
+    m->p[n] = 0;
+    return m;
+}
+
+static void etcde__msg_free_all(etcde_client *c, etcde__msg *m) {
+    while (m) {
+        etcde__msg *next = m->next;
+        etcde__free(&c->al, m);
+        m = next;
+    }
+}
+
+/* Under h->mu: queues a frame for the reader to send. */
+static etcde_result etcde__hub_queue(etcde_client *c, etcde__hub *h, const char *p, size_t n,
+                                     etcde__err *err) {
+    etcde__msg *m = etcde__msg_new(c, p, n);
+    if (!m) return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory for a watch request");
+    if (h->otail)
+        h->otail->next = m;
+    else
+        h->out = m;
+    h->otail = m;
+    etcde__pipe_poke(h->wake_pipe[1]);
+    return ETCDE_OK;
+}
+
+/* Queues a copy of msg for the wait that owns `id`; a message without an id (a
+   stream-level error) goes to every wait. Under h->mu. */
+static void etcde__hub_route(etcde_client *c, etcde__hub *h, int64_t id, const etcde__buf *msg) {
+    etcde__wsub *s;
+    for (s = h->subs; s; s = s->next) {
+        etcde__msg *m;
+        if (s->broken || (id >= 0 && (id < s->first_id || id >= s->first_id + s->nids))) continue;
+        if (s->queued + msg->len > 4 * c->o.max_response_bytes ||
+            !(m = etcde__msg_new(c, msg->p, msg->len))) {
+            s->broken = 1; /* a wait that cannot keep up reads again */
+        } else {
+            if (s->tail)
+                s->tail->next = m;
+            else
+                s->head = m;
+            s->tail = m;
+            s->queued += msg->len;
+        }
+        etcde__pipe_poke(s->pipe[1]);
+        if (id >= 0) return;
+    }
+}
+
+/* On the reader: sends the queued frames. */
+static etcde_result etcde__hub_flush(etcde_client *c, etcde__hub *h, etcde__conn *cn,
+                                     const etcde__wait *w, etcde__err *err) {
+    char drain[64];
+    while (read(h->wake_pipe[0], drain, sizeof drain) > 0) continue;
+    for (;;) {
+        etcde__msg *m;
+        etcde_result r;
+        pthread_mutex_lock(&h->mu);
+        if ((m = h->out) != NULL && !(h->out = m->next)) h->otail = NULL;
+        pthread_mutex_unlock(&h->mu);
+        if (!m) return ETCDE_OK;
+        r = etcde__ws_send(cn, ETCDE__WS_TEXT, m->p, m->len, w, err);
+        etcde__free(&c->al, m);
+        if (r) return r;
+    }
+}
+
+/* Whether the member behind the stream still has a raft leader: a serializable count
+   with the header etcd checks, which its WebSocket proxy drops from a stream. */
+static etcde_result etcde__hub_leader(etcde_client *c, int ep, const etcde__wait *w,
+                                      etcde__err *err) {
+    etcde__buf b;
+    etcde__req rq;
+    etcde__conn *cn = NULL;
+    etcde_result r;
+    etcde__buf_init(&b, &c->al, 128);
+    etcde__buf_str(&b, "{\"key\":\"AA==\",\"serializable\":true,\"count_only\":true}");
+    rq.path = "/v3/kv/range";
+    rq.body = &b;
+    rq.stream = &cn; /* for the header; the status is all it reads */
+    rq.anon = 0;
+    rq.deadline = w->deadline;
+    r = etcde__exchange(c, ep, &rq, w, &cn, err);
+    if (!r && cn->status != 200)
+        r = etcde__fail(err, ETCDE_ERR_UNAVAILABLE, "%s has no leader (HTTP %d)",
+                        c->eps[ep].hostport, cn->status);
+    if (cn) etcde__conn_close(c, cn);
+    etcde__buf_free(&b);
+    return r;
+}
+
+/* The reader, the one thread that touches the stream: sends what the waits queue and
+   routes each message by its watch_id, until the stream breaks or the client is
+   destroyed; then wakes every wait and closes the stream. Every tick: a ping when the
+   stream was silent (and a break when it stayed silent through one), a leader check of
+   its member, idle pooled connections closed, and an end once no wait uses it. */
+static void *etcde__hub_main(void *arg) {
+    etcde_client *c = (etcde_client *)arg;
+    etcde__hub *h = c->hub;
+    etcde__conn *cn = h->cn;
+    etcde__resp rr;
+    etcde__err err;
+    int64_t next_tick = etcde__now_ms() + ETCDE__HUB_TICK_MS, ping_at = 0, rx_at = etcde__now_ms();
+    etcde__resp_init(&rr, c);
+    cn->ws_pong_ret = 1;
+    for (;;) {
+        etcde__wait tick, rw;
+        etcde_result r;
+        int got;
+        int64_t id;
+        etcde__wait_init(&rw, etcde__now_ms() + c->o.request_timeout_ms);
+        etcde__wait_add(&rw, h->stop_pipe[0], ETCDE_ERR_CANCELLED);
+        tick = etcde__within(&rw, next_tick);
+        etcde__wait_add(&tick, h->wake_pipe[0], ETCDE__WOKEN);
+        r = etcde__ws_need(cn, 2, &tick, &err); /* nothing consumed: a wake or tick is clean */
+        if (r == ETCDE__WOKEN) {
+            if ((r = etcde__hub_flush(c, h, cn, &rw, &err)) != ETCDE_OK) break;
+            continue;
+        }
+        if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() >= next_tick) {
+            int idle;
+            next_tick = etcde__now_ms() + ETCDE__HUB_TICK_MS;
+            pthread_mutex_lock(&h->mu);
+            idle = !h->subs && !h->out;
+            pthread_mutex_unlock(&h->mu);
+            if (idle) { /* no wait for a tick: the next one opens a stream again */
+                etcde__fail(&err, ETCDE_OK, "no wait uses it");
+                break;
+            }
+            if (ping_at > rx_at) {
+                etcde__fail(&err, ETCDE_ERR_TIMEOUT, "silent through a ping");
+                break;
+            }
+            if (ETCDE__LOAD(&c->eps[h->ep].fails) != h->ep_fails) {
+                etcde__fail(&err, ETCDE_ERR_UNAVAILABLE, "its endpoint failed");
+                break;
+            }
+            if (etcde__now_ms() - rx_at >= ETCDE__HUB_TICK_MS) {
+                if (etcde__ws_send(cn, ETCDE__WS_PING, "etcd_elect", 10, &rw, &err)) break;
+                ping_at = etcde__now_ms();
+            }
+            if (etcde__hub_leader(c, h->ep, &rw, &err)) {
+                etcde__ep_failed(c, h->ep);
+                break;
+            }
+            etcde__pool_trim(c, etcde__now_ms() - ETCDE__HUB_TICK_MS);
+            continue;
+        }
+        if (r) break;
+        got = etcde__ws_next(cn, &rr.body, &rw, &err);
+        rx_at = etcde__now_ms();
+        if (got == 2) continue; /* a pong */
+        if (got <= 0) break;
+        rr.status = 200;
+        if (etcde__resp_parse(c, &rr, &err)) break;
+        id = etcde__jint(&rr.j, etcde__jpath(&rr.j, 0, "result.watch_id"), 0);
+        if (etcde__jget(&rr.j, 0, "result") >= 0 && id < 1) continue; /* progress: no one's */
+        pthread_mutex_lock(&h->mu);
+        etcde__hub_route(c, h, etcde__jget(&rr.j, 0, "result") >= 0 ? id : -1, &rr.body);
+        pthread_mutex_unlock(&h->mu);
+    }
+    etcde__log(c, ETCDE_LOG_INFO, "watch stream to %s ended: %s", c->eps[h->ep].hostport, err.msg);
+    pthread_mutex_lock(&h->mu);
+    h->cn = NULL;
+    etcde__msg_free_all(c, h->out);
+    h->out = h->otail = NULL;
+    etcde__hub_break_subs(h);
+    pthread_mutex_unlock(&h->mu);
+    etcde__ws_close(c, cn);
+    etcde__resp_free(&rr);
+    return NULL;
+}
+
+static void etcde__hub_free(etcde_client *c) {
+    etcde__hub *h = c->hub;
+    if (!h) return;
+    etcde__pipe_poke(h->stop_pipe[1]);
+    if (h->reader_live) pthread_join(h->reader, NULL);
+    etcde__pipe_close(h->stop_pipe);
+    etcde__pipe_close(h->wake_pipe);
+    pthread_mutex_destroy(&h->mu);
+    etcde__free(&c->al, h);
+    c->hub = NULL;
+}
+
+/* The client's watch stream, opened if need be: 1 open; 0 not to be used (a user, or the
+   endpoint refused the upgrade: watch over HTTP); <0 an error. */
+static int etcde__hub_attach(etcde_client *c, const etcde__wait *w, etcde__err *err) {
+    etcde__hub *h;
+    etcde__wait ew;
+    etcde__conn *cn = NULL;
+    etcde_result r;
+    int ep;
+    if (!ETCDE_WATCH_STREAM || c->user) return 0;
+    pthread_mutex_lock(&c->mu);
+    if (!c->hub && (h = (etcde__hub *)etcde__alloc(&c->al, sizeof *h)) != NULL) {
+        memset(h, 0, sizeof *h);
+        h->next_id = 1; /* etcd leaves watch_id 0 out of its JSON */
+        h->stop_pipe[0] = h->stop_pipe[1] = h->wake_pipe[0] = h->wake_pipe[1] = -1;
+        if (etcde__pipe(h->stop_pipe) == 0 && etcde__pipe(h->wake_pipe) == 0) {
+            pthread_mutex_init(&h->mu, NULL);
+            c->hub = h;
+        } else {
+            etcde__pipe_close(h->stop_pipe);
+            etcde__pipe_close(h->wake_pipe);
+            etcde__free(&c->al, h);
+        }
+    }
+    h = c->hub;
+    pthread_mutex_unlock(&c->mu);
+    if (!h) return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory for the watch stream");
+    pthread_mutex_lock(&h->mu);
+    if (h->cn) {
+        pthread_mutex_unlock(&h->mu);
+        return 1;
+    }
+    if (h->reader_live) { /* it has left h->mu for good: it ends without it */
+        pthread_join(h->reader, NULL);
+        h->reader_live = 0;
+    }
+    ep = ETCDE__LOAD(&c->cur_ep);
+    if (ETCDE__LOAD(&c->eps[ep].ws_refused)) {
+        pthread_mutex_unlock(&h->mu);
+        return 0;
+    }
+    ew = etcde__within(w, etcde__now_ms() + c->o.request_timeout_ms);
+    r = etcde__ws_open(c, ep, "/v3/watch", &ew, &cn, err);
+    if (r == ETCDE_OK) {
+        h->cn = cn;
+        h->ep = ep;
+        h->ep_fails = ETCDE__LOAD(&c->eps[ep].fails);
+        if (pthread_create(&h->reader, NULL, etcde__hub_main, c) == 0) {
+            h->reader_live = 1;
+        } else {
+            h->cn = NULL;
+            etcde__conn_close(c, cn);
+            r = etcde__fail(err, ETCDE_ERR_NOMEM, "cannot start the watch stream's reader");
+        }
+    } else if (!ETCDE__LOAD(&c->eps[ep].ws_refused) && r != ETCDE_ERR_CANCELLED) {
+        etcde__ep_failed(c, ep);
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (ETCDE__LOAD(&c->eps[ep].ws_refused)) return 0;
+    return r ? (int)r : 1;
 }
 
 /* ---- session ------------------------------------------------------------------------- */
@@ -3129,99 +3476,198 @@ typedef struct etcde__watch_spec {
     void *ud;
 } etcde__watch_spec;
 
-/* Watches what `ws` says on its own connection, calling ws->fn per event.
-   Returns ETCDE_OK when fn stopped it, the stream ended or was cancelled by etcd
-   (compaction), or it was trusted for ETCDE_WATCH_REFRESH_MS: all mean "read again".
-   Errors: the wait's own (cancel, session loss, timeout) or a failure to open. */
-static etcde_result etcde__watch(etcde_election *e, const etcde__watch_spec *ws,
-                                 const etcde__wait *w) {
+/* Appends the create request of the spec's watch k (0: the range, 1..: ws->also[k-1]),
+   with watch id `id` when it is not 0 (a shared stream). */
+static void etcde__watch_create(etcde__buf *b, const etcde__watch_spec *ws, int k, int64_t id) {
+    etcde__buf_str(b, "{\"create_request\":{");
+    if (k == 0) {
+        etcde__buf_jb64(b, "key", ws->key, ws->klen);
+        if (ws->range_end) {
+            etcde__buf_str(b, ",");
+            etcde__buf_jb64(b, "range_end", ws->range_end, ws->relen);
+        }
+        if (ws->noput) etcde__buf_str(b, ",\"filters\":[\"NOPUT\"]");
+    } else {
+        etcde__buf_jb64(b, "key", ws->also[k - 1], strlen(ws->also[k - 1]));
+    }
+    if (id) {
+        etcde__buf_str(b, ",\"watch_id\":\"");
+        etcde__buf_i64(b, id);
+        etcde__buf_str(b, "\"");
+    }
+    etcde__buf_str(b, ",\"start_revision\":\"");
+    etcde__buf_i64(b, ws->start_rev);
+    etcde__buf_str(b, "\"}}");
+}
+
+/* One message of a watch, in e->resp.body: 1 to read on; 0 when the watch ends with *r
+   (ETCDE_OK: read again; *stopped: the handler stopped it). */
+static int etcde__watch_msg(etcde_election *e, const etcde__watch_spec *ws, etcde_result *r,
+                            int *stopped) {
+    etcde_client *c = e->c;
+    etcde__err *err = &e->err;
+    int res, evs, i, after;
+    int64_t hdr_rev;
+    if (e->resp.body.len == 0) return 1;
+    *r = etcde__resp_parse(c, &e->resp, err);
+    if (!*r) *r = etcde__resp_error(&e->resp, err);
+    if (*r) return 0;
+    res = etcde__jget(&e->resp.j, 0, "result");
+    hdr_rev =
+        ETCDE__MAX(etcde__jrev(&e->resp.j, etcde__jpath(&e->resp.j, res, "header.revision")), 0);
+    if (etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, res, "canceled"))) {
+        char why[160];
+        etcde__jstr(&e->resp.j, etcde__jget(&e->resp.j, res, "cancel_reason"), why, sizeof why);
+        if (strstr(why, "auth token") && c->user) { /* token expired: fetch another */
+            etcde__log(c, ETCDE_LOG_INFO, "watch: auth token rejected; authenticating again");
+            pthread_mutex_lock(&c->mu);
+            etcde__free(&c->al, c->token);
+            c->token = NULL;
+            pthread_mutex_unlock(&c->mu);
+        }
+        return 0; /* *r is OK: read again */
+    }
+    evs = etcde__jget(&e->resp.j, res, "events");
+    res = ETCDE__EV_KEEP;
+    for (i = 0, after = 0; res == ETCDE__EV_KEEP && evs >= 0 && i < e->resp.j.t[evs].size; i++) {
+        res = ws->fn(e, &e->resp.j, etcde__jat(&e->resp.j, evs, i), hdr_rev, ws->ud);
+        if (res == ETCDE__EV_AFTER) after = 1, res = ETCDE__EV_KEEP;
+    }
+    if (res == ETCDE__EV_KEEP && after) res = ETCDE__EV_STOP;
+    if (res == ETCDE__EV_KEEP) return 1;
+    *r = res == ETCDE__EV_STOP ? ETCDE_OK : (etcde_result)res;
+    *stopped = res == ETCDE__EV_STOP;
+    return 0;
+}
+
+/* The watch on an HTTP stream of its own. */
+static etcde_result etcde__watch_http(etcde_election *e, const etcde__watch_spec *ws,
+                                      const etcde__wait *w, const etcde__wait *rw, int *stopped) {
     etcde_client *c = e->c;
     etcde__conn *cn = NULL;
     etcde__req rq;
-    etcde__err *err = &e->err;
     etcde_result r;
-    int64_t opened = etcde__now_ms();
-    etcde__wait rw = etcde__within(w, opened + ETCDE_WATCH_REFRESH_MS); /* until a refresh */
-    int stopped = 0, k;
+    int k, more = 1;
     etcde__buf_clear(&e->req);
-    etcde__buf_str(&e->req, "{\"create_request\":{");
-    etcde__buf_jb64(&e->req, "key", ws->key, ws->klen);
-    if (ws->range_end) {
-        etcde__buf_str(&e->req, ",");
-        etcde__buf_jb64(&e->req, "range_end", ws->range_end, ws->relen);
-    }
-    if (ws->noput) etcde__buf_str(&e->req, ",\"filters\":[\"NOPUT\"]");
-    etcde__buf_str(&e->req, ",\"start_revision\":\"");
-    etcde__buf_i64(&e->req, ws->start_rev);
-    etcde__buf_str(&e->req, "\"}}");
-    for (k = 0; k < ws->nalso; k++) { /* more watchers: etcd accepts concatenated requests */
-        etcde__buf_str(&e->req, "{\"create_request\":{");
-        etcde__buf_jb64(&e->req, "key", ws->also[k], strlen(ws->also[k]));
-        etcde__buf_str(&e->req, ",\"start_revision\":\"");
-        etcde__buf_i64(&e->req, ws->start_rev);
-        etcde__buf_str(&e->req, "\"}}");
-    }
+    for (k = 0; k <= ws->nalso; k++) etcde__watch_create(&e->req, ws, k, 0); /* concatenated */
     rq.path = "/v3/watch";
     rq.body = &e->req;
     rq.stream = &cn;
     rq.anon = 0;
     rq.deadline = ETCDE__MIN(w->deadline, etcde__now_ms() + c->o.request_timeout_ms);
-    r = etcde__request(c, &rq, &e->resp, w, err);
+    r = etcde__request(c, &rq, &e->resp, w, &e->err);
     if (r) return r;
     e->resp.carry = 0;
-    for (;;) {
-        int line = etcde__http_next_line(cn, &e->resp.body, &e->resp.carry, &rw, err), res, evs, i,
-            after;
-        int64_t hdr_rev;
+    while (more) {
+        int line = etcde__http_next_line(cn, &e->resp.body, &e->resp.carry, rw, &e->err);
         if (line < 0) {
             r = (etcde_result)line;
             if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() < w->deadline) r = ETCDE_OK; /* refresh */
             break;
         }
-        if (line == 0) {
-            r = ETCDE_OK;
-            break;
-        } /* stream ended: read again */
-        if (e->resp.body.len == 0) continue;
-        r = etcde__resp_parse(c, &e->resp, err);
-        if (!r) r = etcde__resp_error(&e->resp, err);
-        if (r) break;
-        res = etcde__jget(&e->resp.j, 0, "result");
-        hdr_rev = ETCDE__MAX(
-            etcde__jrev(&e->resp.j, etcde__jpath(&e->resp.j, res, "header.revision")), 0);
-        if (etcde__jtrue(&e->resp.j, etcde__jget(&e->resp.j, res, "canceled"))) {
-            char why[160];
-            etcde__jstr(&e->resp.j, etcde__jget(&e->resp.j, res, "cancel_reason"), why, sizeof why);
-            if (strstr(why, "auth token") && c->user) { /* token expired: fetch another */
-                etcde__log(c, ETCDE_LOG_INFO, "watch: auth token rejected; authenticating again");
-                pthread_mutex_lock(&c->mu);
-                etcde__free(&c->al, c->token);
-                c->token = NULL;
-                pthread_mutex_unlock(&c->mu);
-            }
-            r = ETCDE_OK;
-            break;
-        }
-        evs = etcde__jget(&e->resp.j, res, "events");
-        res = ETCDE__EV_KEEP;
-        for (i = 0, after = 0; res == ETCDE__EV_KEEP && evs >= 0 && i < e->resp.j.t[evs].size;
-             i++) {
-            res = ws->fn(e, &e->resp.j, etcde__jat(&e->resp.j, evs, i), hdr_rev, ws->ud);
-            if (res == ETCDE__EV_AFTER) after = 1, res = ETCDE__EV_KEEP;
-        }
-        if (res == ETCDE__EV_KEEP && after) res = ETCDE__EV_STOP;
-        if (res != ETCDE__EV_KEEP) {
-            r = res == ETCDE__EV_STOP ? ETCDE_OK : (etcde_result)res;
-            stopped = res == ETCDE__EV_STOP;
-            break;
-        }
+        if (line == 0) break; /* stream ended: read again */
+        more = etcde__watch_msg(e, ws, &r, stopped);
     }
     etcde__conn_close(c, cn);
+    return r;
+}
+
+/* The watch on the client's shared stream: ids of its own, created and cancelled in-band
+   (the reader sends what is queued), messages from its queue in the order they came. */
+static etcde_result etcde__watch_shared(etcde_election *e, const etcde__watch_spec *ws,
+                                        const etcde__wait *w, const etcde__wait *rw, int *stopped) {
+    etcde_client *c = e->c;
+    etcde__hub *h = c->hub;
+    etcde__wsub sub, **pp;
+    etcde__conn *cn;
+    etcde_result r = ETCDE_OK;
+    int k, more = 1;
+    char eb[96];
+    memset(&sub, 0, sizeof sub);
+    sub.nids = 1 + ws->nalso;
+    if (etcde__pipe(sub.pipe) != 0)
+        return etcde__fail(&e->err, ETCDE_ERR_IO, "watch: pipe: %s",
+                           etcde__errno_text(errno, eb, sizeof eb));
+    pthread_mutex_lock(&h->mu);
+    cn = h->cn;
+    sub.first_id = h->next_id;
+    h->next_id += sub.nids;
+    sub.broken = !cn;
+    sub.next = h->subs;
+    h->subs = &sub;
+    for (k = 0; cn && !r && k < sub.nids; k++) {
+        etcde__buf_clear(&e->req);
+        etcde__watch_create(&e->req, ws, k, sub.first_id + k);
+        r = etcde__hub_queue(c, h, e->req.p, e->req.len, &e->err);
+    }
+    pthread_mutex_unlock(&h->mu);
+    while (!r && more) {
+        etcde__msg *m;
+        int broken;
+        char drain[64];
+        pthread_mutex_lock(&h->mu);
+        if ((m = sub.head) != NULL) {
+            sub.head = m->next;
+            if (!sub.head) sub.tail = NULL;
+            sub.queued -= m->len;
+        }
+        broken = sub.broken;
+        pthread_mutex_unlock(&h->mu);
+        if (!m) {
+            if (broken) break; /* read again */
+            r = etcde__poll(sub.pipe[0], POLLIN, rw, &e->err);
+            while (read(sub.pipe[0], drain, sizeof drain) > 0) continue;
+            if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() < w->deadline) {
+                r = ETCDE_OK; /* refresh */
+                break;
+            }
+            continue;
+        }
+        etcde__buf_clear(&e->resp.body);
+        etcde__buf_add(&e->resp.body, m->p, m->len);
+        etcde__free(&c->al, m);
+        e->resp.status = 200;
+        more = etcde__watch_msg(e, ws, &r, stopped);
+    }
+    pthread_mutex_lock(&h->mu);
+    for (pp = &h->subs; *pp != &sub; pp = &(*pp)->next) continue;
+    *pp = sub.next;
+    while (sub.head) {
+        etcde__msg *m = sub.head;
+        sub.head = m->next;
+        etcde__free(&c->al, m);
+    }
+    for (k = 0; h->cn == cn && cn && !sub.broken && k < sub.nids; k++) {
+        char cancel[96];
+        int n = snprintf(cancel, sizeof cancel, "{\"cancel_request\":{\"watch_id\":\"%lld\"}}",
+                         (long long)(sub.first_id + k));
+        etcde__err ignored;
+        if (etcde__hub_queue(c, h, cancel, (size_t)n, &ignored)) break;
+    }
+    pthread_mutex_unlock(&h->mu);
+    etcde__pipe_close(sub.pipe);
+    return r;
+}
+
+/* Watches what `ws` says, calling ws->fn per event: on the client's shared stream, or on
+   an HTTP stream of its own where that cannot be. Returns ETCDE_OK when fn stopped it,
+   the stream ended or was cancelled by etcd (compaction), or it was trusted for
+   ETCDE_WATCH_REFRESH_MS: all mean "read again". Errors: the wait's own (cancel, session
+   loss, timeout) or a failure to open. */
+static etcde_result etcde__watch(etcde_election *e, const etcde__watch_spec *ws,
+                                 const etcde__wait *w) {
+    int64_t opened = etcde__now_ms();
+    etcde__wait rw = etcde__within(w, opened + ETCDE_WATCH_REFRESH_MS); /* until a refresh */
+    int stopped = 0, shared = etcde__hub_attach(e->c, w, &e->err);
+    etcde_result r;
+    if (shared < 0) return (etcde_result)shared;
+    r = shared ? etcde__watch_shared(e, ws, w, &rw, &stopped)
+               : etcde__watch_http(e, ws, w, &rw, &stopped);
     if (r == ETCDE_OK && !stopped && etcde__now_ms() - opened < 500) {
         /* a stream that ends at once must not become a busy loop of re-reads */
         etcde__err serr;
         etcde_result s = etcde__sleep(w, opened + 500 - etcde__now_ms(), &serr);
-        if (s) r = etcde__fail(err, s, "%s", serr.msg);
+        if (s) r = etcde__fail(&e->err, s, "%s", serr.msg);
     }
     return r;
 }
@@ -3664,6 +4110,7 @@ static etcde_result etcde__create_error(etcde_result code, const char *msg) {
 ETCDE__DEF void etcde_client_destroy(etcde_client *c) {
     int i;
     if (!c) return;
+    etcde__hub_free(c);
     while (c->idle) {
         etcde__conn *cn = c->idle;
         c->idle = cn->next;

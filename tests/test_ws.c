@@ -433,11 +433,14 @@ static etcdt_cluster *cl;
 /* A pass-through transport that tells the connections apart by their first bytes. */
 typedef struct tap {
     long ws_conns, ws_writes, post_renewals; /* atomic */
+    long watch_streams, post_watches;        /* atomic */
+    long watch_closed;                       /* atomic: watch streams closed */
+    int watch_fd;                            /* atomic: the last watch stream's socket */
 } tap;
 
 typedef struct tap_conn {
     tap *t;
-    int kind; /* 0 unknown yet, 1 a keepalive WebSocket, 2 other */
+    int kind; /* 0 unknown yet, 1 a keepalive WebSocket, 2 other, 3 a watch WebSocket */
 } tap_conn;
 
 static int tap_open(void *ud, int fd, const char *host, int timeout_ms, void **conn, char *err,
@@ -462,13 +465,21 @@ static long tap_write(void *conn, int fd, const void *buf, size_t len) {
     tap_conn *k = (tap_conn *)conn;
     ssize_t n;
     if (k->kind == 0) {
-        k->kind = len >= 24 && memcmp(buf, "GET /v3/lease/keepalive ", 24) == 0 ? 1 : 2;
+        k->kind = len >= 24 && memcmp(buf, "GET /v3/lease/keepalive ", 24) == 0 ? 1
+                  : len >= 14 && memcmp(buf, "GET /v3/watch ", 14) == 0         ? 3
+                                                                                : 2;
         if (k->kind == 1) __atomic_add_fetch(&k->t->ws_conns, 1, __ATOMIC_ACQ_REL);
     } else if (k->kind == 1) {
         __atomic_add_fetch(&k->t->ws_writes, 1, __ATOMIC_ACQ_REL);
     }
     if (len >= 25 && memcmp(buf, "POST /v3/lease/keepalive ", 25) == 0)
         __atomic_add_fetch(&k->t->post_renewals, 1, __ATOMIC_ACQ_REL);
+    if (len >= 14 && memcmp(buf, "GET /v3/watch ", 14) == 0) {
+        __atomic_add_fetch(&k->t->watch_streams, 1, __ATOMIC_ACQ_REL);
+        __atomic_store_n(&k->t->watch_fd, fd, __ATOMIC_RELEASE);
+    }
+    if (len >= 15 && memcmp(buf, "POST /v3/watch ", 15) == 0)
+        __atomic_add_fetch(&k->t->post_watches, 1, __ATOMIC_ACQ_REL);
     n = send(fd, buf, len, MSG_NOSIGNAL);
     if (n >= 0) return (long)n;
     return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? ETCDE_IO_WANT_WRITE
@@ -476,7 +487,9 @@ static long tap_write(void *conn, int fd, const void *buf, size_t len) {
 }
 
 static void tap_close(void *conn, int fd) {
+    tap_conn *k = (tap_conn *)conn;
     (void)fd;
+    if (k->kind == 3) __atomic_add_fetch(&k->t->watch_closed, 1, __ATOMIC_ACQ_REL);
     free(conn);
 }
 
@@ -887,6 +900,211 @@ ETCDT_TEST(a_late_reply_never_renews_a_later_send) {
     server_stop(&l);
 }
 
+/* ---- one watch stream for every wait of a client ------------------------------------ */
+
+static etcde_client *tap_client(tap *t, etcde_transport *tr, const char *endpoints) {
+    etcde_options o;
+    etcde_client *c = NULL;
+    memset(tr, 0, sizeof *tr);
+    tr->open = tap_open;
+    tr->read = tap_read;
+    tr->write = tap_write;
+    tr->close = tap_close;
+    tr->user_data = t;
+    memset(&o, 0, sizeof o);
+    o.endpoints = endpoints;
+    o.transport = tr;
+    return etcde_client_create(&o, &c) == ETCDE_OK ? c : NULL;
+}
+
+static etcde_client *plain_client(const char *endpoints) {
+    etcde_options o;
+    etcde_client *c = NULL;
+    memset(&o, 0, sizeof o);
+    o.endpoints = endpoints;
+    return etcde_client_create(&o, &c) == ETCDE_OK ? c : NULL;
+}
+
+static etcde_session *ttl_session(etcde_client *c, int ttl) {
+    etcde_session_options so;
+    etcde_session *s = NULL;
+    memset(&so, 0, sizeof so);
+    so.ttl_s = ttl;
+    return c && etcde_session_create(c, &so, &s) == ETCDE_OK ? s : NULL;
+}
+
+/* Keys under "<prefix>/", counted by etcd. */
+static long long keys_under(const char *prefix) {
+    char k[128], end[128], kb[200], eb[200], body[512], resp[1024], *at;
+    size_t n;
+    snprintf(k, sizeof k, "%s/", prefix);
+    snprintf(end, sizeof end, "%s0", prefix);
+    n = etcde__b64_encode((const unsigned char *)k, strlen(k), kb);
+    kb[n] = 0;
+    n = etcde__b64_encode((const unsigned char *)end, strlen(end), eb);
+    eb[n] = 0;
+    snprintf(body, sizeof body, "{\"key\":\"%s\",\"range_end\":\"%s\",\"count_only\":true}", kb,
+             eb);
+    if (etcdt_http_post(etcdt_member_client_port(cl, 0), "/v3/kv/range", body, resp, sizeof resp,
+                        3000) != 200)
+        return -1;
+    at = strstr(resp, "\"count\":\"");
+    return at ? atoll(at + 9) : 0;
+}
+
+static int until_keys(const char *prefix, long long n, int ms) {
+    int64_t end = etcdt_now_ms() + ms;
+    while (keys_under(prefix) < n)
+        if (etcdt_now_ms() > end)
+            return 0;
+        else
+            etcdt_sleep_ms(10);
+    return 1;
+}
+
+typedef struct waiter {
+    etcde_election *e;
+    etcde_result r;
+    int64_t at;
+} waiter;
+
+static void *waiter_main(void *arg) {
+    waiter *w = (waiter *)arg;
+    w->r = etcde_campaign(w->e, "W", 1, 15000);
+    w->at = etcdt_now_ms();
+    return NULL;
+}
+
+#define MANY 40
+
+/* 40 waits of one client, on 40 elections, behind another client's leaders: one watch
+   stream carries them all, and each is elected when its leader resigns, in any order. */
+ETCDT_TEST(many_waits_share_one_watch_stream) {
+    tap t;
+    etcde_transport tr;
+    etcde_client *lc = plain_client(etcdt_endpoints(cl)), *wc;
+    etcde_session *ls = ttl_session(lc, 10), *ws;
+    etcde_election *lead[MANY];
+    waiter w[MANY];
+    pthread_t th[MANY];
+    int i, order[MANY], elected = 0;
+    memset(&t, 0, sizeof t);
+    wc = tap_client(&t, &tr, etcdt_endpoints(cl));
+    ws = ttl_session(wc, 10);
+    REQUIRE(ls && ws);
+    for (i = 0; i < MANY; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "ws-many/%d", i);
+        REQUIRE(etcde_election_create(lc, ls, name, &lead[i]) == ETCDE_OK);
+        REQUIRE(etcde_campaign(lead[i], "L", 1, 5000) == ETCDE_OK);
+        REQUIRE(etcde_election_create(wc, ws, name, &w[i].e) == ETCDE_OK);
+        pthread_create(&th[i], NULL, waiter_main, &w[i]);
+        order[i] = i;
+    }
+    CHECK(until_keys("ws-many", 2 * MANY, 10000));
+    etcdt_sleep_ms(300);             /* the last creates are on the stream */
+    for (i = MANY - 1; i > 0; i--) { /* resign in a shuffled order */
+        int k = rand() % (i + 1), x = order[i];
+        order[i] = order[k], order[k] = x;
+    }
+    for (i = 0; i < MANY; i++) CHECK(etcde_resign(lead[order[i]]) == ETCDE_OK);
+    for (i = 0; i < MANY; i++) {
+        pthread_join(th[i], NULL);
+        if (w[i].r == ETCDE_OK && etcde_is_leader(w[i].e) &&
+            etcde_election_rev(w[i].e) > etcde_election_rev(lead[i]))
+            elected++;
+        else
+            CHECKF(0, "waiter %d: %s", i, etcde_election_errmsg(w[i].e));
+    }
+    printf("     %d of %d waits elected; %ld watch stream(s), %ld HTTP watches\n", elected, MANY,
+           tap_get(&t.watch_streams), tap_get(&t.post_watches));
+    CHECK(elected == MANY);
+    CHECKF(tap_get(&t.watch_streams) == 1, "%ld watch streams", tap_get(&t.watch_streams));
+    CHECKF(tap_get(&t.post_watches) == 0, "%ld HTTP watches", tap_get(&t.post_watches));
+    for (i = 0; i < MANY; i++) {
+        etcde_election_destroy(lead[i]);
+        etcde_election_destroy(w[i].e);
+    }
+    etcde_session_destroy(ls);
+    etcde_session_destroy(ws);
+    etcde_client_destroy(lc);
+    etcde_client_destroy(wc);
+}
+
+/* The watch stream breaks just before the leader resigns: the delete happens while no
+   stream watches; the wait reads again on a new stream and is elected all the same. */
+ETCDT_TEST(a_stream_break_mid_wait_loses_no_event) {
+    tap t;
+    etcde_transport tr;
+    etcde_client *lc = plain_client(etcdt_endpoints(cl)), *wc;
+    etcde_session *ls = ttl_session(lc, 10), *ws;
+    etcde_election *lead = NULL;
+    waiter w;
+    pthread_t th;
+    int64_t t0;
+    memset(&t, 0, sizeof t);
+    wc = tap_client(&t, &tr, etcdt_endpoints(cl));
+    ws = ttl_session(wc, 10);
+    REQUIRE(ls && ws);
+    REQUIRE(etcde_election_create(lc, ls, "ws-break", &lead) == ETCDE_OK);
+    REQUIRE(etcde_campaign(lead, "L", 1, 5000) == ETCDE_OK);
+    REQUIRE(etcde_election_create(wc, ws, "ws-break", &w.e) == ETCDE_OK);
+    pthread_create(&th, NULL, waiter_main, &w);
+    CHECK(until_keys("ws-break", 2, 5000));
+    etcdt_sleep_ms(300); /* the wait's watches are created */
+    CHECK(tap_get(&t.watch_streams) == 1);
+    shutdown(__atomic_load_n(&t.watch_fd, __ATOMIC_ACQUIRE), SHUT_RDWR);
+    t0 = etcdt_now_ms();
+    CHECK(etcde_resign(lead) == ETCDE_OK);
+    pthread_join(th, NULL);
+    printf("     elected %lld ms after the break and resign\n", (long long)(w.at - t0));
+    CHECKF(w.r == ETCDE_OK && etcde_is_leader(w.e), "%s", etcde_election_errmsg(w.e));
+    CHECKF(w.at - t0 < 3000, "elected only after %lld ms", (long long)(w.at - t0));
+    CHECKF(tap_get(&t.watch_closed) == 1, "%ld watch streams closed: the break went unseen",
+           tap_get(&t.watch_closed));
+    etcde_election_destroy(lead);
+    etcde_election_destroy(w.e);
+    etcde_session_destroy(ls);
+    etcde_session_destroy(ws);
+    etcde_client_destroy(lc);
+    etcde_client_destroy(wc);
+}
+
+/* Through a proxy that refuses every upgrade, waits watch over HTTP, as before. */
+ETCDT_TEST(a_refused_upgrade_falls_back_to_http_watches) {
+    server r;
+    char ep[64];
+    etcde_client *lc = plain_client(etcdt_endpoints(cl)), *wc;
+    etcde_session *ls = ttl_session(lc, 10), *ws;
+    etcde_election *lead = NULL;
+    waiter w;
+    pthread_t th;
+    memset(&r, 0, sizeof r);
+    r.target = etcdt_member_client_port(cl, 0);
+    REQUIRE(server_start(&r, relay_conn_main) == 0);
+    snprintf(ep, sizeof ep, "127.0.0.1:%d", r.port);
+    wc = plain_client(ep);
+    ws = ttl_session(wc, 10);
+    REQUIRE(ls && ws);
+    REQUIRE(etcde_election_create(lc, ls, "ws-refused", &lead) == ETCDE_OK);
+    REQUIRE(etcde_campaign(lead, "L", 1, 5000) == ETCDE_OK);
+    REQUIRE(etcde_election_create(wc, ws, "ws-refused", &w.e) == ETCDE_OK);
+    pthread_create(&th, NULL, waiter_main, &w);
+    CHECK(until_keys("ws-refused", 2, 5000));
+    etcdt_sleep_ms(300);
+    CHECK(etcde_resign(lead) == ETCDE_OK);
+    pthread_join(th, NULL);
+    CHECKF(w.r == ETCDE_OK && etcde_is_leader(w.e), "%s", etcde_election_errmsg(w.e));
+    CHECKF(tap_get(&r.count) == 1, "%ld upgrades refused, want the first only", tap_get(&r.count));
+    etcde_election_destroy(lead);
+    etcde_election_destroy(w.e);
+    etcde_session_destroy(ls);
+    etcde_session_destroy(ws);
+    etcde_client_destroy(lc);
+    etcde_client_destroy(wc);
+    server_stop(&r);
+}
+
 int main(int argc, char **argv) {
     struct etcdt_case cases[] = {
         ETCDT_CASE(sha1_and_accept_key_match_the_rfcs),
@@ -898,6 +1116,9 @@ int main(int argc, char **argv) {
         ETCDT_CASE(renewals_share_one_websocket_stream),
         ETCDT_CASE(a_refused_upgrade_falls_back_to_plain_renewals),
         ETCDT_CASE(a_late_reply_never_renews_a_later_send),
+        ETCDT_CASE(many_waits_share_one_watch_stream),
+        ETCDT_CASE(a_stream_break_mid_wait_loses_no_event),
+        ETCDT_CASE(a_refused_upgrade_falls_back_to_http_watches),
     };
     int rc;
     signal(SIGPIPE, SIG_IGN);
