@@ -48,7 +48,9 @@
        }
 
    OBJECTS
-       etcde_client    endpoints, auth, timeouts, HTTP connections. Shared between threads.
+       etcde_client    endpoints, auth, timeouts, HTTP connections, and one watch stream
+                       for all its waits (read by a thread of its own while waits use it).
+                       Shared between threads.
        etcde_session   one lease, kept alive by a background thread; tells when it is lost.
        etcde_election  one candidate (or observer) in one named election -- or one waiter
                        or holder of one named lock (etcde_lock; excludes `etcdctl lock`)
@@ -127,14 +129,20 @@
 
    PROTOCOL NOTES
        HTTP/1.1 with keep-alive to etcd's JSON gateway; every request but the WebSocket
-       upgrade is POST with a complete JSON body. Endpoints used: /v3/kv/txn, /v3/kv/range,
-       /v3/watch (one watch per connection, header Grpc-Metadata-Hasleader: true),
-       /v3/lease/grant, /v3/lease/keepalive, /v3/lease/revoke, /v3/auth/authenticate. A
-       session renews over one WebSocket stream (GET /v3/lease/keepalive with Upgrade:
-       websocket; one masked text frame per renewal, one reply frame each); an endpoint that
-       refuses the upgrade, and a client with a user (etcd's WebSocket proxy forwards no
-       Authorization header), renew by one POST per renewal instead. A stream that misses a
-       reply's deadline is dropped, so a late reply never acknowledges a later renewal.
+       upgrades is POST with a complete JSON body. Endpoints used: /v3/kv/txn, /v3/kv/range,
+       /v3/watch, /v3/lease/grant, /v3/lease/keepalive, /v3/lease/revoke,
+       /v3/auth/authenticate. A session renews over one WebSocket stream (GET
+       /v3/lease/keepalive with Upgrade: websocket; one masked text frame per renewal, one
+       reply frame each); a stream that misses a reply's deadline is dropped, so a late
+       reply never acknowledges a later renewal. All waits of a client share one WebSocket
+       to /v3/watch: each watch has a client-assigned watch_id, is created and cancelled
+       in-band, and its events keep etcd's order. etcd's WebSocket proxy drops the headers
+       of the upgrade, so the stream's member is checked for a leader every 2 s while it is
+       quiet (a range with Grpc-Metadata-Hasleader: true) and pinged; a failed check, a ping
+       unanswered, or its endpoint failing another call ends the stream, and every wait
+       reads again. An endpoint that refuses the upgrade, and a client with a user (the
+       proxy drops Authorization too), use one POST per renewal and one HTTP watch stream
+       per wait (header Grpc-Metadata-Hasleader: true).
        Keys, values and range ends are base64; int64 fields are sent as JSON strings. Key
        layout: NAME "/" lower-case unpadded hex of the lease id, value = the proposal; the
        leader is the key of NAME/ with the smallest create revision. Keepalive every TTL/3;
@@ -148,8 +156,9 @@
        speak TLS by itself (plug one in with etcde_options.transport), gRPC, or etcd v2.
 
    REVISION HISTORY
-       next   sessions renew over one WebSocket stream each (falling back to a POST per
-              renewal where the upgrade is refused); a bounded WebSocket client inside.
+       next   all waits of a client share one WebSocket watch stream, and sessions renew
+              over one WebSocket stream each (HTTP streams where the upgrade is refused);
+              a bounded WebSocket client inside.
        0.3.0  locks are elections: etcde_lock/_trylock/_unlock take an etcde_election
               (etcde_mutex and its eight functions are gone); etcde_lock_n: a semaphore of
               n holders; etcde_session_alive(s) is etcde_session_remaining_ms(s) > 0;
