@@ -522,6 +522,10 @@ ETCDE_API etcde_result etcde_election_delete(etcde_election *e, const char *key)
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/eventfd.h>
+#define ETCDE__HAVE_EVENTFD 1
+#endif
 
 #if defined(__GLIBC__) && !defined(__USE_XOPEN2K8)
 #error "etcd_elect.h needs POSIX.1-2008 declarations, which a strict -std=c99 hides when another \
@@ -1304,6 +1308,45 @@ static void etcde__pipe_poke(int fd) {
     ssize_t r = write(fd, &b, 1);
     (void)r;
     errno = saved;
+}
+
+/* A waiter's wake-up: an eventfd where there is one (one descriptor, so that ten
+   thousand waits fit a 20 000-descriptor limit), else a pipe. fds[0] is polled and
+   drained, fds[1] poked. */
+static int etcde__wake_open(int fds[2]) {
+#ifdef ETCDE__HAVE_EVENTFD
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd >= 0) {
+        fds[0] = fds[1] = fd;
+        return 0;
+    }
+#endif
+    return etcde__pipe(fds);
+}
+
+static void etcde__wake_poke(const int fds[2]) {
+    if (fds[0] == fds[1]) { /* an eventfd takes 8 bytes */
+        int saved = errno;
+        uint64_t one = 1;
+        ssize_t r = write(fds[1], &one, sizeof one);
+        (void)r;
+        errno = saved;
+    } else {
+        etcde__pipe_poke(fds[1]);
+    }
+}
+
+static void etcde__wake_drain(const int fds[2]) {
+    char b[64];
+    while (read(fds[0], b, sizeof b) > 0) continue;
+}
+
+static void etcde__wake_close(int fds[2]) {
+    if (fds[0] == fds[1] && fds[0] >= 0)
+        close(fds[0]);
+    else
+        etcde__pipe_close(fds);
+    fds[0] = fds[1] = -1;
 }
 
 /* ---- http ---------------------------------------------------------------------------- */
@@ -2682,7 +2725,7 @@ static void etcde__hub_break_subs(etcde__hub *h) {
     etcde__wsub *s;
     for (s = h->subs; s; s = s->next) {
         s->broken = 1;
-        etcde__pipe_poke(s->pipe[1]);
+        etcde__wake_poke(s->pipe);
     }
 }
 
@@ -2738,7 +2781,7 @@ static void etcde__hub_route(etcde_client *c, etcde__hub *h, int64_t id, const e
             s->tail = m;
             s->queued += msg->len;
         }
-        etcde__pipe_poke(s->pipe[1]);
+        etcde__wake_poke(s->pipe);
         if (id >= 0) return;
     }
 }
@@ -3594,8 +3637,8 @@ static etcde_result etcde__watch_shared(etcde_election *e, const etcde__watch_sp
     char eb[96];
     memset(&sub, 0, sizeof sub);
     sub.nids = 1 + ws->nalso;
-    if (etcde__pipe(sub.pipe) != 0)
-        return etcde__fail(&e->err, ETCDE_ERR_IO, "watch: pipe: %s",
+    if (etcde__wake_open(sub.pipe) != 0)
+        return etcde__fail(&e->err, ETCDE_ERR_IO, "watch: no descriptor to wait on: %s",
                            etcde__errno_text(errno, eb, sizeof eb));
     pthread_mutex_lock(&h->mu);
     cn = h->cn;
@@ -3613,7 +3656,6 @@ static etcde_result etcde__watch_shared(etcde_election *e, const etcde__watch_sp
     while (!r && more) {
         etcde__msg *m;
         int broken;
-        char drain[64];
         pthread_mutex_lock(&h->mu);
         if ((m = sub.head) != NULL) {
             sub.head = m->next;
@@ -3625,7 +3667,7 @@ static etcde_result etcde__watch_shared(etcde_election *e, const etcde__watch_sp
         if (!m) {
             if (broken) break; /* read again */
             r = etcde__poll(sub.pipe[0], POLLIN, rw, &e->err);
-            while (read(sub.pipe[0], drain, sizeof drain) > 0) continue;
+            etcde__wake_drain(sub.pipe);
             if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() < w->deadline) {
                 r = ETCDE_OK; /* refresh */
                 break;
@@ -3654,7 +3696,7 @@ static etcde_result etcde__watch_shared(etcde_election *e, const etcde__watch_sp
         if (etcde__hub_queue(c, h, cancel, (size_t)n, &ignored)) break;
     }
     pthread_mutex_unlock(&h->mu);
-    etcde__pipe_close(sub.pipe);
+    etcde__wake_close(sub.pipe);
     return r;
 }
 
