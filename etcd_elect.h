@@ -2102,6 +2102,7 @@ typedef struct etcde__req {
     etcde__conn **stream; /* NULL: a unary call; else open a stream and leave its connection here */
     int anon;             /* without the token: the authentication request itself */
     int64_t deadline;     /* the request's own timeout; the caller's wait may end sooner */
+    int hasleader;        /* a unary call that etcd refuses (503) from a member without leader */
 } etcde__req;
 
 /* Sends one request on endpoint ep and reads the response head. A pooled connection
@@ -2128,7 +2129,7 @@ static etcde_result etcde__exchange(etcde_client *c, int ep, const etcde__req *r
     etcde__buf_str(&req, "\r\nContent-Type: application/json\r\nContent-Length: ");
     etcde__buf_i64(&req, (int64_t)body->len);
     etcde__buf_str(&req, "\r\n");
-    if (rq->stream) etcde__buf_str(&req, "Grpc-Metadata-Hasleader: true\r\n");
+    if (rq->stream || rq->hasleader) etcde__buf_str(&req, "Grpc-Metadata-Hasleader: true\r\n");
     pthread_mutex_lock(&c->mu);
     if (c->token && !rq->anon) {
         etcde__buf_str(&req, "Authorization: ");
@@ -2260,6 +2261,7 @@ static etcde_result etcde__authenticate(etcde_client *c, const etcde__req *for_r
     rq.body = &b;
     rq.stream = NULL;
     rq.anon = 1;
+    rq.hasleader = 0;
     rq.deadline = for_rq->deadline;
     r = etcde__try_endpoints(c, &rq, &resp, w, err);
     etcde__buf_free(&b);
@@ -2332,6 +2334,7 @@ static etcde_result etcde__call(etcde_client *c, const char *path, const etcde__
     rq.body = body;
     rq.stream = NULL;
     rq.anon = 0;
+    rq.hasleader = 0;
     rq.deadline = etcde__within(w, etcde__now_ms() + c->o.request_timeout_ms).deadline;
     return etcde__request(c, &rq, resp, w, err);
 }
@@ -2812,18 +2815,22 @@ static etcde_result etcde__hub_leader(etcde_client *c, int ep, const etcde__wait
     etcde__req rq;
     etcde__conn *cn = NULL;
     etcde_result r;
-    etcde__buf_init(&b, &c->al, 128);
+    etcde__buf_init(&b, &c->al, 4096);
     etcde__buf_str(&b, "{\"key\":\"AA==\",\"serializable\":true,\"count_only\":true}");
+    memset(&rq, 0, sizeof rq);
     rq.path = "/v3/kv/range";
     rq.body = &b;
-    rq.stream = &cn; /* for the header; the status is all it reads */
-    rq.anon = 0;
+    rq.hasleader = 1;
     rq.deadline = w->deadline;
     r = etcde__exchange(c, ep, &rq, w, &cn, err);
+    if (!r) r = etcde__http_read_all(cn, &b, w, err);
     if (!r && cn->status != 200)
         r = etcde__fail(err, ETCDE_ERR_UNAVAILABLE, "%s has no leader (HTTP %d)",
                         c->eps[ep].hostport, cn->status);
-    if (cn) etcde__conn_close(c, cn);
+    if (!r)
+        etcde__pool_put(c, cn);
+    else if (cn)
+        etcde__conn_close(c, cn);
     etcde__buf_free(&b);
     return r;
 }
@@ -3090,7 +3097,7 @@ static etcde_result etcde__keepalive_ws(etcde_session *s, const etcde__wait *w, 
    is a token, by a plain request. */
 static etcde_result etcde__keepalive_once(etcde_session *s, const etcde__wait *w,
                                           int64_t timeout_ms, int64_t *ttl, etcde__err *err) {
-    etcde__req rq = {"/v3/lease/keepalive", NULL, NULL, 0, 0};
+    etcde__req rq = {"/v3/lease/keepalive", NULL, NULL, 0, 0, 0};
     int open = s->c->user ? 0 : etcde__keepalive_stream(s, w, err);
     etcde_result r;
     etcde__wait ew;
@@ -3606,6 +3613,7 @@ static etcde_result etcde__watch_http(etcde_election *e, const etcde__watch_spec
     rq.body = &e->req;
     rq.stream = &cn;
     rq.anon = 0;
+    rq.hasleader = 0;
     rq.deadline = ETCDE__MIN(w->deadline, etcde__now_ms() + c->o.request_timeout_ms);
     r = etcde__request(c, &rq, &e->resp, w, &e->err);
     if (r) return r;
