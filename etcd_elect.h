@@ -20,8 +20,10 @@
        ETCDE_MAX_LINE         longest HTTP status/header/chunk-size line   (default 8192)
        ETCDE_MAX_HEADERS      most response header lines accepted         (default 64)
        ETCDE_MAX_JSON_DEPTH   deepest JSON nesting accepted               (default 64)
-       ETCDE_WATCH_REFRESH_MS longest a wait trusts one watch stream before
+       ETCDE_WATCH_REFRESH_MS longest a wait trusts an HTTP watch stream before
                               re-reading the state from etcd              (default 30000)
+       ETCDE_WATCH_STREAM     0: every wait on an HTTP watch of its own, not on the
+                              client's shared WebSocket watch stream      (default 1)
 
    QUICK START
        #define ETCD_ELECT_IMPLEMENTATION
@@ -3720,6 +3722,7 @@ static etcde_result etcde__watch(etcde_election *e, const etcde__watch_spec *ws,
     int stopped = 0, shared = etcde__hub_attach(e->c, w, &e->err);
     etcde_result r;
     if (shared < 0) return (etcde_result)shared;
+    if (shared) rw = *w; /* the shared stream is checked every tick instead */
     r = shared ? etcde__watch_shared(e, ws, w, &rw, &stopped)
                : etcde__watch_http(e, ws, w, &rw, &stopped);
     if (r == ETCDE_OK && !stopped && etcde__now_ms() - opened < 500) {
