@@ -2858,14 +2858,15 @@ static void *etcde__hub_main(void *arg) {
         int64_t id;
         etcde__wait_init(&rw, etcde__now_ms() + c->o.request_timeout_ms);
         etcde__wait_add(&rw, h->stop_pipe[0], ETCDE_ERR_CANCELLED);
-        tick = etcde__within(&rw, next_tick);
+        etcde__wait_init(&tick, next_tick);
+        etcde__wait_add(&tick, h->stop_pipe[0], ETCDE_ERR_CANCELLED);
         etcde__wait_add(&tick, h->wake_pipe[0], ETCDE__WOKEN);
         r = etcde__ws_need(cn, 2, &tick, &err); /* nothing consumed: a wake or tick is clean */
         if (r == ETCDE__WOKEN) {
             if ((r = etcde__hub_flush(c, h, cn, &rw, &err)) != ETCDE_OK) break;
             continue;
         }
-        if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() >= next_tick) {
+        if (r == ETCDE_ERR_TIMEOUT) {
             int idle;
             next_tick = etcde__now_ms() + ETCDE__HUB_TICK_MS;
             pthread_mutex_lock(&h->mu);
