@@ -3688,6 +3688,10 @@ static etcde_result etcde__watch_shared(etcde_election *e, const etcde__watch_sp
         etcde__buf_clear(&e->resp.body);
         etcde__buf_add(&e->resp.body, m->p, m->len);
         etcde__free(&c->al, m);
+        if (e->resp.body.failed) { /* a message lost here would be an event missed */
+            r = etcde__fail(&e->err, e->resp.body.failed, "out of memory for a watch message");
+            break;
+        }
         e->resp.status = 200;
         more = etcde__watch_msg(e, ws, &r, stopped);
     }
