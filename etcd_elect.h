@@ -21,7 +21,8 @@
        ETCDE_MAX_HEADERS      most response header lines accepted         (default 64)
        ETCDE_MAX_JSON_DEPTH   deepest JSON nesting accepted               (default 64)
        ETCDE_WATCH_REFRESH_MS longest a wait trusts an HTTP watch stream before
-                              re-reading the state from etcd              (default 30000)
+                              re-reading the state from etcd, and the shared
+                              stream's member before checking its leader  (default 30000)
        ETCDE_WATCH_STREAM     0: every wait on an HTTP watch of its own, not on the
                               client's shared WebSocket watch stream      (default 1)
 
@@ -139,12 +140,12 @@
        reply never acknowledges a later renewal. All waits of a client share one WebSocket
        to /v3/watch: each watch has a client-assigned watch_id, is created and cancelled
        in-band, and its events keep etcd's order. etcd's WebSocket proxy drops the headers
-       of the upgrade, so the stream's member is checked for a leader every 2 s while it is
-       quiet (a range with Grpc-Metadata-Hasleader: true) and pinged; a failed check, a ping
-       unanswered, or its endpoint failing another call ends the stream, and every wait
-       reads again. An endpoint that refuses the upgrade, and a client with a user (the
-       proxy drops Authorization too), use one POST per renewal and one HTTP watch stream
-       per wait (header Grpc-Metadata-Hasleader: true).
+       of the upgrade, so the stream is pinged when quiet for 2 s and its member is checked
+       for a leader every ETCDE_WATCH_REFRESH_MS (a range with Grpc-Metadata-Hasleader:
+       true); a ping unanswered, a failed check, or its endpoint failing another call ends
+       the stream, and every wait reads again. An endpoint that refuses the upgrade, and a
+       client with a user (the proxy drops Authorization too), use one POST per renewal and
+       one HTTP watch stream per wait (header Grpc-Metadata-Hasleader: true).
        Keys, values and range ends are base64; int64 fields are sent as JSON strings. Key
        layout: NAME "/" lower-case unpadded hex of the lease id, value = the proposal; the
        leader is the key of NAME/ with the smallest create revision. Keepalive every TTL/3;
@@ -2840,8 +2841,9 @@ static etcde_result etcde__hub_leader(etcde_client *c, int ep, const etcde__wait
 /* The reader, the one thread that touches the stream: sends what the waits queue and
    routes each message by its watch_id, until the stream breaks or the client is
    destroyed; then wakes every wait and closes the stream. Every tick: a ping when the
-   stream was silent (and a break when it stayed silent through one), a leader check of
-   its member, idle pooled connections closed, and an end once no wait uses it. */
+   stream was silent (and a break when it stayed silent through one), idle pooled
+   connections closed, and an end once no wait uses it; every ETCDE_WATCH_REFRESH_MS, a
+   leader check of its member (one request per client, where HTTP waits read again each). */
 static void *etcde__hub_main(void *arg) {
     etcde_client *c = (etcde_client *)arg;
     etcde__hub *h = c->hub;
@@ -2849,6 +2851,7 @@ static void *etcde__hub_main(void *arg) {
     etcde__resp rr;
     etcde__err err;
     int64_t next_tick = etcde__now_ms() + ETCDE__HUB_TICK_MS, ping_at = 0, rx_at = etcde__now_ms();
+    int64_t check_at = etcde__now_ms() + ETCDE_WATCH_REFRESH_MS;
     etcde__resp_init(&rr, c);
     cn->ws_pong_ret = 1;
     for (;;) {
@@ -2888,9 +2891,12 @@ static void *etcde__hub_main(void *arg) {
                 if (etcde__ws_send(cn, ETCDE__WS_PING, "etcd_elect", 10, &rw, &err)) break;
                 ping_at = etcde__now_ms();
             }
-            if (etcde__hub_leader(c, h->ep, &rw, &err)) {
-                etcde__ep_failed(c, h->ep);
-                break;
+            if (etcde__now_ms() >= check_at) { /* as often as an HTTP wait would read again */
+                check_at = etcde__now_ms() + ETCDE_WATCH_REFRESH_MS;
+                if (etcde__hub_leader(c, h->ep, &rw, &err)) {
+                    etcde__ep_failed(c, h->ep);
+                    break;
+                }
             }
             etcde__pool_trim(c, etcde__now_ms() - ETCDE__HUB_TICK_MS);
             continue;
