@@ -975,6 +975,20 @@ static void *waiter_main(void *arg) {
     return NULL;
 }
 
+/* lc's leader leads `name`; a wait of wc queues behind it on a thread of its own, and
+   its watches are created. 1 on success. */
+static int queue_behind(etcde_client *lc, etcde_session *ls, etcde_client *wc, etcde_session *ws,
+                        const char *name, etcde_election **lead, waiter *w, pthread_t *th) {
+    if (etcde_election_create(lc, ls, name, lead) != ETCDE_OK ||
+        etcde_campaign(*lead, "L", 1, 5000) != ETCDE_OK ||
+        etcde_election_create(wc, ws, name, &w->e) != ETCDE_OK)
+        return 0;
+    pthread_create(th, NULL, waiter_main, w);
+    if (!until_keys(name, 2, 5000)) return 0;
+    etcdt_sleep_ms(300); /* the wait's watches are created */
+    return 1;
+}
+
 #define MANY 40
 
 /* 40 waits of one client, on 40 elections, behind another client's leaders: one watch
@@ -1046,12 +1060,7 @@ ETCDT_TEST(a_stream_break_mid_wait_loses_no_event) {
     wc = tap_client(&t, &tr, etcdt_endpoints(cl));
     ws = ttl_session(wc, 10);
     REQUIRE(ls && ws);
-    REQUIRE(etcde_election_create(lc, ls, "ws-break", &lead) == ETCDE_OK);
-    REQUIRE(etcde_campaign(lead, "L", 1, 5000) == ETCDE_OK);
-    REQUIRE(etcde_election_create(wc, ws, "ws-break", &w.e) == ETCDE_OK);
-    pthread_create(&th, NULL, waiter_main, &w);
-    CHECK(until_keys("ws-break", 2, 5000));
-    etcdt_sleep_ms(300); /* the wait's watches are created */
+    REQUIRE(queue_behind(lc, ls, wc, ws, "ws-break", &lead, &w, &th));
     CHECK(tap_get(&t.watch_streams) == 1);
     shutdown(__atomic_load_n(&t.watch_fd, __ATOMIC_ACQUIRE), SHUT_RDWR);
     t0 = etcdt_now_ms();
@@ -1086,12 +1095,7 @@ ETCDT_TEST(a_refused_upgrade_falls_back_to_http_watches) {
     wc = plain_client(ep);
     ws = ttl_session(wc, 10);
     REQUIRE(ls && ws);
-    REQUIRE(etcde_election_create(lc, ls, "ws-refused", &lead) == ETCDE_OK);
-    REQUIRE(etcde_campaign(lead, "L", 1, 5000) == ETCDE_OK);
-    REQUIRE(etcde_election_create(wc, ws, "ws-refused", &w.e) == ETCDE_OK);
-    pthread_create(&th, NULL, waiter_main, &w);
-    CHECK(until_keys("ws-refused", 2, 5000));
-    etcdt_sleep_ms(300);
+    REQUIRE(queue_behind(lc, ls, wc, ws, "ws-refused", &lead, &w, &th));
     CHECK(etcde_resign(lead) == ETCDE_OK);
     pthread_join(th, NULL);
     CHECKF(w.r == ETCDE_OK && etcde_is_leader(w.e), "%s", etcde_election_errmsg(w.e));
