@@ -9,7 +9,8 @@
    deadline. Names run from "" to ~10 KiB, with '/', spaces, UTF-8 and binary bytes;
    values sit around every size limit (built by repetition: inputs are at most 8 KiB).
 
-   The fake is an etcd JSON gateway on 127.0.0.1, started once per process. Every request
+   The fake is an etcd JSON gateway on 127.0.0.1, started once per process. It refuses
+   WebSocket upgrades (400), so renewals and watches go by plain requests. Every request
    but keepalives takes the next script byte, which picks an etcd-shaped success (shaped
    so that campaigns can win, wait behind a predecessor, or find their key gone), an etcd
    3.4 or 3.6 error, a truncated reply, silence past the timeout, a close, an odd but legal
@@ -433,6 +434,17 @@ static int read_req(conn *c, req *q) {
         if (!conn_fill(c)) return 0;
     }
     hlen = (size_t)(e - c->buf) + 4;
+    if (hlen >= 8 && memcmp(c->buf, "GET /v3/", 8) == 0) {
+        /* a WebSocket upgrade (renewals, watch stream): refused, as a proxy may; the client
+           then renews and watches over plain requests, which this fake scripts */
+        static const char no[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                                 "Connection: close\r\n\r\n";
+        if (!find(c->buf, hlen, "Upgrade: websocket\r\n", 20))
+            flag_bad("GET without a WebSocket upgrade: \"%.60s\"", c->buf);
+        else
+            (void)send(c->fd, no, sizeof no - 1, MSG_NOSIGNAL); /* the connection ends */
+        return 0;
+    }
     if (!check_head(c->buf, hlen, q, &clen)) return 0;
     if (clen > BODY_MAX) {
         flag_bad("request body of %lu bytes", (unsigned long)clen);
