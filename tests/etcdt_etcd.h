@@ -656,6 +656,24 @@ ETCDT_FN long long etcdt_metric_sum(etcdt_cluster *cl, int i, const char *family
     return sum;
 }
 
+/* A gauge without labels ("NAME VALUE") on member i's /metrics, or -1. */
+ETCDT_FN long long etcdt_metric_gauge(etcdt_cluster *cl, int i, const char *name) {
+    static char buf[1 << 20];
+    const char *req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    int fd = etcdt_connect_loopback(etcdt_member_client_port(cl, i), 5000), n;
+    size_t got = 0, nl = strlen(name);
+    char *line, *save = NULL;
+    if (fd < 0) return -1;
+    if (write(fd, req, strlen(req)) == (ssize_t)strlen(req))
+        while (got + 1 < sizeof buf && (n = (int)read(fd, buf + got, sizeof buf - 1 - got)) > 0)
+            got += (size_t)n;
+    close(fd);
+    buf[got] = 0;
+    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        if (strncmp(line, name, nl) == 0 && line[nl] == ' ') return atoll(line + nl + 1);
+    return -1;
+}
+
 /* gRPC messages member i received, keepalives apart: requests, in the gateway's terms. */
 ETCDT_FN long long etcdt_requests(etcdt_cluster *cl, int i) {
     return etcdt_metric_sum(cl, i, "grpc_server_msg_received_total", 1);

@@ -295,7 +295,7 @@ static void proxies_set(client *k, int mode, int delay_ms) {
 static int raft_leader(void) {
     int m;
     for (m = 0; m < 3; m++)
-        if (etcdt_member_pid(cl, m) > 0 && etcdt_metric_sum(cl, m, "etcd_server_is_leader", 0) == 1)
+        if (etcdt_member_pid(cl, m) > 0 && etcdt_metric_gauge(cl, m, "etcd_server_is_leader") == 1)
             return m;
     return -1;
 }
