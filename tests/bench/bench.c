@@ -358,23 +358,8 @@ static void requests_per_op(int ours, double *campaign, double *resign, double *
 
 static char drv_c[4096], drv_go[4096]; /* build/bench/inproc, build/bench/gobench */
 
-/* A gauge on the member's /metrics ("NAME VALUE", no labels), or -1. */
-static double gauge(const char *name) {
-    static char buf[1 << 20];
-    const char *req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    int fd = etcdt_connect_loopback(etcdt_member_client_port(cl, 0), 5000), n;
-    size_t got = 0, nl = strlen(name);
-    char *line, *save = NULL;
-    if (fd < 0) return -1;
-    if (write(fd, req, strlen(req)) == (ssize_t)strlen(req))
-        while (got + 1 < sizeof buf && (n = (int)read(fd, buf + got, sizeof buf - 1 - got)) > 0)
-            got += (size_t)n;
-    close(fd);
-    buf[got] = 0;
-    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-        if (!strncmp(line, name, nl) && line[nl] == ' ') return atof(line + nl + 1);
-    return -1;
-}
+/* A gauge on the member's /metrics, or -1. */
+static double gauge(const char *name) { return (double)etcdt_metric_gauge(cl, 0, name); }
 
 /* A line of /proc/PID/status ("Threads:", "VmRSS:") as a number, or -1. */
 static long proc_status(pid_t pid, const char *field) {
