@@ -70,6 +70,36 @@
      * The key's create revision is the fencing token; proclaim, resign, unlock and the
        fenced writes are transactions fenced on it.
 
+   ASYNC
+       etcde_campaign_async and etcde_lock_async start a campaign or lock and return at
+       once; done(e, result, user_data) runs once when it ends, with the result and the
+       message the blocking call would have given. Both kinds are one machine: a blocking
+       call steps it on the caller's thread; an async one is stepped by the client's
+       runner thread (started by the first async call) when its watch has news, a retry
+       is due, or it must end. A waiting async call holds no thread and no descriptor:
+       a client's calls share its watch stream and its runner, so a thousand waits on one
+       session cost three threads (runner, stream reader, keepalive).
+       Callbacks run on the runner, one at a time, in the order the calls end -- or, with
+       etcde_options.callbacks_in_process, inside etcde_client_process on the thread that
+       calls it: poll etcde_client_fd for POLLIN in the program's event loop (poll, epoll,
+       libuv's uv_poll) and call it when readable (examples/shards.c).
+         * A callback may call anything but etcde_client_destroy -- another async call on
+           its own handle included. A blocking call in it delays every other step and
+           callback of the client: keep callbacks short.
+         * Until its callback runs, a handle refuses other calls with ETCDE_ERR_STATE
+           (the message is the calling thread's etcde_client_errmsg); its own message and
+           key belong to the call, while etcde_is_leader and etcde_election_rev stay
+           readable from any thread.
+         * etcde_election_destroy ends the handle's call without its callback (a key the
+           call made is deleted, as after any failed campaign) and waits for a callback
+           of that handle running on another thread; it may be called from the callback.
+         * A step blocks the runner for one request try at most (request_timeout_ms):
+           retries wait without blocking it.
+         * Where the WebSocket watch stream cannot be used (a user is configured, the
+           endpoint refused the upgrade, ETCDE_WATCH_STREAM 0) a call waits on an HTTP
+           watch, on a thread of its own; its callback runs there unless in process.
+         * Destroy elections before their client: etcde_client_destroy stops the runner.
+
    THREAD SAFETY
        etcde_client_*            safe from any thread; etcde_client_cancel is also
                                  async-signal-safe; etcde_client_errmsg is per thread.
@@ -159,9 +189,11 @@
        speak TLS by itself (plug one in with etcde_options.transport), gRPC, or etcd v2.
 
    REVISION HISTORY
-       next   all waits of a client share one WebSocket watch stream, and sessions renew
-              over one WebSocket stream each (HTTP streams where the upgrade is refused);
-              a bounded WebSocket client inside.
+       next   async calls: etcde_campaign_async, etcde_lock_async, callbacks on a runner
+              thread or in an event loop (etcde_client_fd/_process); blocking and async
+              calls are one machine. All waits of a client share one WebSocket watch
+              stream, and sessions renew over one WebSocket stream each (HTTP streams where
+              the upgrade is refused); a bounded WebSocket client inside.
        0.3.0  locks are elections: etcde_lock/_trylock/_unlock take an etcde_election
               (etcde_mutex and its eight functions are gone); etcde_lock_n: a semaphore of
               n holders; etcde_session_alive(s) is etcde_session_remaining_ms(s) > 0;
@@ -293,7 +325,11 @@ typedef struct etcde_options {
     const etcde_transport *transport; /* optional; copied at create. default: plain TCP */
     etcde_log_fn log;                 /* default: silent */
     void *log_user_data;
-    int log_level; /* most verbose level passed to log  (default WARN) */
+    int log_level;            /* most verbose level passed to log  (default WARN) */
+    int callbacks_in_process; /* 1: async callbacks run inside etcde_client_process, on
+                                 the caller's thread (an event loop's), when
+                                 etcde_client_fd is readable; 0: on the client's runner
+                                 thread                                (default 0) */
 } etcde_options;
 
 /* Why a session was lost; passed to the on_lost callback. */
@@ -473,6 +509,31 @@ ETCDE_API etcde_result etcde_trylock(etcde_election *e);
 /* Deletes the own key, fenced on its create revision: a stale unlock never deletes a
    newer lock. ETCDE_OK when not locked. Not cancellable. The same as etcde_resign. */
 ETCDE_API etcde_result etcde_unlock(etcde_election *e);
+
+/* ---- async --------------------------------------------------------------------------- */
+/* The same calls without a thread each: the call returns at once, and done(e, result,
+   user_data) runs exactly once when it ends, with what the blocking call would have
+   returned (etcde_election_errmsg(e) says why, as there). A waiting async call costs no
+   thread and no descriptor: all of a client's share its watch stream and its runner
+   thread, which steps each call when its watch has news, a retry is due or it must end
+   (see ASYNC). Until done runs, e's message is the call's (read it in done), and other
+   calls on e return ETCDE_ERR_STATE, saying why in etcde_client_errmsg (the calling
+   thread's); inside done, any call on e may be made, another async one included. Errors returned at
+   once (no callback follows): INVALID_ARGS, STATE, CANCELLED, SESSION_LOST, TOO_BIG, NOMEM. */
+typedef void (*etcde_done_fn)(etcde_election *e, etcde_result result, void *user_data);
+
+ETCDE_API etcde_result etcde_campaign_async(etcde_election *e, const void *value, size_t len,
+                                            int timeout_ms, etcde_done_fn done, void *user_data);
+/* etcde_lock_n as an async call (n = 1: etcde_lock). A lock already held ends at once:
+   done runs with ETCDE_OK, from the runner as always, never inside this call. */
+ETCDE_API etcde_result etcde_lock_async(etcde_election *e, int n, int timeout_ms,
+                                        etcde_done_fn done, void *user_data);
+/* With etcde_options.callbacks_in_process: a descriptor that is readable while callbacks
+   wait for etcde_client_process (poll it for POLLIN, in epoll, in libuv's uv_poll); -1
+   without that option or when it cannot be made (see etcde_client_errmsg). */
+ETCDE_API int etcde_client_fd(etcde_client *c);
+/* Runs the callbacks that wait, on the calling thread; returns how many ran. */
+ETCDE_API int etcde_client_process(etcde_client *c);
 
 /* ---- fenced writes ------------------------------------------------------------------- */
 /* Put or delete `key` only while still the leader / lock holder: one txn comparing the
@@ -1207,6 +1268,8 @@ typedef struct etcde__wait {
     int nfd;
     int fds[3];
     etcde_result codes[3];
+    int once; /* a transient failure ends etcde__call_retry at once: the async runner
+                 retries by itself, so that no step blocks it for long */
 } etcde__wait;
 
 static void etcde__wait_init(etcde__wait *w, int64_t deadline) {
@@ -1749,6 +1812,7 @@ typedef struct etcde__ep {
 } etcde__ep;
 
 typedef struct etcde__hub etcde__hub;
+typedef struct etcde__run etcde__run;
 
 struct etcde_client {
     etcde_options o; /* with defaults patched in; strings below are our copies */
@@ -1765,7 +1829,10 @@ struct etcde_client {
     etcde__read_fn rd;
     etcde_transport tr; /* copy of the hook, if any (tr.read != NULL) */
     etcde__hub *hub;    /* the shared watch stream, once a wait wanted it (under mu) */
+    etcde__run *run;    /* atomic: the runner of async calls, once one was made (under mu) */
 };
+
+static void etcde__run_nudge(etcde_client *c);
 
 static int etcde__cancelled(etcde_client *c) {
     struct pollfd p;
@@ -2358,7 +2425,7 @@ static etcde_result etcde__call_retry(etcde_client *c, const char *path, const e
                                       etcde__resp *resp, const etcde__wait *w, etcde__err *err) {
     for (;;) {
         etcde_result r = etcde__call(c, path, body, resp, w, err);
-        if (!etcde__transient(r)) return r;
+        if (!etcde__transient(r) || w->once) return r;
         if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() >= w->deadline) return r;
         etcde__log(c, ETCDE_LOG_WARN, "%s: %s; retrying", path, err->msg);
         if ((r = etcde__retry_pause(w, err)) != ETCDE_OK) return r;
@@ -2703,7 +2770,8 @@ typedef struct etcde__wsub {
     struct etcde__wsub *next;
     int64_t first_id; /* its watch ids: first_id .. first_id + nids - 1 */
     int nids;
-    int pipe[2]; /* poked for each message and for a break */
+    int pipe[2]; /* poked for each message and for a break (a blocking wait's) */
+    void (*woke)(struct etcde__wsub *); /* or called, under the hub's mu (an async call's) */
     etcde__msg *head, *tail;
     size_t queued; /* bytes waiting: past the cap, the wait is broken off and reads again */
     int broken;
@@ -2723,6 +2791,13 @@ struct etcde__hub {
     etcde__wsub *subs;
 };
 
+static void etcde__sub_poke(etcde__wsub *s) {
+    if (s->woke)
+        s->woke(s);
+    else
+        etcde__wake_poke(s->pipe);
+}
+
 /* A private result: the reader's wait was woken to send. */
 #define ETCDE__WOKEN ETCDE__RESULT_MIN
 
@@ -2731,7 +2806,7 @@ static void etcde__hub_break_subs(etcde__hub *h) {
     etcde__wsub *s;
     for (s = h->subs; s; s = s->next) {
         s->broken = 1;
-        etcde__wake_poke(s->pipe);
+        etcde__sub_poke(s);
     }
 }
 
@@ -2787,7 +2862,7 @@ static void etcde__hub_route(etcde_client *c, etcde__hub *h, int64_t id, const e
             s->tail = m;
             s->queued += msg->len;
         }
-        etcde__wake_poke(s->pipe);
+        etcde__sub_poke(s);
         if (id >= 0) return;
     }
 }
@@ -3038,6 +3113,7 @@ static void etcde__session_lose(etcde_session *s, const char *msg, int notify) {
     etcde__fail(&s->lost_err, ETCDE_ERR_SESSION_LOST, "%s", msg);
     ETCDE__STORE(&s->lost, 1);
     etcde__pipe_poke(s->lost_pipe[1]);
+    etcde__run_nudge(s->c); /* async calls on it end */
     if (!notify) return;
     etcde__log(s->c, ETCDE_LOG_WARN, "%s", s->lost_err.msg);
     if (s->on_lost) s->on_lost(s, ETCDE_ERR_SESSION_LOST, s->lost_err.msg, s->user_data);
@@ -3255,6 +3331,7 @@ struct etcde_election {
     int slots;        /* how many may hold at once: 1, or a semaphore's count (etcde_lock_n) */
     int64_t released; /* atomic: times another handle on the same key gave it up */
     etcde_election *next_handle; /* in the session's list, under its mu */
+    struct etcde__op *op;        /* atomic: its async call in flight (set under the runner's mu) */
     etcde__err err;
     char retried[208]; /* the last watch failure this call retried: a timeout names it */
     etcde__buf req;
@@ -3641,82 +3718,104 @@ static etcde_result etcde__watch_http(etcde_election *e, const etcde__watch_spec
     return r;
 }
 
-/* The watch on the client's shared stream: ids of its own, created and cancelled in-band
-   (the reader sends what is queued), messages from its queue in the order they came. */
+/* Puts a wait on the client's shared stream: ids of its own, its create requests queued
+   for the reader. A stream that is gone leaves it broken: the caller reads again. */
+static etcde_result etcde__sub_open(etcde_election *e, const etcde__watch_spec *ws,
+                                    etcde__wsub *sub) {
+    etcde__hub *h = e->c->hub;
+    etcde_result r = ETCDE_OK;
+    int k;
+    pthread_mutex_lock(&h->mu);
+    sub->nids = 1 + ws->nalso;
+    sub->first_id = h->next_id;
+    h->next_id += sub->nids;
+    sub->broken = !h->cn;
+    sub->next = h->subs;
+    h->subs = sub;
+    for (k = 0; h->cn && !r && k < sub->nids; k++) {
+        etcde__buf_clear(&e->req);
+        etcde__watch_create(&e->req, ws, k, sub->first_id + k);
+        r = etcde__hub_queue(e->c, h, e->req.p, e->req.len, &e->err);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return r;
+}
+
+/* The wait's next message, moved into e->resp.body: 1; 0 none queued (*broken: none will
+   come); <0 an error. */
+static int etcde__sub_take(etcde_election *e, etcde__wsub *sub, int *broken) {
+    etcde__hub *h = e->c->hub;
+    etcde__msg *m;
+    pthread_mutex_lock(&h->mu);
+    if ((m = sub->head) != NULL) {
+        sub->head = m->next;
+        if (!sub->head) sub->tail = NULL;
+        sub->queued -= m->len;
+    }
+    *broken = sub->broken;
+    pthread_mutex_unlock(&h->mu);
+    if (!m) return 0;
+    etcde__buf_clear(&e->resp.body);
+    etcde__buf_add(&e->resp.body, m->p, m->len);
+    etcde__free(&e->c->al, m);
+    if (e->resp.body.failed) /* a message lost here would be an event missed */
+        return etcde__fail(&e->err, e->resp.body.failed, "out of memory for a watch message");
+    e->resp.status = 200;
+    return 1;
+}
+
+/* Takes the wait off the stream: what it did not read is dropped, its watches cancelled
+   in-band if the stream it made them on still runs. */
+static void etcde__sub_close(etcde_client *c, etcde__wsub *sub) {
+    etcde__hub *h = c->hub;
+    etcde__wsub **pp;
+    int k;
+    pthread_mutex_lock(&h->mu);
+    for (pp = &h->subs; *pp != sub; pp = &(*pp)->next) continue;
+    *pp = sub->next;
+    etcde__msg_free_all(c, sub->head);
+    sub->head = sub->tail = NULL;
+    sub->queued = 0;
+    for (k = 0; h->cn && !sub->broken && k < sub->nids; k++) {
+        char cancel[96];
+        int n = snprintf(cancel, sizeof cancel, "{\"cancel_request\":{\"watch_id\":\"%lld\"}}",
+                         (long long)(sub->first_id + k));
+        etcde__err ignored;
+        if (etcde__hub_queue(c, h, cancel, (size_t)n, &ignored)) break;
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* The watch on the client's shared stream, waited for in place. */
 static etcde_result etcde__watch_shared(etcde_election *e, const etcde__watch_spec *ws,
                                         const etcde__wait *w, const etcde__wait *rw, int *stopped) {
-    etcde_client *c = e->c;
-    etcde__hub *h = c->hub;
-    etcde__wsub sub, **pp;
-    etcde__conn *cn;
-    etcde_result r = ETCDE_OK;
-    int k, more = 1;
+    etcde__wsub sub;
+    etcde_result r;
+    int more = 1;
     char eb[96];
     memset(&sub, 0, sizeof sub);
-    sub.nids = 1 + ws->nalso;
     if (etcde__wake_open(sub.pipe) != 0)
         return etcde__fail(&e->err, ETCDE_ERR_IO, "watch: no descriptor to wait on: %s",
                            etcde__errno_text(errno, eb, sizeof eb));
-    pthread_mutex_lock(&h->mu);
-    cn = h->cn;
-    sub.first_id = h->next_id;
-    h->next_id += sub.nids;
-    sub.broken = !cn;
-    sub.next = h->subs;
-    h->subs = &sub;
-    for (k = 0; cn && !r && k < sub.nids; k++) {
-        etcde__buf_clear(&e->req);
-        etcde__watch_create(&e->req, ws, k, sub.first_id + k);
-        r = etcde__hub_queue(c, h, e->req.p, e->req.len, &e->err);
-    }
-    pthread_mutex_unlock(&h->mu);
+    r = etcde__sub_open(e, ws, &sub);
     while (!r && more) {
-        etcde__msg *m;
-        int broken;
-        pthread_mutex_lock(&h->mu);
-        if ((m = sub.head) != NULL) {
-            sub.head = m->next;
-            if (!sub.head) sub.tail = NULL;
-            sub.queued -= m->len;
-        }
-        broken = sub.broken;
-        pthread_mutex_unlock(&h->mu);
-        if (!m) {
-            if (broken) break; /* read again */
+        int broken, got = etcde__sub_take(e, &sub, &broken);
+        if (got < 0) {
+            r = (etcde_result)got;
+        } else if (got) {
+            more = etcde__watch_msg(e, ws, &r, stopped);
+        } else if (broken) {
+            break; /* read again */
+        } else {
             r = etcde__poll(sub.pipe[0], POLLIN, rw, &e->err);
             etcde__wake_drain(sub.pipe);
             if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() < w->deadline) {
                 r = ETCDE_OK; /* refresh */
                 break;
             }
-            continue;
         }
-        etcde__buf_clear(&e->resp.body);
-        etcde__buf_add(&e->resp.body, m->p, m->len);
-        etcde__free(&c->al, m);
-        if (e->resp.body.failed) { /* a message lost here would be an event missed */
-            r = etcde__fail(&e->err, e->resp.body.failed, "out of memory for a watch message");
-            break;
-        }
-        e->resp.status = 200;
-        more = etcde__watch_msg(e, ws, &r, stopped);
     }
-    pthread_mutex_lock(&h->mu);
-    for (pp = &h->subs; *pp != &sub; pp = &(*pp)->next) continue;
-    *pp = sub.next;
-    while (sub.head) {
-        etcde__msg *m = sub.head;
-        sub.head = m->next;
-        etcde__free(&c->al, m);
-    }
-    for (k = 0; h->cn == cn && cn && !sub.broken && k < sub.nids; k++) {
-        char cancel[96];
-        int n = snprintf(cancel, sizeof cancel, "{\"cancel_request\":{\"watch_id\":\"%lld\"}}",
-                         (long long)(sub.first_id + k));
-        etcde__err ignored;
-        if (etcde__hub_queue(c, h, cancel, (size_t)n, &ignored)) break;
-    }
-    pthread_mutex_unlock(&h->mu);
+    etcde__sub_close(e->c, &sub);
     etcde__wake_close(sub.pipe);
     return r;
 }
@@ -3958,68 +4057,601 @@ static etcde_result etcde__copy_window(etcde_election *e, const etcde__queue_pos
     return ETCDE_OK;
 }
 
-/* Waits until fewer than e->slots keys stand ahead of the own key. The window (the keys
-   just ahead) and the own key are watched through one watcher on the key range that holds
-   them: etcd orders one watcher's events by revision, so when a window key's delete arrives
-   with no own-key delete before it, the own key provably still stood at that revision. If
-   the window was every key ahead, that is victory without another read; else a key further
-   ahead joins the window and it is read again. Keys further ahead can go unwatched: their
-   delete leaves the window as it was. Other candidates' keys in the range (etcd's lease ids
-   mostly grow, so there are few) are ignored; too many, and this campaign falls back to one
-   exact watcher per key and a read after each delete. */
-static etcde_result etcde__campaign_wait(etcde_election *e, const etcde__wait *w,
-                                         etcde__queue_pos *pos) {
-    int exact = 0;
-    for (;;) {
-        etcde__queue_watch q;
-        etcde__watch_spec ws;
-        size_t ol = strlen(e->key), lol = ol, hil = ol;
-        char *hi = NULL;
-        const char *lo = e->key, *max = e->key, *own = e->key;
-        int i;
-        etcde_result r = pos->kvs == ETCDE__UNREAD ? etcde__campaign_check(e, w, pos) : ETCDE_OK;
-        if (r) return r;
-        if (pos->kvs == ETCDE__LEADS) return ETCDE_OK;
-        memset(&q, 0, sizeof q);
-        if ((r = etcde__copy_window(e, pos, &q, &hi)) != ETCDE_OK) return r;
-        q.first = pos->first && !exact;
-        pos->kvs = ETCDE__UNREAD; /* whatever the watch ends in, read again */
-        for (i = 0; i < q.n; i++) {
-            if (etcde__key_less(q.ahead[i], q.alen[i], lo, lol)) lo = q.ahead[i], lol = q.alen[i];
-            if (etcde__key_less(max, hil, q.ahead[i], q.alen[i])) max = q.ahead[i], hil = q.alen[i];
-        }
-        if (e->c->o.log && e->c->o.log_level >= ETCDE_LOG_DEBUG) {
-            char q1[160], q2[160];
-            etcde__log(e->c, ETCDE_LOG_DEBUG, "%s waits for %s%s to go (rev %lld)",
-                       etcde__quote(q1, sizeof q1, e->key, ol),
-                       etcde__quote(q2, sizeof q2, q.ahead[0], q.alen[0]),
-                       q.n > 1 ? " or another key just ahead" : "", (long long)pos->rev);
-        }
-        memset(&ws, 0, sizeof ws);
-        ws.start_rev = pos->rev + 1;
-        ws.fn = etcde__on_queue_event;
-        ws.ud = &q;
-        if (exact) { /* the window's keys and the own key, each exactly */
-            ws.key = own;
-            ws.klen = ol;
-            ws.also = (const char *const *)q.ahead;
-            ws.nalso = q.n;
-        } else {
-            memcpy(hi, max, hil);
-            hi[hil] = 0;
-            ws.key = lo; /* [lowest, highest + "\0"): deletes of all, and of any key between */
-            ws.klen = lol;
-            ws.range_end = hi;
-            ws.relen = hil + 1;
-            ws.noput = 1;
-        }
-        r = etcde__watch(e, &ws, w);
-        etcde__free(&e->c->al, q.ahead);
-        if (r == ETCDE_OK && q.lead) return ETCDE_OK;
-        if (q.noise >= ETCDE__QUEUE_NOISE_MAX) exact = 1;
-        if (r && !etcde__transient(r)) return r;
-        if (r && (r = etcde__watch_pause(e, w)) != ETCDE_OK) return r;
+/* ---- campaign machine ---------------------------------------------------------------- */
+/* A campaign or lock as steps: enter the queue, read it, watch the window, verify the win.
+   One machine serves both kinds of call. A blocking call steps it on the caller's thread
+   and watches in place; an async call is stepped by the client's runner thread whenever
+   its watch has news, a retry is due or it must end, and waits between steps on nothing
+   but its place on the shared stream.
+
+   The wait: until fewer than e->slots keys stand ahead of the own key. The window (the
+   keys just ahead) and the own key are watched through one watcher on the key range that
+   holds them: etcd orders one watcher's events by revision, so when a window key's delete
+   arrives with no own-key delete before it, the own key provably still stood at that
+   revision. If the window was every key ahead, that is victory without another read; else
+   a key further ahead joins the window and it is read again. Keys further ahead can go
+   unwatched: their delete leaves the window as it was. Other candidates' keys in the range
+   (etcd's lease ids mostly grow, so there are few) are ignored; too many, and the call
+   falls back to one exact watcher per key and a read after each delete. */
+
+enum {
+    ETCDE__OP_ENTER, /* put the own key up (or find it) */
+    ETCDE__OP_CHECK, /* read the queue */
+    ETCDE__OP_ARM,   /* watch the window */
+    ETCDE__OP_WATCH, /* async: on the shared stream, waiting for news */
+    ETCDE__OP_WON,   /* no key ahead: verify and report */
+    ETCDE__OP_DONE
+};
+
+typedef struct etcde__op {
+    etcde_election *e;
+    const char *call; /* "campaign", "lock": for messages */
+    int timeout_ms;
+    etcde__wait w; /* the call's: deadline, cancel, session loss */
+    const void *value;
+    size_t len;
+    int phase;
+    int inplace;      /* blocking: the caller's thread steps it and waits in place */
+    int exact;        /* one watcher per key (too many others in the range) */
+    int stopped;      /* the watch's handler ended it (not a break nor a refresh) */
+    int64_t gen;      /* e->released when the queue was entered */
+    int64_t opened;   /* when the current watch was opened */
+    int64_t retry_at; /* > 0: the next step is due then, not before */
+    etcde_result r;   /* at ETCDE__OP_DONE */
+    etcde__queue_pos pos;
+    etcde__queue_watch q;
+    etcde__watch_spec ws;
+    etcde__wsub sub; /* async: its place on the shared stream, while ETCDE__OP_WATCH */
+    /* async calls: see the runner */
+    etcde_done_fn done;
+    void *user_data;
+    struct etcde__op *prev, *next; /* in the runner's list */
+    struct etcde__op *rnext;       /* in its queue of ops to step */
+    int queued;                    /* on that queue */
+    int handoff;                   /* needs a thread of its own: an HTTP watch */
+    int abort_pipe[2];             /* on that thread: poked to end it */
+    pthread_t thread;
+} etcde__op;
+
+/* The window as a watch spec: the key range from the lowest window key to just past the
+   highest (holding the own key), or, exact, the own key and each window key alone. */
+static etcde_result etcde__op_window(etcde__op *op) {
+    etcde_election *e = op->e;
+    etcde__queue_watch *q = &op->q;
+    etcde__watch_spec *ws = &op->ws;
+    size_t ol = strlen(e->key), lol = ol, hil = ol;
+    char *hi = NULL;
+    const char *lo = e->key, *max = e->key;
+    int i;
+    etcde_result r;
+    memset(q, 0, sizeof *q);
+    if ((r = etcde__copy_window(e, &op->pos, q, &hi)) != ETCDE_OK) return r;
+    q->first = op->pos.first && !op->exact;
+    for (i = 0; i < q->n; i++) {
+        if (etcde__key_less(q->ahead[i], q->alen[i], lo, lol)) lo = q->ahead[i], lol = q->alen[i];
+        if (etcde__key_less(max, hil, q->ahead[i], q->alen[i])) max = q->ahead[i], hil = q->alen[i];
     }
+    if (e->c->o.log && e->c->o.log_level >= ETCDE_LOG_DEBUG) {
+        char q1[160], q2[160];
+        etcde__log(e->c, ETCDE_LOG_DEBUG, "%s waits for %s%s to go (rev %lld)",
+                   etcde__quote(q1, sizeof q1, e->key, ol),
+                   etcde__quote(q2, sizeof q2, q->ahead[0], q->alen[0]),
+                   q->n > 1 ? " or another key just ahead" : "", (long long)op->pos.rev);
+    }
+    memset(ws, 0, sizeof *ws);
+    ws->start_rev = op->pos.rev + 1;
+    ws->fn = etcde__on_queue_event;
+    ws->ud = q;
+    if (op->exact) { /* the window's keys and the own key, each exactly */
+        ws->key = e->key;
+        ws->klen = ol;
+        ws->also = (const char *const *)q->ahead;
+        ws->nalso = q->n;
+    } else {
+        memcpy(hi, max, hil);
+        hi[hil] = 0;
+        ws->key = lo; /* [lowest, highest + "\0"): deletes of all, and of any key between */
+        ws->klen = lol;
+        ws->range_end = hi;
+        ws->relen = hil + 1;
+        ws->noput = 1;
+    }
+    return ETCDE_OK;
+}
+
+/* A watch of the window ended with r: won, or read again -- after a pause if it failed
+   (noted for a timeout's message) or ended too soon to be a reason (no busy loop). */
+static etcde_result etcde__op_watched(etcde__op *op, etcde_result r) {
+    etcde_election *e = op->e;
+    int64_t now = etcde__now_ms();
+    etcde__free(&e->c->al, op->q.ahead);
+    op->q.ahead = NULL;
+    if (r == ETCDE_OK && op->q.lead) {
+        op->phase = ETCDE__OP_WON;
+        return ETCDE_OK;
+    }
+    if (op->q.noise >= ETCDE__QUEUE_NOISE_MAX) op->exact = 1;
+    op->phase = ETCDE__OP_CHECK;
+    op->pos.kvs = ETCDE__UNREAD;
+    if (r && !etcde__transient(r)) return r;
+    if (r) {
+        snprintf(e->retried, sizeof e->retried, "%.200s", e->err.msg);
+        op->retry_at = now + 500;
+    } else if (!op->stopped && now - op->opened < 500) {
+        op->retry_at = op->opened + 500;
+    }
+    return ETCDE_OK;
+}
+
+/* Watches the window: in place (blocking), or by taking a place on the shared stream. */
+static etcde_result etcde__op_arm(etcde__op *op, const etcde__wait *sw) {
+    etcde_election *e = op->e;
+    etcde_result r = etcde__op_window(op);
+    int shared;
+    if (r) return r;
+    op->opened = etcde__now_ms();
+    op->stopped = 0;
+    if (op->inplace) {
+        op->stopped = 1; /* etcde__watch paces its own re-reads */
+        return etcde__op_watched(op, etcde__watch(e, &op->ws, &op->w));
+    }
+    shared = etcde__hub_attach(e->c, sw, &e->err);
+    if (shared < 0) return etcde__op_watched(op, (etcde_result)shared);
+    if (shared == 0) { /* an HTTP watch: it needs a thread to wait on it */
+        etcde__free(&e->c->al, op->q.ahead);
+        op->q.ahead = NULL;
+        op->handoff = 1;
+        return ETCDE_OK;
+    }
+    r = etcde__sub_open(e, &op->ws, &op->sub);
+    op->phase = ETCDE__OP_WATCH;
+    return r;
+}
+
+/* Reads what the shared stream brought the watch; the phase stays ETCDE__OP_WATCH until
+   the watch ends. */
+static etcde_result etcde__op_read(etcde__op *op) {
+    etcde_election *e = op->e;
+    etcde_result r = ETCDE_OK;
+    int more = 1, got = 1, broken = 0;
+    while (more && !r && (got = etcde__sub_take(e, &op->sub, &broken)) > 0)
+        more = etcde__watch_msg(e, &op->ws, &r, &op->stopped);
+    if (got < 0) r = (etcde_result)got;
+    if (more && !r && !broken) return ETCDE_OK; /* nothing more yet */
+    etcde__sub_close(e->c, &op->sub);
+    return etcde__op_watched(op, r);
+}
+
+/* Ends the call with r: the message says why, and a key the call made goes (as
+   etcde__abandon says). */
+static void etcde__op_end(etcde__op *op, etcde_result r) {
+    etcde_election *e = op->e;
+    etcde_session *s = e->s;
+    if (op->phase == ETCDE__OP_WATCH) etcde__sub_close(e->c, &op->sub);
+    etcde__free(&e->c->al, op->q.ahead);
+    op->q.ahead = NULL;
+    if (r == ETCDE_ERR_SESSION_LOST && !etcde__alive(s))
+        etcde__fail(&e->err, r, "%s", etcde_session_errmsg(s));
+    else if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() >= op->w.deadline)
+        etcde__fail(&e->err, r, "%s timed out after %d ms%s%s", op->call, op->timeout_ms,
+                    e->retried[0] ? "; last watch failure: " : "", e->retried);
+    else if (r == ETCDE_ERR_CANCELLED)
+        etcde__fail(&e->err, r, "%s cancelled (etcde_client_cancel)", op->call);
+    etcde__abandon(e, r);
+    op->r = r;
+    op->phase = ETCDE__OP_DONE;
+}
+
+/* What ends an async call between steps (a blocking one's wait has these as fds). */
+static etcde_result etcde__op_interrupted(etcde__op *op) {
+    etcde_election *e = op->e;
+    if (etcde__cancelled(e->c))
+        return etcde__fail(&e->err, ETCDE_ERR_CANCELLED, "cancelled by etcde_client_cancel");
+    if (!etcde__alive(e->s))
+        return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "the session was lost");
+    if (etcde__now_ms() >= op->w.deadline)
+        return etcde__fail(&e->err, ETCDE_ERR_TIMEOUT, "timed out");
+    return ETCDE_OK;
+}
+
+/* Steps the call until it ends, waits on the shared stream, has a retry due later, or
+   needs a thread of its own. Requests block the stepping thread for one try at most: an
+   async call retries transient failures through retry_at, a blocking one in place. */
+static void etcde__op_step(etcde__op *op) {
+    etcde_election *e = op->e;
+    etcde__wait sw = op->w;
+    etcde_result r = ETCDE_OK;
+    sw.once = !op->inplace;
+    op->retry_at = 0;
+    while (!r && op->phase != ETCDE__OP_DONE && !op->retry_at && !op->handoff) {
+        int phase = op->phase;
+        if (!op->inplace && (r = etcde__op_interrupted(op)) != ETCDE_OK) break;
+        switch (phase) {
+        case ETCDE__OP_ENTER:
+            op->gen = ETCDE__LOAD(&e->released);
+            r = etcde__campaign_enter(e, op->value, op->len, &sw, &op->pos);
+            if (!r)
+                op->phase = op->pos.kvs == ETCDE__LEADS    ? ETCDE__OP_WON
+                            : op->pos.kvs == ETCDE__UNREAD ? ETCDE__OP_CHECK
+                                                           : ETCDE__OP_ARM;
+            break;
+        case ETCDE__OP_CHECK:
+            r = etcde__campaign_check(e, &sw, &op->pos);
+            if (!r) op->phase = op->pos.kvs == ETCDE__LEADS ? ETCDE__OP_WON : ETCDE__OP_ARM;
+            break;
+        case ETCDE__OP_ARM: r = etcde__op_arm(op, &sw); break;
+        case ETCDE__OP_WATCH:
+            r = etcde__op_read(op);
+            if (!r && op->phase == ETCDE__OP_WATCH) return; /* waits for news */
+            break;
+        default: /* ETCDE__OP_WON */
+            if (!etcde__alive(e->s)) {
+                r = ETCDE_ERR_SESSION_LOST;
+                break;
+            }
+            ETCDE__STORE(&e->leader, 1);
+            e->fresh = ETCDE__KEY_OLD;
+            if (ETCDE__LOAD(&e->released) == op->gen) {
+                op->r = ETCDE_OK;
+                op->phase = ETCDE__OP_DONE;
+                return;
+            }
+            /* another handle on this key released it meanwhile: the key may be gone */
+            ETCDE__STORE(&e->leader, 0);
+            op->phase = ETCDE__OP_ENTER;
+        }
+        if (r && !op->inplace && etcde__transient(r) && phase != ETCDE__OP_WON &&
+            etcde__now_ms() < op->w.deadline) {
+            etcde__log(e->c, ETCDE_LOG_WARN, "%s: %s; retrying", op->call, e->err.msg);
+            op->retry_at = etcde__now_ms() + 500;
+            r = ETCDE_OK;
+        }
+    }
+    if (r) etcde__op_end(op, r);
+}
+
+/* Runs the call on the calling thread to its end, pausing in place for its retries. */
+static etcde_result etcde__op_drive(etcde__op *op) {
+    while (op->phase != ETCDE__OP_DONE) {
+        if (op->retry_at) {
+            etcde__err serr;
+            etcde_result r = etcde__sleep(&op->w, op->retry_at - etcde__now_ms(), &serr);
+            op->retry_at = 0;
+            if (r) {
+                char last[sizeof serr.msg];
+                memcpy(last, op->e->err.msg, sizeof last);
+                etcde__fail(&op->e->err, r, "%s, while retrying after: %.300s", serr.msg, last);
+                etcde__op_end(op, r);
+                break;
+            }
+        }
+        etcde__op_step(op);
+    }
+    return op->r;
+}
+
+/* A call's machine, at its start. */
+static void etcde__op_init(etcde__op *op, etcde_election *e, const void *value, size_t len,
+                           int timeout_ms, const char *call, int inplace) {
+    memset(op, 0, sizeof *op);
+    op->e = e;
+    op->call = call;
+    op->timeout_ms = timeout_ms;
+    op->value = value;
+    op->len = len;
+    op->inplace = inplace;
+    op->abort_pipe[0] = op->abort_pipe[1] = -1;
+    etcde__wait_for(&op->w, e, etcde__deadline(timeout_ms), 1);
+    e->retried[0] = 0;
+}
+
+/* ---- runner ------------------------------------------------------------------------- */
+/* The client's thread for async calls. It steps a call when its watch has news (the watch
+   stream's reader queues it), when a retry or its deadline is due, and when the client is
+   cancelled or a session lost; between steps a call holds no thread and no descriptor.
+   A step blocks the runner for one request try at most. Callbacks run here, or inside
+   etcde_client_process. A call whose endpoint refuses the WebSocket upgrade (or a client
+   with a user) needs an HTTP watch: it goes on a thread of its own, as a blocking call.
+   Lock order: the hub's mu, then the runner's. */
+
+struct etcde__run {
+    etcde_client *c;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a step, a callback or a call's thread ended */
+    pthread_t thread;
+    int live, stop;
+    int wake[2];              /* news for the runner */
+    int scan;                 /* atomic: look at every call now (a session was lost) */
+    etcde__op *ops;           /* every call in flight, stepped here or on a thread */
+    int nstepped;             /* of those, the ones stepped here */
+    int nthreads;             /* calls on threads of their own */
+    etcde__op *ready, *rtail; /* calls to step, in order */
+    etcde__op *busy;          /* the call being stepped */
+    etcde_election *calling;  /* whose callback runs now */
+    pthread_t caller;         /* on which thread */
+    int64_t next_due;         /* the earliest deadline or retry of the calls not queued */
+    int done_wake[2];         /* callbacks_in_process: readable while callbacks wait */
+    etcde__op *fin, *ftail;   /* ended calls whose callbacks wait for etcde_client_process */
+};
+
+static void etcde__run_nudge(etcde_client *c) {
+    etcde__run *run = ETCDE__LOAD(&c->run);
+    if (!run) return;
+    ETCDE__STORE(&run->scan, 1);
+    etcde__wake_poke(run->wake);
+}
+
+/* Under run->mu: the call is to be stepped. */
+static void etcde__run_push(etcde__run *run, etcde__op *op) {
+    if (op->queued) return;
+    op->queued = 1;
+    op->rnext = NULL;
+    if (run->rtail)
+        run->rtail->rnext = op;
+    else
+        run->ready = op;
+    run->rtail = op;
+    etcde__wake_poke(run->wake);
+}
+
+/* The shared stream has news for a call: called by its reader, under the hub's mu. */
+static void etcde__op_woke(etcde__wsub *sub) {
+    etcde__op *op = (etcde__op *)(void *)((char *)sub - offsetof(etcde__op, sub));
+    etcde__run *run = ETCDE__LOAD(&op->e->c->run);
+    pthread_mutex_lock(&run->mu);
+    if (ETCDE__LOAD(&op->e->op) == op) etcde__run_push(run, op);
+    pthread_mutex_unlock(&run->mu);
+}
+
+/* When a waiting call must be looked at, at the latest. */
+static int64_t etcde__op_due(const etcde__op *op) {
+    int64_t due = op->w.deadline, sd = ETCDE__LOAD(&op->e->s->deadline);
+    if (op->retry_at && op->retry_at < due) due = op->retry_at;
+    return sd < due ? sd : due;
+}
+
+/* Under run->mu: takes the call out of the runner's hands. */
+static void etcde__run_unlink(etcde__run *run, etcde__op *op) {
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        run->ops = op->next;
+    if (op->next) op->next->prev = op->prev;
+    if (!op->inplace) run->nstepped--;
+    ETCDE__STORE(&op->e->op, (etcde__op *)NULL);
+}
+
+/* Under run->mu: takes an ended call off the runner and runs its callback (none when
+   the handle is being destroyed), or leaves that to etcde_client_process. Returns with
+   run->mu held; the op is freed or queued. */
+static void etcde__run_deliver(etcde_client *c, etcde__run *run, etcde__op *op) {
+    etcde_election *e = op->e;
+    etcde__run_unlink(run, op);
+    if (op->done && c->o.callbacks_in_process) {
+        op->rnext = NULL;
+        if (run->ftail)
+            run->ftail->rnext = op;
+        else
+            run->fin = op;
+        run->ftail = op;
+        etcde__wake_poke(run->done_wake);
+    } else if (op->done) {
+        run->calling = e;
+        run->caller = pthread_self();
+        pthread_mutex_unlock(&run->mu);
+        op->done(e, op->r, op->user_data);
+        etcde__free(&c->al, op);
+        pthread_mutex_lock(&run->mu);
+        run->calling = NULL;
+    } else {
+        etcde__free(&c->al, op);
+    }
+    pthread_cond_broadcast(&run->cv);
+}
+
+/* A call that needs an HTTP watch, on a thread of its own: the rest of it runs as a
+   blocking call would, ended early by a poke of its abort pipe (the handle's destroy). */
+static void *etcde__op_thread(void *arg) {
+    etcde__op *op = (etcde__op *)arg;
+    etcde_client *c = op->e->c;
+    etcde__run *run = ETCDE__LOAD(&c->run);
+    etcde__wait_add(&op->w, op->abort_pipe[0], ETCDE_ERR_CANCELLED);
+    etcde__op_drive(op);
+    etcde__wake_close(op->abort_pipe);
+    pthread_mutex_lock(&run->mu);
+    etcde__run_deliver(c, run, op);
+    run->nthreads--;
+    pthread_cond_broadcast(&run->cv);
+    pthread_mutex_unlock(&run->mu);
+    return NULL;
+}
+
+/* Under run->mu, after a step that asked for a thread. */
+static void etcde__op_spawn(etcde_client *c, etcde__run *run, etcde__op *op) {
+    pthread_attr_t at;
+    int ok = etcde__wake_open(op->abort_pipe) == 0 && pthread_attr_init(&at) == 0;
+    op->handoff = 0;
+    op->inplace = 1;
+    run->nstepped--;
+    if (ok) {
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        ok = pthread_create(&op->thread, &at, etcde__op_thread, op) == 0;
+        pthread_attr_destroy(&at);
+    }
+    if (ok) {
+        run->nthreads++;
+        return;
+    }
+    etcde__wake_close(op->abort_pipe);
+    pthread_mutex_unlock(&run->mu);
+    etcde__fail(&op->e->err, ETCDE_ERR_NOMEM, "%s: no thread for an HTTP watch", op->call);
+    etcde__op_end(op, ETCDE_ERR_NOMEM);
+    pthread_mutex_lock(&run->mu);
+    etcde__run_deliver(c, run, op);
+}
+
+/* Under run->mu: queues every call that must be looked at now, and notes when the next
+   one must be. */
+static void etcde__run_scan(etcde_client *c, etcde__run *run) {
+    int64_t now = etcde__now_ms();
+    int cancelled = etcde__cancelled(c);
+    etcde__op *op;
+    run->next_due = ETCDE__NEVER;
+    for (op = run->ops; op; op = op->next) {
+        int64_t due;
+        if (op->queued || op->inplace) continue;
+        due = etcde__op_due(op);
+        if (cancelled || now >= due || !etcde__alive(op->e->s))
+            etcde__run_push(run, op);
+        else if (due < run->next_due)
+            run->next_due = due;
+    }
+}
+
+static void *etcde__run_main(void *arg) {
+    etcde__run *run = (etcde__run *)arg;
+    etcde_client *c = run->c;
+    pthread_mutex_lock(&run->mu);
+    while (!run->stop) {
+        int64_t now = etcde__now_ms(), left;
+        etcde__op *op;
+        struct pollfd p[2];
+        nfds_t nfds;
+        if (__atomic_exchange_n(&run->scan, 0, __ATOMIC_ACQ_REL) || now >= run->next_due)
+            etcde__run_scan(c, run);
+        if ((op = run->ready) != NULL) {
+            if (!(run->ready = op->rnext)) run->rtail = NULL;
+            op->queued = 0;
+            run->busy = op;
+            pthread_mutex_unlock(&run->mu);
+            etcde__op_step(op);
+            pthread_mutex_lock(&run->mu);
+            run->busy = NULL;
+            pthread_cond_broadcast(&run->cv);
+            if (op->phase == ETCDE__OP_DONE) {
+                etcde__run_deliver(c, run, op);
+            } else if (op->handoff) {
+                etcde__op_spawn(c, run, op);
+            } else {
+                int64_t due = etcde__op_due(op);
+                if (due < run->next_due) run->next_due = due;
+            }
+            continue;
+        }
+        /* the cancel pipe stays readable while cancelled: polled only while a call here
+           can still end by it */
+        p[0].fd = run->wake[0];
+        p[1].fd = c->cancel_pipe[0];
+        p[0].events = p[1].events = POLLIN;
+        p[0].revents = p[1].revents = 0;
+        left = run->next_due == ETCDE__NEVER ? -1 : ETCDE__MAX(run->next_due - now, 0);
+        nfds = run->nstepped ? 2 : 1;
+        pthread_mutex_unlock(&run->mu);
+        if (poll(p, nfds, left > INT_MAX ? INT_MAX : (int)left) > 0) {
+            etcde__wake_drain(run->wake);
+            if (p[1].revents) ETCDE__STORE(&run->scan, 1);
+        }
+        pthread_mutex_lock(&run->mu);
+    }
+    pthread_mutex_unlock(&run->mu);
+    return NULL;
+}
+
+/* The client's runner, started on first use. */
+static etcde__run *etcde__run_get(etcde_client *c, etcde__err *err) {
+    etcde__run *run;
+    pthread_mutex_lock(&c->mu);
+    if (!c->run && (run = (etcde__run *)etcde__alloc(&c->al, sizeof *run)) != NULL) {
+        memset(run, 0, sizeof *run);
+        run->c = c;
+        run->next_due = ETCDE__NEVER;
+        run->wake[0] = run->wake[1] = run->done_wake[0] = run->done_wake[1] = -1;
+        if (etcde__wake_open(run->wake) == 0 &&
+            (!c->o.callbacks_in_process || etcde__wake_open(run->done_wake) == 0)) {
+            pthread_mutex_init(&run->mu, NULL);
+            pthread_cond_init(&run->cv, NULL);
+            if (pthread_create(&run->thread, NULL, etcde__run_main, run) == 0) {
+                run->live = 1;
+                ETCDE__STORE(&c->run, run);
+            } else {
+                pthread_cond_destroy(&run->cv);
+                pthread_mutex_destroy(&run->mu);
+            }
+        }
+        if (!run->live) {
+            etcde__wake_close(run->wake);
+            etcde__wake_close(run->done_wake);
+            etcde__free(&c->al, run);
+        }
+    }
+    run = c->run;
+    pthread_mutex_unlock(&c->mu);
+    if (!run) etcde__fail(err, ETCDE_ERR_NOMEM, "cannot start the runner thread of async calls");
+    return run;
+}
+
+/* A handle's destroy: its async call ends without its callback (a key the call made
+   goes), and a callback of it running on another thread is waited for. */
+static void etcde__run_forget(etcde_election *e) {
+    etcde__run *run = ETCDE__LOAD(&e->c->run);
+    etcde__op *op, **pp;
+    if (!run) return;
+    pthread_mutex_lock(&run->mu);
+    while ((run->calling == e && !pthread_equal(run->caller, pthread_self())) ||
+           (run->busy && run->busy->e == e))
+        pthread_cond_wait(&run->cv, &run->mu);
+    if ((op = ETCDE__LOAD(&e->op)) != NULL && op->inplace) { /* on its own thread */
+        op->done = NULL;
+        etcde__wake_poke(op->abort_pipe);
+        while (ETCDE__LOAD(&e->op) == op) pthread_cond_wait(&run->cv, &run->mu);
+    } else if (op) {
+        for (pp = &run->ready; *pp && *pp != op;) pp = &(*pp)->rnext;
+        if (*pp) *pp = op->rnext;
+        for (run->rtail = run->ready; run->rtail && run->rtail->rnext;)
+            run->rtail = run->rtail->rnext;
+        etcde__run_unlink(run, op); /* the stream's reader no longer queues it */
+        pthread_mutex_unlock(&run->mu);
+        etcde__fail(&e->err, ETCDE_ERR_CANCELLED, "the handle was destroyed");
+        etcde__op_end(op, ETCDE_ERR_CANCELLED);
+        etcde__free(&e->c->al, op);
+        pthread_mutex_lock(&run->mu);
+    }
+    for (pp = &run->fin; *pp;) { /* ended, its callback not yet run */
+        if ((*pp)->e == e) {
+            etcde__op *f = *pp;
+            *pp = f->rnext;
+            etcde__free(&e->c->al, f);
+        } else {
+            pp = &(*pp)->rnext;
+        }
+    }
+    for (run->ftail = run->fin; run->ftail && run->ftail->rnext;) run->ftail = run->ftail->rnext;
+    pthread_mutex_unlock(&run->mu);
+}
+
+static void etcde__run_free(etcde_client *c) {
+    etcde__run *run = c->run;
+    if (!run) return;
+    etcde__op *op;
+    pthread_mutex_lock(&run->mu);
+    run->stop = 1;
+    etcde__wake_poke(run->wake);
+    for (op = run->ops; op; op = op->next) /* handles left undestroyed: no callbacks */
+        if ((op->done = NULL, op->inplace)) etcde__wake_poke(op->abort_pipe);
+    while (run->nthreads) pthread_cond_wait(&run->cv, &run->mu);
+    pthread_mutex_unlock(&run->mu);
+    pthread_join(run->thread, NULL);
+    while (run->fin) {
+        etcde__op *f = run->fin;
+        run->fin = f->rnext;
+        etcde__free(&c->al, f);
+    }
+    etcde__wake_close(run->wake);
+    etcde__wake_close(run->done_wake);
+    pthread_cond_destroy(&run->cv);
+    pthread_mutex_destroy(&run->mu);
+    etcde__free(&c->al, run);
+    c->run = NULL;
 }
 
 /* ---- observe ------------------------------------------------------------------------- */
@@ -4183,6 +4815,7 @@ static etcde_result etcde__create_error(etcde_result code, const char *msg) {
 ETCDE__DEF void etcde_client_destroy(etcde_client *c) {
     int i;
     if (!c) return;
+    etcde__run_free(c);
     etcde__hub_free(c);
     while (c->idle) {
         etcde__conn *cn = c->idle;
@@ -4466,6 +5099,7 @@ ETCDE__DEF etcde_result etcde_election_create(etcde_client *c, etcde_session *s,
 
 ETCDE__DEF void etcde_election_destroy(etcde_election *e) {
     if (!e) return;
+    etcde__run_forget(e);
     if (e->s) {
         etcde_election **pp;
         pthread_mutex_lock(&e->s->mu);
@@ -4487,6 +5121,12 @@ ETCDE__DEF void etcde_election_destroy(etcde_election *e) {
 /* Checks common to calls on a handle: not from inside its own callback (the call would
    reuse the buffers the callback's data points into), not cancelled. */
 static etcde_result etcde__begin(etcde_election *e, const char *call, int cancellable) {
+    if (ETCDE__LOAD(&e->op)) { /* e->err is the call's until its callback: say it per thread */
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "%s: an async call on this handle has not ended (its callback has not run)", call);
+        return etcde__create_error(ETCDE_ERR_STATE, msg);
+    }
     if (e->busy)
         return etcde__fail(&e->err, ETCDE_ERR_STATE,
                            "%s: called from inside a callback on the same handle "
@@ -4525,54 +5165,33 @@ static etcde_result etcde__can_enter(etcde_election *e, const char *call, size_t
     return etcde__fits(e, call, 3 * (e->plen + 16) + 4 * e->plen, len);
 }
 
-/* The campaign proper, for campaign and lock: enter the queue, wait for every key ahead
-   to go, verify. On failure the key is given up as etcde__abandon says. */
+/* The campaign proper, for campaign and lock, on the calling thread. */
 static etcde_result etcde__campaign_run(etcde_election *e, const void *value, size_t len,
                                         int timeout_ms, const char *call) {
-    etcde__wait w;
-    etcde_result r;
-    etcde__queue_pos pos;
-    etcde_session *s = e->s;
-    int64_t gen;
-    etcde__wait_for(&w, e, etcde__deadline(timeout_ms), 1);
-    e->retried[0] = 0;
-    do {
-        gen = ETCDE__LOAD(&e->released);
-        r = etcde__campaign_enter(e, value, len, &w, &pos);
-        if (r == ETCDE_OK && pos.kvs != ETCDE__LEADS) r = etcde__campaign_wait(e, &w, &pos);
-        if (r == ETCDE_OK && !etcde__alive(s)) r = ETCDE_ERR_SESSION_LOST;
-        if (r == ETCDE_OK) {
-            ETCDE__STORE(&e->leader, 1);
-            e->fresh = ETCDE__KEY_OLD;
-            /* another handle on this key released it meanwhile: the key may be gone */
-            if (ETCDE__LOAD(&e->released) == gen) return ETCDE_OK;
-            ETCDE__STORE(&e->leader, 0);
-        }
-    } while (r == ETCDE_OK);
-    if (r == ETCDE_ERR_SESSION_LOST && !etcde__alive(s))
-        etcde__fail(&e->err, r, "%s", etcde_session_errmsg(s));
-    else if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() >= w.deadline)
-        etcde__fail(&e->err, r, "%s timed out after %d ms%s%s", call, timeout_ms,
-                    e->retried[0] ? "; last watch failure: " : "", e->retried);
-    else if (r == ETCDE_ERR_CANCELLED)
-        etcde__fail(&e->err, r, "%s cancelled (etcde_client_cancel)", call);
-    etcde__abandon(e, r);
-    return r;
+    etcde__op op;
+    etcde__op_init(&op, e, value, len, timeout_ms, call, 1);
+    return etcde__op_drive(&op);
 }
 
-ETCDE__DEF etcde_result etcde_campaign(etcde_election *e, const void *value, size_t len,
-                                       int timeout_ms) {
+/* What a campaign checks before it starts: its arguments, a session, the handle free,
+   room in etcd's request limit. */
+static etcde_result etcde__campaign_can(etcde_election *e, const void *value, size_t len) {
     etcde_result r;
-    if (!e) return ETCDE_ERR_INVALID_ARGS;
     if (!value && len)
         return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS,
                            "campaign: value is NULL but len is not 0");
     if (!e->s)
         return etcde__fail(&e->err, ETCDE_ERR_STATE,
                            "campaign needs an election created with a session");
-    if ((r = etcde__begin(e, "campaign", 1)) != ETCDE_OK ||
-        (r = etcde__can_enter(e, "campaign", len)) != ETCDE_OK)
-        return r;
+    if ((r = etcde__begin(e, "campaign", 1)) != ETCDE_OK) return r;
+    return etcde__can_enter(e, "campaign", len);
+}
+
+ETCDE__DEF etcde_result etcde_campaign(etcde_election *e, const void *value, size_t len,
+                                       int timeout_ms) {
+    etcde_result r;
+    if (!e) return ETCDE_ERR_INVALID_ARGS;
+    if ((r = etcde__campaign_can(e, value, len)) != ETCDE_OK) return r;
     e->busy = 1;
     e->lock = 0;
     e->slots = 1;
@@ -4805,17 +5424,25 @@ ETCDE__DEF etcde_result etcde_election_delete(etcde_election *e, const char *key
 /* A lock is an election whose candidates propose the empty value: same queue, same
    predecessor wait, same own-key verification, same fencing. */
 
-ETCDE__DEF etcde_result etcde_lock_n(etcde_election *e, int n, int timeout_ms) {
+/* What a lock checks before it starts; *held: it is held already (a lock is re-entrant). */
+static etcde_result etcde__lock_can(etcde_election *e, int n, int *held) {
     etcde_result r;
-    if (!e) return ETCDE_ERR_INVALID_ARGS;
+    *held = 0;
     if (n < 1 || n > ETCDE_MAX_HOLDERS)
         return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS,
                            "lock: the holder count must be 1..%d, not %d", ETCDE_MAX_HOLDERS, n);
     if (!e->s)
         return etcde__fail(&e->err, ETCDE_ERR_STATE, "lock needs a handle created with a session");
     if ((r = etcde__begin(e, "lock", 1)) != ETCDE_OK) return r;
-    if (etcde_is_leader(e)) return ETCDE_OK; /* held: re-entrant */
-    if ((r = etcde__can_enter(e, "lock", 0)) != ETCDE_OK) return r;
+    if ((*held = etcde_is_leader(e)) != 0) return ETCDE_OK;
+    return etcde__can_enter(e, "lock", 0);
+}
+
+ETCDE__DEF etcde_result etcde_lock_n(etcde_election *e, int n, int timeout_ms) {
+    etcde_result r;
+    int held;
+    if (!e) return ETCDE_ERR_INVALID_ARGS;
+    if ((r = etcde__lock_can(e, n, &held)) != ETCDE_OK || held) return r;
     e->busy = 1;
     e->lock = 1;
     e->slots = n;
@@ -4868,6 +5495,100 @@ ETCDE__DEF etcde_result etcde_trylock(etcde_election *e) {
 }
 
 ETCDE__DEF etcde_result etcde_unlock(etcde_election *e) { return etcde_resign(e); }
+
+/* ---- public: async ------------------------------------------------------------------- */
+
+/* Hands a campaign or lock to the runner; `held`: it ends at once with ETCDE_OK. */
+static etcde_result etcde__async(etcde_election *e, const void *value, size_t len, int timeout_ms,
+                                 const char *call, int held, etcde_done_fn done, void *user_data) {
+    etcde__run *run = etcde__run_get(e->c, &e->err);
+    etcde__op *op;
+    if (!run) return ETCDE_ERR_NOMEM;
+    op = (etcde__op *)etcde__alloc(&e->c->al, sizeof *op + len + 1);
+    if (!op) return etcde__fail(&e->err, ETCDE_ERR_NOMEM, "out of memory");
+    if (len) memcpy(op + 1, value, len);
+    etcde__op_init(op, e, op + 1, len, timeout_ms, call, 0);
+    op->done = done;
+    op->user_data = user_data;
+    if (held) {
+        op->gen = ETCDE__LOAD(&e->released);
+        op->phase = ETCDE__OP_WON;
+    }
+    op->sub.woke = etcde__op_woke;
+    pthread_mutex_lock(&run->mu);
+    op->next = run->ops;
+    if (run->ops) run->ops->prev = op;
+    run->ops = op;
+    run->nstepped++;
+    ETCDE__STORE(&e->op, op);
+    etcde__run_push(run, op);
+    pthread_mutex_unlock(&run->mu);
+    return ETCDE_OK;
+}
+
+ETCDE__DEF etcde_result etcde_campaign_async(etcde_election *e, const void *value, size_t len,
+                                             int timeout_ms, etcde_done_fn done, void *user_data) {
+    etcde_result r;
+    if (!e) return ETCDE_ERR_INVALID_ARGS;
+    if (!done) return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS, "campaign: done is NULL");
+    if ((r = etcde__campaign_can(e, value, len)) != ETCDE_OK) return r;
+    e->lock = 0;
+    e->slots = 1;
+    return etcde__async(e, value, len, timeout_ms, "campaign", 0, done, user_data);
+}
+
+ETCDE__DEF etcde_result etcde_lock_async(etcde_election *e, int n, int timeout_ms,
+                                         etcde_done_fn done, void *user_data) {
+    etcde_result r;
+    int held;
+    if (!e) return ETCDE_ERR_INVALID_ARGS;
+    if (!done) return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS, "lock: done is NULL");
+    if ((r = etcde__lock_can(e, n, &held)) != ETCDE_OK) return r;
+    if (!held) {
+        e->lock = 1;
+        e->slots = n;
+    }
+    return etcde__async(e, "", 0, timeout_ms, "lock", held, done, user_data);
+}
+
+ETCDE__DEF int etcde_client_fd(etcde_client *c) {
+    etcde__run *run;
+    etcde__err err;
+    if (!c) return -1;
+    if (!c->o.callbacks_in_process) {
+        etcde__create_error(ETCDE_ERR_STATE,
+                            "etcde_client_fd: the client was made without callbacks_in_process");
+        return -1;
+    }
+    if (!(run = etcde__run_get(c, &err))) {
+        etcde__create_fail(&err);
+        return -1;
+    }
+    return run->done_wake[0];
+}
+
+ETCDE__DEF int etcde_client_process(etcde_client *c) {
+    etcde__run *run = c ? ETCDE__LOAD(&c->run) : NULL;
+    int n = 0;
+    if (!run || !c->o.callbacks_in_process) return 0;
+    pthread_mutex_lock(&run->mu);
+    etcde__wake_drain(run->done_wake); /* before taking: a later delivery pokes again */
+    while (run->fin) {
+        etcde__op *op = run->fin;
+        if (!(run->fin = op->rnext)) run->ftail = NULL;
+        run->calling = op->e;
+        run->caller = pthread_self();
+        pthread_mutex_unlock(&run->mu);
+        op->done(op->e, op->r, op->user_data);
+        etcde__free(&c->al, op);
+        n++;
+        pthread_mutex_lock(&run->mu);
+        run->calling = NULL;
+        pthread_cond_broadcast(&run->cv);
+    }
+    pthread_mutex_unlock(&run->mu);
+    return n;
+}
 
 #endif /* ETCD_ELECT_IMPLEMENTATION_ONCE */
 #endif /* ETCD_ELECT_IMPLEMENTATION */

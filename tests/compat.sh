@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 [ $# -gt 0 ] || set -- 3.4.23 3.5.33 3.6.14 3.7.1
 suites=(build/tests/test_election build/tests/test_lock build/tests/test_semaphore build/tests/test_cli build/tests/test_auth
-        build/tests/test_faults build/tests/test_transport build/tests/test_ws tests/test_tls.sh
+        build/tests/test_faults build/tests/test_transport build/tests/test_ws build/tests/test_async tests/test_tls.sh
         build/tests/interop_go)
 # COMPAT_SUITES="build/tests/test_auth ..." runs only those
 [ -z "${COMPAT_SUITES:-}" ] || read -ra suites <<< "$COMPAT_SUITES"

@@ -1109,6 +1109,54 @@ ETCDT_TEST(a_refused_upgrade_falls_back_to_http_watches) {
     server_stop(&r);
 }
 
+static void async_done(etcde_election *e, etcde_result r, void *ud) {
+    waiter *w = (waiter *)ud;
+    (void)e;
+    w->at = etcdt_now_ms();
+    __atomic_store_n(&w->r, r, __ATOMIC_RELEASE);
+}
+
+/* An async campaign whose endpoint refuses the upgrade waits on an HTTP watch, on a thread
+   of its own, and is elected as a blocking call would be. */
+ETCDT_TEST(a_refused_upgrade_moves_an_async_wait_to_a_thread) {
+    server r;
+    char ep[64];
+    etcde_client *lc = plain_client(etcdt_endpoints(cl)), *wc;
+    etcde_session *ls = ttl_session(lc, 10), *ws;
+    etcde_election *lead = NULL;
+    waiter w;
+    int64_t end;
+    memset(&r, 0, sizeof r);
+    r.target = etcdt_member_client_port(cl, 0);
+    REQUIRE(server_start(&r, relay_conn_main) == 0);
+    snprintf(ep, sizeof ep, "127.0.0.1:%d", r.port);
+    wc = plain_client(ep);
+    ws = ttl_session(wc, 10);
+    REQUIRE(ls && ws);
+    REQUIRE(etcde_election_create(lc, ls, "ws-refused-async", &lead) == ETCDE_OK);
+    REQUIRE(etcde_campaign(lead, "L", 1, 5000) == ETCDE_OK);
+    REQUIRE(etcde_election_create(wc, ws, "ws-refused-async", &w.e) == ETCDE_OK);
+    w.r = (etcde_result)1; /* not yet */
+    REQUIRE(etcde_campaign_async(w.e, "W", 1, 15000, async_done, &w) == ETCDE_OK);
+    REQUIRE(until_keys("ws-refused-async", 2, 5000));
+    etcdt_sleep_ms(300);
+    CHECK(etcde_resign(lead) == ETCDE_OK);
+    for (end = etcdt_now_ms() + 10000; __atomic_load_n(&w.r, __ATOMIC_ACQUIRE) == 1;)
+        if (etcdt_now_ms() > end)
+            break;
+        else
+            etcdt_sleep_ms(5);
+    CHECKF(w.r == ETCDE_OK && etcde_is_leader(w.e), "%d: %s", (int)w.r, etcde_election_errmsg(w.e));
+    CHECKF(tap_get(&r.count) == 1, "%ld upgrades refused, want the first only", tap_get(&r.count));
+    etcde_election_destroy(lead);
+    etcde_election_destroy(w.e);
+    etcde_session_destroy(ls);
+    etcde_session_destroy(ws);
+    etcde_client_destroy(lc);
+    etcde_client_destroy(wc);
+    server_stop(&r);
+}
+
 int main(int argc, char **argv) {
     struct etcdt_case cases[] = {
         ETCDT_CASE(sha1_and_accept_key_match_the_rfcs),
@@ -1123,6 +1171,7 @@ int main(int argc, char **argv) {
         ETCDT_CASE(many_waits_share_one_watch_stream),
         ETCDT_CASE(a_stream_break_mid_wait_loses_no_event),
         ETCDT_CASE(a_refused_upgrade_falls_back_to_http_watches),
+        ETCDT_CASE(a_refused_upgrade_moves_an_async_wait_to_a_thread),
     };
     int rc;
     signal(SIGPIPE, SIG_IGN);

@@ -1,0 +1,442 @@
+/* Async calls (etcde_campaign_async, etcde_lock_async) against a private, real etcd: many
+   waits on one runner thread and one watch stream, handovers chained from callbacks, the
+   ends a blocking call has (timeout, cancel, session loss) with their cleanup, a destroy
+   mid-call, and callbacks run by an event loop through etcde_client_fd/_process. */
+#include "etcdt_test.h"
+#include "etcdt_proc.h"
+#include "etcdt_etcd.h"
+#define ETCD_ELECT_IMPLEMENTATION
+#include "../etcd_elect.h"
+
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static etcdt_cluster *cl;
+static int name_seq;
+static char shards_path[PATH_MAX];
+
+static const char *fresh_name(char *buf, size_t cap, const char *what) {
+    snprintf(buf, cap, "async-%s-%d-%d", what, (int)getpid(), ++name_seq);
+    return buf;
+}
+
+static etcde_client *client(int in_process) {
+    etcde_options o;
+    etcde_client *c = NULL;
+    memset(&o, 0, sizeof o);
+    o.endpoints = etcdt_endpoints(cl);
+    o.callbacks_in_process = in_process;
+    return etcde_client_create(&o, &c) == ETCDE_OK ? c : NULL;
+}
+
+static etcde_session *session(etcde_client *c) {
+    etcde_session_options so;
+    etcde_session *s = NULL;
+    memset(&so, 0, sizeof so);
+    so.ttl_s = 10;
+    return c && etcde_session_create(c, &so, &s) == ETCDE_OK ? s : NULL;
+}
+
+/* What one call's callback saw. */
+typedef struct done_rec {
+    int calls; /* atomic */
+    etcde_result r;
+    int leader;
+    int64_t at;
+    pthread_t thread;
+    char msg[512];
+} done_rec;
+
+static int done_count; /* atomic: callbacks run, over all records */
+
+static void on_done(etcde_election *e, etcde_result r, void *ud) {
+    done_rec *d = (done_rec *)ud;
+    d->r = r;
+    d->leader = etcde_is_leader(e);
+    d->at = etcdt_now_ms();
+    d->thread = pthread_self();
+    snprintf(d->msg, sizeof d->msg, "%s", etcde_election_errmsg(e));
+    __atomic_add_fetch(&d->calls, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&done_count, 1, __ATOMIC_SEQ_CST);
+}
+
+static int until_done(int n, int ms) {
+    int64_t end = etcdt_now_ms() + ms;
+    while (__atomic_load_n(&done_count, __ATOMIC_SEQ_CST) < n)
+        if (etcdt_now_ms() > end)
+            return 0;
+        else
+            etcdt_sleep_ms(5);
+    return 1;
+}
+
+/* ------------------------------------------------------------------------------------ */
+
+#define MANY 200
+
+/* 200 async campaigns of one client wait behind another client's leaders: they add the
+   runner, the watch stream's reader and the keepalive -- three threads, not 200 -- and
+   all are elected, on the runner thread, once the leaders' session ends. */
+ETCDT_TEST(many_async_campaigns_need_no_thread_each) {
+    char pfx[64];
+    etcde_client *lc = client(0), *wc;
+    etcde_session *ls = session(lc), *ws;
+    etcde_election *lead[MANY], *e[MANY];
+    static done_rec d[MANY];
+    int i, t0, t1, ok = 0, one_thread = 1;
+    int64_t closed;
+    fresh_name(pfx, sizeof pfx, "many");
+    REQUIRE(ls);
+    for (i = 0; i < MANY; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "%s/%d", pfx, i);
+        REQUIRE(etcde_election_create(lc, ls, name, &lead[i]) == ETCDE_OK);
+        REQUIRE(etcde_campaign(lead[i], "L", 1, 5000) == ETCDE_OK);
+    }
+    __atomic_store_n(&done_count, 0, __ATOMIC_SEQ_CST);
+    memset(d, 0, sizeof d);
+    t0 = etcdt_threads();
+    wc = client(0);
+    ws = session(wc);
+    REQUIRE(ws);
+    for (i = 0; i < MANY; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "%s/%d", pfx, i);
+        REQUIRE(etcde_election_create(wc, ws, name, &e[i]) == ETCDE_OK);
+        REQUIREF(etcde_campaign_async(e[i], "W", 1, 30000, on_done, &d[i]) == ETCDE_OK, "%s",
+                 etcde_election_errmsg(e[i]));
+    }
+    CHECK(etcdt_wait_keys(etcdt_endpoints(cl), pfx, 2 * MANY, 15000));
+    etcdt_sleep_ms(300); /* the last watches are created */
+    t1 = etcdt_threads();
+    printf("     %d waits: %d threads more than before the client\n", MANY, t1 - t0);
+    CHECKF(t1 - t0 <= 3, "%d threads for %d waits", t1 - t0, MANY);
+    CHECK(__atomic_load_n(&done_count, __ATOMIC_SEQ_CST) == 0);
+    closed = etcdt_now_ms();
+    CHECK(etcde_session_close(ls) == ETCDE_OK);
+    CHECK(until_done(MANY, 15000));
+    for (i = 0; i < MANY; i++) {
+        if (d[i].calls == 1 && d[i].r == ETCDE_OK && d[i].leader && etcde_is_leader(e[i]))
+            ok++;
+        else
+            CHECKF(0, "campaign %d: %d calls, %s", i, d[i].calls, d[i].msg);
+        if (!pthread_equal(d[i].thread, d[0].thread) || pthread_equal(d[i].thread, pthread_self()))
+            one_thread = 0;
+    }
+    printf("     %d of %d elected, the last %lld ms after the leaders' session closed\n", ok, MANY,
+           (long long)(d[MANY - 1].at - closed));
+    CHECK(ok == MANY);
+    CHECKF(one_thread, "callbacks ran on more than the runner thread");
+    for (i = 0; i < MANY; i++) {
+        etcde_election_destroy(lead[i]);
+        etcde_election_destroy(e[i]);
+    }
+    etcde_session_destroy(ls);
+    etcde_session_destroy(ws);
+    etcde_client_destroy(lc);
+    etcde_client_destroy(wc);
+}
+
+#define CHAIN 5
+
+/* Lock holders queued in order, each unlocking from its own callback: the lock passes
+   down the queue in that order, every grant after the previous holder's release. */
+typedef struct chain {
+    etcde_election *e[CHAIN];
+    int order[CHAIN];
+    int n;          /* grants so far */
+    int overlapped; /* a grant came while another holder still held */
+} chain;
+
+static chain ch;
+
+static void on_chain(etcde_election *e, etcde_result r, void *ud) {
+    int i = (int)(intptr_t)ud, k;
+    for (k = 0; k < CHAIN; k++)
+        if (k != i && etcde_is_leader(ch.e[k])) ch.overlapped = 1;
+    ch.order[ch.n++] = r == ETCDE_OK && etcde_is_leader(e) ? i : -1 - i;
+    if (r == ETCDE_OK) etcde_unlock(e); /* a blocking call from a callback */
+    __atomic_add_fetch(&done_count, 1, __ATOMIC_SEQ_CST);
+}
+
+ETCDT_TEST(a_lock_passes_down_the_queue_from_callbacks) {
+    char name[64];
+    etcde_client *c = client(0);
+    etcde_session *s[CHAIN];
+    etcde_session *hs = session(c);
+    etcde_election *holder;
+    int i;
+    fresh_name(name, sizeof name, "chain");
+    memset(&ch, 0, sizeof ch);
+    __atomic_store_n(&done_count, 0, __ATOMIC_SEQ_CST);
+    REQUIRE(hs && etcde_election_create(c, hs, name, &holder) == ETCDE_OK);
+    REQUIRE(etcde_lock(holder, 5000) == ETCDE_OK);
+    for (i = 0; i < CHAIN; i++) {
+        REQUIRE((s[i] = session(c)) != NULL);
+        REQUIRE(etcde_election_create(c, s[i], name, &ch.e[i]) == ETCDE_OK);
+        REQUIRE(etcde_lock_async(ch.e[i], 1, 20000, on_chain, (void *)(intptr_t)i) == ETCDE_OK);
+        REQUIRE(etcdt_wait_keys(etcdt_endpoints(cl), name, i + 2, 5000));
+    }
+    CHECK(etcde_unlock(holder) == ETCDE_OK);
+    CHECK(until_done(CHAIN, 15000));
+    for (i = 0; i < CHAIN; i++) CHECKF(ch.order[i] == i, "grant %d went to %d", i, ch.order[i]);
+    CHECK(!ch.overlapped);
+    CHECK(etcdt_count_keys(etcdt_endpoints(cl), name) == 0);
+    etcde_election_destroy(holder);
+    etcde_session_destroy(hs);
+    for (i = 0; i < CHAIN; i++) {
+        etcde_election_destroy(ch.e[i]);
+        etcde_session_destroy(s[i]);
+    }
+    etcde_client_destroy(c);
+}
+
+/* An async campaign behind a leader: other calls on its handle are refused while it is in
+   flight; at its timeout it ends as the blocking call would, its key deleted. A held lock
+   asked for again ends at once, through the callback. */
+ETCDT_TEST(a_timeout_ends_the_call_and_deletes_its_key) {
+    char name[64];
+    etcde_client *c = client(0);
+    etcde_session *ls = session(c), *ws = session(c);
+    etcde_election *lead, *e;
+    done_rec d;
+    int64_t t0;
+    fresh_name(name, sizeof name, "timeout");
+    memset(&d, 0, sizeof d);
+    __atomic_store_n(&done_count, 0, __ATOMIC_SEQ_CST);
+    REQUIRE(ls && ws);
+    REQUIRE(etcde_election_create(c, ls, name, &lead) == ETCDE_OK);
+    REQUIRE(etcde_election_create(c, ws, name, &e) == ETCDE_OK);
+    REQUIRE(etcde_campaign(lead, "L", 1, 5000) == ETCDE_OK);
+    CHECK(etcde_campaign_async(e, "W", 1, 1000, NULL, NULL) == ETCDE_ERR_INVALID_ARGS);
+    t0 = etcdt_now_ms();
+    REQUIRE(etcde_campaign_async(e, "W", 1, 600, on_done, &d) == ETCDE_OK);
+    CHECK(etcde_campaign_async(e, "W", 1, 600, on_done, &d) == ETCDE_ERR_STATE);
+    CHECK(etcde_resign(e) == ETCDE_ERR_STATE);
+    CHECKF(strstr(etcde_client_errmsg(NULL), "async call") != NULL, "%s",
+           etcde_client_errmsg(NULL));
+    CHECK(until_done(1, 5000));
+    printf("     ended after %lld ms: %s\n", (long long)(d.at - t0), d.msg);
+    CHECK(d.r == ETCDE_ERR_TIMEOUT && !d.leader);
+    CHECKF(strstr(d.msg, "campaign timed out after 600 ms") != NULL, "%s", d.msg);
+    CHECK(d.at - t0 >= 600 && d.at - t0 < 2600);
+    CHECK(etcdt_count_keys(etcdt_endpoints(cl), name) == 1);
+    /* a lock held by lead's handle: asked again, it ends at once with OK */
+    memset(&d, 0, sizeof d);
+    CHECK(etcde_resign(lead) == ETCDE_OK);
+    REQUIRE(etcde_lock(e, 5000) == ETCDE_OK);
+    REQUIRE(etcde_lock_async(e, 1, 5000, on_done, &d) == ETCDE_OK);
+    CHECK(until_done(2, 5000));
+    CHECK(d.calls == 1 && d.r == ETCDE_OK && d.leader);
+    CHECK(etcde_unlock(e) == ETCDE_OK);
+    etcde_election_destroy(lead);
+    etcde_election_destroy(e);
+    etcde_session_destroy(ls);
+    etcde_session_destroy(ws);
+    etcde_client_destroy(c);
+}
+
+/* A cancel of the client, and the loss of the waiting session, end async waits at once,
+   each with the blocking call's result and message, their keys deleted. */
+ETCDT_TEST(cancel_and_session_loss_end_async_waits) {
+    char name[64];
+    etcde_client *lc = client(0), *cc = client(0), *sc = client(0);
+    etcde_session *ls = session(lc), *cs = session(cc), *ss = session(sc);
+    etcde_election *lead, *ce, *se;
+    done_rec dc, dl;
+    int64_t t0;
+    fresh_name(name, sizeof name, "ends");
+    memset(&dc, 0, sizeof dc);
+    memset(&dl, 0, sizeof dl);
+    __atomic_store_n(&done_count, 0, __ATOMIC_SEQ_CST);
+    REQUIRE(ls && cs && ss);
+    REQUIRE(etcde_election_create(lc, ls, name, &lead) == ETCDE_OK);
+    REQUIRE(etcde_campaign(lead, "L", 1, 5000) == ETCDE_OK);
+    REQUIRE(etcde_election_create(cc, cs, name, &ce) == ETCDE_OK);
+    REQUIRE(etcde_election_create(sc, ss, name, &se) == ETCDE_OK);
+    REQUIRE(etcde_campaign_async(ce, "C", 1, -1, on_done, &dc) == ETCDE_OK);
+    REQUIRE(etcde_campaign_async(se, "S", 1, -1, on_done, &dl) == ETCDE_OK);
+    REQUIRE(etcdt_wait_keys(etcdt_endpoints(cl), name, 3, 5000));
+    etcdt_sleep_ms(200);
+    t0 = etcdt_now_ms();
+    etcde_client_cancel(cc);
+    CHECK(etcde_session_close(ss) == ETCDE_OK);
+    CHECK(until_done(2, 5000));
+    printf("     cancel: %lld ms, %s\n     session loss: %lld ms, %s\n", (long long)(dc.at - t0),
+           dc.msg, (long long)(dl.at - t0), dl.msg);
+    CHECK(dc.r == ETCDE_ERR_CANCELLED && !dc.leader && dc.at - t0 < 1000);
+    CHECKF(strstr(dc.msg, "campaign cancelled") != NULL, "%s", dc.msg);
+    CHECK(dl.r == ETCDE_ERR_SESSION_LOST && !dl.leader && dl.at - t0 < 1000);
+    CHECK(etcdt_wait_keys(etcdt_endpoints(cl), name, 1, 5000));
+    /* a cancelled client refuses new async calls at once */
+    CHECK(etcde_campaign_async(ce, "C", 1, -1, on_done, &dc) == ETCDE_ERR_CANCELLED);
+    etcde_election_destroy(lead);
+    etcde_election_destroy(ce);
+    etcde_election_destroy(se);
+    etcde_session_destroy(ls);
+    etcde_session_destroy(cs);
+    etcde_session_destroy(ss);
+    etcde_client_destroy(lc);
+    etcde_client_destroy(cc);
+    etcde_client_destroy(sc);
+}
+
+/* Destroying a handle mid-call ends the call without its callback, and deletes the key
+   the call made; the runner goes on with the other calls. */
+ETCDT_TEST(destroy_mid_call_runs_no_callback_and_deletes_its_key) {
+    char name[64];
+    etcde_client *c = client(0);
+    etcde_session *ls = session(c), *ws = session(c), *os = session(c);
+    etcde_election *lead, *e, *other;
+    done_rec d, od;
+    fresh_name(name, sizeof name, "destroy");
+    memset(&d, 0, sizeof d);
+    memset(&od, 0, sizeof od);
+    __atomic_store_n(&done_count, 0, __ATOMIC_SEQ_CST);
+    REQUIRE(ls && ws && os);
+    REQUIRE(etcde_election_create(c, ls, name, &lead) == ETCDE_OK);
+    REQUIRE(etcde_campaign(lead, "L", 1, 5000) == ETCDE_OK);
+    REQUIRE(etcde_election_create(c, ws, name, &e) == ETCDE_OK);
+    REQUIRE(etcde_election_create(c, os, name, &other) == ETCDE_OK);
+    REQUIRE(etcde_campaign_async(e, "W", 1, -1, on_done, &d) == ETCDE_OK);
+    REQUIRE(etcdt_wait_keys(etcdt_endpoints(cl), name, 2, 5000));
+    REQUIRE(etcde_campaign_async(other, "O", 1, -1, on_done, &od) == ETCDE_OK);
+    REQUIRE(etcdt_wait_keys(etcdt_endpoints(cl), name, 3, 5000));
+    etcdt_sleep_ms(200);
+    etcde_election_destroy(e);
+    CHECK(etcdt_wait_keys(etcdt_endpoints(cl), name, 2, 5000));
+    CHECK(etcde_resign(lead) == ETCDE_OK);
+    CHECK(until_done(1, 5000));
+    etcdt_sleep_ms(200);
+    CHECKF(d.calls == 0, "the destroyed handle's callback ran (%s)", d.msg);
+    CHECKF(od.calls == 1 && od.r == ETCDE_OK && od.leader, "%s", od.msg);
+    CHECK(etcde_resign(other) == ETCDE_OK);
+    etcde_election_destroy(lead);
+    etcde_election_destroy(other);
+    etcde_session_destroy(ls);
+    etcde_session_destroy(ws);
+    etcde_session_destroy(os);
+    etcde_client_destroy(c);
+}
+
+/* With callbacks_in_process, callbacks wait until the event loop sees etcde_client_fd
+   readable and calls etcde_client_process: they run on its thread. */
+ETCDT_TEST(callbacks_run_in_process_on_the_loops_thread) {
+    char name[64];
+    etcde_client *c = client(1), *plain = client(0);
+    etcde_session *s = session(c);
+    etcde_election *e;
+    done_rec d;
+    struct pollfd p;
+    int fd, ran = 0;
+    int64_t end;
+    fresh_name(name, sizeof name, "loop");
+    memset(&d, 0, sizeof d);
+    __atomic_store_n(&done_count, 0, __ATOMIC_SEQ_CST);
+    REQUIRE(s && plain);
+    CHECK(etcde_client_fd(plain) == -1);
+    CHECK(strstr(etcde_client_errmsg(NULL), "callbacks_in_process") != NULL);
+    fd = etcde_client_fd(c);
+    REQUIRE(fd >= 0);
+    REQUIRE(etcde_election_create(c, s, name, &e) == ETCDE_OK);
+    REQUIRE(etcde_campaign_async(e, "A", 1, 5000, on_done, &d) == ETCDE_OK);
+    etcdt_sleep_ms(300);
+    CHECKF(d.calls == 0, "a callback ran outside etcde_client_process");
+    end = etcdt_now_ms() + 5000;
+    while (!ran && etcdt_now_ms() < end) {
+        p.fd = fd;
+        p.events = POLLIN;
+        p.revents = 0;
+        if (poll(&p, 1, 100) > 0) ran += etcde_client_process(c);
+    }
+    CHECK(ran == 1 && d.calls == 1 && d.r == ETCDE_OK && d.leader);
+    CHECK(pthread_equal(d.thread, pthread_self()));
+    CHECK(etcde_client_process(c) == 0);
+    CHECK(etcde_resign(e) == ETCDE_OK);
+    etcde_election_destroy(e);
+    etcde_session_destroy(s);
+    etcde_client_destroy(c);
+    etcde_client_destroy(plain);
+}
+
+/* build/shards NAME N, and its first line. */
+static etcdt_proc *shards(const char *name, const char *n) {
+    char line[256];
+    char *argv[] = {shards_path, (char *)etcdt_endpoints(cl), (char *)name, (char *)n, NULL};
+    etcdt_proc *p = etcdt_spawn(argv, NULL);
+    if (p && (etcdt_proc_readline(p, line, sizeof line, 5000) != 1 || !strstr(line, "campaign"))) {
+        etcdt_proc_signal(p, SIGKILL);
+        etcdt_proc_wait(p, 5000);
+        etcdt_proc_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Reads p's lines until one starts with `prefix`; 1 if it came within ms. */
+static int until_line(etcdt_proc *p, const char *prefix, int ms) {
+    char line[256];
+    int64_t end = etcdt_now_ms() + ms;
+    while (etcdt_proc_readline(p, line, sizeof line, etcdt__left(end)) == 1)
+        if (!strncmp(line, prefix, strlen(prefix))) return 1;
+    return 0;
+}
+
+/* The event-loop example: a first copy leads all 30 shards, a second queues for all;
+   Ctrl-C on the first (it resigns) hands every shard to the second at once. */
+ETCDT_TEST(the_event_loop_example_takes_over_every_shard) {
+    char name[64];
+    etcdt_proc *a, *b;
+    int64_t t0;
+    fresh_name(name, sizeof name, "shards");
+    REQUIRE((a = shards(name, "30")) != NULL);
+    CHECKF(until_line(a, "leading all 30 shards", 10000), "stderr: %s", etcdt_proc_stderr(a));
+    REQUIRE((b = shards(name, "30")) != NULL);
+    CHECK(etcdt_wait_keys(etcdt_endpoints(cl), name, 60, 10000));
+    etcdt_sleep_ms(300);
+    t0 = etcdt_now_ms();
+    etcdt_proc_signal(a, SIGINT);
+    CHECKF(etcdt_proc_wait(a, 5000) == 0, "stderr: %s", etcdt_proc_stderr(a));
+    CHECKF(until_line(b, "leading all 30 shards", 5000), "stderr: %s", etcdt_proc_stderr(b));
+    printf("     30 shards handed over in %lld ms\n", (long long)(etcdt_now_ms() - t0));
+    etcdt_proc_signal(b, SIGINT);
+    CHECKF(etcdt_proc_wait(b, 5000) == 0, "stderr: %s", etcdt_proc_stderr(b));
+    CHECK(etcdt_count_keys(etcdt_endpoints(cl), name) == 0);
+    etcdt_proc_free(a);
+    etcdt_proc_free(b);
+}
+
+int main(int argc, char **argv) {
+    struct etcdt_case cases[] = {
+        ETCDT_CASE(many_async_campaigns_need_no_thread_each),
+        ETCDT_CASE(a_lock_passes_down_the_queue_from_callbacks),
+        ETCDT_CASE(a_timeout_ends_the_call_and_deletes_its_key),
+        ETCDT_CASE(cancel_and_session_loss_end_async_waits),
+        ETCDT_CASE(destroy_mid_call_runs_no_callback_and_deletes_its_key),
+        ETCDT_CASE(callbacks_run_in_process_on_the_loops_thread),
+        ETCDT_CASE(the_event_loop_example_takes_over_every_shard),
+    };
+    char dir[PATH_MAX];
+    const char *why;
+    int rc;
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(dir, sizeof dir, "%s", etcdt_self_path() ? etcdt_self_path() : "");
+    snprintf(shards_path, sizeof shards_path, "%s/../shards", dirname(dir)); /* build/tests/.. */
+    why = access(shards_path, X_OK) != 0         ? "build/shards is not built (make build/shards)"
+          : !(cl = etcdt_cluster_start(1, NULL)) ? "could not start etcd"
+                                                 : NULL;
+    if (why) {
+        fprintf(stderr, "%s\n0 passed, 1 failed\n", why);
+        return 1;
+    }
+    rc = etcdt_run("async", cases, (int)(sizeof cases / sizeof cases[0]), argc, argv);
+    etcdt_cluster_stop(cl);
+    return rc;
+}
