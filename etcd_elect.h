@@ -528,6 +528,11 @@ ETCDE_API etcde_result etcde_campaign_async(etcde_election *e, const void *value
    done runs with ETCDE_OK, from the runner as always, never inside this call. */
 ETCDE_API etcde_result etcde_lock_async(etcde_election *e, int n, int timeout_ms,
                                         etcde_done_fn done, void *user_data);
+/* etcde_observe as an async call: fn runs on the runner for each state, as in etcde_observe
+   (its non-zero return stops it: done then gets ETCDE_OK). Not with callbacks_in_process:
+   fn would run outside etcde_client_process (ETCDE_ERR_STATE). */
+ETCDE_API etcde_result etcde_observe_async(etcde_election *e, etcde_observe_fn fn, int timeout_ms,
+                                           etcde_done_fn done, void *user_data);
 /* With etcde_options.callbacks_in_process: a descriptor that is readable while callbacks
    wait for etcde_client_process (poll it for POLLIN, in epoll, in libuv's uv_poll); -1
    without that option or when it cannot be made (see etcde_client_errmsg). */
@@ -3844,12 +3849,6 @@ static etcde_result etcde__watch(etcde_election *e, const etcde__watch_spec *ws,
     return r;
 }
 
-/* After a watch that failed to open or broke: note why, pause 500 ms, read again. */
-static etcde_result etcde__watch_pause(etcde_election *e, const etcde__wait *w) {
-    snprintf(e->retried, sizeof e->retried, "%.200s", e->err.msg);
-    return etcde__retry_pause(w, &e->err);
-}
-
 static int etcde__same_bytes(const char *a, size_t an, const void *b, size_t bn) {
     return an == bn && (an == 0 || memcmp(a, b, an) == 0);
 }
@@ -4057,8 +4056,55 @@ static etcde_result etcde__copy_window(etcde_election *e, const etcde__queue_pos
     return ETCDE_OK;
 }
 
-/* ---- campaign machine ---------------------------------------------------------------- */
-/* A campaign or lock as steps: enter the queue, read it, watch the window, verify the win.
+/* ---- observe ------------------------------------------------------------------------- */
+
+typedef struct etcde__observer {
+    etcde_observe_fn fn;
+    void *user_data;
+    int have_last;                 /* something was emitted */
+    int64_t last_create, last_mod; /* what: 0/0 for NO_LEADER */
+    int64_t at; /* the revision of the event that ended the watch: read the state there */
+    int stop;
+} etcde__observer;
+
+/* Emits a state unless it repeats the last one. */
+static void etcde__observe_emit(etcde__observer *ob, const etcde_kv *kv, int64_t rev) {
+    int64_t cr = kv ? kv->create_rev : 0, mr = kv ? kv->mod_rev : 0;
+    if (ob->have_last && ob->last_create == cr && ob->last_mod == mr) return;
+    ob->have_last = 1;
+    ob->last_create = cr;
+    ob->last_mod = mr;
+    if (ob->fn(kv ? ETCDE_EVENT_LEADER : ETCDE_EVENT_NO_LEADER, kv, rev, ob->user_data))
+        ob->stop = 1;
+}
+
+/* Leader-key events: a PUT is a proclamation (emit), a DELETE ends the reign (re-read at
+   its revision, so a successor that proclaims at once is still reported first). */
+static int etcde__on_leader_event(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev,
+                                  void *ud) {
+    etcde__observer *ob = (etcde__observer *)ud;
+    etcde_kv kv;
+    if (etcde__jeq(j, etcde__jget(j, ev, "type"), "DELETE")) {
+        ob->at = etcde__jrev(j, etcde__jpath(j, ev, "kv.mod_revision"));
+        return ETCDE__EV_STOP;
+    }
+    if (etcde__kv_from(j, etcde__jget(j, ev, "kv"), &kv, &e->err)) return ETCDE_ERR_JSON;
+    etcde__observe_emit(ob, &kv, hdr_rev);
+    return ob->stop ? ETCDE__EV_STOP : ETCDE__EV_KEEP;
+}
+
+/* Prefix events while nobody leads: any change means read again, at its revision. */
+static int etcde__on_any_event(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev,
+                               void *ud) {
+    (void)e;
+    (void)hdr_rev;
+    ((etcde__observer *)ud)->at = etcde__jrev(j, etcde__jpath(j, ev, "kv.mod_revision"));
+    return ETCDE__EV_STOP;
+}
+
+/* ---- call machine -------------------------------------------------------------------- */
+/* A campaign or lock as steps: enter the queue, read it, watch the window, verify the win;
+   an observe: read the leader, watch it (or the election while nobody leads), report.
    One machine serves both kinds of call. A blocking call steps it on the caller's thread
    and watches in place; an async call is stepped by the client's runner thread whenever
    its watch has news, a retry is due or it must end, and waits between steps on nothing
@@ -4075,6 +4121,7 @@ static etcde_result etcde__copy_window(etcde_election *e, const etcde__queue_pos
    falls back to one exact watcher per key and a read after each delete. */
 
 enum {
+    ETCDE__OP_READ,  /* observe: read who leads, report it, say what to watch */
     ETCDE__OP_ENTER, /* put the own key up (or find it) */
     ETCDE__OP_CHECK, /* read the queue */
     ETCDE__OP_ARM,   /* watch the window */
@@ -4085,7 +4132,8 @@ enum {
 
 typedef struct etcde__op {
     etcde_election *e;
-    const char *call; /* "campaign", "lock": for messages */
+    const char *call; /* "campaign", "lock", "observe": for messages */
+    int observe;      /* an observe (else a campaign or lock) */
     int timeout_ms;
     etcde__wait w; /* the call's: deadline, cancel, session loss */
     const void *value;
@@ -4100,6 +4148,8 @@ typedef struct etcde__op {
     etcde_result r;   /* at ETCDE__OP_DONE */
     etcde__queue_pos pos;
     etcde__queue_watch q;
+    etcde__observer ob;
+    char *okey; /* observe: a copy of the leader's key, while it is watched */
     etcde__watch_spec ws;
     etcde__wsub sub; /* async: its place on the shared stream, while ETCDE__OP_WATCH */
     /* async calls: see the runner */
@@ -4165,13 +4215,15 @@ static etcde_result etcde__op_watched(etcde__op *op, etcde_result r) {
     etcde_election *e = op->e;
     int64_t now = etcde__now_ms();
     etcde__free(&e->c->al, op->q.ahead);
+    etcde__free(&e->c->al, op->okey);
     op->q.ahead = NULL;
-    if (r == ETCDE_OK && op->q.lead) {
-        op->phase = ETCDE__OP_WON;
+    op->okey = NULL;
+    if (op->ob.stop || (r == ETCDE_OK && op->q.lead)) {
+        op->phase = op->ob.stop ? ETCDE__OP_DONE : ETCDE__OP_WON;
         return ETCDE_OK;
     }
     if (op->q.noise >= ETCDE__QUEUE_NOISE_MAX) op->exact = 1;
-    op->phase = ETCDE__OP_CHECK;
+    op->phase = op->observe ? ETCDE__OP_READ : ETCDE__OP_CHECK;
     op->pos.kvs = ETCDE__UNREAD;
     if (r && !etcde__transient(r)) return r;
     if (r) {
@@ -4186,7 +4238,7 @@ static etcde_result etcde__op_watched(etcde__op *op, etcde_result r) {
 /* Watches the window: in place (blocking), or by taking a place on the shared stream. */
 static etcde_result etcde__op_arm(etcde__op *op, const etcde__wait *sw) {
     etcde_election *e = op->e;
-    etcde_result r = etcde__op_window(op);
+    etcde_result r = op->observe ? ETCDE_OK : etcde__op_window(op);
     int shared;
     if (r) return r;
     op->opened = etcde__now_ms();
@@ -4200,6 +4252,7 @@ static etcde_result etcde__op_arm(etcde__op *op, const etcde__wait *sw) {
     if (shared == 0) { /* an HTTP watch: it needs a thread to wait on it */
         etcde__free(&e->c->al, op->q.ahead);
         op->q.ahead = NULL;
+        if (op->observe) op->phase = ETCDE__OP_READ; /* its thread reads and watches anew */
         op->handoff = 1;
         return ETCDE_OK;
     }
@@ -4229,7 +4282,17 @@ static void etcde__op_end(etcde__op *op, etcde_result r) {
     etcde_session *s = e->s;
     if (op->phase == ETCDE__OP_WATCH) etcde__sub_close(e->c, &op->sub);
     etcde__free(&e->c->al, op->q.ahead);
+    etcde__free(&e->c->al, op->okey);
     op->q.ahead = NULL;
+    op->okey = NULL;
+    op->r = r;
+    op->phase = ETCDE__OP_DONE;
+    if (op->observe) {
+        if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() >= op->w.deadline)
+            etcde__fail(&e->err, r, "observe ended after %d ms%s%s", op->timeout_ms,
+                        e->retried[0] ? "; last watch failure: " : "", e->retried);
+        return;
+    }
     if (r == ETCDE_ERR_SESSION_LOST && !etcde__alive(s))
         etcde__fail(&e->err, r, "%s", etcde_session_errmsg(s));
     else if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() >= op->w.deadline)
@@ -4238,8 +4301,6 @@ static void etcde__op_end(etcde__op *op, etcde_result r) {
     else if (r == ETCDE_ERR_CANCELLED)
         etcde__fail(&e->err, r, "%s cancelled (etcde_client_cancel)", op->call);
     etcde__abandon(e, r);
-    op->r = r;
-    op->phase = ETCDE__OP_DONE;
 }
 
 /* What ends an async call between steps (a blocking one's wait has these as fds). */
@@ -4247,10 +4308,58 @@ static etcde_result etcde__op_interrupted(etcde__op *op) {
     etcde_election *e = op->e;
     if (etcde__cancelled(e->c))
         return etcde__fail(&e->err, ETCDE_ERR_CANCELLED, "cancelled by etcde_client_cancel");
-    if (!etcde__alive(e->s))
+    if (!op->observe && !etcde__alive(e->s))
         return etcde__fail(&e->err, ETCDE_ERR_SESSION_LOST, "the session was lost");
     if (etcde__now_ms() >= op->w.deadline)
         return etcde__fail(&e->err, ETCDE_ERR_TIMEOUT, "timed out");
+    return ETCDE_OK;
+}
+
+/* An observe's read: who leads (at the revision of the event that ended the last watch,
+   if any), reported unless it repeats; then what to watch from there. */
+static etcde_result etcde__op_observe_read(etcde__op *op, const etcde__wait *sw) {
+    etcde_election *e = op->e;
+    etcde__observer *ob = &op->ob;
+    etcde__json *j = &e->resp.j;
+    etcde__watch_spec *ws = &op->ws;
+    etcde_result r;
+    int kvt;
+    int64_t hdr;
+    etcde_kv kv;
+    etcde__buf_clear(&e->req);
+    etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0, ob->at);
+    r = etcde__call_retry(e->c, "/v3/kv/range", &e->req, &e->resp, sw, &e->err);
+    if (r && ob->at > 0 && r != ETCDE_ERR_CANCELLED && r != ETCDE_ERR_TIMEOUT) {
+        ob->at = 0; /* compacted already (or refused): the newest state will do */
+        return ETCDE_OK;
+    }
+    if (r) return r;
+    hdr = ob->at > 0 ? ob->at : etcde__jrev(j, etcde__jpath(j, 0, "header.revision"));
+    ob->at = 0;
+    if (hdr < 0)
+        return etcde__fail(&e->err, ETCDE_ERR_JSON, "range reply without a valid revision");
+    kvt = etcde__jpath(j, 0, "kvs.0");
+    memset(ws, 0, sizeof *ws);
+    ws->start_rev = hdr + 1;
+    ws->ud = ob;
+    if (kvt < 0) { /* nobody leads: any change in the election */
+        etcde__observe_emit(ob, NULL, hdr);
+        ws->key = e->prefix;
+        ws->klen = e->plen;
+        ws->range_end = e->range_end;
+        ws->relen = e->relen;
+        ws->fn = etcde__on_any_event;
+    } else {
+        if ((r = etcde__kv_from(j, kvt, &kv, &e->err)) != ETCDE_OK) return r;
+        etcde__observe_emit(ob, &kv, hdr);
+        op->okey = (char *)etcde__alloc(&e->c->al, kv.key_len + 1);
+        if (!op->okey) return etcde__fail(&e->err, ETCDE_ERR_NOMEM, "out of memory");
+        memcpy(op->okey, kv.key, kv.key_len + 1);
+        ws->key = op->okey; /* the leader's key alone */
+        ws->klen = kv.key_len;
+        ws->fn = etcde__on_leader_event;
+    }
+    op->phase = ob->stop ? ETCDE__OP_DONE : ETCDE__OP_ARM;
     return ETCDE_OK;
 }
 
@@ -4267,6 +4376,7 @@ static void etcde__op_step(etcde__op *op) {
         int phase = op->phase;
         if (!op->inplace && (r = etcde__op_interrupted(op)) != ETCDE_OK) break;
         switch (phase) {
+        case ETCDE__OP_READ: r = etcde__op_observe_read(op, &sw); break;
         case ETCDE__OP_ENTER:
             op->gen = ETCDE__LOAD(&e->released);
             r = etcde__campaign_enter(e, op->value, op->len, &sw, &op->pos);
@@ -4340,9 +4450,22 @@ static void etcde__op_init(etcde__op *op, etcde_election *e, const void *value, 
     op->value = value;
     op->len = len;
     op->inplace = inplace;
+    op->phase = ETCDE__OP_ENTER;
     op->abort_pipe[0] = op->abort_pipe[1] = -1;
     etcde__wait_for(&op->w, e, etcde__deadline(timeout_ms), 1);
     e->retried[0] = 0;
+}
+
+/* An observe's machine, at its start: its wait has no session (it needs none). */
+static void etcde__op_init_observe(etcde__op *op, etcde_election *e, etcde_observe_fn fn,
+                                   void *user_data, int timeout_ms, int inplace) {
+    etcde__op_init(op, e, NULL, 0, timeout_ms, "observe", inplace);
+    etcde__wait_init(&op->w, etcde__deadline(timeout_ms));
+    etcde__wait_add(&op->w, e->c->cancel_pipe[0], ETCDE_ERR_CANCELLED);
+    op->observe = 1;
+    op->phase = ETCDE__OP_READ;
+    op->ob.fn = fn;
+    op->ob.user_data = user_data;
 }
 
 /* ---- runner ------------------------------------------------------------------------- */
@@ -4405,13 +4528,26 @@ static void etcde__op_woke(etcde__wsub *sub) {
 
 /* When a waiting call must be looked at, at the latest. */
 static int64_t etcde__op_due(const etcde__op *op) {
-    int64_t due = op->w.deadline, sd = ETCDE__LOAD(&op->e->s->deadline);
+    int64_t due = op->w.deadline,
+            sd = op->observe ? ETCDE__NEVER : ETCDE__LOAD(&op->e->s->deadline);
     if (op->retry_at && op->retry_at < due) due = op->retry_at;
     return sd < due ? sd : due;
 }
 
+/* Under run->mu: off the queue of calls to step (the stream's reader may have queued it
+   again while it was being stepped). */
+static void etcde__run_unqueue(etcde__run *run, etcde__op *op) {
+    etcde__op **pp;
+    if (!op->queued) return;
+    for (pp = &run->ready; *pp != op;) pp = &(*pp)->rnext;
+    *pp = op->rnext;
+    for (run->rtail = run->ready; run->rtail && run->rtail->rnext;) run->rtail = run->rtail->rnext;
+    op->queued = 0;
+}
+
 /* Under run->mu: takes the call out of the runner's hands. */
 static void etcde__run_unlink(etcde__run *run, etcde__op *op) {
+    etcde__run_unqueue(run, op);
     if (op->prev)
         op->prev->next = op->next;
     else
@@ -4457,8 +4593,8 @@ static void *etcde__op_thread(void *arg) {
     etcde__run *run = ETCDE__LOAD(&c->run);
     etcde__wait_add(&op->w, op->abort_pipe[0], ETCDE_ERR_CANCELLED);
     etcde__op_drive(op);
-    etcde__wake_close(op->abort_pipe);
     pthread_mutex_lock(&run->mu);
+    etcde__wake_close(op->abort_pipe); /* under mu: a destroy pokes it only while open */
     etcde__run_deliver(c, run, op);
     run->nthreads--;
     pthread_cond_broadcast(&run->cv);
@@ -4470,6 +4606,7 @@ static void *etcde__op_thread(void *arg) {
 static void etcde__op_spawn(etcde_client *c, etcde__run *run, etcde__op *op) {
     pthread_attr_t at;
     int ok = etcde__wake_open(op->abort_pipe) == 0 && pthread_attr_init(&at) == 0;
+    etcde__run_unqueue(run, op);
     op->handoff = 0;
     op->inplace = 1;
     run->nstepped--;
@@ -4501,7 +4638,7 @@ static void etcde__run_scan(etcde_client *c, etcde__run *run) {
         int64_t due;
         if (op->queued || op->inplace) continue;
         due = etcde__op_due(op);
-        if (cancelled || now >= due || !etcde__alive(op->e->s))
+        if (cancelled || now >= due || (!op->observe && !etcde__alive(op->e->s)))
             etcde__run_push(run, op);
         else if (due < run->next_due)
             run->next_due = due;
@@ -4605,10 +4742,6 @@ static void etcde__run_forget(etcde_election *e) {
         etcde__wake_poke(op->abort_pipe);
         while (ETCDE__LOAD(&e->op) == op) pthread_cond_wait(&run->cv, &run->mu);
     } else if (op) {
-        for (pp = &run->ready; *pp && *pp != op;) pp = &(*pp)->rnext;
-        if (*pp) *pp = op->rnext;
-        for (run->rtail = run->ready; run->rtail && run->rtail->rnext;)
-            run->rtail = run->rtail->rnext;
         etcde__run_unlink(run, op); /* the stream's reader no longer queues it */
         pthread_mutex_unlock(&run->mu);
         etcde__fail(&e->err, ETCDE_ERR_CANCELLED, "the handle was destroyed");
@@ -4652,52 +4785,6 @@ static void etcde__run_free(etcde_client *c) {
     pthread_mutex_destroy(&run->mu);
     etcde__free(&c->al, run);
     c->run = NULL;
-}
-
-/* ---- observe ------------------------------------------------------------------------- */
-
-typedef struct etcde__observer {
-    etcde_observe_fn fn;
-    void *user_data;
-    int have_last;                 /* something was emitted */
-    int64_t last_create, last_mod; /* what: 0/0 for NO_LEADER */
-    int64_t at; /* the revision of the event that ended the watch: read the state there */
-    int stop;
-} etcde__observer;
-
-/* Emits a state unless it repeats the last one. */
-static void etcde__observe_emit(etcde__observer *ob, const etcde_kv *kv, int64_t rev) {
-    int64_t cr = kv ? kv->create_rev : 0, mr = kv ? kv->mod_rev : 0;
-    if (ob->have_last && ob->last_create == cr && ob->last_mod == mr) return;
-    ob->have_last = 1;
-    ob->last_create = cr;
-    ob->last_mod = mr;
-    if (ob->fn(kv ? ETCDE_EVENT_LEADER : ETCDE_EVENT_NO_LEADER, kv, rev, ob->user_data))
-        ob->stop = 1;
-}
-
-/* Leader-key events: a PUT is a proclamation (emit), a DELETE ends the reign (re-read at
-   its revision, so a successor that proclaims at once is still reported first). */
-static int etcde__on_leader_event(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev,
-                                  void *ud) {
-    etcde__observer *ob = (etcde__observer *)ud;
-    etcde_kv kv;
-    if (etcde__jeq(j, etcde__jget(j, ev, "type"), "DELETE")) {
-        ob->at = etcde__jrev(j, etcde__jpath(j, ev, "kv.mod_revision"));
-        return ETCDE__EV_STOP;
-    }
-    if (etcde__kv_from(j, etcde__jget(j, ev, "kv"), &kv, &e->err)) return ETCDE_ERR_JSON;
-    etcde__observe_emit(ob, &kv, hdr_rev);
-    return ob->stop ? ETCDE__EV_STOP : ETCDE__EV_KEEP;
-}
-
-/* Prefix events while nobody leads: any change means read again, at its revision. */
-static int etcde__on_any_event(etcde_election *e, etcde__json *j, int ev, int64_t hdr_rev,
-                               void *ud) {
-    (void)e;
-    (void)hdr_rev;
-    ((etcde__observer *)ud)->at = etcde__jrev(j, etcde__jpath(j, ev, "kv.mod_revision"));
-    return ETCDE__EV_STOP;
 }
 
 /* ---- public -------------------------------------------------------------------------- */
@@ -5274,83 +5361,16 @@ ETCDE__DEF etcde_result etcde_leader(etcde_election *e, etcde_kv *out) {
     return etcde__kv_from(&e->resp.j, kv, out, &e->err);
 }
 
-static etcde_result etcde__observe_run(etcde_election *e, etcde_observe_fn fn, void *user_data,
-                                       int timeout_ms) {
-    etcde__observer ob;
-    etcde__wait w;
-    etcde_result r;
-    memset(&ob, 0, sizeof ob);
-    e->retried[0] = 0;
-    ob.fn = fn;
-    ob.user_data = user_data;
-    etcde__wait_init(&w, etcde__deadline(timeout_ms));
-    etcde__wait_add(&w, e->c->cancel_pipe[0], ETCDE_ERR_CANCELLED);
-    for (;;) {
-        etcde__json *j = &e->resp.j;
-        etcde__watch_spec ws;
-        int kvt;
-        int64_t hdr;
-        etcde_kv kv;
-        etcde__buf_clear(&e->req);
-        etcde__req_prefix_range(&e->req, e, "ASCEND", 1, 0, ob.at);
-        r = etcde__call_retry(e->c, "/v3/kv/range", &e->req, &e->resp, &w, &e->err);
-        if (r && ob.at > 0 && r != ETCDE_ERR_CANCELLED && r != ETCDE_ERR_TIMEOUT) {
-            ob.at = 0; /* compacted already (or refused): the newest state will do */
-            continue;
-        }
-        if (r) break;
-        hdr = ob.at > 0 ? ob.at : etcde__jrev(j, etcde__jpath(j, 0, "header.revision"));
-        ob.at = 0;
-        if (hdr < 0) {
-            r = etcde__fail(&e->err, ETCDE_ERR_JSON, "range reply without a valid revision");
-            break;
-        }
-        kvt = etcde__jpath(j, 0, "kvs.0");
-        memset(&ws, 0, sizeof ws);
-        ws.start_rev = hdr + 1;
-        ws.ud = &ob;
-        if (kvt < 0) { /* nobody leads: any change in the election */
-            etcde__observe_emit(&ob, NULL, hdr);
-            if (ob.stop) return ETCDE_OK;
-            ws.key = e->prefix;
-            ws.klen = e->plen;
-            ws.range_end = e->range_end;
-            ws.relen = e->relen;
-            ws.fn = etcde__on_any_event;
-            r = etcde__watch(e, &ws, &w);
-        } else {
-            char *key;
-            r = etcde__kv_from(j, kvt, &kv, &e->err);
-            if (r) break;
-            etcde__observe_emit(&ob, &kv, hdr);
-            if (ob.stop) return ETCDE_OK;
-            key = (char *)etcde__alloc(&e->c->al, kv.key_len + 1);
-            if (!key) return etcde__fail(&e->err, ETCDE_ERR_NOMEM, "out of memory");
-            memcpy(key, kv.key, kv.key_len + 1);
-            ws.key = key; /* the leader's key alone */
-            ws.klen = kv.key_len;
-            ws.fn = etcde__on_leader_event;
-            r = etcde__watch(e, &ws, &w);
-            etcde__free(&e->c->al, key);
-        }
-        if (ob.stop) return ETCDE_OK;
-        if (r && !etcde__transient(r)) break;
-        if (r && (r = etcde__watch_pause(e, &w)) != ETCDE_OK) break;
-    }
-    if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() >= w.deadline)
-        etcde__fail(&e->err, r, "observe ended after %d ms%s%s", timeout_ms,
-                    e->retried[0] ? "; last watch failure: " : "", e->retried);
-    return r;
-}
-
 ETCDE__DEF etcde_result etcde_observe(etcde_election *e, etcde_observe_fn fn, void *user_data,
                                       int timeout_ms) {
+    etcde__op op;
     etcde_result r;
     if (!e) return ETCDE_ERR_INVALID_ARGS;
     if (!fn) return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS, "observe: fn is NULL");
     if ((r = etcde__begin(e, "observe", 1)) != ETCDE_OK) return r;
     e->busy = 1;
-    r = etcde__observe_run(e, fn, user_data, timeout_ms);
+    etcde__op_init_observe(&op, e, fn, user_data, timeout_ms, 1);
+    r = etcde__op_drive(&op);
     e->busy = 0;
     return r;
 }
@@ -5498,16 +5518,21 @@ ETCDE__DEF etcde_result etcde_unlock(etcde_election *e) { return etcde_resign(e)
 
 /* ---- public: async ------------------------------------------------------------------- */
 
-/* Hands a campaign or lock to the runner; `held`: it ends at once with ETCDE_OK. */
+/* Hands a campaign or lock to the runner (observe: an observe with fn); `held`: it ends at
+   once with ETCDE_OK. */
 static etcde_result etcde__async(etcde_election *e, const void *value, size_t len, int timeout_ms,
-                                 const char *call, int held, etcde_done_fn done, void *user_data) {
+                                 const char *call, int held, etcde_observe_fn observe,
+                                 etcde_done_fn done, void *user_data) {
     etcde__run *run = etcde__run_get(e->c, &e->err);
     etcde__op *op;
     if (!run) return ETCDE_ERR_NOMEM;
     op = (etcde__op *)etcde__alloc(&e->c->al, sizeof *op + len + 1);
     if (!op) return etcde__fail(&e->err, ETCDE_ERR_NOMEM, "out of memory");
     if (len) memcpy(op + 1, value, len);
-    etcde__op_init(op, e, op + 1, len, timeout_ms, call, 0);
+    if (observe)
+        etcde__op_init_observe(op, e, observe, user_data, timeout_ms, 0);
+    else
+        etcde__op_init(op, e, op + 1, len, timeout_ms, call, 0);
     op->done = done;
     op->user_data = user_data;
     if (held) {
@@ -5534,7 +5559,7 @@ ETCDE__DEF etcde_result etcde_campaign_async(etcde_election *e, const void *valu
     if ((r = etcde__campaign_can(e, value, len)) != ETCDE_OK) return r;
     e->lock = 0;
     e->slots = 1;
-    return etcde__async(e, value, len, timeout_ms, "campaign", 0, done, user_data);
+    return etcde__async(e, value, len, timeout_ms, "campaign", 0, NULL, done, user_data);
 }
 
 ETCDE__DEF etcde_result etcde_lock_async(etcde_election *e, int n, int timeout_ms,
@@ -5548,7 +5573,21 @@ ETCDE__DEF etcde_result etcde_lock_async(etcde_election *e, int n, int timeout_m
         e->lock = 1;
         e->slots = n;
     }
-    return etcde__async(e, "", 0, timeout_ms, "lock", held, done, user_data);
+    return etcde__async(e, "", 0, timeout_ms, "lock", held, NULL, done, user_data);
+}
+
+ETCDE__DEF etcde_result etcde_observe_async(etcde_election *e, etcde_observe_fn fn, int timeout_ms,
+                                            etcde_done_fn done, void *user_data) {
+    etcde_result r;
+    if (!e) return ETCDE_ERR_INVALID_ARGS;
+    if (!fn || !done)
+        return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS, "observe: fn or done is NULL");
+    if (e->c->o.callbacks_in_process)
+        return etcde__fail(&e->err, ETCDE_ERR_STATE,
+                           "observe: no async observe with callbacks_in_process (its fn would "
+                           "run outside etcde_client_process)");
+    if ((r = etcde__begin(e, "observe", 1)) != ETCDE_OK) return r;
+    return etcde__async(e, NULL, 0, timeout_ms, "observe", 0, fn, done, user_data);
 }
 
 ETCDE__DEF int etcde_client_fd(etcde_client *c) {

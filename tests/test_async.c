@@ -366,6 +366,76 @@ ETCDT_TEST(callbacks_run_in_process_on_the_loops_thread) {
     etcde_client_destroy(plain);
 }
 
+/* An async observe's record: its callback's (first, for on_done), and the states it saw
+   in order, as "A", "B" or "-" (nobody leads). */
+typedef struct observed {
+    done_rec d;
+    char states[16];
+    int n; /* atomic */
+} observed;
+
+static int on_state(etcde_event_type type, const etcde_kv *leader, int64_t rev, void *ud) {
+    observed *o = (observed *)ud;
+    int n = __atomic_load_n(&o->n, __ATOMIC_SEQ_CST);
+    (void)rev;
+    if (n < 15) o->states[n] = type == ETCDE_EVENT_LEADER ? leader->value[0] : '-';
+    __atomic_store_n(&o->n, n + 1, __ATOMIC_SEQ_CST);
+    return type == ETCDE_EVENT_LEADER && leader->value[0] == 'B'; /* stop at B */
+}
+
+static int until_seen(observed *o, int n, int ms) {
+    int64_t end = etcdt_now_ms() + ms;
+    while (__atomic_load_n(&o->n, __ATOMIC_SEQ_CST) < n)
+        if (etcdt_now_ms() > end)
+            return 0;
+        else
+            etcdt_sleep_ms(5);
+    return 1;
+}
+
+/* An async observe (on a handle without a session) reports A, nobody, then B -- where its
+   callback stops it; another, of a quiet election, ends at its timeout with the blocking
+   call's message. */
+ETCDT_TEST(an_async_observe_reports_each_state_until_stopped) {
+    char name[64], quiet[64];
+    etcde_client *c = client(0);
+    etcde_session *sa = session(c), *sb = session(c);
+    etcde_election *a, *b, *o, *o2;
+    observed ob, ob2;
+    fresh_name(name, sizeof name, "observe");
+    fresh_name(quiet, sizeof quiet, "quiet");
+    memset(&ob, 0, sizeof ob);
+    memset(&ob2, 0, sizeof ob2);
+    __atomic_store_n(&done_count, 0, __ATOMIC_SEQ_CST);
+    REQUIRE(sa && sb);
+    REQUIRE(etcde_election_create(c, sa, name, &a) == ETCDE_OK);
+    REQUIRE(etcde_election_create(c, sb, name, &b) == ETCDE_OK);
+    REQUIRE(etcde_election_create(c, NULL, name, &o) == ETCDE_OK);
+    REQUIRE(etcde_election_create(c, NULL, quiet, &o2) == ETCDE_OK);
+    REQUIRE(etcde_campaign(a, "A", 1, 5000) == ETCDE_OK);
+    CHECK(etcde_observe_async(o, on_state, 10000, NULL, &ob) == ETCDE_ERR_INVALID_ARGS);
+    REQUIRE(etcde_observe_async(o, on_state, 10000, on_done, &ob) == ETCDE_OK);
+    REQUIRE(etcde_observe_async(o2, on_state, 400, on_done, &ob2) == ETCDE_OK);
+    CHECK(until_seen(&ob, 1, 5000));
+    CHECK(etcde_resign(a) == ETCDE_OK);
+    CHECK(until_seen(&ob, 2, 5000));
+    CHECK(etcde_campaign(b, "B", 1, 5000) == ETCDE_OK);
+    CHECK(until_done(2, 5000));
+    printf("     states seen: %s; the other: %s\n", ob.states, ob2.d.msg);
+    CHECKF(!strcmp(ob.states, "A-B"), "states: %s", ob.states);
+    CHECK(ob.d.calls == 1 && ob.d.r == ETCDE_OK);
+    CHECK(ob2.d.calls == 1 && ob2.d.r == ETCDE_ERR_TIMEOUT && !strcmp(ob2.states, "-"));
+    CHECKF(strstr(ob2.d.msg, "observe ended after 400 ms") != NULL, "%s", ob2.d.msg);
+    CHECK(etcde_resign(b) == ETCDE_OK);
+    etcde_election_destroy(a);
+    etcde_election_destroy(b);
+    etcde_election_destroy(o);
+    etcde_election_destroy(o2);
+    etcde_session_destroy(sa);
+    etcde_session_destroy(sb);
+    etcde_client_destroy(c);
+}
+
 /* build/shards NAME N, and its first line. */
 static etcdt_proc *shards(const char *name, const char *n) {
     char line[256];
@@ -421,6 +491,7 @@ int main(int argc, char **argv) {
         ETCDT_CASE(cancel_and_session_loss_end_async_waits),
         ETCDT_CASE(destroy_mid_call_runs_no_callback_and_deletes_its_key),
         ETCDT_CASE(callbacks_run_in_process_on_the_loops_thread),
+        ETCDT_CASE(an_async_observe_reports_each_state_until_stopped),
         ETCDT_CASE(the_event_loop_example_takes_over_every_shard),
     };
     char dir[PATH_MAX];

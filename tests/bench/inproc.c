@@ -7,7 +7,7 @@
      inproc lock -endpoints E -runs R       8 contenders, R lock/unlock pairs each
      inproc scale -endpoints E -n N -prefix P
          N campaigns on one session, on elections P/0 .. P/N-1, behind leaders someone
-         else holds: today one thread per blocking campaign. Prints "launched", then
+         else holds: async campaigns, no thread each. Prints "launched", then
          "elected MED MAX FAILED" once every campaign has returned (MED, MAX:
          CLOCK_MONOTONIC microseconds of the returns), then waits for stdin to close and
          closes its session.
@@ -17,13 +17,11 @@
 #include "../../etcd_elect.h"
 #include "../etcdt_test.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 static etcde_client *cli;
 static const char *prefix = "inproc";
@@ -183,42 +181,45 @@ static void lock(int runs) {
 }
 
 /* ---- scale: N campaigns on one session --------------------------------------------- */
+/* Async campaigns: no thread each; the callbacks run on the client's runner thread. */
+
+static pthread_mutex_t scale_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t scale_cv = PTHREAD_COND_INITIALIZER;
+static int scale_ended;
+
+static void scale_done(etcde_election *e, etcde_result r, void *user_data) {
+    waiter *w = (waiter *)user_data;
+    w->at = now_us();
+    w->r = r;
+    if (r != ETCDE_OK) fprintf(stderr, "inproc: scale: %s\n", etcde_election_errmsg(e));
+    pthread_mutex_lock(&scale_mu);
+    scale_ended++;
+    pthread_cond_signal(&scale_cv);
+    pthread_mutex_unlock(&scale_mu);
+}
 
 static void scale(int n) {
     etcde_session *s = session();
     waiter *w = (waiter *)calloc((size_t)n, sizeof *w);
-    pthread_t *t = (pthread_t *)calloc((size_t)n, sizeof *t);
     int64_t *at = (int64_t *)calloc((size_t)n, sizeof *at);
-    pthread_attr_t attr;
-    struct rlimit rl;
     int i, failed = 0;
     char line[16];
-    if (!w || !t || !at) die("scale: out of memory");
-    /* a watch connection per waiting campaign: allow as many descriptors as we may */
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
+    if (!w || !at) die("scale: out of memory");
     for (i = 0; i < n; i++) {
         char name[256];
         snprintf(name, sizeof name, "%s/%d", prefix, i);
         w[i].e = election(s, name);
-        if (pthread_create(&t[i], &attr, campaign_main, &w[i]) != 0)
-            die("scale: thread %d: %s", i, strerror(errno));
+        if (etcde_campaign_async(w[i].e, "B", 1, -1, scale_done, &w[i]) != ETCDE_OK)
+            die("scale: campaign %d: %s", i, etcde_election_errmsg(w[i].e));
     }
     printf("launched\n");
     fflush(stdout);
+    pthread_mutex_lock(&scale_mu);
+    while (scale_ended < n) pthread_cond_wait(&scale_cv, &scale_mu);
+    pthread_mutex_unlock(&scale_mu);
     for (i = 0; i < n; i++) {
-        pthread_join(t[i], NULL);
         at[i] = w[i].at;
-        if (w[i].r != ETCDE_OK) {
-            if (!failed)
-                fprintf(stderr, "inproc: scale: campaign %d: %s\n", i,
-                        etcde_election_errmsg(w[i].e));
-            failed++;
-        }
+        failed += w[i].r != ETCDE_OK;
     }
     qsort(at, (size_t)n, sizeof *at, cmp_i64);
     printf("elected %lld %lld %d\n", (long long)at[n / 2], (long long)at[n - 1], failed);
@@ -227,9 +228,7 @@ static void scale(int n) {
     etcde_session_close(s);
     for (i = 0; i < n; i++) etcde_election_destroy(w[i].e);
     etcde_session_destroy(s);
-    pthread_attr_destroy(&attr);
     free(w);
-    free(t);
     free(at);
 }
 
