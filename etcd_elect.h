@@ -4392,7 +4392,11 @@ static void etcde__op_step(etcde__op *op) {
         case ETCDE__OP_ARM: r = etcde__op_arm(op, &sw); break;
         case ETCDE__OP_WATCH:
             r = etcde__op_read(op);
-            if (!r && op->phase == ETCDE__OP_WATCH) return; /* waits for news */
+            if (!r && op->phase == ETCDE__OP_WATCH) { /* waits for news, */
+                etcde__buf_free(&e->req);   /* its buffers given back meanwhile: a thousand */
+                etcde__resp_free(&e->resp); /* waiting calls hold only what they need */
+                return;
+            }
             break;
         default: /* ETCDE__OP_WON */
             if (!etcde__alive(e->s)) {
