@@ -52,7 +52,8 @@
 
    OBJECTS
        etcde_client    endpoints, auth, timeouts, HTTP connections, and one watch stream
-                       for all its waits (read by a thread of its own while waits use it).
+                       for all its waits (read by a thread of its own while waits use it);
+                       the runner thread of its async calls, once one is made.
                        Shared between threads.
        etcde_session   one lease, kept alive by a background thread; tells when it is lost.
        etcde_election  one candidate (or observer) in one named election -- or one waiter
@@ -4352,6 +4353,10 @@ static etcde_result etcde__op_observe_read(etcde__op *op, const etcde__wait *sw)
     } else {
         if ((r = etcde__kv_from(j, kvt, &kv, &e->err)) != ETCDE_OK) return r;
         etcde__observe_emit(ob, &kv, hdr);
+        if (ob->stop) { /* the callback stopped it: nothing to watch */
+            op->phase = ETCDE__OP_DONE;
+            return ETCDE_OK;
+        }
         op->okey = (char *)etcde__alloc(&e->c->al, kv.key_len + 1);
         if (!op->okey) return etcde__fail(&e->err, ETCDE_ERR_NOMEM, "out of memory");
         memcpy(op->okey, kv.key, kv.key_len + 1);
