@@ -5,7 +5,7 @@
 #                    hands over to B at once; kill -9 of B hands over to C after the TTL
 #   make sanitize    the test programs again under ASan+UBSan (build/asan/)
 #   make tsan        the test programs again under ThreadSanitizer (build/tsan/)
-#   make valgrind    demo and CLI runs under valgrind: no leaks, no errors
+#   make valgrind    demo, CLI and async example runs under valgrind: no leaks, no errors
 #   make bench       etcd-elect against etcdctl on one private etcd, and etcd_elect.h against
 #                    Go's concurrency package in process (BENCH_ARGS=--inproc: that alone):
 #                    tables of ratios
@@ -16,6 +16,7 @@
 #   make etcd-versions  etcd and etcdctl 3.5.33, 3.6.14, 3.7.1 and the Go peer from etcd's Go
 #                    modules into build/etcd-<version>/ (needs Go; the build cache is kept)
 #   make compat      the suites that need a real etcd, on 3.4.23, 3.5.33, 3.6.14 and 3.7.1
+#                    (two lines at a time: COMPAT_JOBS=1 runs them one by one)
 #   make format      clang-format the header, the examples and the tests (.clang-format)
 #   make check-format  fail if any of them differs from its clang-format layout
 #   make check       all of the above but the demo and format (what CI runs)

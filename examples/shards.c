@@ -100,6 +100,7 @@ int main(int argc, char **argv) {
         p[1].fd = etcde_session_fd(s); /* readable once the session is lost */
         p[2].fd = sig_pipe[0];
         p[0].events = p[1].events = p[2].events = POLLIN;
+        p[0].revents = p[1].revents = p[2].revents = 0; /* poll leaves them on EINTR */
         if (poll(p, 3, -1) < 0 && errno != EINTR) break;
         if (p[0].revents) etcde_client_process(c);
         if (leading == n && !all_said++) {

@@ -18,20 +18,41 @@ peers=""
 for v in 3.5.33 3.6.14 3.7.1; do peers="$peers $root/build/etcd-$v/gopeer"; done
 export ETCDT_GOPEERS=${peers# }
 
-lines=(); tp=0; tf=0
-declare -A cell # "suite version" -> "passed/failed"
-for v in "$@"; do
+# The lines run COMPAT_JOBS at a time (default 2): the suites mostly wait on TTLs and
+# timeouts, so two lines share 2 cores without crowding each other; logs print in order.
+jobs=${COMPAT_JOBS:-2}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+run_line() { # VERSION: its suites, into $work/VERSION.log
+  local v=$1 dir path got
   dir=$root/build/etcd-$v
   if [ -x "$dir/etcd" ]; then path=$dir:$PATH; else path=$PATH; fi
   got=$(PATH=$path etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p')
-  echo "##### etcd $v ($(PATH=$path command -v etcd))"
-  if [ "$got" != "$v" ]; then
-    echo "error: etcd $v is not available (found '${got:-nothing}'); run make etcd-versions" >&2
+  {
+    echo "##### etcd $v ($(PATH=$path command -v etcd))"
+    if [ "$got" != "$v" ]; then
+      echo "error: etcd $v is not available (found '${got:-nothing}'); run make etcd-versions"
+      echo "not available" >"$work/$v.na"
+    else
+      PATH=$path bash tests/run.sh "${suites[@]}" 2>&1
+    fi
+  } >"$work/$v.log"
+}
+for v in "$@"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+  run_line "$v" &
+done
+wait
+
+lines=(); tp=0; tf=0
+declare -A cell # "suite version" -> "passed/failed"
+for v in "$@"; do
+  log=$work/$v.log
+  cat "$log"
+  if [ -f "$work/$v.na" ]; then
     lines+=("etcd $v: 0 passed, 1 failed (not available)"); tf=$((tf + 1))
     continue
   fi
-  log=$(mktemp)
-  PATH=$path bash tests/run.sh "${suites[@]}" 2>&1 | tee "$log"
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
   suite=
   while IFS= read -r l; do # run.sh: "=== PROG", PROG's output, its summary line
@@ -42,7 +63,6 @@ for v in "$@"; do
          fi ;;
     esac
   done < "$log"
-  rm -f "$log"
   [ -n "$line" ] || line="0 passed, 1 failed"
   p=${line%% passed*}; f=${line#*passed, }; f=${f%% failed*}; s=0
   case $line in *skipped*) s=${line##*failed, }; s=${s%% skipped*} ;; esac

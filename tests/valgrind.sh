@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the demo and the CLI under valgrind against a private etcd: every run must end
-# with no memory errors and no leaks (valgrind's exit code 99 otherwise).
+# Runs the demo, the CLI and the async shards example under valgrind against a private etcd:
+# every run must end with no memory errors and no leaks (valgrind's exit code 99 otherwise).
 set -u
 cd "$(dirname "$0")/.."
 . tests/private-etcd.sh
@@ -28,6 +28,14 @@ if [ -x build/etcd-elect ]; then
   run cli-lock-cmd 0 0 build/etcd-elect --endpoints="$ETCD_EP" lock vg-lk -- true
   run cli-observe 3 0 build/etcd-elect --endpoints="$ETCD_EP" elect -l vg-el
   run cli-unreachable 0 1 build/etcd-elect --endpoints=127.0.0.1:1 --dial-timeout=1s elect vg-el V
+fi
+if [ -x build/shards ]; then # async campaigns: waiting ones ended by destroy, then leading ones
+  build/shards "$ETCD_EP" vg-sh 20 >/dev/null 2>&1 &
+  holder=$!
+  sleep 1
+  run shards-waiting 4 0 build/shards "$ETCD_EP" vg-sh 20
+  kill -INT "$holder"; wait "$holder"
+  run shards-leading 4 0 build/shards "$ETCD_EP" vg-sh 20
 fi
 rm -f "$log"
 echo "$pass passed, $fail failed"
