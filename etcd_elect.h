@@ -55,7 +55,8 @@
                        for all its waits (read by a thread of its own while waits use it);
                        the runner thread of its async calls, once one is made.
                        Shared between threads.
-       etcde_session   one lease, kept alive by a background thread; tells when it is lost.
+       etcde_session   one lease; tells when it is lost. One keepalive thread per client
+                       renews the leases of all its sessions.
        etcde_election  one candidate (or observer) in one named election -- or one waiter
                        or holder of one named lock (etcde_lock; excludes `etcdctl lock`)
                        or semaphore (etcde_lock_n: up to n holders).
@@ -78,8 +79,9 @@
        call steps it on the caller's thread; an async one is stepped by the client's
        runner thread (started by the first async call) when its watch has news, a retry
        is due, or it must end. A waiting async call holds no thread and no descriptor:
-       a client's calls share its watch stream and its runner, so a thousand waits on one
-       session cost three threads (runner, stream reader, keepalive).
+       a client's calls share its watch stream and its runner, and its sessions share
+       one keepalive thread, so a thousand waits cost three threads (runner, stream
+       reader, keepalive), on one session or on many.
        Callbacks run on the runner, one at a time, in the order the calls end -- or, with
        etcde_options.callbacks_in_process, inside etcde_client_process on the thread that
        calls it: poll etcde_client_fd for POLLIN in the program's event loop (poll, epoll,
@@ -165,11 +167,12 @@
        HTTP/1.1 with keep-alive to etcd's JSON gateway; every request but the WebSocket
        upgrades is POST with a complete JSON body. Endpoints used: /v3/kv/txn, /v3/kv/range,
        /v3/watch, /v3/lease/grant, /v3/lease/keepalive, /v3/lease/revoke,
-       /v3/auth/authenticate. A session renews over one WebSocket stream (GET
+       /v3/auth/authenticate. A client's sessions renew over one WebSocket stream (GET
        /v3/lease/keepalive with Upgrade: websocket; one masked text frame per renewal, one
-       reply frame each); a stream that misses a reply's deadline is dropped, so a late
-       reply never acknowledges a later renewal. All waits of a client share one WebSocket
-       to /v3/watch: each watch has a client-assigned watch_id, is created and cancelled
+       reply frame each, naming its lease). At most one renewal per lease is on its way,
+       so a reply tells which send it answers; a stream that misses a reply's deadline is
+       dropped, so a late reply never acknowledges a later renewal. All waits of a client share one
+   WebSocket to /v3/watch: each watch has a client-assigned watch_id, is created and cancelled
        in-band, and its events keep etcd's order. etcd's WebSocket proxy drops the headers
        of the upgrade, so the stream is pinged when quiet for 2 s and its member is checked
        for a leader every ETCDE_WATCH_REFRESH_MS (a range with Grpc-Metadata-Hasleader:
@@ -181,7 +184,8 @@
        layout: NAME "/" lower-case unpadded hex of the lease id, value = the proposal; the
        leader is the key of NAME/ with the smallest create revision. Keepalive every TTL/3;
        after a failure, retry every 500 ms on the next endpoint until the deadline; each
-       renewal waits at most TTL/6 for its reply. A renewal etcd refuses for want of
+       renewal waits at most TTL/6 for its reply (plain renewals, one at a time, at most
+       the shortest TTL/6 of those due). A renewal etcd refuses for want of
        credentials, with no user configured, ends the session at once.
        etcd 3.6+'s gateway shapes are read too: errors without "error", spaced bodies,
        and its own 404/501 for an unknown path or method (HTTP, not an etcd error).
@@ -193,8 +197,9 @@
        next   async calls: etcde_campaign_async, etcde_lock_async, callbacks on a runner
               thread or in an event loop (etcde_client_fd/_process); blocking and async
               calls are one machine. All waits of a client share one WebSocket watch
-              stream, and sessions renew over one WebSocket stream each (HTTP streams where
-              the upgrade is refused); a bounded WebSocket client inside.
+              stream, and all its sessions one keepalive thread and one WebSocket stream of
+              renewals (HTTP where the upgrade is refused); a bounded WebSocket client
+              inside.
        0.3.0  locks are elections: etcde_lock/_trylock/_unlock take an etcde_election
               (etcde_mutex and its eight functions are gone); etcde_lock_n: a semaphore of
               n holders; etcde_session_alive(s) is etcde_session_remaining_ms(s) > 0;
@@ -273,7 +278,7 @@ typedef struct etcde_session etcde_session;
 typedef struct etcde_election etcde_election;
 
 /* Optional allocator: both functions or neither. Called from the creating/destroying
-   thread and from the session's keepalive thread, so it must be thread-safe. */
+   thread and from the client's keepalive thread, so it must be thread-safe. */
 typedef struct etcde_allocator {
     void *(*alloc_fn)(size_t size, void *user_data);
     void (*free_fn)(void *ptr, void *user_data);
@@ -343,9 +348,10 @@ typedef struct etcde_session_options {
     int64_t lease_id;      /* 0: grant a new lease; else re-attach to this existing lease */
     int guard_ms;          /* the session counts as lost this long before the lease can expire
                               at etcd (default TTL/10, between 100 and 1000 ms) */
-    etcde_lost_fn on_lost; /* optional; runs once at loss: on the keepalive thread, or on the
-                              thread of a failed campaign that had to end the session.
-                              Not run for etcde_session_close. */
+    etcde_lost_fn on_lost; /* optional; runs once at loss: on the client's keepalive
+                              thread (keep it short: the thread renews every session of
+                              the client), or on the thread of a failed campaign that had
+                              to end the session. Not run for etcde_session_close. */
     void *user_data;
 } etcde_session_options;
 
@@ -402,18 +408,18 @@ ETCDE_API const char *etcde_client_errmsg(const etcde_client *c);
 
 /* ---- session ------------------------------------------------------------------------- */
 
-/* Grants a lease (or re-attaches to opts->lease_id, which must still exist) and starts the
-   keepalive thread. `opts` may be NULL. On failure *out is NULL and etcde_client_errmsg(c)
-   says why. */
+/* Grants a lease (or re-attaches to opts->lease_id, which must still exist) and hands it
+   to the client's keepalive thread, started if need be. `opts` may be NULL. On failure *out is NULL
+   and etcde_client_errmsg(c) says why. */
 ETCDE_API etcde_result etcde_session_create(etcde_client *c, const etcde_session_options *opts,
                                             etcde_session **out);
 /* Ends the session now: first it counts as lost (etcde_is_leader turns 0
    before anything is sent), then the lease is revoked, which deletes every key on it in
    one request (resigns all its elections and unlocks all its locks at one revision:
-   the quickest hand-over), and the keepalive thread stops. Bounded by
-   request_timeout_ms. etcde_session_errmsg: "session closed", or why the revoke failed.
-   May be called from on_lost (the thread is then joined by destroy). Destroy/orphan
-   afterwards only free it. */
+   the quickest hand-over); the keepalive thread no longer renews it (and ends with the
+   client's last session). Bounded by request_timeout_ms. etcde_session_errmsg: "session closed", or
+   why the revoke failed. May be called from on_lost (a destroy on another thread then waits for
+   on_lost to return). Destroy/orphan afterwards only free it. */
 ETCDE_API etcde_result etcde_session_close(etcde_session *s);
 /* Closes the session (as etcde_session_close, if not done yet) and frees it. NULL is a
    no-op. */
@@ -1373,6 +1379,15 @@ static void etcde__pipe_close(int fds[2]) {
     fds[0] = fds[1] = -1;
 }
 
+/* Two pipes, or none: 0 when both are open. */
+static int etcde__pipe_pair(int a[2], int b[2]) {
+    a[0] = a[1] = b[0] = b[1] = -1;
+    if (etcde__pipe(a) == 0 && etcde__pipe(b) == 0) return 0;
+    etcde__pipe_close(a);
+    etcde__pipe_close(b);
+    return -1;
+}
+
 /* Async-signal-safe: write(2) only, errno preserved. */
 static void etcde__pipe_poke(int fd) {
     int saved = errno;
@@ -1819,6 +1834,7 @@ typedef struct etcde__ep {
 
 typedef struct etcde__hub etcde__hub;
 typedef struct etcde__run etcde__run;
+typedef struct etcde__ka etcde__ka;
 
 struct etcde_client {
     etcde_options o; /* with defaults patched in; strings below are our copies */
@@ -1836,6 +1852,7 @@ struct etcde_client {
     etcde_transport tr; /* copy of the hook, if any (tr.read != NULL) */
     etcde__hub *hub;    /* the shared watch stream, once a wait wanted it (under mu) */
     etcde__run *run;    /* atomic: the runner of async calls, once one was made (under mu) */
+    etcde__ka *ka;      /* the keepalive thread of its sessions, once one was made (under mu) */
 };
 
 static void etcde__run_nudge(etcde_client *c);
@@ -3032,13 +3049,10 @@ static int etcde__hub_attach(etcde_client *c, const etcde__wait *w, etcde__err *
     if (!c->hub && (h = (etcde__hub *)etcde__alloc(&c->al, sizeof *h)) != NULL) {
         memset(h, 0, sizeof *h);
         h->next_id = 1; /* etcd leaves watch_id 0 out of its JSON */
-        h->stop_pipe[0] = h->stop_pipe[1] = h->wake_pipe[0] = h->wake_pipe[1] = -1;
-        if (etcde__pipe(h->stop_pipe) == 0 && etcde__pipe(h->wake_pipe) == 0) {
+        if (etcde__pipe_pair(h->stop_pipe, h->wake_pipe) == 0) {
             pthread_mutex_init(&h->mu, NULL);
             c->hub = h;
         } else {
-            etcde__pipe_close(h->stop_pipe);
-            etcde__pipe_close(h->wake_pipe);
             etcde__free(&c->al, h);
         }
     }
@@ -3092,20 +3106,21 @@ struct etcde_session {
     int64_t deadline; /* atomic: CLOCK_MONOTONIC ms after which the session is lost */
     int lost;         /* atomic: the loss is published */
     int lost_claim;   /* atomic: the one writer of lost_err has claimed it */
-    int lost_pipe[2], stop_pipe[2];
-    pthread_t thread;
-    int thread_started; /* atomic */
-    int closing;        /* atomic: closed or being closed; the thread ends, reporting nothing */
-    int close_failed;   /* atomic: close_err says why the revoke failed */
+    int lost_pipe[2];
+    int closing;      /* atomic: closed or being closed; its loss is not reported */
+    int close_failed; /* atomic: close_err says why the revoke failed */
     etcde_lost_fn on_lost;
     void *user_data;
     etcde__err lost_err;     /* written once, before `lost` is published */
     etcde__err close_err;    /* written once, before `close_failed` is published */
     pthread_mutex_t mu;      /* guards handles */
     etcde_election *handles; /* the elections and locks on this session */
-    etcde__buf req;
-    etcde__resp resp;
-    etcde__conn *ka; /* the keepalive thread's WebSocket stream of renewals, when open */
+    /* the client's keepalive thread's, under its mutex */
+    etcde_session *ka_next;
+    int64_t ka_due;   /* when the next renewal of the lease goes out */
+    int ka_end;       /* no renewal can succeed, so it is lost at once: 1 etcd knows no such
+                         lease, 2 it expired or was revoked, 3 authentication is needed */
+    char ka_why[260]; /* why the last renewal failed */
 };
 
 static int etcde__alive(const etcde_session *s) {
@@ -3133,184 +3148,457 @@ static void etcde__req_lease_id(etcde__buf *b, int64_t lease) {
     etcde__buf_str(b, "\"}");
 }
 
-/* Opens the session's keepalive stream, trying each endpoint in turn. The open has until
-   the session's deadline (half of what is left while other endpoints remain), not the
+/* The TTL a renewal's reply echoed (0: the lease is gone), clamped so that a hostile one
+   cannot overflow a deadline. */
+static int64_t etcde__renewed_ttl(etcde__resp *resp) {
+    int64_t ttl = etcde__jint(&resp->j, etcde__jpath(&resp->j, 0, "result.TTL"), 0);
+    return ETCDE__MIN(ttl, ETCDE__MAX_TTL_S);
+}
+
+/* One renewal of `lease` by a plain request, answered by `deadline`. */
+static etcde_result etcde__renew_plain(etcde_client *c, int64_t lease, const etcde__wait *w,
+                                       int64_t deadline, etcde__buf *req, etcde__resp *resp,
+                                       int64_t *ttl, etcde__err *err) {
+    etcde__req rq = {"/v3/lease/keepalive", NULL, NULL, 0, 0, 0};
+    etcde_result r;
+    etcde__req_lease_id(req, lease);
+    rq.body = req;
+    rq.deadline = deadline;
+    r = etcde__request(c, &rq, resp, w, err);
+    if (!r) *ttl = etcde__renewed_ttl(resp);
+    return r;
+}
+
+/* A renewal due or on its way. At most one per lease is: a reply names its lease, so it
+   tells which send it answers -- the send its deadline counts from. */
+typedef struct etcde__kasend {
+    int64_t lease;
+    int64_t sent;   /* 0: due, not sent yet */
+    int64_t dl;     /* no reply by then fails it */
+    int64_t try_ms; /* how long a reply may take once sent */
+} etcde__kasend;
+
+/* The client's keepalive thread: it renews the leases of all its sessions over one
+   WebSocket stream to /v3/lease/keepalive -- or by a plain request each, where a token
+   must be sent (etcd's WebSocket proxy forwards no Authorization header) or the endpoint
+   refused the upgrade -- and reports their losses. It runs while the client has
+   sessions. */
+struct etcde__ka {
+    pthread_mutex_t mu;  /* guards list, busy, live and the sessions' ka_ fields */
+    pthread_cond_t cv;   /* busy was cleared */
+    etcde_session *list; /* the sessions it renews */
+    etcde_session *busy; /* taken off the list, its loss being reported outside mu */
+    pthread_t thread;
+    int live;     /* the thread runs and will take mu again */
+    int joinable; /* a thread was started and not joined */
+    int wake_pipe[2], stop_pipe[2];
+    /* the thread's own */
+    etcde__conn *cn;  /* the stream, while open */
+    etcde__buf sends; /* etcde__kasend[]: all unsent while there is no stream */
+    etcde__buf req;
+    etcde__resp resp;
+};
+
+static etcde__kasend *etcde__ka_sends(etcde__ka *k, size_t *n) {
+    *n = k->sends.len / sizeof(etcde__kasend);
+    return (etcde__kasend *)(void *)k->sends.p;
+}
+
+static etcde__kasend *etcde__ka_find(etcde__ka *k, int64_t lease) {
+    size_t i, n;
+    etcde__kasend *a = etcde__ka_sends(k, &n);
+    for (i = 0; i < n; i++)
+        if (a[i].lease == lease) return &a[i];
+    return NULL;
+}
+
+static void etcde__ka_drop(etcde__ka *k, etcde__kasend *x) {
+    size_t n, i;
+    etcde__kasend *a = etcde__ka_sends(k, &n);
+    i = (size_t)(x - a);
+    memmove(x, x + 1, (n - i - 1) * sizeof *x);
+    k->sends.len -= sizeof *x;
+}
+
+/* Under mu. */
+static void etcde__ka_unlink(etcde__ka *k, etcde_session *s) {
+    etcde_session **p;
+    for (p = &k->list; *p; p = &(*p)->ka_next)
+        if (*p == s) {
+            *p = s->ka_next;
+            s->ka_next = NULL;
+            return;
+        }
+}
+
+/* What the renewal of `lease` sent at `sent` came to, for every session on the lease: an
+   acknowledged one moves the deadline to sent + TTL - guard; a failed one is tried again
+   about 500 ms after its send, unless none can ever succeed (lost at once). */
+static void etcde__ka_outcome(etcde_client *c, etcde__ka *k, int64_t lease, int64_t sent,
+                              etcde_result r, int64_t ttl, const etcde__err *err) {
+    int end = r == ETCDE_OK                     ? (ttl > 0 ? 0 : 2)
+              : r == ETCDE_ERR_SESSION_LOST     ? 1
+              : r == ETCDE_ERR_AUTH && !c->user ? 3
+                                                : -1;
+    int64_t now = etcde__now_ms();
+    etcde_session *s;
+    if (end < 0)
+        etcde__log(c, ETCDE_LOG_WARN, "keepalive of lease %llx failed: %s; retrying",
+                   (unsigned long long)lease, err->msg);
+    pthread_mutex_lock(&k->mu);
+    for (s = k->list; s; s = s->ka_next) {
+        if (s->lease != lease) continue;
+        if (end == 0) {
+            int64_t ndl = sent + ttl * 1000 - s->guard_ms;
+            if (ndl > ETCDE__LOAD(&s->deadline)) ETCDE__STORE(&s->deadline, ndl);
+            s->ka_due = now + ttl * 1000 / 3;
+            continue;
+        }
+        if (end > 0) s->ka_end = end;
+        if (end != 1 && end != 2) snprintf(s->ka_why, sizeof s->ka_why, "%.250s", err->msg);
+        s->ka_due = ETCDE__MAX(sent + 500, now + 50);
+    }
+    pthread_mutex_unlock(&k->mu);
+}
+
+/* Under mu, which it leaves while it reports: takes s off the list and publishes its
+   loss. on_lost may close or create any session of the client meanwhile. */
+static void etcde__ka_lose(etcde__ka *k, etcde_session *s) {
+    char msg[512];
+    unsigned long long id = (unsigned long long)s->lease;
+    if (s->ka_end == 3)
+        snprintf(msg, sizeof msg, "session lost: lease %llx cannot be renewed: %.300s", id,
+                 s->ka_why);
+    else if (s->ka_end)
+        snprintf(msg, sizeof msg, "session lost: lease %llx %s", id,
+                 s->ka_end == 1 ? "not found at etcd"
+                                : "expired or was revoked (keepalive reply without TTL)");
+    else
+        snprintf(msg, sizeof msg,
+                 "session lost: lease %llx not renewed in time (its local deadline, last "
+                 "acknowledged renewal + TTL - guard, passed)%s%s",
+                 id, s->ka_why[0] ? "; last renewal failure: " : "", s->ka_why);
+    etcde__ka_unlink(k, s);
+    k->busy = s;
+    pthread_mutex_unlock(&k->mu);
+    etcde__session_lose(s, msg, !ETCDE__LOAD(&s->closing));
+    pthread_mutex_lock(&k->mu);
+    k->busy = NULL;
+    pthread_cond_broadcast(&k->cv);
+}
+
+/* Under mu: queues the renewals due, one per lease not queued or on its way already.
+   Returns when the thread must look again: the next renewal due or deadline. */
+static int64_t etcde__ka_collect(etcde__ka *k, int64_t now) {
+    int64_t wake = ETCDE__NEVER;
+    etcde_session *s;
+    for (s = k->list; s; s = s->ka_next) {
+        etcde__kasend ns, *x = etcde__ka_find(k, s->lease);
+        ns.lease = s->lease;
+        ns.sent = 0;
+        ns.dl = ETCDE__LOAD(&s->deadline);
+        ns.try_ms = ETCDE__MAX(s->ttl * 1000 / 6, 200);
+        wake = ETCDE__MIN(wake, ns.dl);
+        if (x && !x->sent) { /* another session on the lease: the strictest bounds */
+            x->dl = ETCDE__MIN(x->dl, ns.dl);
+            x->try_ms = ETCDE__MIN(x->try_ms, ns.try_ms);
+        }
+        if (x) continue;
+        if (s->ka_due <= now) etcde__buf_add(&k->sends, &ns, sizeof ns);
+        if (k->sends.failed) { /* out of memory: try again soon */
+            k->sends.failed = ETCDE_OK;
+            s->ka_due = now + 50;
+        }
+        if (s->ka_due > now) wake = ETCDE__MIN(wake, s->ka_due);
+    }
+    return wake;
+}
+
+/* Ends the stream, failing every renewal on it with r: a reply to one of them could no
+   longer be told from the reply to a later send. */
+static void etcde__ka_break(etcde_client *c, etcde__ka *k, etcde_result r, const etcde__err *err) {
+    size_t i, n;
+    etcde__kasend *a = etcde__ka_sends(k, &n);
+    if (k->cn) {
+        if (etcde__transient(r)) etcde__ep_failed(c, k->cn->ep);
+        etcde__ws_close(c, k->cn);
+        k->cn = NULL;
+    }
+    for (i = 0; i < n; i++)
+        etcde__ka_outcome(c, k, a[i].lease, a[i].sent ? a[i].sent : etcde__now_ms(), r, 0, err);
+    etcde__buf_clear(&k->sends);
+}
+
+/* Opens the keepalive stream, trying each endpoint in turn. The open has until `dl`, the
+   first deadline it serves (half of what is left while other endpoints remain), not a
    renewal's try: on a slow link it costs a round trip more than a pooled request. 1:
-   open; 0: refused on the endpoint tried, renew by a plain request; <0: failed. */
-static int etcde__keepalive_stream(etcde_session *s, const etcde__wait *w, etcde__err *err) {
-    etcde_client *c = s->c;
-    int start = ETCDE__LOAD(&c->cur_ep), k;
+   open; 0: refused on the endpoint tried, renew by plain requests; <0: failed. */
+static int etcde__ka_open(etcde_client *c, etcde__ka *k, const etcde__wait *w, int64_t dl,
+                          etcde__err *err) {
+    int start = ETCDE__LOAD(&c->cur_ep), i;
     etcde_result r = ETCDE_ERR_UNAVAILABLE;
-    for (k = 0; !s->ka && k < c->neps; k++) {
-        int ep = (start + k) % c->neps;
-        int64_t now = etcde__now_ms(), dl = ETCDE__LOAD(&s->deadline);
+    for (i = 0; !k->cn && i < c->neps; i++) {
+        int ep = (start + i) % c->neps;
+        int64_t now = etcde__now_ms(), until = dl;
         etcde__wait ew;
         if (ETCDE__LOAD(&c->eps[ep].ws_refused)) return 0;
-        if (k + 1 < c->neps && dl - now > 400) dl = now + (dl - now) / 2;
-        ew = etcde__within(w, dl);
-        r = etcde__ws_open(c, ep, "/v3/lease/keepalive", &ew, &s->ka, err);
+        if (i + 1 < c->neps && until - now > 400) until = now + (until - now) / 2;
+        ew = etcde__within(w, until);
+        r = etcde__ws_open(c, ep, "/v3/lease/keepalive", &ew, &k->cn, err);
         if (ETCDE__LOAD(&c->eps[ep].ws_refused)) return 0;
         if (r == ETCDE_ERR_CANCELLED) return r;
         if (r) etcde__ep_failed(c, ep);
     }
-    return s->ka ? 1 : (int)r;
+    return k->cn ? 1 : (int)r;
 }
 
-/* One renewal on the open stream: the renewal goes out as a frame, the next message is
-   its reply. Any failure closes the stream, so that a late reply is never taken for the
-   answer to a later renewal. */
-static etcde_result etcde__keepalive_ws(etcde_session *s, const etcde__wait *w, etcde__err *err) {
-    etcde_client *c = s->c;
-    char q[64];
-    etcde_result r = etcde__ws_send(s->ka, ETCDE__WS_TEXT, s->req.p, s->req.len, w, err);
-    int got = r ? (int)r : etcde__ws_next(s->ka, &s->resp.body, w, err);
-    if (got < 0) r = (etcde_result)got;
-    if (got == 0) r = ETCDE_ERR_UNAVAILABLE; /* err says why the server closed it */
-    if (got == 1) {
-        s->resp.status = 200;
-        r = etcde__resp_parse(c, &s->resp, err);
-        if (!r) r = etcde__resp_error(&s->resp, err);
-        if (!r && etcde__jint(&s->resp.j, etcde__jpath(&s->resp.j, 0, "result.ID"), 0) != s->lease)
-            r = etcde__fail(err, ETCDE_ERR_HTTP, "keepalive stream answered for another lease: %s",
-                            etcde__quote(q, sizeof q, s->resp.body.p, s->resp.body.len));
-    }
-    if (r) {
-        if (etcde__transient(r)) etcde__ep_failed(c, s->ka->ep);
-        etcde__ws_close(c, s->ka);
-        s->ka = NULL;
-    }
-    return r;
-}
-
-/* One renewal. Sets *ttl to the TTL etcd echoed (0: the lease is gone). Without a token
-   to send (etcd's WebSocket proxy forwards no Authorization header), it goes over the
-   session's keepalive stream; where an endpoint refuses the upgrade, and whenever there
-   is a token, by a plain request. */
-static etcde_result etcde__keepalive_once(etcde_session *s, const etcde__wait *w,
-                                          int64_t timeout_ms, int64_t *ttl, etcde__err *err) {
-    etcde__req rq = {"/v3/lease/keepalive", NULL, NULL, 0, 0, 0};
-    int open = s->c->user ? 0 : etcde__keepalive_stream(s, w, err);
+/* Sends the renewals queued: as frames on the stream, opened if need be, or as plain
+   requests, one at a time, each bounded by the shortest try of those queued. Returns 1
+   when some renewal came to an outcome already (the thread must look again). */
+static int etcde__ka_send(etcde_client *c, etcde__ka *k, const etcde__wait *stop) {
+    size_t i, n;
+    etcde__kasend *a = etcde__ka_sends(k, &n);
+    int64_t first = ETCDE__NEVER, try_ms = ETCDE__NEVER, ttl = 0;
+    etcde__err err;
     etcde_result r;
-    etcde__wait ew;
-    rq.body = &s->req;
-    /* the try begins after the open, and a reply after the deadline counts for nothing:
-       a session seen lost never comes back */
-    rq.deadline = ETCDE__MIN(etcde__now_ms() + timeout_ms, ETCDE__LOAD(&s->deadline));
-    etcde__req_lease_id(&s->req, s->lease);
-    if (open < 0) return (etcde_result)open;
-    ew = etcde__within(w, rq.deadline);
-    r = open ? etcde__keepalive_ws(s, &ew, err) : etcde__request(s->c, &rq, &s->resp, w, err);
-    if (r) return r;
-    *ttl = etcde__jint(&s->resp.j, etcde__jpath(&s->resp.j, 0, "result.TTL"), 0);
-    *ttl = ETCDE__MIN(*ttl, ETCDE__MAX_TTL_S); /* a hostile TTL must not overflow the deadline */
+    int open = 1, done = 0;
+    for (i = 0; i < n; i++)
+        if (!a[i].sent) {
+            first = ETCDE__MIN(first, a[i].dl);
+            try_ms = ETCDE__MIN(try_ms, a[i].try_ms);
+        }
+    if (first == ETCDE__NEVER) return 0;
+    if (!k->cn) open = c->user ? 0 : etcde__ka_open(c, k, stop, first, &err);
+    if (open == ETCDE_ERR_CANCELLED) return 0;
+    if (open < 0) {
+        etcde__ka_break(c, k, (etcde_result)open, &err);
+        return 1;
+    }
+    for (i = 0; i < n;) {
+        etcde__kasend *x = &a[i];
+        etcde__wait ew;
+        if (x->sent) {
+            i++;
+            continue;
+        }
+        /* the try begins after the open, and a reply after the deadline counts for
+           nothing: a session seen lost never comes back */
+        x->sent = etcde__now_ms();
+        x->dl = ETCDE__MIN(x->dl, x->sent + ETCDE__MIN(x->try_ms, try_ms));
+        ew = etcde__within(stop, x->dl);
+        if (!open) {
+            int64_t lease = x->lease, sent = x->sent;
+            r = etcde__renew_plain(c, lease, stop, x->dl, &k->req, &k->resp, &ttl, &err);
+            if (r == ETCDE_ERR_CANCELLED) return 0;
+            etcde__ka_drop(k, x);
+            a = etcde__ka_sends(k, &n);
+            etcde__ka_outcome(c, k, lease, sent, r, ttl, &err);
+            done = 1;
+            continue;
+        }
+        etcde__req_lease_id(&k->req, x->lease);
+        r = etcde__ws_send(k->cn, ETCDE__WS_TEXT, k->req.p, k->req.len, &ew, &err);
+        if (r == ETCDE_ERR_CANCELLED) return 0;
+        if (r) {
+            etcde__ka_break(c, k, r, &err);
+            return 1;
+        }
+        i++;
+    }
+    return done;
+}
+
+/* One message from the stream: the reply to the renewal of the lease it names. */
+static etcde_result etcde__ka_reply(etcde_client *c, etcde__ka *k, const etcde__wait *w,
+                                    etcde__err *err) {
+    etcde__resp *rp = &k->resp;
+    etcde__kasend *x;
+    int64_t id, sent, ttl;
+    char q[64];
+    etcde_result r;
+    int got = etcde__ws_next(k->cn, &rp->body, w, err);
+    if (got <= 0) return got ? (etcde_result)got : ETCDE_ERR_UNAVAILABLE; /* err says why */
+    rp->status = 200;
+    if ((r = etcde__resp_parse(c, rp, err)) != ETCDE_OK) return r;
+    if ((r = etcde__resp_error(rp, err)) != ETCDE_OK) return r;
+    id = etcde__jint(&rp->j, etcde__jpath(&rp->j, 0, "result.ID"), 0);
+    x = id > 0 ? etcde__ka_find(k, id) : NULL;
+    if (!x || !x->sent)
+        return etcde__fail(err, ETCDE_ERR_HTTP,
+                           "keepalive stream answered for a lease with no renewal on its way: %s",
+                           etcde__quote(q, sizeof q, rp->body.p, rp->body.len));
+    sent = x->sent;
+    ttl = etcde__renewed_ttl(rp);
+    etcde__ka_drop(k, x);
+    etcde__ka_outcome(c, k, id, sent, ETCDE_OK, ttl, err);
     return ETCDE_OK;
 }
 
-static void etcde__keepalive_loop(etcde_session *s) {
-    etcde_client *c = s->c;
-    etcde__wait w;
-    int64_t period = s->ttl * 1000 / 3, next = etcde__now_ms() + period;
-    int64_t per_try = ETCDE__MAX(s->ttl * 1000 / 6, 200);
-    char last[260] = ""; /* why the last renewal failed, for the loss message */
-    etcde__wait_init(&w, ETCDE__NEVER);
-    etcde__wait_add(&w, s->stop_pipe[0], ETCDE_ERR_CANCELLED);
-    for (;;) {
-        int64_t dl = ETCDE__LOAD(&s->deadline), sent, ttl = 0;
+static void *etcde__ka_main(void *arg) {
+    etcde_client *c = (etcde_client *)arg;
+    etcde__ka *k = c->ka;
+    etcde__wait stop;
+    etcde_result r = ETCDE_OK;
+    etcde__wait_init(&stop, ETCDE__NEVER);
+    etcde__wait_add(&stop, k->stop_pipe[0], ETCDE_ERR_CANCELLED);
+    while (r != ETCDE_ERR_CANCELLED) {
+        etcde__wait tick, rw;
         etcde__err err;
-        etcde_result r;
-        char msg[512];
-        r = etcde__sleep(&w, ETCDE__MIN(next, dl) - etcde__now_ms(), &err);
-        if (r) return; /* stopped */
-        sent = etcde__now_ms();
-        if (sent >= dl) {
-            snprintf(msg, sizeof msg,
-                     "session lost: lease %llx not renewed in time (its local deadline, "
-                     "last acknowledged renewal + TTL - guard, passed)%s%s",
-                     (unsigned long long)s->lease, last[0] ? "; last renewal failure: " : "", last);
-            etcde__session_lose(s, msg, !ETCDE__LOAD(&s->closing));
-            return;
-        }
-        r = etcde__keepalive_once(s, &w, ETCDE__MIN(dl - sent, per_try), &ttl, &err);
-        if (r == ETCDE_ERR_CANCELLED) return;
-        if (r == ETCDE_ERR_AUTH &&
-            !c->user) { /* nothing to authenticate with: no renewal can succeed */
-            snprintf(msg, sizeof msg, "session lost: lease %llx cannot be renewed: %.300s",
-                     (unsigned long long)s->lease, err.msg);
-            etcde__session_lose(s, msg, !ETCDE__LOAD(&s->closing));
-            return;
-        }
-        if (r == ETCDE_OK && ttl > 0) {
-            int64_t ndl = sent + ttl * 1000 - s->guard_ms;
-            if (ndl > dl) ETCDE__STORE(&s->deadline, ndl);
-            next = etcde__now_ms() + ttl * 1000 / 3;
+        etcde_session *s;
+        etcde__kasend *a;
+        char drain[64];
+        size_t i, n;
+        int64_t now = etcde__now_ms(), wake, first = ETCDE__NEVER;
+        pthread_mutex_lock(&k->mu);
+        for (s = k->list; s && !s->ka_end && now < ETCDE__LOAD(&s->deadline); s = s->ka_next)
+            continue;
+        if (s) etcde__ka_lose(k, s);
+        if (s || !k->list) {
+            int end = !k->list;
+            if (end) k->live = 0; /* it never takes mu again */
+            pthread_mutex_unlock(&k->mu);
+            if (end) break;
             continue;
         }
-        if (r == ETCDE_OK || r == ETCDE_ERR_SESSION_LOST) {
-            snprintf(msg, sizeof msg, "session lost: lease %llx %s", (unsigned long long)s->lease,
-                     r ? "not found at etcd"
-                       : "expired or was revoked (keepalive reply without TTL)");
-            etcde__session_lose(s, msg, !ETCDE__LOAD(&s->closing));
-            return;
+        wake = etcde__ka_collect(k, now);
+        pthread_mutex_unlock(&k->mu);
+        if (etcde__ka_send(c, k, &stop)) continue;
+        a = etcde__ka_sends(k, &n);
+        for (i = 0; i < n; i++)
+            if (a[i].sent) first = ETCDE__MIN(first, a[i].dl);
+        etcde__wait_init(&tick, ETCDE__MIN(wake, first));
+        etcde__wait_add(&tick, k->stop_pipe[0], ETCDE_ERR_CANCELLED);
+        etcde__wait_add(&tick, k->wake_pipe[0], ETCDE__WOKEN);
+        /* nothing consumed: a wake or a tick leaves the stream clean */
+        r = k->cn ? etcde__ws_need(k->cn, 2, &tick, &err) : etcde__poll(-1, 0, &tick, &err);
+        if (r == ETCDE__WOKEN) { /* a session came or went */
+            while (read(k->wake_pipe[0], drain, sizeof drain) > 0) continue;
+            continue;
         }
-        etcde__log(c, ETCDE_LOG_WARN, "keepalive of lease %llx failed: %s; retrying",
-                   (unsigned long long)s->lease, err.msg);
-        snprintf(last, sizeof last, "%.250s", err.msg);
-        next = ETCDE__MAX(sent + 500, etcde__now_ms() + 50); /* attempts start ~500 ms apart */
+        if (r == ETCDE_ERR_TIMEOUT && etcde__now_ms() >= first) {
+            etcde__fail(&err, ETCDE_ERR_TIMEOUT, "no reply on the keepalive stream in time");
+            etcde__ka_break(c, k, r, &err);
+        } else if (r == ETCDE_OK && k->cn) {
+            /* bounded by the renewals on their way: their deadlines do not move */
+            rw = etcde__within(
+                &stop, first != ETCDE__NEVER ? first : etcde__now_ms() + c->o.request_timeout_ms);
+            r = etcde__ka_reply(c, k, &rw, &err);
+            if (r && r != ETCDE_ERR_CANCELLED) etcde__ka_break(c, k, r, &err);
+        } else if (r != ETCDE_ERR_TIMEOUT && r != ETCDE_ERR_CANCELLED) {
+            etcde__ka_break(c, k, r, &err); /* the server closed or broke the stream */
+        }
     }
+    if (r == ETCDE_ERR_CANCELLED) {
+        pthread_mutex_lock(&k->mu);
+        k->live = 0;
+        pthread_mutex_unlock(&k->mu);
+    }
+    etcde__ws_close(c, k->cn);
+    k->cn = NULL;
+    etcde__buf_clear(&k->sends);
+    return NULL;
 }
 
-static void *etcde__keepalive_main(void *arg) {
-    etcde_session *s = (etcde_session *)arg;
-    etcde__keepalive_loop(s);
-    etcde__ws_close(s->c, s->ka);
-    s->ka = NULL;
-    return NULL;
+/* The client's keepalive thread takes s on, started if it is not running. */
+static etcde_result etcde__ka_add(etcde_client *c, etcde_session *s, etcde__err *err) {
+    etcde__ka *k;
+    int on;
+    pthread_mutex_lock(&c->mu);
+    if (!c->ka && (k = (etcde__ka *)etcde__alloc(&c->al, sizeof *k)) != NULL) {
+        memset(k, 0, sizeof *k);
+        if (etcde__pipe_pair(k->wake_pipe, k->stop_pipe) == 0) {
+            pthread_mutex_init(&k->mu, NULL);
+            pthread_cond_init(&k->cv, NULL);
+            etcde__buf_init(&k->sends, &c->al, (size_t)1 << 30);
+            etcde__buf_init(&k->req, &c->al, 1024);
+            etcde__resp_init(&k->resp, c);
+            c->ka = k;
+        } else {
+            etcde__free(&c->al, k);
+        }
+    }
+    k = c->ka;
+    pthread_mutex_unlock(&c->mu);
+    if (!k) return etcde__fail(err, ETCDE_ERR_NOMEM, "out of memory for the keepalive thread");
+    pthread_mutex_lock(&k->mu);
+    s->ka_due = etcde__now_ms() + s->ttl * 1000 / 3;
+    s->ka_next = k->list;
+    k->list = s;
+    if (k->live) {
+        etcde__pipe_poke(k->wake_pipe[1]);
+    } else {
+        if (k->joinable) pthread_join(k->thread, NULL); /* it has left mu for good */
+        k->joinable = pthread_create(&k->thread, NULL, etcde__ka_main, c) == 0;
+        k->live = k->joinable;
+        if (!k->live) etcde__ka_unlink(k, s);
+    }
+    on = k->live;
+    pthread_mutex_unlock(&k->mu);
+    return on ? ETCDE_OK : etcde__fail(err, ETCDE_ERR_NOMEM, "cannot start the keepalive thread");
+}
+
+/* Takes s off the keepalive thread, waiting while the thread reports its loss, unless
+   this is that thread (from on_lost). Idempotent. */
+static void etcde__ka_remove(etcde_client *c, etcde_session *s) {
+    etcde__ka *k = c->ka;
+    if (!k) return;
+    pthread_mutex_lock(&k->mu);
+    etcde__ka_unlink(k, s);
+    while (k->busy == s && !pthread_equal(pthread_self(), k->thread))
+        pthread_cond_wait(&k->cv, &k->mu);
+    if (k->live) etcde__pipe_poke(k->wake_pipe[1]); /* with no session left, it ends */
+    pthread_mutex_unlock(&k->mu);
+}
+
+static void etcde__ka_free(etcde_client *c) {
+    etcde__ka *k = c->ka;
+    if (!k) return;
+    etcde__pipe_poke(k->stop_pipe[1]);
+    if (k->joinable) pthread_join(k->thread, NULL);
+    etcde__pipe_close(k->wake_pipe);
+    etcde__pipe_close(k->stop_pipe);
+    etcde__buf_free(&k->sends);
+    etcde__buf_free(&k->req);
+    etcde__resp_free(&k->resp);
+    pthread_cond_destroy(&k->cv);
+    pthread_mutex_destroy(&k->mu);
+    etcde__free(&c->al, k);
+    c->ka = NULL;
 }
 
 static void etcde__session_free(etcde_session *s) {
     etcde_client *c = s->c;
-    etcde__ws_close(c, s->ka); /* opened by a re-attach that failed after it */
     pthread_mutex_destroy(&s->mu);
     etcde__pipe_close(s->lost_pipe);
-    etcde__pipe_close(s->stop_pipe);
-    etcde__buf_free(&s->req);
-    etcde__resp_free(&s->resp);
     etcde__free(&c->al, s);
 }
 
-/* Ends the session: publishes the loss first (no holder may act from here on), then
-   revokes the lease with `revoke` -- on its own buffers while the keepalive thread winds
-   down -- and joins the thread, unless called on that thread (from on_lost: a later
-   destroy joins it). Idempotent. Returns the revoke's result. */
+/* Ends the session: publishes the loss first (no holder may act from here on), takes
+   it off the keepalive thread, then revokes the lease with `revoke`. Idempotent. Returns
+   the revoke's result. */
 static etcde_result etcde__session_stop(etcde_session *s, int revoke, etcde__err *err) {
     etcde_client *c = s->c;
     etcde_result r = ETCDE_OK;
-    int started = ETCDE__LOAD(&s->thread_started);
-    if (!__atomic_exchange_n(&s->closing, 1, __ATOMIC_ACQ_REL)) {
-        etcde__session_lose(s, "session closed", 0);
-        if (started) etcde__pipe_poke(s->stop_pipe[1]);
-        if (revoke) {
-            etcde__buf b;
-            etcde__resp resp;
-            etcde__buf_init(&b, &c->al, 64);
-            etcde__resp_init(&resp, c);
-            etcde__req_lease_id(&b, s->lease);
-            r = etcde__call(c, "/v3/lease/revoke", &b, &resp, NULL, err);
-            etcde__buf_free(&b);
-            etcde__resp_free(&resp);
-            if (r) {
-                etcde__fail(&s->close_err, ETCDE_ERR_SESSION_LOST,
-                            "session closed, but the revoke of lease %llx failed (its keys go when "
-                            "it expires): %s",
-                            (unsigned long long)s->lease, err->msg);
-                ETCDE__STORE(&s->close_failed, 1);
-                etcde__log(c, ETCDE_LOG_WARN, "%s", s->close_err.msg);
-            }
+    int first = !__atomic_exchange_n(&s->closing, 1, __ATOMIC_ACQ_REL);
+    if (first) etcde__session_lose(s, "session closed", 0);
+    etcde__ka_remove(c, s); /* every time: a close in on_lost leaves a destroy to wait */
+    if (first && revoke) {
+        etcde__buf b;
+        etcde__resp resp;
+        etcde__buf_init(&b, &c->al, 64);
+        etcde__resp_init(&resp, c);
+        etcde__req_lease_id(&b, s->lease);
+        r = etcde__call(c, "/v3/lease/revoke", &b, &resp, NULL, err);
+        etcde__buf_free(&b);
+        etcde__resp_free(&resp);
+        if (r) {
+            etcde__fail(&s->close_err, ETCDE_ERR_SESSION_LOST,
+                        "session closed, but the revoke of lease %llx failed (its keys go when "
+                        "it expires): %s",
+                        (unsigned long long)s->lease, err->msg);
+            ETCDE__STORE(&s->close_failed, 1);
+            etcde__log(c, ETCDE_LOG_WARN, "%s", s->close_err.msg);
         }
-    }
-    if (started && !pthread_equal(pthread_self(), s->thread)) {
-        pthread_join(s->thread, NULL);
-        ETCDE__STORE(&s->thread_started, 0);
     }
     return r;
 }
@@ -4913,6 +5201,7 @@ ETCDE__DEF void etcde_client_destroy(etcde_client *c) {
     if (!c) return;
     etcde__run_free(c);
     etcde__hub_free(c);
+    etcde__ka_free(c);
     while (c->idle) {
         etcde__conn *cn = c->idle;
         c->idle = cn->next;
@@ -5032,6 +5321,8 @@ ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_sessio
     etcde_session *s;
     etcde__wait w;
     etcde__err err;
+    etcde__buf req;
+    etcde__resp resp;
     etcde_result r;
     int64_t sent, ttl = 0;
     if (!c || !out)
@@ -5055,38 +5346,39 @@ ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_sessio
     pthread_mutex_init(&s->mu, NULL);
     s->on_lost = so.on_lost;
     s->user_data = so.user_data;
-    s->lost_pipe[0] = s->lost_pipe[1] = s->stop_pipe[0] = s->stop_pipe[1] = -1;
-    etcde__buf_init(&s->req, &c->al, 1024);
-    etcde__resp_init(&s->resp, c);
-    if (etcde__pipe(s->lost_pipe) || etcde__pipe(s->stop_pipe)) {
+    s->lost_pipe[0] = s->lost_pipe[1] = -1;
+    if (etcde__pipe(s->lost_pipe)) {
         etcde__session_free(s);
         etcde__fail(&err, ETCDE_ERR_IO, "pipe: out of file descriptors");
         return etcde__create_fail(&err);
     }
+    etcde__buf_init(&req, &c->al, 1024);
+    etcde__resp_init(&resp, c);
     etcde__wait_init(&w, ETCDE__NEVER);
     etcde__wait_add(&w, c->cancel_pipe[0], ETCDE_ERR_CANCELLED);
     sent = etcde__now_ms();
     if (so.lease_id) {
         s->lease = so.lease_id;
-        ETCDE__STORE(&s->deadline, sent + c->o.request_timeout_ms); /* until it is known */
-        r = etcde__keepalive_once(s, &w, c->o.request_timeout_ms, &ttl, &err);
+        r = etcde__renew_plain(c, s->lease, &w, sent + c->o.request_timeout_ms, &req, &resp, &ttl,
+                               &err);
         if (r == ETCDE_OK && ttl <= 0)
             r = etcde__fail(&err, ETCDE_ERR_SESSION_LOST,
                             "lease %llx does not exist (expired or revoked)",
                             (unsigned long long)so.lease_id);
     } else {
-        etcde__buf_clear(&s->req);
-        etcde__buf_str(&s->req, "{\"TTL\":\"");
-        etcde__buf_i64(&s->req, so.ttl_s ? so.ttl_s : 60);
-        etcde__buf_str(&s->req, "\"}");
-        r = etcde__call(c, "/v3/lease/grant", &s->req, &s->resp, &w, &err);
+        etcde__buf_str(&req, "{\"TTL\":\"");
+        etcde__buf_i64(&req, so.ttl_s ? so.ttl_s : 60);
+        etcde__buf_str(&req, "\"}");
+        r = etcde__call(c, "/v3/lease/grant", &req, &resp, &w, &err);
         if (r == ETCDE_OK) {
-            s->lease = etcde__jint(&s->resp.j, etcde__jget(&s->resp.j, 0, "ID"), 0);
-            ttl = etcde__jint(&s->resp.j, etcde__jget(&s->resp.j, 0, "TTL"), 0);
+            s->lease = etcde__jint(&resp.j, etcde__jget(&resp.j, 0, "ID"), 0);
+            ttl = etcde__jint(&resp.j, etcde__jget(&resp.j, 0, "TTL"), 0);
             if (s->lease <= 0 || ttl <= 0)
                 r = etcde__fail(&err, ETCDE_ERR_ETCD, "lease grant reply without ID or TTL");
         }
     }
+    etcde__buf_free(&req);
+    etcde__resp_free(&resp);
     if (r) {
         etcde__session_free(s);
         return etcde__create_fail(&err);
@@ -5095,14 +5387,12 @@ ETCDE__DEF etcde_result etcde_session_create(etcde_client *c, const etcde_sessio
     s->guard_ms = so.guard_ms ? so.guard_ms : ETCDE__MIN(ETCDE__MAX(s->ttl * 100, 100), 1000);
     if (s->guard_ms > s->ttl * 500) s->guard_ms = s->ttl * 500; /* at most half the TTL */
     s->deadline = sent + s->ttl * 1000 - s->guard_ms;
-    if (pthread_create(&s->thread, NULL, etcde__keepalive_main, s) != 0) {
+    if (etcde__ka_add(c, s, &err) != ETCDE_OK) {
         etcde__err rerr;
         etcde__session_stop(s, 1, &rerr);
         etcde__session_free(s);
-        etcde__fail(&err, ETCDE_ERR_NOMEM, "cannot start the keepalive thread");
         return etcde__create_fail(&err);
     }
-    ETCDE__STORE(&s->thread_started, 1);
     *out = s;
     return ETCDE_OK;
 }

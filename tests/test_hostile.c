@@ -99,6 +99,7 @@ typedef struct fake {
     int nconn;
     int mode;
     const char *bad_path; /* NULL: every request gets `mode`; else only this path, others M_OK */
+    int bad_limit;        /* non-zero: only so many requests get `mode`, later ones M_OK */
     int accepted, requests, bad_requests; /* under mu */
     int ttl;                              /* the TTL the fake grants and renews (default 5) */
     int queued;                           /* the campaign's queue read finds a key ahead of it */
@@ -590,6 +591,7 @@ static void *f_conn_main(void *arg) {
         pthread_mutex_lock(&f->mu);
         m = f->mode;
         if (f->bad_path && strcmp(path, f->bad_path) != 0) m = M_OK;
+        if (f->bad_limit && f->bad_requests >= f->bad_limit) m = M_OK;
         f->requests++;
         if (m != M_OK) f->bad_requests++;
         pthread_mutex_unlock(&f->mu);
@@ -1459,6 +1461,38 @@ ETCDT_TEST(keepalive_etcd36_auth_required_loses_session_at_once) {
                    "etcdserver: user name is empty (etcd requires authentication; no user is "
                    "configured)");
 }
+/* A 2 s lease (deadline 1.8 s after the grant) whose first renewal (~667 ms) fails with
+   a 503 and the rest succeed: the renewal is tried again ~500 ms after the failed one, in
+   time, and the session lives on. */
+ETCDT_TEST(a_failed_renewal_is_tried_again_before_the_deadline) {
+    fake f;
+    etcde_client *c = NULL;
+    etcde_session *s = NULL;
+    etcde_session_options so;
+    lost_note ln;
+    char eps[64];
+    memset(&ln, 0, sizeof ln);
+    memset(&so, 0, sizeof so);
+    so.ttl_s = 2;
+    so.on_lost = on_lost;
+    so.user_data = &ln;
+    REQUIRE(fake_start_ttl(&f, M_503, "/v3/lease/keepalive", 2) == 0);
+    pthread_mutex_lock(&f.mu);
+    f.bad_limit = 2; /* the stream's upgrade (refused, so renewals are plain), the first one */
+    pthread_mutex_unlock(&f.mu);
+    snprintf(eps, sizeof eps, "127.0.0.1:%d", f.port);
+    REQUIRE(make_client(NULL, eps, 0, 0, &c) == ETCDE_OK);
+    REQUIRE(etcde_session_create(c, &so, &s) == ETCDE_OK);
+    etcdt_sleep_ms(3500);
+    CHECK(fake_count(&f, &f.bad_requests) == 2);
+    CHECKF(__atomic_load_n(&ln.calls, __ATOMIC_ACQUIRE) == 0 && etcde_session_remaining_ms(s) > 0,
+           "lost after a failed renewal: %s", etcde_session_errmsg(s));
+    CHECK(fake_count(&f, &f.requests) >= 6); /* grant, upgrade, failure, retry, two more */
+    etcde_session_destroy(s);
+    etcde_client_destroy(c);
+    fake_stop(&f);
+}
+
 /* attaching to a lease etcd does not know: the renewal's reply has no TTL */
 ETCDT_TEST(session_etcd36_attach_to_unknown_lease) {
     fake f;
@@ -1654,6 +1688,7 @@ int main(int argc, char **argv) {
         ETCDT_CASE(observe_etcd36_stream_error_retried_until_timeout),
         ETCDT_CASE(campaign_waiting_etcd36_stream_error_until_timeout),
         ETCDT_CASE(keepalive_garbage_loses_session_at_deadline),
+        ETCDT_CASE(a_failed_renewal_is_tried_again_before_the_deadline),
         ETCDT_CASE(keepalive_silent_loses_session_at_deadline),
         ETCDT_CASE(keepalive_endless_chunks_lose_session_at_deadline),
         ETCDT_CASE(keepalive_etcd36_stream_error_loses_session_at_deadline),

@@ -527,6 +527,168 @@ ETCDT_TEST(renewals_share_one_websocket_stream) {
     etcde_client_destroy(c);
 }
 
+static etcde_client *tap_client(tap *t, etcde_transport *tr, const char *endpoints);
+static etcde_client *plain_client(const char *endpoints);
+static etcde_session *ttl_session(etcde_client *c, int ttl);
+
+/* etcd's own view of a lease: its TTL left in seconds (-1: gone), or -2 on error. */
+static long long lease_left(int64_t id) {
+    char body[96], resp[512], *at;
+    snprintf(body, sizeof body, "{\"ID\":\"%lld\"}", (long long)id);
+    if (etcdt_http_post(etcdt_member_client_port(cl, 0), "/v3/lease/timetolive", body, resp,
+                        sizeof resp, 3000) != 200)
+        return -2;
+    at = strstr(resp, "\"TTL\":\"");
+    return at ? atoll(at + 7) : -2;
+}
+
+#define NSESS 20
+
+/* Twenty sessions of one client at TTL 2: one keepalive thread and one stream renew them
+   all, each lease on its own deadline, and the thread ends with the last session. */
+ETCDT_TEST(sessions_of_a_client_share_one_keepalive_thread_and_stream) {
+    tap t;
+    etcde_transport tr;
+    etcde_client *c;
+    etcde_session *s[NSESS];
+    int i, base, with, alive = 0, known = 0, left = -1;
+    int64_t end;
+    memset(&t, 0, sizeof t);
+    memset(s, 0, sizeof s);
+    base = etcdt_threads();
+    c = tap_client(&t, &tr, etcdt_endpoints(cl));
+    REQUIRE(c != NULL);
+    for (i = 0; i < NSESS; i++) REQUIRE((s[i] = ttl_session(c, 2)) != NULL);
+    with = etcdt_threads();
+    etcdt_sleep_ms(4000); /* two TTLs: a lease left unrenewed is gone at etcd */
+    for (i = 0; i < NSESS; i++) {
+        alive += etcde_session_remaining_ms(s[i]) > 0;
+        known += lease_left(etcde_session_lease(s[i])) > 0;
+    }
+    printf("     %d sessions: +%d thread(s), %ld keepalive stream(s), %ld renewals on it, "
+           "%ld by POST\n",
+           NSESS, with - base, tap_get(&t.ws_conns), tap_get(&t.ws_writes),
+           tap_get(&t.post_renewals));
+    CHECKF(with - base == 1, "%d threads for %d sessions", with - base, NSESS);
+    CHECKF(alive == NSESS && known == NSESS, "%d alive here, %d at etcd, of %d", alive, known,
+           NSESS);
+    CHECKF(tap_get(&t.ws_conns) == 1, "%ld keepalive streams", tap_get(&t.ws_conns));
+    CHECKF(tap_get(&t.ws_writes) >= NSESS * 4, "%ld renewals", tap_get(&t.ws_writes));
+    CHECK(tap_get(&t.post_renewals) == 0);
+    /* half of them close; the rest go on */
+    for (i = 0; i < NSESS / 2; i++) {
+        CHECK(etcde_session_close(s[i]) == ETCDE_OK);
+        etcde_session_destroy(s[i]);
+        s[i] = NULL;
+    }
+    etcdt_sleep_ms(2500);
+    for (alive = known = 0, i = NSESS / 2; i < NSESS; i++) {
+        alive += etcde_session_remaining_ms(s[i]) > 0;
+        known += lease_left(etcde_session_lease(s[i])) > 0;
+    }
+    CHECKF(alive == NSESS / 2 && known == NSESS / 2, "after closes: %d alive, %d at etcd", alive,
+           known);
+    for (i = NSESS / 2; i < NSESS; i++) etcde_session_destroy(s[i]);
+    for (end = etcdt_now_ms() + 3000; etcdt_now_ms() < end; etcdt_sleep_ms(10))
+        if ((left = etcdt_threads()) <= base) break;
+    CHECKF(left <= base, "%d threads left after the last session, %d before", left, base);
+    etcde_client_destroy(c);
+}
+
+typedef struct lost_rec {
+    int calls; /* atomic */
+    char msg[256];
+} lost_rec;
+
+static void lost_record(etcde_session *s, etcde_result why, const char *detail, void *ud) {
+    lost_rec *lr = (lost_rec *)ud;
+    (void)s, (void)why;
+    snprintf(lr->msg, sizeof lr->msg, "%s", detail);
+    __atomic_add_fetch(&lr->calls, 1, __ATOMIC_ACQ_REL);
+}
+
+/* Three sessions on one stream; one lease is revoked behind the client's back. Its
+   session is lost at its next renewal, which etcd answers without TTL; the other two,
+   renewed on the same stream, stay alive. */
+ETCDT_TEST(a_revoked_lease_loses_its_own_session_only) {
+    etcde_client *c = plain_client(etcdt_endpoints(cl));
+    etcde_session *s[3];
+    lost_rec lr[3];
+    char hex[32], out[512];
+    int i;
+    int64_t t0, end;
+    memset(s, 0, sizeof s);
+    memset(lr, 0, sizeof lr);
+    REQUIRE(c != NULL);
+    for (i = 0; i < 3; i++) {
+        etcde_session_options so;
+        memset(&so, 0, sizeof so);
+        so.ttl_s = 3;
+        so.on_lost = lost_record;
+        so.user_data = &lr[i];
+        REQUIRE(etcde_session_create(c, &so, &s[i]) == ETCDE_OK);
+    }
+    snprintf(hex, sizeof hex, "%llx", (unsigned long long)etcde_session_lease(s[1]));
+    t0 = etcdt_now_ms();
+    CHECKF(etcdt_etcdctl(cl, out, sizeof out, 10000, "lease", "revoke", hex, NULL) == 0,
+           "revoke: %s", out);
+    for (end = t0 + 3000; etcdt_now_ms() < end; etcdt_sleep_ms(10))
+        if (__atomic_load_n(&lr[1].calls, __ATOMIC_ACQUIRE)) break;
+    printf("     the revoked lease's session lost %lld ms after the revoke: %s\n",
+           (long long)(etcdt_now_ms() - t0), lr[1].msg);
+    CHECKF(__atomic_load_n(&lr[1].calls, __ATOMIC_ACQUIRE) == 1, "on_lost ran %d times",
+           lr[1].calls);
+    CHECKF(strstr(lr[1].msg, "expired or was revoked") != NULL, "lost: %s", lr[1].msg);
+    CHECK(etcde_session_remaining_ms(s[1]) == 0);
+    etcdt_sleep_ms(3500); /* past the others' TTL */
+    for (i = 0; i < 3; i += 2) {
+        CHECKF(etcde_session_remaining_ms(s[i]) > 0 && !lr[i].calls, "session %d lost: %s", i,
+               etcde_session_errmsg(s[i]));
+        CHECKF(lease_left(etcde_session_lease(s[i])) > 0, "lease of session %d gone at etcd", i);
+    }
+    for (i = 0; i < 3; i++) etcde_session_destroy(s[i]);
+    etcde_client_destroy(c);
+}
+
+/* Two sessions of one client on one lease (the second re-attached): one renewal at a
+   time serves both, and the revoke by one closes the other at its next renewal. */
+ETCDT_TEST(two_sessions_on_one_lease_share_its_renewals) {
+    tap t;
+    etcde_transport tr;
+    etcde_client *c;
+    etcde_session *a = NULL, *b = NULL;
+    etcde_session_options so;
+    lost_rec lr;
+    int64_t end;
+    memset(&t, 0, sizeof t);
+    memset(&lr, 0, sizeof lr);
+    c = tap_client(&t, &tr, etcdt_endpoints(cl));
+    REQUIRE(c != NULL);
+    memset(&so, 0, sizeof so);
+    so.ttl_s = 2;
+    so.on_lost = lost_record;
+    so.user_data = &lr;
+    REQUIRE(etcde_session_create(c, &so, &a) == ETCDE_OK);
+    memset(&so, 0, sizeof so);
+    so.lease_id = etcde_session_lease(a);
+    REQUIRE(etcde_session_create(c, &so, &b) == ETCDE_OK);
+    CHECK(etcde_session_lease(b) == etcde_session_lease(a));
+    etcdt_sleep_ms(4000);
+    CHECKF(etcde_session_remaining_ms(a) > 0 && etcde_session_remaining_ms(b) > 0, "lost: %s / %s",
+           etcde_session_errmsg(a), etcde_session_errmsg(b));
+    /* ~6 rounds at TTL 2: renewing each session's copy would take twice as many */
+    CHECKF(tap_get(&t.ws_writes) >= 4 && tap_get(&t.ws_writes) <= 8, "%ld renewals in 4 s",
+           tap_get(&t.ws_writes));
+    CHECK(etcde_session_close(b) == ETCDE_OK); /* revokes the lease a is on too */
+    for (end = etcdt_now_ms() + 2000; etcdt_now_ms() < end; etcdt_sleep_ms(10))
+        if (__atomic_load_n(&lr.calls, __ATOMIC_ACQUIRE)) break;
+    CHECKF(__atomic_load_n(&lr.calls, __ATOMIC_ACQUIRE) == 1 && etcde_session_remaining_ms(a) == 0,
+           "the other session on the lease: %s", etcde_session_errmsg(a));
+    etcde_session_destroy(b);
+    etcde_session_destroy(a);
+    etcde_client_destroy(c);
+}
+
 /* A local server: one thread accepts, one detached thread serves each connection. */
 typedef struct server {
     int lfd, port, target, stop; /* stop: atomic; target: a port to relay to */
@@ -1166,6 +1328,9 @@ int main(int argc, char **argv) {
         ETCDT_CASE(upgrade_is_checked_and_a_refusal_remembered),
         ETCDT_CASE(one_websocket_carries_many_watches),
         ETCDT_CASE(renewals_share_one_websocket_stream),
+        ETCDT_CASE(sessions_of_a_client_share_one_keepalive_thread_and_stream),
+        ETCDT_CASE(a_revoked_lease_loses_its_own_session_only),
+        ETCDT_CASE(two_sessions_on_one_lease_share_its_renewals),
         ETCDT_CASE(a_refused_upgrade_falls_back_to_plain_renewals),
         ETCDT_CASE(a_late_reply_never_renews_a_later_send),
         ETCDT_CASE(many_waits_share_one_watch_stream),
