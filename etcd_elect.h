@@ -536,8 +536,9 @@ ETCDE_API etcde_result etcde_campaign_async(etcde_election *e, const void *value
 ETCDE_API etcde_result etcde_lock_async(etcde_election *e, int n, int timeout_ms,
                                         etcde_done_fn done, void *user_data);
 /* etcde_observe as an async call: fn runs on the runner for each state, as in etcde_observe
-   (its non-zero return stops it: done then gets ETCDE_OK). Not with callbacks_in_process:
-   fn would run outside etcde_client_process (ETCDE_ERR_STATE). */
+   (its non-zero return stops it: done then gets ETCDE_OK). With callbacks_in_process, each
+   state is copied and waits, with the callbacks, for etcde_client_process: fn runs there,
+   in order, before done; a stop drops the states still waiting. */
 ETCDE_API etcde_result etcde_observe_async(etcde_election *e, etcde_observe_fn fn, int timeout_ms,
                                            etcde_done_fn done, void *user_data);
 /* With etcde_options.callbacks_in_process: a descriptor that is readable while callbacks
@@ -4450,6 +4451,9 @@ typedef struct etcde__op {
     int handoff;                   /* needs a thread of its own: an HTTP watch */
     int abort_pipe[2];             /* on that thread: poked to end it */
     pthread_t thread;
+    etcde_observe_fn ofn; /* callbacks_in_process: an observe's own fn and user data; */
+    void *oud;            /* ob.fn queues each state for etcde_client_process */
+    int ostop;            /* atomic: there, ofn asked to stop */
 } etcde__op;
 
 /* The window as a watch spec: the key range from the lowest window key to just past the
@@ -4665,6 +4669,10 @@ static void etcde__op_step(etcde__op *op) {
     etcde_result r = ETCDE_OK;
     sw.once = !op->inplace;
     op->retry_at = 0;
+    if (ETCDE__LOAD(&op->ostop)) { /* its fn, in etcde_client_process, stopped it */
+        etcde__op_end(op, ETCDE_OK);
+        return;
+    }
     while (!r && op->phase != ETCDE__OP_DONE && !op->retry_at && !op->handoff) {
         int phase = op->phase;
         if (!op->inplace && (r = etcde__op_interrupted(op)) != ETCDE_OK) break;
@@ -4774,6 +4782,16 @@ static void etcde__op_init_observe(etcde__op *op, etcde_election *e, etcde_obser
    with a user) needs an HTTP watch: it goes on a thread of its own, as a blocking call.
    Lock order: the hub's mu, then the runner's. */
 
+/* An observed state, copied for etcde_client_process (callbacks_in_process). */
+typedef struct etcde__oev {
+    struct etcde__oev *next;
+    etcde__op *op;
+    etcde_election *e;
+    etcde_event_type type;
+    int64_t rev;
+    etcde_kv kv; /* its strings follow the struct */
+} etcde__oev;
+
 struct etcde__run {
     etcde_client *c;
     pthread_mutex_t mu;
@@ -4792,6 +4810,7 @@ struct etcde__run {
     int64_t next_due;         /* the earliest deadline or retry of the calls not queued */
     int done_wake[2];         /* callbacks_in_process: readable while callbacks wait */
     etcde__op *fin, *ftail;   /* ended calls whose callbacks wait for etcde_client_process */
+    etcde__oev *evs, *etail;  /* observed states waiting for it, delivered before those */
 };
 
 static void etcde__run_nudge(etcde_client *c) {
@@ -4854,6 +4873,72 @@ static void etcde__run_unlink(etcde__run *run, etcde__op *op) {
     ETCDE__STORE(&op->e->op, (etcde__op *)NULL);
 }
 
+/* An observe's fn with callbacks_in_process, on the thread that steps it: a copy of
+   the state waits for etcde_client_process. */
+static int etcde__oev_queue(etcde_event_type type, const etcde_kv *kv, int64_t rev, void *ud) {
+    etcde__op *op = (etcde__op *)ud;
+    etcde_client *c = op->e->c;
+    etcde__run *run = ETCDE__LOAD(&c->run);
+    size_t kl = kv ? kv->key_len : 0, vl = kv ? kv->value_len : 0;
+    etcde__oev *ev = (etcde__oev *)etcde__alloc(&c->al, sizeof *ev + kl + vl + 2);
+    char *p;
+    if (!ev) {
+        op->r = etcde__fail(&op->e->err, ETCDE_ERR_NOMEM, "observe: out of memory for a state");
+        return 1;
+    }
+    memset(ev, 0, sizeof *ev);
+    ev->op = op;
+    ev->e = op->e;
+    ev->type = type;
+    ev->rev = rev;
+    if (kv) {
+        ev->kv = *kv;
+        p = (char *)(ev + 1);
+        memcpy(p, kv->key, kl);
+        p[kl] = 0;
+        memcpy(p + kl + 1, kv->value, vl);
+        p[kl + 1 + vl] = 0;
+        ev->kv.key = p;
+        ev->kv.value = p + kl + 1;
+    }
+    pthread_mutex_lock(&run->mu);
+    if (run->etail)
+        run->etail->next = ev;
+    else
+        run->evs = ev;
+    run->etail = ev;
+    etcde__wake_poke(run->done_wake);
+    pthread_mutex_unlock(&run->mu);
+    return 0;
+}
+
+/* Under run->mu: an observe's fn returned non-zero in etcde_client_process. The call
+   ends with ETCDE_OK at its next step, taken now; states still queued are dropped. */
+static void etcde__oev_stop(etcde__run *run, etcde__op *op) {
+    ETCDE__STORE(&op->ostop, 1);
+    if (ETCDE__LOAD(&op->e->op) != op) return; /* ended already */
+    if (op->inplace)
+        etcde__wake_poke(op->abort_pipe);
+    else
+        etcde__run_push(run, op);
+}
+
+/* Under run->mu: drops the queued states of e's calls. */
+static void etcde__oev_forget(etcde_client *c, etcde__run *run, etcde_election *e) {
+    etcde__oev **pp = &run->evs;
+    run->etail = NULL;
+    while (*pp) {
+        etcde__oev *ev = *pp;
+        if (!e || ev->e == e) {
+            *pp = ev->next;
+            etcde__free(&c->al, ev);
+        } else {
+            run->etail = ev;
+            pp = &ev->next;
+        }
+    }
+}
+
 /* Under run->mu: takes an ended call off the runner and runs its callback (none when
    the handle is being destroyed), or leaves that to etcde_client_process. Returns with
    run->mu held; the op is freed or queued. */
@@ -4890,6 +4975,10 @@ static void *etcde__op_thread(void *arg) {
     etcde__run *run = ETCDE__LOAD(&c->run);
     etcde__wait_add(&op->w, op->abort_pipe[0], ETCDE_ERR_CANCELLED);
     etcde__op_drive(op);
+    if (ETCDE__LOAD(&op->ostop) && op->done) { /* stopped by its fn, not destroyed */
+        op->r = ETCDE_OK;
+        etcde__fail(&op->e->err, ETCDE_OK, "%s", "");
+    }
     pthread_mutex_lock(&run->mu);
     etcde__wake_close(op->abort_pipe); /* under mu: a destroy pokes it only while open */
     etcde__run_deliver(c, run, op);
@@ -5056,6 +5145,7 @@ static void etcde__run_forget(etcde_election *e) {
         }
     }
     for (run->ftail = run->fin; run->ftail && run->ftail->rnext;) run->ftail = run->ftail->rnext;
+    etcde__oev_forget(e->c, run, e);
     pthread_mutex_unlock(&run->mu);
 }
 
@@ -5071,6 +5161,7 @@ static void etcde__run_free(etcde_client *c) {
     while (run->nthreads) pthread_cond_wait(&run->cv, &run->mu);
     pthread_mutex_unlock(&run->mu);
     pthread_join(run->thread, NULL);
+    etcde__oev_forget(c, run, NULL);
     while (run->fin) {
         etcde__op *f = run->fin;
         run->fin = f->rnext;
@@ -5828,9 +5919,13 @@ static etcde_result etcde__async(etcde_election *e, const void *value, size_t le
     op = (etcde__op *)etcde__alloc(&e->c->al, sizeof *op + len + 1);
     if (!op) return etcde__fail(&e->err, ETCDE_ERR_NOMEM, "out of memory");
     if (len) memcpy(op + 1, value, len);
-    if (observe)
+    if (observe && e->c->o.callbacks_in_process) {
+        etcde__op_init_observe(op, e, etcde__oev_queue, op, timeout_ms, 0);
+        op->ofn = observe;
+        op->oud = user_data;
+    } else if (observe) {
         etcde__op_init_observe(op, e, observe, user_data, timeout_ms, 0);
-    else
+    } else
         etcde__op_init(op, e, op + 1, len, timeout_ms, call, 0);
     op->done = done;
     op->user_data = user_data;
@@ -5881,10 +5976,6 @@ ETCDE__DEF etcde_result etcde_observe_async(etcde_election *e, etcde_observe_fn 
     if (!e) return ETCDE_ERR_INVALID_ARGS;
     if (!fn || !done)
         return etcde__fail(&e->err, ETCDE_ERR_INVALID_ARGS, "observe: fn or done is NULL");
-    if (e->c->o.callbacks_in_process)
-        return etcde__fail(&e->err, ETCDE_ERR_STATE,
-                           "observe: no async observe with callbacks_in_process (its fn would "
-                           "run outside etcde_client_process)");
     if ((r = etcde__begin(e, "observe", 1)) != ETCDE_OK) return r;
     return etcde__async(e, NULL, 0, timeout_ms, "observe", 0, fn, done, user_data);
 }
@@ -5911,16 +6002,28 @@ ETCDE__DEF int etcde_client_process(etcde_client *c) {
     if (!run || !c->o.callbacks_in_process) return 0;
     pthread_mutex_lock(&run->mu);
     etcde__wake_drain(run->done_wake); /* before taking: a later delivery pokes again */
-    while (run->fin) {
-        etcde__op *op = run->fin;
-        if (!(run->fin = op->rnext)) run->ftail = NULL;
+    for (;;) {
+        etcde__oev *ev = run->evs;
+        etcde__op *op = ev ? ev->op : run->fin;
+        int stop = 0;
+        if (!op) break;
+        if (ev && !(run->evs = ev->next)) run->etail = NULL; /* a call's states come first */
+        if (!ev && !(run->fin = op->rnext)) run->ftail = NULL;
+        if (ev && ETCDE__LOAD(&op->ostop)) { /* stopped: the rest is dropped */
+            etcde__free(&c->al, ev);
+            continue;
+        }
         run->calling = op->e;
         run->caller = pthread_self();
         pthread_mutex_unlock(&run->mu);
-        op->done(op->e, op->r, op->user_data);
-        etcde__free(&c->al, op);
+        if (ev)
+            stop = op->ofn(ev->type, ev->kv.key ? &ev->kv : NULL, ev->rev, op->oud);
+        else
+            op->done(op->e, op->r, op->user_data);
+        etcde__free(&c->al, ev ? (void *)ev : (void *)op);
         n++;
         pthread_mutex_lock(&run->mu);
+        if (stop) etcde__oev_stop(run, op);
         run->calling = NULL;
         pthread_cond_broadcast(&run->cv);
     }

@@ -436,6 +436,75 @@ ETCDT_TEST(an_async_observe_reports_each_state_until_stopped) {
     etcde_client_destroy(c);
 }
 
+static pthread_t loop_thread;
+static int off_loop; /* atomic: states seen on another thread */
+
+static int on_state_in_loop(etcde_event_type type, const etcde_kv *leader, int64_t rev, void *ud) {
+    if (!pthread_equal(pthread_self(), loop_thread))
+        __atomic_add_fetch(&off_loop, 1, __ATOMIC_SEQ_CST);
+    return on_state(type, leader, rev, ud);
+}
+
+/* With callbacks_in_process, an async observe's states wait for the loop too. Five are
+   queued (A, nobody, B, nobody, C) before the loop first runs; B stops it there, so the
+   two after it are dropped, and done runs last -- all on the loop's thread. */
+ETCDT_TEST(an_in_process_observe_reports_in_the_loop_and_stops_there) {
+    char name[64];
+    etcde_client *c = client(1), *plain = client(0);
+    etcde_session *s = session(plain);
+    etcde_election *a, *b, *x, *o;
+    observed ob;
+    struct pollfd p;
+    int fd, ran = 0;
+    int64_t end;
+    fresh_name(name, sizeof name, "inloop");
+    memset(&ob, 0, sizeof ob);
+    loop_thread = pthread_self();
+    __atomic_store_n(&off_loop, 0, __ATOMIC_SEQ_CST);
+    REQUIRE(c && s);
+    fd = etcde_client_fd(c);
+    REQUIRE(fd >= 0);
+    REQUIRE(etcde_election_create(plain, s, name, &a) == ETCDE_OK);
+    REQUIRE(etcde_election_create(plain, s, name, &b) == ETCDE_OK);
+    REQUIRE(etcde_election_create(plain, s, name, &x) == ETCDE_OK);
+    REQUIRE(etcde_election_create(c, NULL, name, &o) == ETCDE_OK);
+    REQUIRE(etcde_campaign(a, "A", 1, 5000) == ETCDE_OK);
+    REQUIRE(etcde_observe_async(o, on_state_in_loop, 10000, on_done, &ob) == ETCDE_OK);
+    etcdt_sleep_ms(300);
+    CHECK(etcde_resign(a) == ETCDE_OK);
+    etcdt_sleep_ms(300);
+    CHECK(etcde_campaign(b, "B", 1, 5000) == ETCDE_OK);
+    etcdt_sleep_ms(300);
+    CHECK(etcde_resign(b) == ETCDE_OK);
+    etcdt_sleep_ms(300);
+    CHECK(etcde_campaign(x, "C", 1, 5000) == ETCDE_OK);
+    etcdt_sleep_ms(500);
+    CHECKF(__atomic_load_n(&ob.n, __ATOMIC_SEQ_CST) == 0, "%d states outside the loop",
+           __atomic_load_n(&ob.n, __ATOMIC_SEQ_CST));
+    end = etcdt_now_ms() + 5000;
+    while (!ob.d.calls && etcdt_now_ms() < end) {
+        p.fd = fd;
+        p.events = POLLIN;
+        p.revents = 0;
+        if (poll(&p, 1, 100) > 0) ran += etcde_client_process(c);
+    }
+    ob.states[ETCDE__MIN(__atomic_load_n(&ob.n, __ATOMIC_SEQ_CST), 15)] = 0;
+    printf("     states seen in the loop: %s, then done (%d callbacks)\n", ob.states, ran);
+    CHECKF(!strcmp(ob.states, "A-B"), "states: %s", ob.states);
+    CHECK(ob.d.calls == 1 && ob.d.r == ETCDE_OK && pthread_equal(ob.d.thread, pthread_self()));
+    CHECK(ran == 4); /* three states and done */
+    CHECK(__atomic_load_n(&off_loop, __ATOMIC_SEQ_CST) == 0);
+    CHECK(etcde_client_process(c) == 0);
+    CHECK(etcde_resign(x) == ETCDE_OK);
+    etcde_election_destroy(a);
+    etcde_election_destroy(b);
+    etcde_election_destroy(x);
+    etcde_election_destroy(o);
+    etcde_session_destroy(s);
+    etcde_client_destroy(c);
+    etcde_client_destroy(plain);
+}
+
 /* build/shards NAME N, and its first line. */
 static etcdt_proc *shards(const char *name, const char *n) {
     char line[256];
@@ -492,6 +561,7 @@ int main(int argc, char **argv) {
         ETCDT_CASE(destroy_mid_call_runs_no_callback_and_deletes_its_key),
         ETCDT_CASE(callbacks_run_in_process_on_the_loops_thread),
         ETCDT_CASE(an_async_observe_reports_each_state_until_stopped),
+        ETCDT_CASE(an_in_process_observe_reports_in_the_loop_and_stops_there),
         ETCDT_CASE(the_event_loop_example_takes_over_every_shard),
     };
     char dir[PATH_MAX];

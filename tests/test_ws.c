@@ -1319,6 +1319,74 @@ ETCDT_TEST(a_refused_upgrade_moves_an_async_wait_to_a_thread) {
     server_stop(&r);
 }
 
+typedef struct seen_rec {
+    int states, done; /* atomic */
+    etcde_result r;
+    char msg[256];
+} seen_rec;
+
+static int stop_at_second(etcde_event_type type, const etcde_kv *leader, int64_t rev, void *ud) {
+    (void)type, (void)leader, (void)rev;
+    return __atomic_add_fetch(&((seen_rec *)ud)->states, 1, __ATOMIC_ACQ_REL) == 2;
+}
+
+static void seen_done(etcde_election *e, etcde_result r, void *ud) {
+    seen_rec *sr = (seen_rec *)ud;
+    sr->r = r;
+    snprintf(sr->msg, sizeof sr->msg, "%.200s", etcde_election_errmsg(e));
+    __atomic_add_fetch(&sr->done, 1, __ATOMIC_ACQ_REL);
+}
+
+/* Through the relay that refuses upgrades, an async observe with callbacks_in_process
+   waits on an HTTP watch on a thread of its own. Its fn, in the loop, stops it at the
+   second state (nobody leads), while the thread watches again; done gets ETCDE_OK -- not
+   the abort that ended the watch. */
+ETCDT_TEST(a_refused_upgrade_lets_an_in_process_observe_stop_its_thread) {
+    server r;
+    char ep[64];
+    etcde_options o;
+    etcde_client *lc = plain_client(etcdt_endpoints(cl)), *oc = NULL;
+    etcde_session *ls = ttl_session(lc, 10);
+    etcde_election *lead = NULL, *ob = NULL;
+    seen_rec sr;
+    int64_t end;
+    memset(&r, 0, sizeof r);
+    memset(&sr, 0, sizeof sr);
+    r.target = etcdt_member_client_port(cl, 0);
+    REQUIRE(server_start(&r, relay_conn_main) == 0);
+    snprintf(ep, sizeof ep, "127.0.0.1:%d", r.port);
+    memset(&o, 0, sizeof o);
+    o.endpoints = ep;
+    o.callbacks_in_process = 1;
+    REQUIRE(ls && etcde_client_create(&o, &oc) == ETCDE_OK);
+    REQUIRE(etcde_election_create(lc, ls, "ws-refused-observe", &lead) == ETCDE_OK);
+    REQUIRE(etcde_campaign(lead, "L", 1, 5000) == ETCDE_OK);
+    REQUIRE(etcde_election_create(oc, NULL, "ws-refused-observe", &ob) == ETCDE_OK);
+    REQUIRE(etcde_observe_async(ob, stop_at_second, 10000, seen_done, &sr) == ETCDE_OK);
+    for (end = etcdt_now_ms() + 5000; !__atomic_load_n(&sr.done, __ATOMIC_ACQUIRE);) {
+        struct pollfd p;
+        p.fd = etcde_client_fd(oc);
+        p.events = POLLIN;
+        if (etcdt_now_ms() > end) break;
+        if (poll(&p, 1, 50) > 0) etcde_client_process(oc);
+        if (sr.states == 1 && lead) { /* its thread watches the leader now */
+            etcdt_sleep_ms(300);
+            CHECK(etcde_resign(lead) == ETCDE_OK);
+            etcde_election_destroy(lead);
+            lead = NULL;
+        }
+    }
+    CHECKF(sr.done == 1 && sr.states == 2 && sr.r == ETCDE_OK, "done %d, states %d, %d: %s",
+           sr.done, sr.states, (int)sr.r, sr.msg);
+    CHECKF(tap_get(&r.count) == 1, "%ld upgrades refused", tap_get(&r.count));
+    etcde_election_destroy(lead);
+    etcde_election_destroy(ob);
+    etcde_session_destroy(ls);
+    etcde_client_destroy(lc);
+    etcde_client_destroy(oc);
+    server_stop(&r);
+}
+
 int main(int argc, char **argv) {
     struct etcdt_case cases[] = {
         ETCDT_CASE(sha1_and_accept_key_match_the_rfcs),
@@ -1337,6 +1405,7 @@ int main(int argc, char **argv) {
         ETCDT_CASE(a_stream_break_mid_wait_loses_no_event),
         ETCDT_CASE(a_refused_upgrade_falls_back_to_http_watches),
         ETCDT_CASE(a_refused_upgrade_moves_an_async_wait_to_a_thread),
+        ETCDT_CASE(a_refused_upgrade_lets_an_in_process_observe_stop_its_thread),
     };
     int rc;
     signal(SIGPIPE, SIG_IGN);
