@@ -167,13 +167,14 @@
        HTTP/1.1 with keep-alive to etcd's JSON gateway; every request but the WebSocket
        upgrades is POST with a complete JSON body. Endpoints used: /v3/kv/txn, /v3/kv/range,
        /v3/watch, /v3/lease/grant, /v3/lease/keepalive, /v3/lease/revoke,
-       /v3/auth/authenticate. A client's sessions renew over one WebSocket stream (GET
-       /v3/lease/keepalive with Upgrade: websocket; one masked text frame per renewal, one
-       reply frame each, naming its lease). At most one renewal per lease is on its way,
-       so a reply tells which send it answers; a stream that misses a reply's deadline is
-       dropped, so a late reply never acknowledges a later renewal. All waits of a client share one
-   WebSocket to /v3/watch: each watch has a client-assigned watch_id, is created and cancelled
-       in-band, and its events keep etcd's order. etcd's WebSocket proxy drops the headers
+       /v3/auth/authenticate. A client with two sessions or more renews them over one
+       WebSocket stream (GET /v3/lease/keepalive with Upgrade: websocket; one masked text
+       frame per renewal, one reply frame each, naming its lease); one session renews by
+       POST, holding nothing at etcd between renewals. At most one renewal per lease is
+       on its way, so a reply tells which send it answers; a stream that misses a reply's
+       deadline is dropped, so a late reply never acknowledges a later renewal. All waits of a
+   client share one WebSocket to /v3/watch: each watch has a client-assigned watch_id, is created
+   and cancelled in-band, and its events keep etcd's order. etcd's WebSocket proxy drops the headers
        of the upgrade, so the stream is pinged when quiet for 2 s and its member is checked
        for a leader every ETCDE_WATCH_REFRESH_MS (a range with Grpc-Metadata-Hasleader:
        true); a ping unanswered, a failed check, or its endpoint failing another call ends
@@ -197,9 +198,9 @@
        next   async calls: etcde_campaign_async, etcde_lock_async, callbacks on a runner
               thread or in an event loop (etcde_client_fd/_process); blocking and async
               calls are one machine. All waits of a client share one WebSocket watch
-              stream, and all its sessions one keepalive thread and one WebSocket stream of
-              renewals (HTTP where the upgrade is refused); a bounded WebSocket client
-              inside.
+              stream, and all its sessions one keepalive thread (and, from two sessions on,
+              one WebSocket stream of renewals; HTTP where the upgrade is refused); a
+              bounded WebSocket client inside.
        0.3.0  locks are elections: etcde_lock/_trylock/_unlock take an etcde_election
               (etcde_mutex and its eight functions are gone); etcde_lock_n: a semaphore of
               n holders; etcde_session_alive(s) is etcde_session_remaining_ms(s) > 0;
@@ -3179,11 +3180,12 @@ typedef struct etcde__kasend {
     int64_t try_ms; /* how long a reply may take once sent */
 } etcde__kasend;
 
-/* The client's keepalive thread: it renews the leases of all its sessions over one
-   WebSocket stream to /v3/lease/keepalive -- or by a plain request each, where a token
-   must be sent (etcd's WebSocket proxy forwards no Authorization header) or the endpoint
-   refused the upgrade -- and reports their losses. It runs while the client has
-   sessions. */
+/* The client's keepalive thread: it renews the leases of all its sessions and reports
+   their losses. While the client has two sessions or more, renewals go over one
+   WebSocket stream to /v3/lease/keepalive; one session renews by plain requests, which
+   hold nothing at etcd between renewals -- as do all where a token must be sent (etcd's
+   WebSocket proxy forwards no Authorization header) or the endpoint refused the upgrade.
+   It runs while the client has sessions. */
 struct etcde__ka {
     pthread_mutex_t mu;  /* guards list, busy, live and the sessions' ka_ fields */
     pthread_cond_t cv;   /* busy was cleared */
@@ -3288,12 +3290,13 @@ static void etcde__ka_lose(etcde__ka *k, etcde_session *s) {
     pthread_cond_broadcast(&k->cv);
 }
 
-/* Under mu: queues the renewals due, one per lease not queued or on its way already.
-   Returns when the thread must look again: the next renewal due or deadline. */
-static int64_t etcde__ka_collect(etcde__ka *k, int64_t now) {
+/* Under mu: queues the renewals due, one per lease not queued or on its way already, and
+   counts the sessions. Returns when the thread must look again: the next renewal due or
+   deadline. */
+static int64_t etcde__ka_collect(etcde__ka *k, int64_t now, int *nsess) {
     int64_t wake = ETCDE__NEVER;
     etcde_session *s;
-    for (s = k->list; s; s = s->ka_next) {
+    for (*nsess = 0, s = k->list; s; s = s->ka_next, ++*nsess) {
         etcde__kasend ns, *x = etcde__ka_find(k, s->lease);
         ns.lease = s->lease;
         ns.sent = 0;
@@ -3353,10 +3356,11 @@ static int etcde__ka_open(etcde_client *c, etcde__ka *k, const etcde__wait *w, i
     return k->cn ? 1 : (int)r;
 }
 
-/* Sends the renewals queued: as frames on the stream, opened if need be, or as plain
-   requests, one at a time, each bounded by the shortest try of those queued. Returns 1
-   when some renewal came to an outcome already (the thread must look again). */
-static int etcde__ka_send(etcde_client *c, etcde__ka *k, const etcde__wait *stop) {
+/* Sends the renewals queued: as frames on the stream, opened if need be (`many`
+   sessions), or as plain requests, one at a time, each bounded by the shortest try of
+   those queued. Returns 1 when some renewal came to an outcome already (the thread must
+   look again). */
+static int etcde__ka_send(etcde_client *c, etcde__ka *k, const etcde__wait *stop, int many) {
     size_t i, n;
     etcde__kasend *a = etcde__ka_sends(k, &n);
     int64_t first = ETCDE__NEVER, try_ms = ETCDE__NEVER, ttl = 0;
@@ -3369,7 +3373,7 @@ static int etcde__ka_send(etcde_client *c, etcde__ka *k, const etcde__wait *stop
             try_ms = ETCDE__MIN(try_ms, a[i].try_ms);
         }
     if (first == ETCDE__NEVER) return 0;
-    if (!k->cn) open = c->user ? 0 : etcde__ka_open(c, k, stop, first, &err);
+    if (!k->cn) open = c->user || !many ? 0 : etcde__ka_open(c, k, stop, first, &err);
     if (open == ETCDE_ERR_CANCELLED) return 0;
     if (open < 0) {
         etcde__ka_break(c, k, (etcde_result)open, &err);
@@ -3449,6 +3453,7 @@ static void *etcde__ka_main(void *arg) {
         etcde__kasend *a;
         char drain[64];
         size_t i, n;
+        int nsess;
         int64_t now = etcde__now_ms(), wake, first = ETCDE__NEVER;
         pthread_mutex_lock(&k->mu);
         for (s = k->list; s && !s->ka_end && now < ETCDE__LOAD(&s->deadline); s = s->ka_next)
@@ -3461,12 +3466,16 @@ static void *etcde__ka_main(void *arg) {
             if (end) break;
             continue;
         }
-        wake = etcde__ka_collect(k, now);
+        wake = etcde__ka_collect(k, now, &nsess);
         pthread_mutex_unlock(&k->mu);
-        if (etcde__ka_send(c, k, &stop)) continue;
+        if (etcde__ka_send(c, k, &stop, nsess > 1)) continue;
         a = etcde__ka_sends(k, &n);
         for (i = 0; i < n; i++)
             if (a[i].sent) first = ETCDE__MIN(first, a[i].dl);
+        if (k->cn && nsess < 2 && first == ETCDE__NEVER) { /* one session left: plain */
+            etcde__ws_close(c, k->cn);
+            k->cn = NULL;
+        }
         etcde__wait_init(&tick, ETCDE__MIN(wake, first));
         etcde__wait_add(&tick, k->stop_pipe[0], ETCDE_ERR_CANCELLED);
         etcde__wait_add(&tick, k->wake_pipe[0], ETCDE__WOKEN);

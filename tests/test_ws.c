@@ -435,6 +435,7 @@ typedef struct tap {
     long ws_conns, ws_writes, post_renewals; /* atomic */
     long watch_streams, post_watches;        /* atomic */
     long watch_closed;                       /* atomic: watch streams closed */
+    long ka_closed;                          /* atomic: keepalive streams closed */
     int watch_fd;                            /* atomic: the last watch stream's socket */
 } tap;
 
@@ -490,46 +491,57 @@ static void tap_close(void *conn, int fd) {
     tap_conn *k = (tap_conn *)conn;
     (void)fd;
     if (k->kind == 3) __atomic_add_fetch(&k->t->watch_closed, 1, __ATOMIC_ACQ_REL);
+    if (k->kind == 1) __atomic_add_fetch(&k->t->ka_closed, 1, __ATOMIC_ACQ_REL);
     free(conn);
 }
 
 static long tap_get(long *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 
-/* A session at TTL 2 renews every ~0.7 s: eight renewals in 6 s, all on one stream. */
-ETCDT_TEST(renewals_share_one_websocket_stream) {
+static etcde_client *tap_client(tap *t, etcde_transport *tr, const char *endpoints);
+static etcde_client *plain_client(const char *endpoints);
+static etcde_session *ttl_session(etcde_client *c, int ttl);
+
+/* At TTL 2 a session renews every ~0.7 s. Alone on its client, it renews by POST and
+   opens no stream; with a second session, both renew on one stream; once the second is
+   gone, the stream is closed and POST takes over again. */
+ETCDT_TEST(one_session_renews_by_post_and_two_share_a_stream) {
     tap t;
     etcde_transport tr;
-    etcde_options o;
-    etcde_client *c = NULL;
-    etcde_session *s = NULL;
-    etcde_session_options so;
+    etcde_client *c;
+    etcde_session *s, *s2;
+    long posts, writes;
     memset(&t, 0, sizeof t);
-    memset(&tr, 0, sizeof tr);
-    tr.open = tap_open;
-    tr.read = tap_read;
-    tr.write = tap_write;
-    tr.close = tap_close;
-    tr.user_data = &t;
-    memset(&o, 0, sizeof o);
-    o.endpoints = etcdt_endpoints(cl);
-    o.transport = &tr;
-    memset(&so, 0, sizeof so);
-    so.ttl_s = 2;
-    REQUIRE(etcde_client_create(&o, &c) == ETCDE_OK);
-    REQUIRE(etcde_session_create(c, &so, &s) == ETCDE_OK);
-    etcdt_sleep_ms(6000);
+    c = tap_client(&t, &tr, etcdt_endpoints(cl));
+    REQUIRE(c && (s = ttl_session(c, 2)) != NULL);
+    etcdt_sleep_ms(3000);
     CHECKF(etcde_session_remaining_ms(s) > 0, "session lost: %s", etcde_session_errmsg(s));
-    CHECKF(tap_get(&t.ws_conns) == 1, "%ld keepalive streams opened", tap_get(&t.ws_conns));
+    CHECKF(tap_get(&t.ws_conns) == 0, "%ld keepalive streams for one session",
+           tap_get(&t.ws_conns));
+    CHECKF(tap_get(&t.post_renewals) >= 3, "%ld renewals by POST", tap_get(&t.post_renewals));
+    REQUIRE((s2 = ttl_session(c, 2)) != NULL);
+    posts = tap_get(&t.post_renewals);
+    etcdt_sleep_ms(3000);
+    CHECKF(etcde_session_remaining_ms(s) > 0 && etcde_session_remaining_ms(s2) > 0,
+           "session lost: %s / %s", etcde_session_errmsg(s), etcde_session_errmsg(s2));
+    CHECKF(tap_get(&t.ws_conns) == 1, "%ld keepalive streams", tap_get(&t.ws_conns));
     CHECKF(tap_get(&t.ws_writes) >= 6, "%ld renewals on the stream", tap_get(&t.ws_writes));
-    CHECKF(tap_get(&t.post_renewals) == 0, "%ld renewals by POST", tap_get(&t.post_renewals));
+    CHECKF(tap_get(&t.post_renewals) == posts, "%ld renewals by POST beside the stream",
+           tap_get(&t.post_renewals) - posts);
+    CHECK(etcde_session_close(s2) == ETCDE_OK);
+    etcde_session_destroy(s2);
+    etcdt_sleep_ms(1500);
+    writes = tap_get(&t.ws_writes);
+    posts = tap_get(&t.post_renewals);
+    etcdt_sleep_ms(2000);
+    CHECKF(tap_get(&t.ka_closed) == 1, "%ld keepalive streams closed", tap_get(&t.ka_closed));
+    CHECKF(tap_get(&t.ws_writes) == writes && tap_get(&t.post_renewals) >= posts + 2,
+           "after the second session: %ld frames, %ld POSTs", tap_get(&t.ws_writes) - writes,
+           tap_get(&t.post_renewals) - posts);
+    CHECKF(etcde_session_remaining_ms(s) > 0, "session lost: %s", etcde_session_errmsg(s));
     CHECK(etcde_session_close(s) == ETCDE_OK);
     etcde_session_destroy(s);
     etcde_client_destroy(c);
 }
-
-static etcde_client *tap_client(tap *t, etcde_transport *tr, const char *endpoints);
-static etcde_client *plain_client(const char *endpoints);
-static etcde_session *ttl_session(etcde_client *c, int ttl);
 
 /* etcd's own view of a lease: its TTL left in seconds (-1: gone), or -2 on error. */
 static long long lease_left(int64_t id) {
@@ -787,7 +799,7 @@ ETCDT_TEST(a_refused_upgrade_falls_back_to_plain_renewals) {
     server r;
     etcde_options o;
     etcde_client *c = NULL;
-    etcde_session *s = NULL;
+    etcde_session *s = NULL, *s2 = NULL;
     etcde_session_options so;
     char ep[64];
     memset(&r, 0, sizeof r);
@@ -798,17 +810,22 @@ ETCDT_TEST(a_refused_upgrade_falls_back_to_plain_renewals) {
     o.endpoints = ep;
     memset(&so, 0, sizeof so);
     so.ttl_s = 2;
-    if (etcde_client_create(&o, &c) == ETCDE_OK && etcde_session_create(c, &so, &s) == ETCDE_OK) {
+    /* two sessions: renewals would take a stream */
+    if (etcde_client_create(&o, &c) == ETCDE_OK && etcde_session_create(c, &so, &s) == ETCDE_OK &&
+        etcde_session_create(c, &so, &s2) == ETCDE_OK) {
         etcdt_sleep_ms(4000);
-        CHECKF(etcde_session_remaining_ms(s) > 0, "session lost: %s", etcde_session_errmsg(s));
+        CHECKF(etcde_session_remaining_ms(s) > 0 && etcde_session_remaining_ms(s2) > 0,
+               "session lost: %s / %s", etcde_session_errmsg(s), etcde_session_errmsg(s2));
         CHECKF(tap_get(&r.count) == 1, "%ld upgrades refused, want the first only",
                tap_get(&r.count));
         CHECK(__atomic_load_n(&c->eps[0].ws_refused, __ATOMIC_ACQUIRE) == 1);
         CHECK(etcde_session_close(s) == ETCDE_OK);
+        CHECK(etcde_session_close(s2) == ETCDE_OK);
     } else {
         CHECKF(0, "no session through the relay: %s", c ? etcde_client_errmsg(c) : "no client");
     }
     etcde_session_destroy(s);
+    etcde_session_destroy(s2);
     etcde_client_destroy(c);
     server_stop(&r);
 }
@@ -1027,7 +1044,7 @@ ETCDT_TEST(a_late_reply_never_renews_a_later_send) {
     server l;
     etcde_options o;
     etcde_client *c = NULL;
-    etcde_session *s = NULL;
+    etcde_session *s = NULL, *s2 = NULL;
     etcde_session_options so;
     char ep[64];
     int64_t t0, lost_at = 0;
@@ -1041,7 +1058,9 @@ ETCDT_TEST(a_late_reply_never_renews_a_later_send) {
     so.on_lost = lost_at_now;
     so.user_data = &lost_at;
     t0 = etcdt_now_ms();
-    if (etcde_client_create(&o, &c) == ETCDE_OK && etcde_session_create(c, &so, &s) == ETCDE_OK) {
+    /* two sessions (on the fake's one lease), so that renewals take the stream */
+    if (etcde_client_create(&o, &c) == ETCDE_OK && etcde_session_create(c, &so, &s) == ETCDE_OK &&
+        etcde_session_create(c, &so, &s2) == ETCDE_OK) {
         while (!__atomic_load_n(&lost_at, __ATOMIC_ACQUIRE) && etcdt_now_ms() - t0 < 8000)
             etcdt_sleep_ms(10);
         lost_at = __atomic_load_n(&lost_at, __ATOMIC_ACQUIRE);
@@ -1058,6 +1077,7 @@ ETCDT_TEST(a_late_reply_never_renews_a_later_send) {
         CHECKF(0, "no session on the fake etcd: %s", c ? etcde_client_errmsg(c) : "no client");
     }
     etcde_session_destroy(s);
+    etcde_session_destroy(s2);
     etcde_client_destroy(c);
     server_stop(&l);
 }
@@ -1395,7 +1415,7 @@ int main(int argc, char **argv) {
         ETCDT_CASE(frames_split_anywhere_are_joined),
         ETCDT_CASE(upgrade_is_checked_and_a_refusal_remembered),
         ETCDT_CASE(one_websocket_carries_many_watches),
-        ETCDT_CASE(renewals_share_one_websocket_stream),
+        ETCDT_CASE(one_session_renews_by_post_and_two_share_a_stream),
         ETCDT_CASE(sessions_of_a_client_share_one_keepalive_thread_and_stream),
         ETCDT_CASE(a_revoked_lease_loses_its_own_session_only),
         ETCDT_CASE(two_sessions_on_one_lease_share_its_renewals),
