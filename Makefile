@@ -45,17 +45,18 @@ $(B)/%: examples/%.c etcd_elect.h
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
-# etcd-elect speaks TLS through OpenSSL (examples/tls_openssl.h) when its headers are there;
-# make NO_TLS=1 builds it without, and then it refuses TLS flags and https:// clearly
+# etcd-elect speaks TLS through OpenSSL (examples/tls_openssl.h) when its headers are there,
+# loading it only when a run speaks TLS (examples/tls_openssl_dl.h; the static build links
+# it); make NO_TLS=1 builds it without, and then it refuses TLS flags and https:// clearly
 ifeq ($(NO_TLS),)
 TLS_CFLAGS := $(shell pkg-config --cflags openssl 2>/dev/null)
 TLS_LIBS   := $(shell pkg-config --libs openssl 2>/dev/null || { test -f /usr/include/openssl/ssl.h && echo -lssl -lcrypto; })
 endif
 CLI_TLS := $(if $(strip $(TLS_LIBS)),-DETCD_ELECT_TLS $(TLS_CFLAGS))
 
-$(B)/etcd-elect: examples/etcd-elect.c examples/tls_openssl.h etcd_elect.h
+$(B)/etcd-elect: examples/etcd-elect.c examples/tls_openssl.h examples/tls_openssl_dl.h etcd_elect.h
 	@mkdir -p $(B)
-	$(CC) $(CFLAGS) $(CLI_TLS) $< -o $@ $(LDLIBS) $(TLS_LIBS)
+	$(CC) $(CFLAGS) $(CLI_TLS) $< -o $@ $(LDLIBS) $(if $(CLI_TLS),-ldl)
 
 $(B)/tests/%: tests/%.c etcd_elect.h $(wildcard tests/etcdt*.h) tests/cand.h tests/soak_check.h
 	@mkdir -p $(B)/tests
@@ -145,9 +146,10 @@ static: $(B)/etcd-elect-static
 
 # glibc warns that getaddrinfo in a static binary needs its NSS libraries at run time for
 # host names; numeric endpoints need nothing
-$(B)/etcd-elect-static: examples/etcd-elect.c examples/tls_openssl.h etcd_elect.h
+$(B)/etcd-elect-static: examples/etcd-elect.c examples/tls_openssl.h examples/tls_openssl_dl.h etcd_elect.h
 	@mkdir -p $(B)
-	$(CC) -std=c99 -Wall -Wextra -Werror -pedantic -Os -static $(CLI_TLS) $< -o $@ $(LDLIBS) $(TLS_LIBS)
+	$(CC) -std=c99 -Wall -Wextra -Werror -pedantic -Os -static $(CLI_TLS) \
+	    $(if $(CLI_TLS),-DETCD_ELECT_TLS_LINKED) $< -o $@ $(LDLIBS) $(TLS_LIBS)
 	strip $@
 	@echo "$@: $$(stat -c %s $@) bytes, static and stripped"
 

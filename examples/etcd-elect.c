@@ -33,6 +33,7 @@
 #define ETCD_ELECT_IMPLEMENTATION
 #include "../etcd_elect.h"
 #ifdef ETCD_ELECT_TLS
+#include "tls_openssl_dl.h" /* OpenSSL is loaded only by a run that speaks TLS */
 #include "tls_openssl.h"
 #endif
 
@@ -281,7 +282,10 @@ static int set_flag(cli *o, int k, const char *val, const char *src) {
 static void print_version(void) {
     printf(PROG " version: %s\n", ETCDE_VERSION_STRING);
 #ifdef ETCD_ELECT_TLS
-    printf("TLS: %s\n", OpenSSL_version(OPENSSL_VERSION));
+    if (tls_load())
+        printf("TLS: %s\n", tls_load());
+    else
+        printf("TLS: %s\n", OpenSSL_version(OPENSSL_VERSION));
 #else
     printf("TLS: not built in (NO_TLS)\n");
 #endif
@@ -1109,7 +1113,7 @@ out:
 
 static void free_tls(void *ctx) {
 #ifdef ETCD_ELECT_TLS
-    SSL_CTX_free((SSL_CTX *)ctx);
+    if (ctx) SSL_CTX_free((SSL_CTX *)ctx); /* without TLS, OpenSSL was never loaded */
 #else
     (void)ctx;
 #endif
@@ -1145,6 +1149,10 @@ static int setup_tls(const cli *o, etcde_transport *t, void **ctx) {
                          "serves all endpoints\n",
                     src, (int)strcspn(p, ","), p, why);
             return 2;
+        }
+        if (tls_load()) {
+            fprintf(stderr, PROG ": TLS: %s\n", tls_load());
+            return 1;
         }
         if (!(*ctx = tls_ctx_new(o->cacert, o->cert, o->key, !o->skip_verify, err, sizeof err))) {
             fprintf(stderr, PROG ": TLS: %s\n", err);

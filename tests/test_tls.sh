@@ -3,7 +3,8 @@
 # certificates made here by the openssl CLI: a campaign over TLS works and interoperates with
 # etcdctl over TLS; a server certificate from another CA is refused with a clear error; then
 # an etcd that wants client certificates (--client-cert-auth): ours is accepted, a missing or
-# foreign one refused; and a NO_TLS=1 build of the CLI says it has no TLS.
+# foreign one refused; a plain run of the CLI does not load OpenSSL; and a NO_TLS=1 build of
+# the CLI says it has no TLS.
 set -u
 cd "$(dirname "$0")/.."
 . tests/private-etcd.sh
@@ -41,6 +42,12 @@ if ! make -s build/etcd-elect >"$tmp/make.log" 2>&1 || ! build/etcd-elect --vers
   finish
 fi
 ok cli-build
+
+# OpenSSL is loaded by a run that speaks TLS, not by every run: LD_DEBUG lists what loads
+plain=$(LD_DEBUG=files build/etcd-elect --endpoints=127.0.0.1:1 --dial-timeout=200ms leader n 2>&1 | grep -c 'file=libssl')
+tls=$(LD_DEBUG=files build/etcd-elect --version 2>&1 | grep -c 'file=libssl')
+if [ "$plain" = 0 ] && [ "$tls" -ge 1 ]; then ok cli-loads-openssl-only-for-tls
+else bad cli-loads-openssl-only-for-tls "libssl loaded $plain time(s) by a plain run, $tls by --version"; fi
 
 # a CA, a server certificate for 127.0.0.1 signed by it, a client certificate signed by it,
 # an unrelated CA, and a client certificate that one signed
