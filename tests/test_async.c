@@ -198,6 +198,106 @@ ETCDT_TEST(a_lock_passes_down_the_queue_from_callbacks) {
     etcde_client_destroy(c);
 }
 
+#define CH_ELECTIONS 10
+#define CH_HANDLES 4 /* per election, one on each of the client's sessions */
+#define CH_ROUNDS 5
+
+/* One handle of the churn: its election, the leaderships it has left, and where it is. */
+typedef struct churner {
+    etcde_election *e;
+    int el, left;
+    int state; /* atomic: 0 campaigning, 1 elected (its callback ran), 2 done */
+    int64_t at;
+} churner;
+
+static churner chs[CH_ELECTIONS * CH_HANDLES];
+static int churn_bad; /* atomic: violations seen */
+static char churn_why[256];
+
+static void churn_fail(const char *what, int el, const char *msg) {
+    if (__atomic_add_fetch(&churn_bad, 1, __ATOMIC_SEQ_CST) == 1)
+        snprintf(churn_why, sizeof churn_why, "election %d: %s: %.200s", el, what, msg);
+}
+
+/* No handle of h's election but h holds it. */
+static void churn_alone(churner *h) {
+    int k;
+    for (k = 0; k < CH_HANDLES; k++) {
+        churner *o = &chs[h->el * CH_HANDLES + k];
+        if (o != h && etcde_is_leader(o->e)) churn_fail("two leaders", h->el, "");
+    }
+}
+
+static void on_churn(etcde_election *e, etcde_result r, void *ud) {
+    churner *h = (churner *)ud;
+    if (r != ETCDE_OK) {
+        churn_fail("campaign", h->el, etcde_election_errmsg(e));
+        __atomic_store_n(&h->state, 2, __ATOMIC_SEQ_CST);
+        return;
+    }
+    churn_alone(h);
+    h->at = etcdt_now_ms();
+    __atomic_store_n(&h->state, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Ten elections, four handles each on the four sessions of one client: one watch stream
+   and one keepalive stream carry them all while every handle is elected five times. A
+   leader holds for 10 ms, so the others wait behind it on the stream; then the test's
+   thread checks that etcd names it, resigns it and campaigns it again -- 200 handovers
+   under churn, never two leaders of one election. */
+ETCDT_TEST(many_elections_on_one_stream_hand_over_under_churn) {
+    char names[CH_ELECTIONS][64];
+    etcde_client *c = client(0);
+    etcde_session *s[CH_HANDLES];
+    int i, left = 1, handovers = 0;
+    int64_t t0, end;
+    memset(chs, 0, sizeof chs);
+    __atomic_store_n(&churn_bad, 0, __ATOMIC_SEQ_CST);
+    REQUIRE(c != NULL);
+    for (i = 0; i < CH_HANDLES; i++) REQUIRE((s[i] = session(c)) != NULL);
+    for (i = 0; i < CH_ELECTIONS; i++) fresh_name(names[i], sizeof names[i], "churn");
+    for (i = 0; i < CH_ELECTIONS * CH_HANDLES; i++) {
+        chs[i].el = i / CH_HANDLES;
+        chs[i].left = CH_ROUNDS;
+        REQUIRE(etcde_election_create(c, s[i % CH_HANDLES], names[chs[i].el], &chs[i].e) ==
+                ETCDE_OK);
+    }
+    t0 = etcdt_now_ms();
+    for (i = 0; i < CH_ELECTIONS * CH_HANDLES; i++)
+        REQUIRE(etcde_campaign_async(chs[i].e, "v", 1, 30000, on_churn, &chs[i]) == ETCDE_OK);
+    for (end = t0 + 60000; left && etcdt_now_ms() < end; etcdt_sleep_ms(2)) {
+        for (left = 0, i = 0; i < CH_ELECTIONS * CH_HANDLES; i++) {
+            churner *h = &chs[i];
+            etcde_kv kv;
+            int st = __atomic_load_n(&h->state, __ATOMIC_SEQ_CST);
+            left += st != 2;
+            if (st != 1 || etcdt_now_ms() - h->at < 10) continue;
+            churn_alone(h);
+            if (etcde_leader(h->e, &kv) != ETCDE_OK ||
+                strcmp(kv.key, etcde_election_key(h->e)) != 0)
+                churn_fail("etcd names another leader", h->el, etcde_election_errmsg(h->e));
+            if (etcde_resign(h->e) != ETCDE_OK)
+                churn_fail("resign", h->el, etcde_election_errmsg(h->e));
+            handovers++;
+            __atomic_store_n(&h->state, --h->left > 0 ? 0 : 2, __ATOMIC_SEQ_CST);
+            if (h->left > 0 && etcde_campaign_async(h->e, "v", 1, 30000, on_churn, h) != ETCDE_OK) {
+                churn_fail("campaign_async", h->el, etcde_election_errmsg(h->e));
+                __atomic_store_n(&h->state, 2, __ATOMIC_SEQ_CST);
+            }
+        }
+    }
+    printf("     %d leaderships over %d elections in %lld ms, %d handles unfinished, "
+           "%d violations\n",
+           handovers, CH_ELECTIONS, (long long)(etcdt_now_ms() - t0), left, churn_bad);
+    CHECKF(__atomic_load_n(&churn_bad, __ATOMIC_SEQ_CST) == 0, "%s", churn_why);
+    CHECK(left == 0 && handovers == CH_ELECTIONS * CH_HANDLES * CH_ROUNDS);
+    for (i = 0; i < CH_ELECTIONS; i++)
+        CHECKF(etcdt_count_keys(etcdt_endpoints(cl), names[i]) == 0, "keys left in %s", names[i]);
+    for (i = 0; i < CH_ELECTIONS * CH_HANDLES; i++) etcde_election_destroy(chs[i].e);
+    for (i = 0; i < CH_HANDLES; i++) etcde_session_destroy(s[i]);
+    etcde_client_destroy(c);
+}
+
 /* An async campaign behind a leader: other calls on its handle are refused while it is in
    flight; at its timeout it ends as the blocking call would, its key deleted. A held lock
    asked for again ends at once, through the callback. */
@@ -556,6 +656,7 @@ int main(int argc, char **argv) {
     struct etcdt_case cases[] = {
         ETCDT_CASE(many_async_campaigns_need_no_thread_each),
         ETCDT_CASE(a_lock_passes_down_the_queue_from_callbacks),
+        ETCDT_CASE(many_elections_on_one_stream_hand_over_under_churn),
         ETCDT_CASE(a_timeout_ends_the_call_and_deletes_its_key),
         ETCDT_CASE(cancel_and_session_loss_end_async_waits),
         ETCDT_CASE(destroy_mid_call_runs_no_callback_and_deletes_its_key),
