@@ -42,6 +42,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -606,22 +607,32 @@ static void watchdog_stop(watchdog *w) {
 /* ---- signals: the handler only cancels (async-signal-safe) and writes to a pipe ----- */
 
 static int sig_pipe[2] = {-1, -1};
-static etcde_client *volatile client;
-static int waiting = 1; /* atomic: the handler may run on any thread, the library's too */
+static etcde_client *client; /* atomic: the handler reads it */
+static int waiting = 1;      /* atomic: the handler may run on any thread, the library's too */
+static int in_handler;       /* atomic: handlers running now */
 
 static void on_signal(int sig) {
     int saved = errno;
     unsigned char b = (unsigned char)sig;
     ssize_t w;
+    __atomic_add_fetch(&in_handler, 1, __ATOMIC_SEQ_CST);
     /* While waiting (session, campaign, lock, observe) SIGINT/SIGTERM/SIGHUP make the
        blocking call return ETCDE_ERR_CANCELLED; the library then deletes the waiting key.
        While holding, the main loop reads the pipe and releases. */
     if ((sig == SIGINT || sig == SIGTERM || sig == SIGHUP) &&
         __atomic_load_n(&waiting, __ATOMIC_ACQUIRE))
-        etcde_client_cancel(client);
+        etcde_client_cancel(__atomic_load_n(&client, __ATOMIC_SEQ_CST));
     w = write(sig_pipe[1], &b, 1);
     (void)w;
+    __atomic_sub_fetch(&in_handler, 1, __ATOMIC_SEQ_CST);
     errno = saved;
+}
+
+/* Before the client is destroyed: no handler uses it from here on, and one running on
+   another thread has finished with it. */
+static void forget_client(void) {
+    __atomic_store_n(&client, (etcde_client *)NULL, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&in_handler, __ATOMIC_SEQ_CST)) sched_yield();
 }
 
 /* The signals forwarded to the child's process group. */
@@ -1205,15 +1216,16 @@ int main(int argc, char **argv) {
         fprintf(stderr, PROG ": %s\n", etcde_client_errmsg(NULL));
         return 1;
     }
-    client = c;
+    __atomic_store_n(&client, c, __ATOMIC_SEQ_CST);
     if (install_signals(o.cmd != NULL) != 0) {
         fprintf(stderr, PROG ": pipe: %s\n", strerror(errno));
+        forget_client();
         etcde_client_destroy(c);
         free_tls(tls_ctx);
         return 1;
     }
     rc = o.mode == OBSERVE || o.mode == LEADER ? run_observe(&o) : run_hold(&o);
-    client = NULL;
+    forget_client();
     etcde_client_destroy(c);
     free_tls(tls_ctx);
     return rc;
