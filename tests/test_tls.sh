@@ -110,9 +110,9 @@ else bad plain-http-refused "no message"; fi
 # ---- the CLI: server-only TLS --------------------------------------------------------
 ee=(build/etcd-elect --dial-timeout=2s --command-timeout=3s) # an array, not a function: "&" then gives its pid
 stop_job() { kill -TERM "$1" 2>/dev/null; timeout_wait "$1" 10; }
-wait_for_line() { # file, pattern: up to 10 s
-  local i
-  for ((i = 0; i < 100; i++)); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+wait_for_line() { # file, pattern: up to 30 s (etcdctl's gRPC reconnect backoff after a
+  local i            # first refused dial can take it past 10 s on a loaded machine)
+  for ((i = 0; i < 300; i++)); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
   return 1
 }
 
