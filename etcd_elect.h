@@ -4553,8 +4553,10 @@ static etcde_result etcde__op_arm(etcde__op *op, const etcde__wait *sw) {
     if (shared < 0) return etcde__op_watched(op, (etcde_result)shared);
     if (shared == 0) { /* an HTTP watch: it needs a thread to wait on it */
         etcde__free(&e->c->al, op->q.ahead);
+        etcde__free(&e->c->al, op->okey); /* its thread reads and watches anew */
         op->q.ahead = NULL;
-        if (op->observe) op->phase = ETCDE__OP_READ; /* its thread reads and watches anew */
+        op->okey = NULL;
+        if (op->observe) op->phase = ETCDE__OP_READ;
         op->handoff = 1;
         return ETCDE_OK;
     }
